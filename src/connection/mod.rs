@@ -1,0 +1,1 @@
+//! One accepted connection from accept to close.

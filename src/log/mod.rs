@@ -1,0 +1,207 @@
+//! stunnel's log: `YYYY.MM.DD HH:MM:SS LOG<level>[<id>]: <text>`.
+//!
+//! All log lines of the crate go through [`slog!`] with a stunnel level
+//! (0 = emerg … 7 = debug). The level travels in the `log` record's target
+//! so the exact stunnel level survives the `log` crate's five levels.
+//!
+//! Two things stunnel does that a generic logger does not:
+//! * **per-service thresholds**: a line written inside a connection task is
+//!   filtered by that service's `debug` level and tagged with the connection
+//!   id; both come from the task-local [`ConnLog`] set by [`scope`];
+//! * **buffering until the configuration is active**: start-up lines are kept
+//!   and, on success, replayed through the filter ([`activate`]); on failure
+//!   all of them go to stderr as `[c] text` ([`dump_buffered`]).
+
+mod format;
+mod sink;
+
+pub use format::{level_char, line};
+pub use sink::Sinks;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Mutex;
+
+pub const EMERG: u8 = 0;
+pub const ALERT: u8 = 1;
+pub const CRIT: u8 = 2;
+pub const ERR: u8 = 3;
+pub const WARNING: u8 = 4;
+pub const NOTICE: u8 = 5;
+pub const INFO: u8 = 6;
+pub const DEBUG: u8 = 7;
+
+/// Log a line at a stunnel level: `slog!(log::NOTICE, "Service [{}] …", name)`.
+#[macro_export]
+macro_rules! slog {
+    ($level:expr, $($arg:tt)+) => {
+        $crate::log::emit($level, format_args!($($arg)+))
+    };
+}
+
+/// The identity of the connection a task serves, for `LOG5[<id>]` and the
+/// per-service threshold.
+#[derive(Debug, Clone)]
+pub struct ConnLog {
+    pub id: String,
+    pub level: u8,
+}
+
+tokio::task_local! {
+    static CONN: ConnLog;
+}
+
+/// Run `fut` with every log line tagged by `ctx`.
+pub async fn scope<F: std::future::Future>(ctx: ConnLog, fut: F) -> F::Output {
+    CONN.scope(ctx, fut).await
+}
+
+/// Where lines go before and after the configuration is active.
+enum State {
+    /// Start-up: everything kept, with its level, for replay or dump.
+    Buffering(Vec<(u8, String)>),
+    Active(Sinks),
+}
+
+static STATE: Mutex<State> = Mutex::new(State::Buffering(Vec::new()));
+/// Threshold of lines written outside a connection (the global `debug`).
+static GLOBAL_LEVEL: AtomicU8 = AtomicU8::new(NOTICE);
+/// The id of lines written outside a connection: `ui`, or `main` once
+/// daemonized (stunnel-reference §5.9.2).
+static MAIN_ID: Mutex<&'static str> = Mutex::new("ui");
+
+/// Write one line; see the module doc for filtering.
+pub fn emit(level: u8, args: fmt::Arguments<'_>) {
+    let conn = CONN.try_with(|c| (c.id.clone(), c.level)).ok();
+    let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    match &mut *state {
+        State::Buffering(lines) => lines.push((level, sanitize(&args.to_string()))),
+        State::Active(sinks) => {
+            let (id, threshold) = match conn {
+                Some((id, lvl)) => (id, lvl),
+                None => (main_id().to_string(), GLOBAL_LEVEL.load(Ordering::Relaxed)),
+            };
+            if level <= threshold {
+                sinks.write(level, &id, &sanitize(&args.to_string()));
+            }
+        }
+    }
+}
+
+fn main_id() -> &'static str {
+    *MAIN_ID.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Called after `daemon()`: the main thread's id becomes `main`.
+pub fn set_main_id(id: &'static str) {
+    *MAIN_ID.lock().unwrap_or_else(|p| p.into_inner()) = id;
+}
+
+/// Switch from buffering to `sinks`, replaying buffered lines through the
+/// global threshold. Called again on reload and log reopen to swap sinks.
+pub fn activate(sinks: Sinks, global_level: u8) {
+    GLOBAL_LEVEL.store(global_level, Ordering::Relaxed);
+    let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    let previous = std::mem::replace(&mut *state, State::Active(sinks));
+    if let (State::Buffering(lines), State::Active(sinks)) = (previous, &mut *state) {
+        let id = main_id();
+        for (level, text) in lines.iter().filter(|(l, _)| *l <= global_level) {
+            sinks.write(*level, id, text);
+        }
+    }
+}
+
+/// Go back to buffering (a reload in progress: its errors are reported
+/// through the live sinks by the caller, so this is only used at start-up).
+pub fn start_buffering() {
+    *STATE.lock().unwrap_or_else(|p| p.into_inner()) = State::Buffering(Vec::new());
+}
+
+/// Error mode: every buffered line, all levels, to stderr as `[c] text`.
+pub fn dump_buffered() {
+    let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    if let State::Buffering(lines) = &mut *state {
+        let mut err = std::io::stderr().lock();
+        for (level, text) in lines.drain(..) {
+            use std::io::Write;
+            let _ = writeln!(err, "[{}] {}", level_char(level), text);
+        }
+    }
+}
+
+/// Information mode (`-version`, `-help`…): plain lines, no stamp, no level,
+/// everything below debug.
+pub fn print_buffered_plain() {
+    let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    if let State::Buffering(lines) = &mut *state {
+        let mut err = std::io::stderr().lock();
+        for (level, text) in lines.drain(..) {
+            if level < DEBUG {
+                use std::io::Write;
+                let _ = writeln!(err, "{text}");
+            }
+        }
+    }
+}
+
+/// Apply `f` to the active sinks (reopen on SIGUSR1, swap on reload).
+pub fn with_sinks<R>(f: impl FnOnce(&mut Sinks) -> R) -> Option<R> {
+    match &mut *STATE.lock().unwrap_or_else(|p| p.into_inner()) {
+        State::Active(sinks) => Some(f(sinks)),
+        State::Buffering(_) => None,
+    }
+}
+
+/// stunnel's `safestring`: at most 1024 characters, trailing newlines
+/// removed, control bytes below 0x80 shown as `.` (UTF-8 kept).
+fn sanitize(text: &str) -> String {
+    text.trim_end_matches(['\n', '\r'])
+        .chars()
+        .take(1024)
+        .map(|c| {
+            if (c as u32) < 0x80 && c.is_control() {
+                '.'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Route records of other crates (`log::warn!` in a dependency) into our
+/// lines, mapping `log` levels to stunnel's.
+struct Bridge;
+
+impl ::log::Log for Bridge {
+    fn enabled(&self, _: &::log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &::log::Record<'_>) {
+        let level = match record.level() {
+            ::log::Level::Error => ERR,
+            ::log::Level::Warn => WARNING,
+            ::log::Level::Info => INFO,
+            ::log::Level::Debug | ::log::Level::Trace => DEBUG,
+        };
+        emit(level, *record.args());
+    }
+    fn flush(&self) {}
+}
+
+/// Install the bridge as the process logger (once; later calls are no-ops).
+pub fn install() {
+    static BRIDGE: Bridge = Bridge;
+    if ::log::set_logger(&BRIDGE).is_ok() {
+        ::log::set_max_level(::log::LevelFilter::Debug);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_masks_control_bytes_and_keeps_utf8() {
+        assert_eq!(sanitize("a\tb\x01ü\n"), "a.b.ü");
+    }
+}

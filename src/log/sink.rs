@@ -1,0 +1,57 @@
+//! Where active log lines go: stderr (foreground), the `output` file, syslog.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::format::line;
+
+/// The configured destinations; each is independent (stunnel-reference §5.9.3).
+#[derive(Default)]
+pub struct Sinks {
+    pub stderr: bool,
+    /// `output` file and whether it is opened with O_TRUNC (`log = overwrite`).
+    pub file: Option<(PathBuf, File, bool)>,
+    /// syslog opened with this ident (leaked once: openlog keeps the pointer).
+    pub syslog: bool,
+}
+
+impl Sinks {
+    /// Open `path` the way stunnel opens `output`: mode 0640, append or truncate.
+    pub fn open_file(path: &Path, overwrite: bool) -> std::io::Result<File> {
+        let mut opts = OpenOptions::new();
+        opts.create(true).mode(0o640);
+        if overwrite {
+            opts.write(true).truncate(true);
+        } else {
+            opts.append(true);
+        }
+        opts.open(path)
+    }
+
+    /// Close and reopen the `output` file (SIGUSR1).
+    pub fn reopen(&mut self) -> std::io::Result<()> {
+        if let Some((path, file, overwrite)) = &mut self.file {
+            *file = Self::open_file(path, *overwrite)?;
+        }
+        Ok(())
+    }
+
+    pub fn write(&mut self, level: u8, id: &str, text: &str) {
+        let full = line(level, id, text);
+        if self.stderr {
+            let _ = writeln!(std::io::stderr().lock(), "{full}");
+        }
+        if let Some((_, file, _)) = &mut self.file {
+            let _ = writeln!(file, "{full}");
+        }
+        if self.syslog {
+            let msg = format!("LOG{level}[{id}]: {text}");
+            if let Ok(c) = std::ffi::CString::new(msg) {
+                // SAFETY: "%s" with a valid NUL-terminated string.
+                unsafe { libc::syslog(libc::c_int::from(level), c"%s".as_ptr(), c.as_ptr()) };
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Listeners and the set of running services.
