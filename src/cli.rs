@@ -26,3 +26,16 @@ pub fn parse(args: &[String]) -> Result<Invocation, CliError> {
     let _ = args;
     todo!("config helper")
 }
+
+pub fn help_lines() -> Vec<String> {
+    todo!("config helper")
+}
+pub fn options_lines() -> Vec<String> {
+    todo!("config helper")
+}
+pub fn sockets_lines() -> Vec<String> {
+    todo!("config helper")
+}
+pub fn version_defaults_lines() -> Vec<String> {
+    todo!("config helper")
+}

@@ -1,1 +1,2 @@
 //! Process-level Unix work.
+pub mod sockopt;

@@ -1,0 +1,185 @@
+//! The outgoing side: the failover list, `local` source address and
+//! `TIMEOUTconnect` per address (stunnel-reference §5.4 item 4).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::net::{TcpSocket, UnixStream};
+
+use super::address::{self, Address};
+use super::stream::Stream;
+use crate::config::model::{Failover, Service};
+use crate::log::{DEBUG, ERR, INFO, NOTICE};
+
+/// A service's `connect` list, resolved once at start-up unless `delay = yes`
+/// (or start-up resolution failed, which switches to delayed lookups as
+/// stunnel does).
+pub struct Targets {
+    /// `None`: resolve for every connection.
+    fixed: Option<Vec<Address>>,
+    /// Round-robin position: random start, then one step per connection.
+    next: AtomicUsize,
+}
+
+impl Targets {
+    pub fn new(service: &Service) -> Targets {
+        let fixed = if service.delay || service.connect.is_empty() {
+            None
+        } else {
+            match address::resolve_all(&service.connect) {
+                Ok(list) => Some(list),
+                Err(e) => {
+                    crate::slog!(ERR, "Error resolving connect target: {e}");
+                    crate::slog!(INFO, "Cannot resolve connect target - delaying DNS lookup");
+                    None
+                }
+            }
+        };
+        Targets { fixed, next: AtomicUsize::new(random_start()) }
+    }
+
+    /// The failover list for one connection, resolved now when delayed.
+    async fn list(&self, service: &Service) -> Vec<Address> {
+        if let Some(list) = &self.fixed {
+            return list.clone();
+        }
+        let endpoints = service.connect.clone();
+        match tokio::task::spawn_blocking(move || address::resolve_all(&endpoints)).await {
+            Ok(Ok(list)) => list,
+            Ok(Err(e)) => {
+                crate::slog!(ERR, "Error resolving connect target: {e}");
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Where to start in a list of `len` entries (stunnel's `failover`).
+    fn start(&self, service: &Service, len: usize) -> usize {
+        if len <= 1 {
+            return 0;
+        }
+        // `delay = yes` forces priority order (stunnel-reference §5.4.2).
+        if service.failover == Failover::RoundRobin && !service.delay {
+            let i = self.next.fetch_add(1, Ordering::Relaxed) % len;
+            crate::slog!(INFO, "failover: round-robin, starting at entry #{i}");
+            i
+        } else {
+            crate::slog!(INFO, "failover: priority, starting at entry #0");
+            0
+        }
+    }
+}
+
+/// Connect to the first reachable target of `service`, or of `override_list`
+/// when a protocol or `redirect` chose the destination.
+pub async fn connect_remote(
+    service: &Service,
+    targets: &Targets,
+    override_list: Option<Vec<Address>>,
+) -> Option<Stream> {
+    let list = match override_list {
+        Some(list) => list,
+        None => targets.list(service).await,
+    };
+    if list.is_empty() {
+        crate::slog!(ERR, "No remote host resolved");
+        return None;
+    }
+    let start = targets.start(service, list.len());
+    for addr in list.iter().cycle().skip(start).take(list.len()) {
+        crate::slog!(INFO, "s_connect: connecting {addr}");
+        match connect_one(service, addr).await {
+            Ok(stream) => {
+                crate::slog!(NOTICE, "s_connect: connected {addr}");
+                let local = stream.local_addr().map(|a| address::fmt_inet(&a));
+                crate::slog!(
+                    NOTICE,
+                    "Service [{}] connected remote server from {}",
+                    service.name,
+                    local.as_deref().unwrap_or("unnamed socket")
+                );
+                apply_remote_options(service, &stream);
+                return Some(stream);
+            }
+            Err(Failure::Timeout) => {
+                crate::slog!(ERR, "s_connect: s_poll_wait {addr}: TIMEOUTconnect exceeded")
+            }
+            Err(Failure::Io(e)) => crate::slog!(ERR, "s_connect: connect {addr}: {}", errno_text(&e)),
+            Err(Failure::Skipped) => {
+                crate::slog!(DEBUG, "s_connect: {addr} skipped: address family differs from 'local'")
+            }
+        }
+    }
+    crate::slog!(ERR, "No more addresses to connect");
+    None
+}
+
+enum Failure {
+    Timeout,
+    Io(io::Error),
+    /// `local` is of the other address family.
+    Skipped,
+}
+
+async fn connect_one(service: &Service, addr: &Address) -> Result<Stream, Failure> {
+    let limit = service.timeouts.connect;
+    match addr {
+        Address::Unix(path) => with_timeout(limit, UnixStream::connect(path)).await.map(Stream::Unix),
+        Address::Inet(target) => {
+            let socket = tcp_socket(service, target)?;
+            with_timeout(limit, socket.connect(*target)).await.map(Stream::Tcp)
+        }
+    }
+}
+
+/// A socket bound to `local` (port 0) when configured.
+fn tcp_socket(service: &Service, target: &SocketAddr) -> Result<TcpSocket, Failure> {
+    let socket = if target.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() };
+    let socket = socket.map_err(Failure::Io)?;
+    if let Some(ip) = service.local {
+        if ip.is_ipv4() != target.is_ipv4() {
+            return Err(Failure::Skipped);
+        }
+        socket.bind(SocketAddr::new(ip, 0)).map_err(Failure::Io)?;
+    }
+    Ok(socket)
+}
+
+async fn with_timeout<T>(
+    limit: Option<Duration>,
+    fut: impl std::future::Future<Output = io::Result<T>>,
+) -> Result<T, Failure> {
+    match limit {
+        Some(d) => match tokio::time::timeout(d, fut).await {
+            Ok(r) => r.map_err(Failure::Io),
+            Err(_) => Err(Failure::Timeout),
+        },
+        None => fut.await.map_err(Failure::Io),
+    }
+}
+
+/// `r:` socket options, applied after connecting; a failure is a warning.
+fn apply_remote_options(service: &Service, stream: &Stream) {
+    if let (Stream::Tcp(_), Some(fd)) = (stream, stream.raw_fd()) {
+        if let Err(e) = crate::os::sockopt::apply_socket_options(fd, &service.socket_options.remote) {
+            crate::slog!(crate::log::WARNING, "Failed to set remote socket options: {e}");
+        }
+    }
+}
+
+/// stunnel's `strerror (errno)` form: `Connection refused (111)`.
+pub fn errno_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => format!("{} ({n})", nix::errno::Errno::from_raw(n).desc()),
+        None => e.to_string(),
+    }
+}
+
+fn random_start() -> usize {
+    let mut b = [0u8; 8];
+    let _ = openssl::rand::rand_bytes(&mut b);
+    usize::from_ne_bytes(b)
+}

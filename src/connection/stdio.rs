@@ -1,0 +1,82 @@
+//! stdin/stdout as one duplex stream, for inetd mode (stunnel-reference §5.1
+//! item 8: `local_rfd = 0`, `local_wfd = 1`).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::os::fd::AsRawFd;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Both descriptors in non-blocking mode, driven by tokio's reactor. Pipes,
+/// sockets and ttys work; regular files cannot be polled and are refused.
+pub struct Stdio {
+    input: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+    output: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+}
+
+impl Stdio {
+    /// Take over descriptors 0 and 1 (duplicated, so 0/1 stay valid).
+    pub fn new() -> io::Result<Stdio> {
+        Ok(Stdio { input: watch(0)?, output: watch(1)? })
+    }
+}
+
+fn watch(fd: i32) -> io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    use std::os::fd::{AsFd, BorrowedFd};
+    // SAFETY: 0 and 1 are open for the life of the process.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let owned = borrowed.as_fd().try_clone_to_owned()?;
+    set_nonblocking(&owned)?;
+    // SAFETY: `owned` is a fresh duplicate this AsyncFd owns for its whole
+    // life, so the descriptor stays open and unchanged while registered.
+    Ok(unsafe { tokio::io::unix::AsyncFd::register(owned) }?)
+}
+
+fn set_nonblocking(fd: &std::os::fd::OwnedFd) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).map_err(io::Error::from)?;
+    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
+    Ok(())
+}
+
+impl AsyncRead for Stdio {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let mut guard = std::task::ready!(self.input.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            match guard.try_io(|fd| nix::unistd::read(fd.get_ref().as_raw_fd(), unfilled).map_err(io::Error::from)) {
+                Ok(Ok(n)) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Stdio {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        loop {
+            let mut guard = std::task::ready!(self.output.poll_write_ready(cx))?;
+            match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(io::Error::from)) {
+                Ok(result) => return Poll::Ready(result),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    /// stunnel shuts the write side of stdout down; for a pipe that means
+    /// closing it, which we do by shutting down a socket or doing nothing
+    /// for pipes (the process exit closes them).
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let fd = self.output.get_ref().as_raw_fd();
+        // SAFETY: shutdown on a valid descriptor; ENOTSOCK for pipes is fine.
+        unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+        Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,81 @@
+//! The plain byte streams a connection moves data between: TCP, Unix or the
+//! process's stdin/stdout (inetd mode), behind one `AsyncRead + AsyncWrite`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+
+/// One end of a connection before TLS is layered on it.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+    /// inetd mode: read stdin, write stdout.
+    Stdio(crate::connection::stdio::Stdio),
+}
+
+impl Stream {
+    /// The peer as stunnel prints it; `None` for Unix sockets and pipes.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().ok(),
+            _ => None,
+        }
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.local_addr().ok(),
+            _ => None,
+        }
+    }
+
+    /// `reset = yes`: make the close an RST (SO_LINGER {on, 0}).
+    pub fn arm_reset(&self) {
+        // Linger {on, 0} never blocks: close() discards queued data and
+        // sends RST at once, which is exactly the point here.
+        if let Stream::Tcp(s) = self {
+            let off = libc::linger { l_onoff: 1, l_linger: 0 };
+            let _ = nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::Linger, &off);
+        }
+    }
+
+    pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Tcp(s) => Some(s.as_raw_fd()),
+            Stream::Unix(s) => Some(s.as_raw_fd()),
+            Stream::Stdio(_) => None,
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Stream::Tcp($s) => $e,
+            Stream::Unix($s) => $e,
+            Stream::Stdio($s) => $e,
+        }
+    };
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        delegate!(self, s => Pin::new(s).poll_write(cx, buf))
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_flush(cx))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_shutdown(cx))
+    }
+}

@@ -1,0 +1,86 @@
+//! Binding a service's `accept` addresses, before the runtime exists (so
+//! privileged ports can be bound before `setuid`, stunnel-reference §5.1).
+
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+
+use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrStorage};
+
+use crate::config::model::Service;
+use crate::connection::address::{self, Address};
+use crate::connection::connect::errno_text;
+use crate::log::{ERR, INFO, NOTICE};
+
+/// A bound, listening socket, not yet registered with tokio.
+pub enum Bound {
+    Tcp(std::net::TcpListener),
+    Unix(UnixListener, std::path::PathBuf),
+}
+
+impl Bound {
+    pub fn address(&self) -> String {
+        match self {
+            Bound::Tcp(l) => l.local_addr().map(|a| address::fmt_inet(&a)).unwrap_or_default(),
+            Bound::Unix(_, p) => format!("localhost:{}", p.display()),
+        }
+    }
+}
+
+/// Bind every address of every `accept` line. An address that fails is
+/// logged at notice and skipped; a service with none bound fails, as in
+/// stunnel (`Binding service [NAME] failed`).
+pub fn bind_service(service: &Service) -> Result<Vec<Bound>, ()> {
+    let mut bound = Vec::new();
+    for endpoint in &service.accept {
+        let addrs = match address::resolve_accept(endpoint) {
+            Ok(a) => a,
+            Err(e) => {
+                crate::slog!(ERR, "Service [{}]: Cannot resolve accept target: {e}", service.name);
+                continue;
+            }
+        };
+        for addr in addrs {
+            match bind_one(service, &addr) {
+                Ok(b) => {
+                    let fd = match &b {
+                        Bound::Tcp(l) => l.as_raw_fd(),
+                        Bound::Unix(l, _) => l.as_raw_fd(),
+                    };
+                    crate::slog!(INFO, "Service [{}] (FD={fd}) bound to {}", service.name, b.address());
+                    bound.push(b);
+                }
+                Err(e) => crate::slog!(NOTICE, "Binding service [{}] to {addr}: {e}", service.name),
+            }
+        }
+    }
+    if bound.is_empty() {
+        crate::slog!(ERR, "Binding service [{}] failed", service.name);
+        return Err(());
+    }
+    Ok(bound)
+}
+
+fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
+    match addr {
+        Address::Unix(path) => {
+            let listener = UnixListener::bind(path).map_err(|e| errno_text(&e))?;
+            listener.set_nonblocking(true).map_err(|e| errno_text(&e))?;
+            Ok(Bound::Unix(listener, path.clone()))
+        }
+        Address::Inet(sa) => {
+            let family = if sa.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+            let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+            let fd: OwnedFd = socket::socket(family, SockType::Stream, flags, None).map_err(errno)?;
+            crate::os::sockopt::apply_socket_options(fd.as_raw_fd(), &service.socket_options.accept)?;
+            socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(*sa)).map_err(errno)?;
+            let backlog = socket::Backlog::new(libc::SOMAXCONN).map_err(errno)?;
+            socket::listen(&fd, backlog).map_err(errno)?;
+            // SAFETY: a listening TCP socket we own; ownership moves into std.
+            Ok(Bound::Tcp(unsafe { std::net::TcpListener::from_raw_fd(fd.into_raw_fd()) }))
+        }
+    }
+}
+
+fn errno(e: nix::errno::Errno) -> String {
+    format!("{} ({})", e.desc(), e as i32)
+}

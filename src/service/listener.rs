@@ -1,0 +1,73 @@
+//! The accept loop of one bound address. It only accepts: handshakes,
+//! connects and negotiation run in the spawned connection task, so a slow or
+//! hostile client never delays the next accept (style.md habit 5).
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{watch, Semaphore};
+
+use crate::connection::{self, ServiceCtx, Stream};
+use crate::log::{ERR, NOTICE, WARNING};
+
+/// stunnel's connection ids: one counter for all services, never reset,
+/// continuing across reloads (stunnel-reference §5.9.2).
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// A listening socket registered with tokio.
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Listener {
+    async fn accept(&self) -> io::Result<Stream> {
+        match self {
+            Listener::Tcp(l) => l.accept().await.map(|(s, _)| Stream::Tcp(s)),
+            Listener::Unix(l) => l.accept().await.map(|(s, _)| Stream::Unix(s)),
+        }
+    }
+}
+
+/// Accept forever; each connection runs with the service context current at
+/// accept time (`ctx` is swapped on reload, live connections keep theirs).
+/// `permits` is the process-wide client limit.
+pub async fn accept_loop(listener: Listener, ctx: watch::Receiver<Arc<ServiceCtx>>, permits: Arc<Semaphore>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                backoff(&e).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            let limit = crate::service::client_limit();
+            crate::slog!(WARNING, "Connection rejected: too many clients (>={limit})");
+            continue;
+        };
+        let ctx = ctx.borrow().clone();
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            connection::run(ctx, stream, id).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Accept errors never end the loop. Running out of descriptors or memory
+/// pauses accepting for a second, as stunnel does; anything else is logged
+/// and retried after a short pause so a persistent error cannot spin.
+async fn backoff(e: &io::Error) {
+    let resource = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM));
+    if resource {
+        crate::slog!(NOTICE, "Accepting new connections suspended for 1 second");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    } else {
+        crate::slog!(ERR, "accept: {}", crate::connection::connect::errno_text(e));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
