@@ -16,8 +16,6 @@ pub mod connection;
 pub mod log;
 /// Start-up order and the top-level run loop.
 pub mod app;
-/// Errors that end the process, and their exit codes.
-pub mod error;
 /// Process-level Unix work: limits, privileges, daemon, pid file, signals.
 pub mod os;
 /// Listeners and the set of running services.

@@ -1,1 +1,0 @@
-//! Errors that end the process, and their exit codes (stunnel-reference §1.2).

@@ -1,0 +1,155 @@
+//! Shared test harness: run rstunnel (or stunnel4, the oracle) on a config
+//! written to a temp dir, read its log, and find the ports it bound.
+//!
+//! Configs use port 0; the daemon logs `Service [NAME] (FD=N) bound to
+//! ADDR:PORT` at info level, which is how a test learns the real port — no
+//! fixed ports, no sleeps.
+
+#![allow(dead_code)]
+
+pub mod net;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long any single wait in a test may take before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Which program runs the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Impl {
+    Rstunnel,
+    Stunnel4,
+}
+
+impl Impl {
+    pub fn program(self) -> &'static str {
+        match self {
+            Impl::Rstunnel => env!("CARGO_BIN_EXE_rstunnel"),
+            Impl::Stunnel4 => "stunnel4",
+        }
+    }
+}
+
+/// The log a daemon has written so far, shared with the reader thread.
+#[derive(Default)]
+pub struct Log {
+    lines: Mutex<Vec<String>>,
+    changed: Condvar,
+}
+
+impl Log {
+    /// Wait until a line contains `needle`; return it.
+    pub fn wait_for(&self, needle: &str) -> String {
+        self.wait_for_nth(needle, 1)
+    }
+
+    /// Wait until `n` lines contain `needle`; return the n-th.
+    pub fn wait_for_nth(&self, needle: &str, n: usize) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        let mut lines = self.lines.lock().unwrap();
+        loop {
+            if let Some(found) = lines.iter().filter(|l| l.contains(needle)).nth(n - 1) {
+                return found.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out waiting for {needle:?} (x{n}); log so far:\n{}", lines.join("\n"));
+            lines = self.changed.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
+    pub fn contains(&self, needle: &str) -> bool {
+        self.lines.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
+    pub fn text(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    fn push(&self, line: String) {
+        self.lines.lock().unwrap().push(line);
+        self.changed.notify_all();
+    }
+}
+
+/// A running daemon; killed (SIGKILL) and reaped on drop.
+pub struct Daemon {
+    pub child: Child,
+    pub log: Arc<Log>,
+    pub dir: tempfile::TempDir,
+    pub conf: PathBuf,
+}
+
+impl Daemon {
+    /// Start `imp` on `conf` (written to `dir/NAME.conf`) in the foreground,
+    /// collecting stderr.
+    pub fn start(imp: Impl, conf: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        Daemon::start_in(imp, conf, dir)
+    }
+
+    pub fn start_in(imp: Impl, conf: &str, dir: tempfile::TempDir) -> Daemon {
+        let path = dir.path().join("tunnel.conf");
+        std::fs::write(&path, conf).unwrap();
+        let mut child = Command::new(imp.program())
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", imp.program()));
+        let log = Arc::new(Log::default());
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.push(line);
+            }
+        });
+        Daemon { child, log, dir, conf: path }
+    }
+
+    /// The port service `name` bound (from its `bound to` log line).
+    pub fn port(&self, name: &str) -> u16 {
+        let line = self.log.wait_for(&format!("Service [{name}] (FD="));
+        let addr = line.rsplit(" bound to ").next().unwrap();
+        addr.rsplit(':').next().unwrap().trim().parse().unwrap_or_else(|_| panic!("no port in {line:?}"))
+    }
+
+    /// Wait for the process to exit by itself; return its status code.
+    pub fn wait_exit(&mut self) -> i32 {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "daemon did not exit; log:\n{}", self.log.text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The header every test config starts with: foreground, info-level log to
+/// stderr (for `bound to` lines), no syslog noise.
+pub fn header() -> String {
+    "foreground = yes\ndebug = info\nsyslog = no\n".to_string()
+}
+
+/// Absolute path as a config value.
+pub fn p(path: &Path) -> String {
+    path.display().to_string()
+}

@@ -1,0 +1,96 @@
+//! Plain TCP peers for tests: an echo backend, a one-shot HTTP backend, and
+//! deterministic payloads for byte-exact checks.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::thread::JoinHandle;
+
+use super::PATIENCE;
+
+/// A listener on 127.0.0.1:0 and its port.
+pub fn listener() -> (TcpListener, u16) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    (l, port)
+}
+
+/// Echo every byte back, per connection, until EOF; then half-close.
+pub fn echo_server() -> u16 {
+    let (l, port) = listener();
+    std::thread::spawn(move || {
+        for conn in l.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if conn.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                let _ = conn.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+/// Connect to 127.0.0.1:port with the test's patience as read timeout.
+pub fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.set_write_timeout(Some(PATIENCE)).unwrap();
+    s
+}
+
+/// `len` bytes of a pattern that makes misplaced or dropped bytes visible.
+pub fn payload(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| ((i * 31 + i / 7919) as u8).wrapping_add(seed)).collect()
+}
+
+/// Read until EOF into a vector.
+pub fn read_to_end(mut s: impl Read) -> Vec<u8> {
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    out
+}
+
+/// Write `data` on a thread (so the caller can read concurrently), then
+/// half-close.
+pub fn send_then_half_close(mut s: TcpStream, data: Vec<u8>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        s.write_all(&data).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+    })
+}
+
+/// A backend that answers every connection with a fixed HTTP response and
+/// records each request head it got.
+pub fn http_backend(body: &'static str) -> u16 {
+    let (l, port) = listener();
+    std::thread::spawn(move || {
+        for conn in l.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match conn.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(reply.as_bytes());
+            });
+        }
+    });
+    port
+}
