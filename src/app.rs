@@ -12,7 +12,8 @@ use crate::cli::{self, Invocation};
 use crate::config::{self, model::Config, Source};
 use crate::connection::{self, ServiceCtx};
 use crate::log::{self as slog_mod, Sinks, ERR, NOTICE};
-use crate::service::{bind, supervisor};
+use crate::service::bind;
+use crate::service::supervisor::Supervisor;
 use crate::tls;
 
 pub fn main(args: &[String]) -> ExitCode {
@@ -79,7 +80,11 @@ fn check(source: &Source) -> ExitCode {
             }
             Err(e) => {
                 e.log();
-                crate::slog!(ERR, "Service [{}]: Failed to initialize TLS context", service.name);
+                crate::slog!(
+                    ERR,
+                    "Service [{}]: Failed to initialize TLS context",
+                    service.name
+                );
                 crate::slog!(ERR, "Configuration failed");
                 slog_mod::dump_buffered();
                 return ExitCode::from(1);
@@ -115,7 +120,11 @@ fn contexts(config: &Config) -> Result<Vec<Arc<ServiceCtx>>, ()> {
             Ok(ctx) => out.push(connection::context(service.clone(), ctx)),
             Err(e) => {
                 e.log();
-                crate::slog!(ERR, "Service [{}]: Failed to initialize TLS context", service.name);
+                crate::slog!(
+                    ERR,
+                    "Service [{}]: Failed to initialize TLS context",
+                    service.name
+                );
                 crate::slog!(ERR, "Configuration failed");
                 return Err(());
             }
@@ -127,6 +136,9 @@ fn contexts(config: &Config) -> Result<Vec<Arc<ServiceCtx>>, ()> {
 fn run(source: &Source) -> Result<(), ()> {
     banner();
     let config = load(source)?;
+    if config.is_inetd() {
+        return run_inetd(&config);
+    }
     let ctxs = contexts(&config)?;
     crate::slog!(NOTICE, "Configuration successful");
 
@@ -137,10 +149,46 @@ fn run(source: &Source) -> Result<(), ()> {
 
     slog_mod::activate(sinks(&config).map_err(|_| ())?, config.global.debug.level);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
-        crate::slog!(ERR, "Cannot start the runtime: {e}");
-    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            crate::slog!(ERR, "Cannot start the runtime: {e}");
+        })?;
     runtime.block_on(serve(ctxs, bound))
+}
+
+/// inetd mode (no `[section]`): the global section's service serves one
+/// connection on stdin/stdout; the process exits 0 when it ends, whatever
+/// happened to it (stunnel-reference §1.2, §5.1 item 8).
+fn run_inetd(config: &Config) -> Result<(), ()> {
+    let Some(service) = config.global.inetd.as_deref() else {
+        crate::slog!(ERR, "Inetd mode: Inetd mode must define one endpoint");
+        return Err(());
+    };
+    let tls = tls::build(service, tls::Loading::Files).map_err(|e| {
+        e.log();
+        crate::slog!(ERR, "Inetd mode: Failed to initialize TLS context");
+        crate::slog!(ERR, "Configuration failed");
+    })?;
+    crate::slog!(NOTICE, "Configuration successful");
+    slog_mod::activate(sinks(config)?, config.global.debug.level);
+    // SIGPIPE stays ignored (Rust's default): a vanished peer is an EPIPE
+    // the copy loop handles, not a silent death.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            crate::slog!(ERR, "Cannot start the runtime: {e}");
+        })?;
+    runtime.block_on(async {
+        let local = connection::stdio::Stdio::new().map_err(|e| {
+            crate::slog!(ERR, "Cannot use stdin/stdout: {e}");
+        })?;
+        let ctx = connection::context(service.clone(), tls);
+        connection::run(ctx, connection::Stream::Stdio(local), 0).await;
+        Ok(())
+    })
 }
 
 fn sinks(config: &Config) -> Result<Sinks, ()> {
@@ -164,20 +212,22 @@ fn sinks(config: &Config) -> Result<Sinks, ()> {
 }
 
 async fn serve(ctxs: Vec<Arc<ServiceCtx>>, bound: Vec<Vec<bind::Bound>>) -> Result<(), ()> {
-    let permits = Arc::new(tokio::sync::Semaphore::new(crate::service::client_limit().max(1)));
-    let mut running = Vec::new();
-    for (ctx, b) in ctxs.into_iter().zip(bound) {
-        running.push(supervisor::start(ctx, b, &permits).map_err(|e| {
-            crate::slog!(ERR, "Cannot register listener: {e}");
-        })?);
-    }
+    let permits = Arc::new(tokio::sync::Semaphore::new(
+        crate::service::client_limit().max(1),
+    ));
+    let services = ctxs.into_iter().zip(bound).collect();
+    let supervisor = Supervisor::start(services, permits).map_err(|e| {
+        crate::slog!(ERR, "Cannot register listener: {e}");
+    })?;
     crate::slog!(crate::log::INFO, "Accepting new connections");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|_| ())?;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).map_err(|_| ())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|_| ())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|_| ())?;
     tokio::select! {
         _ = term.recv() => crate::slog!(NOTICE, "Terminated"),
         _ = int.recv() => crate::slog!(ERR, "Received SIGINT; terminating"),
     }
-    drop(running);
+    drop(supervisor);
     Ok(())
 }

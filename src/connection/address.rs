@@ -39,7 +39,10 @@ pub fn resolve_connect(endpoint: &Endpoint) -> io::Result<Vec<Address>> {
             Address::Inet(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), *port)),
             Address::Inet(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), *port)),
         ]),
-        Endpoint::Inet { host: Some(host), port } => lookup(host, *port),
+        Endpoint::Inet {
+            host: Some(host),
+            port,
+        } => lookup(host, *port),
     }
 }
 
@@ -52,7 +55,10 @@ pub fn resolve_accept(endpoint: &Endpoint) -> io::Result<Vec<Address>> {
             Address::Inet(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), *port)),
             Address::Inet(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), *port)),
         ]),
-        Endpoint::Inet { host: Some(host), port } => lookup(host, *port),
+        Endpoint::Inet {
+            host: Some(host),
+            port,
+        } => lookup(host, *port),
     }
 }
 
@@ -92,7 +98,14 @@ mod tests {
 
     #[test]
     fn port_only_connect_is_loopback_v6_then_v4() {
-        let got = resolve_connect(&Endpoint::Inet { host: None, port: 81 }).unwrap();
-        assert_eq!(got.iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["::1:81", "127.0.0.1:81"]);
+        let got = resolve_connect(&Endpoint::Inet {
+            host: None,
+            port: 81,
+        })
+        .unwrap();
+        assert_eq!(
+            got.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            ["::1:81", "127.0.0.1:81"]
+        );
     }
 }

@@ -37,7 +37,10 @@ impl Targets {
                 }
             }
         };
-        Targets { fixed, next: AtomicUsize::new(random_start()) }
+        Targets {
+            fixed,
+            next: AtomicUsize::new(random_start()),
+        }
     }
 
     /// The failover list for one connection, resolved now when delayed.
@@ -105,11 +108,19 @@ pub async fn connect_remote(
                 return Some(stream);
             }
             Err(Failure::Timeout) => {
-                crate::slog!(ERR, "s_connect: s_poll_wait {addr}: TIMEOUTconnect exceeded")
+                crate::slog!(
+                    ERR,
+                    "s_connect: s_poll_wait {addr}: TIMEOUTconnect exceeded"
+                )
             }
-            Err(Failure::Io(e)) => crate::slog!(ERR, "s_connect: connect {addr}: {}", errno_text(&e)),
+            Err(Failure::Io(e)) => {
+                crate::slog!(ERR, "s_connect: connect {addr}: {}", errno_text(&e))
+            }
             Err(Failure::Skipped) => {
-                crate::slog!(DEBUG, "s_connect: {addr} skipped: address family differs from 'local'")
+                crate::slog!(
+                    DEBUG,
+                    "s_connect: {addr} skipped: address family differs from 'local'"
+                )
             }
         }
     }
@@ -127,17 +138,25 @@ enum Failure {
 async fn connect_one(service: &Service, addr: &Address) -> Result<Stream, Failure> {
     let limit = service.timeouts.connect;
     match addr {
-        Address::Unix(path) => with_timeout(limit, UnixStream::connect(path)).await.map(Stream::Unix),
+        Address::Unix(path) => with_timeout(limit, UnixStream::connect(path))
+            .await
+            .map(Stream::Unix),
         Address::Inet(target) => {
             let socket = tcp_socket(service, target)?;
-            with_timeout(limit, socket.connect(*target)).await.map(Stream::Tcp)
+            with_timeout(limit, socket.connect(*target))
+                .await
+                .map(Stream::Tcp)
         }
     }
 }
 
 /// A socket bound to `local` (port 0) when configured.
 fn tcp_socket(service: &Service, target: &SocketAddr) -> Result<TcpSocket, Failure> {
-    let socket = if target.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() };
+    let socket = if target.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    };
     let socket = socket.map_err(Failure::Io)?;
     if let Some(ip) = service.local {
         if ip.is_ipv4() != target.is_ipv4() {
@@ -164,8 +183,12 @@ async fn with_timeout<T>(
 /// `r:` socket options, applied after connecting; a failure is a warning.
 fn apply_remote_options(service: &Service, stream: &Stream) {
     if let (Stream::Tcp(_), Some(fd)) = (stream, stream.raw_fd()) {
-        if let Err(e) = crate::os::sockopt::apply_socket_options(fd, &service.socket_options.remote) {
-            crate::slog!(crate::log::WARNING, "Failed to set remote socket options: {e}");
+        if let Err(e) = crate::os::sockopt::apply_socket_options(fd, &service.socket_options.remote)
+        {
+            crate::slog!(
+                crate::log::WARNING,
+                "Failed to set remote socket options: {e}"
+            );
         }
     }
 }

@@ -31,13 +31,20 @@ pub struct ServiceCtx {
 impl ServiceCtx {
     pub fn new(service: Service, tls: TlsContext) -> ServiceCtx {
         let targets = Targets::new(&service);
-        ServiceCtx { service, tls, targets }
+        ServiceCtx {
+            service,
+            tls,
+            targets,
+        }
     }
 }
 
 /// Serve one accepted connection; `id` is stunnel's sequential log id.
 pub async fn run(ctx: Arc<ServiceCtx>, local: Stream, id: u64) {
-    let log = ConnLog { id: id.to_string(), level: ctx.service.debug_level };
+    let log = ConnLog {
+        id: id.to_string(),
+        level: ctx.service.debug_level,
+    };
     crate::log::scope(log, serve(ctx, local)).await
 }
 
@@ -57,8 +64,16 @@ async fn serve(ctx: Arc<ServiceCtx>, local: Stream) {
         ),
         None => crate::slog!(NOTICE, "Service [{}] accepted connection", service.name),
     }
-    let report = if service.client { client_side(&ctx, local).await } else { server_side(&ctx, local).await };
-    let report = report.unwrap_or(Report { to_tls: 0, to_socket: 0, ending: Ending::Error });
+    let report = if service.client {
+        client_side(&ctx, local).await
+    } else {
+        server_side(&ctx, local).await
+    };
+    let report = report.unwrap_or(Report {
+        to_tls: 0,
+        to_socket: 0,
+        ending: Ending::Error,
+    });
     let status = match report.ending {
         Ending::Closed => "closed",
         Ending::IdleTimeout | Ending::Error => "reset",
@@ -75,7 +90,11 @@ async fn serve(ctx: Arc<ServiceCtx>, local: Stream) {
 async fn server_side(ctx: &ServiceCtx, local: Stream) -> Result<Report, Aborted> {
     let service = &ctx.service;
     let reset = service.reset;
-    let local_fd_reset = |s: &Stream| if reset { s.arm_reset() };
+    let local_fd_reset = |s: &Stream| {
+        if reset {
+            s.arm_reset()
+        }
+    };
     let mut tls = match handshake(service, ctx.tls.accept(local)).await {
         Ok(tls) => tls,
         Err(stream) => {
@@ -137,7 +156,10 @@ async fn handshake(
         Some(limit) => match tokio::time::timeout(limit, fut).await {
             Ok(r) => r,
             Err(_) => {
-                crate::slog!(ERR, "ssl_start: s_poll_wait: TIMEOUTbusy exceeded: sending reset");
+                crate::slog!(
+                    ERR,
+                    "ssl_start: s_poll_wait: TIMEOUTbusy exceeded: sending reset"
+                );
                 return Err(None);
             }
         },
@@ -150,13 +172,17 @@ async fn handshake(
 }
 
 fn limits(service: &Service) -> Limits {
-    Limits { idle: service.timeouts.idle, close: service.timeouts.close }
+    Limits {
+        idle: service.timeouts.idle,
+        close: service.timeouts.close,
+    }
 }
 
 /// `l:` socket options on the accepted socket (not for Unix sockets).
 fn apply_local_options(service: &Service, stream: &Stream) {
     if let (Stream::Tcp(_), Some(fd)) = (stream, stream.raw_fd()) {
-        if let Err(e) = crate::os::sockopt::apply_socket_options(fd, &service.socket_options.local) {
+        if let Err(e) = crate::os::sockopt::apply_socket_options(fd, &service.socket_options.local)
+        {
             crate::slog!(WARNING, "Failed to set local socket options: {e}");
         }
     }

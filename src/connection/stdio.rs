@@ -2,9 +2,9 @@
 //! item 8: `local_rfd = 0`, `local_wfd = 1`).
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::os::fd::AsRawFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Both descriptors in non-blocking mode, driven by tokio's reactor. Pipes,
@@ -17,7 +17,10 @@ pub struct Stdio {
 impl Stdio {
     /// Take over descriptors 0 and 1 (duplicated, so 0/1 stay valid).
     pub fn new() -> io::Result<Stdio> {
-        Ok(Stdio { input: watch(0)?, output: watch(1)? })
+        Ok(Stdio {
+            input: watch(0)?,
+            output: watch(1)?,
+        })
     }
 }
 
@@ -41,11 +44,17 @@ fn set_nonblocking(fd: &std::os::fd::OwnedFd) -> io::Result<()> {
 }
 
 impl AsyncRead for Stdio {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         loop {
             let mut guard = std::task::ready!(self.input.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
-            match guard.try_io(|fd| nix::unistd::read(fd.get_ref().as_raw_fd(), unfilled).map_err(io::Error::from)) {
+            match guard.try_io(|fd| {
+                nix::unistd::read(fd.get_ref().as_raw_fd(), unfilled).map_err(io::Error::from)
+            }) {
                 Ok(Ok(n)) => {
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
@@ -58,10 +67,15 @@ impl AsyncRead for Stdio {
 }
 
 impl AsyncWrite for Stdio {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         loop {
             let mut guard = std::task::ready!(self.output.poll_write_ready(cx))?;
-            match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(io::Error::from)) {
+            match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(io::Error::from))
+            {
                 Ok(result) => return Poll::Ready(result),
                 Err(_would_block) => continue,
             }

@@ -37,7 +37,10 @@ impl Stream {
         // Linger {on, 0} never blocks: close() discards queued data and
         // sends RST at once, which is exactly the point here.
         if let Stream::Tcp(s) = self {
-            let off = libc::linger { l_onoff: 1, l_linger: 0 };
+            let off = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
             let _ = nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::Linger, &off);
         }
     }
@@ -63,13 +66,21 @@ macro_rules! delegate {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         delegate!(self, s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         delegate!(self, s => Pin::new(s).poll_write(cx, buf))
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

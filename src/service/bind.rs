@@ -20,7 +20,10 @@ pub enum Bound {
 impl Bound {
     pub fn address(&self) -> String {
         match self {
-            Bound::Tcp(l) => l.local_addr().map(|a| address::fmt_inet(&a)).unwrap_or_default(),
+            Bound::Tcp(l) => l
+                .local_addr()
+                .map(|a| address::fmt_inet(&a))
+                .unwrap_or_default(),
             Bound::Unix(_, p) => format!("localhost:{}", p.display()),
         }
     }
@@ -35,7 +38,11 @@ pub fn bind_service(service: &Service) -> Result<Vec<Bound>, ()> {
         let addrs = match address::resolve_accept(endpoint) {
             Ok(a) => a,
             Err(e) => {
-                crate::slog!(ERR, "Service [{}]: Cannot resolve accept target: {e}", service.name);
+                crate::slog!(
+                    ERR,
+                    "Service [{}]: Cannot resolve accept target: {e}",
+                    service.name
+                );
                 continue;
             }
         };
@@ -46,7 +53,12 @@ pub fn bind_service(service: &Service) -> Result<Vec<Bound>, ()> {
                         Bound::Tcp(l) => l.as_raw_fd(),
                         Bound::Unix(l, _) => l.as_raw_fd(),
                     };
-                    crate::slog!(INFO, "Service [{}] (FD={fd}) bound to {}", service.name, b.address());
+                    crate::slog!(
+                        INFO,
+                        "Service [{}] (FD={fd}) bound to {}",
+                        service.name,
+                        b.address()
+                    );
                     bound.push(b);
                 }
                 Err(e) => crate::slog!(NOTICE, "Binding service [{}] to {addr}: {e}", service.name),
@@ -68,15 +80,25 @@ fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
             Ok(Bound::Unix(listener, path.clone()))
         }
         Address::Inet(sa) => {
-            let family = if sa.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+            let family = if sa.is_ipv4() {
+                AddressFamily::Inet
+            } else {
+                AddressFamily::Inet6
+            };
             let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
-            let fd: OwnedFd = socket::socket(family, SockType::Stream, flags, None).map_err(errno)?;
-            crate::os::sockopt::apply_socket_options(fd.as_raw_fd(), &service.socket_options.accept)?;
+            let fd: OwnedFd =
+                socket::socket(family, SockType::Stream, flags, None).map_err(errno)?;
+            crate::os::sockopt::apply_socket_options(
+                fd.as_raw_fd(),
+                &service.socket_options.accept,
+            )?;
             socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(*sa)).map_err(errno)?;
             let backlog = socket::Backlog::new(libc::SOMAXCONN).map_err(errno)?;
             socket::listen(&fd, backlog).map_err(errno)?;
             // SAFETY: a listening TCP socket we own; ownership moves into std.
-            Ok(Bound::Tcp(unsafe { std::net::TcpListener::from_raw_fd(fd.into_raw_fd()) }))
+            Ok(Bound::Tcp(unsafe {
+                std::net::TcpListener::from_raw_fd(fd.into_raw_fd())
+            }))
         }
     }
 }

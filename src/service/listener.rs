@@ -35,7 +35,11 @@ impl Listener {
 /// Accept forever; each connection runs with the service context current at
 /// accept time (`ctx` is swapped on reload, live connections keep theirs).
 /// `permits` is the process-wide client limit.
-pub async fn accept_loop(listener: Listener, ctx: watch::Receiver<Arc<ServiceCtx>>, permits: Arc<Semaphore>) {
+pub async fn accept_loop(
+    listener: Listener,
+    ctx: watch::Receiver<Arc<ServiceCtx>>,
+    permits: Arc<Semaphore>,
+) {
     loop {
         let stream = match listener.accept().await {
             Ok(s) => s,
@@ -62,7 +66,10 @@ pub async fn accept_loop(listener: Listener, ctx: watch::Receiver<Arc<ServiceCtx
 /// pauses accepting for a second, as stunnel does; anything else is logged
 /// and retried after a short pause so a persistent error cannot spin.
 async fn backoff(e: &io::Error) {
-    let resource = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM));
+    let resource = matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    );
     if resource {
         crate::slog!(NOTICE, "Accepting new connections suspended for 1 second");
         tokio::time::sleep(Duration::from_secs(1)).await;

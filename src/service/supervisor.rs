@@ -1,21 +1,30 @@
 //! Owns the running services: their listener tasks and the context each new
-//! connection starts with.
+//! connection starts with; applies a reloaded configuration.
+//!
+//! Reload (stunnel-reference §5.3, style.md habit 10): the new file is parsed
+//! and every TLS context built *before* anything changes; any failure keeps
+//! the old configuration running. Then services are matched by name: a
+//! service whose `accept` list is unchanged keeps its bound sockets and only
+//! gets the new context; others are unbound and bound again; removed ones
+//! stop listening. Live connections keep the `Arc<ServiceCtx>` they started
+//! with, so they finish on the old settings.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::bind::Bound;
+use super::bind::{self, Bound};
 use super::listener::{accept_loop, Listener};
 use crate::connection::ServiceCtx;
+use crate::log::ERR;
 
 /// A service whose listeners run; dropping it stops them (rathole's handle
 /// pattern), live connections keep running on their own `Arc<ServiceCtx>`.
 pub struct RunningService {
-    pub name: String,
     /// Swapped on reload; each accept loop reads the current value.
-    pub ctx: watch::Sender<Arc<ServiceCtx>>,
+    ctx: watch::Sender<Arc<ServiceCtx>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -27,10 +36,86 @@ impl Drop for RunningService {
     }
 }
 
+impl RunningService {
+    fn accept_list(&self) -> Vec<crate::config::model::Endpoint> {
+        self.ctx.borrow().service.accept.clone()
+    }
+}
+
+/// Every running service plus the process-wide client limit.
+pub struct Supervisor {
+    running: Vec<RunningService>,
+    permits: Arc<Semaphore>,
+}
+
+impl Supervisor {
+    /// Start accept loops for services bound before the runtime existed.
+    /// Must be called inside the runtime.
+    pub fn start(
+        services: Vec<(Arc<ServiceCtx>, Vec<Bound>)>,
+        permits: Arc<Semaphore>,
+    ) -> std::io::Result<Self> {
+        let mut running = Vec::new();
+        for (ctx, bound) in services {
+            running.push(spawn(ctx, bound, &permits)?);
+        }
+        Ok(Supervisor { running, permits })
+    }
+
+    /// Apply a new set of service contexts (already built and validated).
+    /// Returns `Err` if a new listener could not be bound; the services that
+    /// could be started run anyway.
+    pub fn reload(&mut self, new: Vec<Arc<ServiceCtx>>) -> Result<(), ()> {
+        let mut old: HashMap<String, RunningService> = HashMap::new();
+        for r in self.running.drain(..) {
+            let name = r.ctx.borrow().service.name.clone();
+            old.insert(name, r);
+        }
+        // Listeners whose address set changes (or whose service is gone) are
+        // closed first, so a port that moves between services can be bound.
+        let (keep, rebind): (HashMap<_, _>, HashMap<_, _>) =
+            old.into_iter().partition(|(name, r)| {
+                new.iter()
+                    .any(|c| &c.service.name == name && c.service.accept == r.accept_list())
+            });
+        drop(rebind);
+        let mut keep = keep;
+        let mut ok = true;
+        for ctx in new {
+            if ctx.service.accept.is_empty() {
+                continue;
+            }
+            match keep.remove(&ctx.service.name) {
+                Some(r) => {
+                    r.ctx.send_replace(ctx);
+                    self.running.push(r);
+                }
+                None => match bind::bind_service(&ctx.service) {
+                    Ok(bound) => match spawn(ctx, bound, &self.permits) {
+                        Ok(r) => self.running.push(r),
+                        Err(e) => {
+                            crate::slog!(ERR, "Cannot register listener: {e}");
+                            ok = false;
+                        }
+                    },
+                    Err(()) => ok = false,
+                },
+            }
+        }
+        if ok {
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+}
+
 /// Register `bound` sockets with tokio and start one accept loop per socket.
-/// Must be called inside the runtime.
-pub fn start(ctx: Arc<ServiceCtx>, bound: Vec<Bound>, permits: &Arc<Semaphore>) -> std::io::Result<RunningService> {
-    let name = ctx.service.name.clone();
+fn spawn(
+    ctx: Arc<ServiceCtx>,
+    bound: Vec<Bound>,
+    permits: &Arc<Semaphore>,
+) -> std::io::Result<RunningService> {
     let (tx, rx) = watch::channel(ctx);
     let mut tasks = Vec::new();
     for b in bound {
@@ -38,7 +123,11 @@ pub fn start(ctx: Arc<ServiceCtx>, bound: Vec<Bound>, permits: &Arc<Semaphore>) 
             Bound::Tcp(l) => Listener::Tcp(tokio::net::TcpListener::from_std(l)?),
             Bound::Unix(l, _) => Listener::Unix(tokio::net::UnixListener::from_std(l)?),
         };
-        tasks.push(tokio::spawn(accept_loop(listener, rx.clone(), permits.clone())));
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            rx.clone(),
+            permits.clone(),
+        )));
     }
-    Ok(RunningService { name, ctx: tx, tasks })
+    Ok(RunningService { ctx: tx, tasks })
 }
