@@ -424,12 +424,19 @@ pub fn provides_endpoint(kind: Option<ProtocolKind>, client: bool) -> bool {
 /// Run the hook of `phase` for the section's protocol, if it has one.
 /// `local` is the accepted side, `remote` the connected one (see the module
 /// doc for which is TLS at each point).
-pub async fn run<'a>(
+pub async fn run<'a, 'l: 'a, 'r: 'a>(
     phase: Phase,
     ctx: &'a Ctx<'a>,
-    local: &'a mut dyn Io,
-    remote: Option<&'a mut dyn Io>,
+    local: &'a mut (dyn Io + 'l),
+    remote: Option<&'a mut (dyn Io + 'r)>,
 ) -> HookResult {
+    // Shorten the trait-object lifetimes to the borrow (allowed behind
+    // `&mut`), so callers may pass streams borrowed for different spans.
+    let local: &'a mut dyn Io = local;
+    let remote: Option<&'a mut dyn Io> = match remote {
+        Some(r) => Some(r),
+        None => None,
+    };
     let e = entry(ctx.settings.kind);
     let cell = if ctx.client { e.client } else { e.server };
     let Some(hooks) = cell else {

@@ -1,0 +1,462 @@
+//! Real peers for protocol tests: finding their binaries, private instances
+//! in tempdirs, a throwaway certificate, TLS on either side of a tokio
+//! stream, real TCP socket pairs, and a hook driver with log capture.
+//!
+//! Include with `#[path = "common/peers.rs"] mod peers;`. Every wait is
+//! bounded; daemons are killed (by their own pid) when dropped.
+#![allow(dead_code)]
+
+use openssl::asn1::Asn1Time;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::rsa::Rsa;
+use openssl::ssl::{SslAcceptor, SslConnector, SslMethod, SslVerifyMode};
+use openssl::x509::{X509NameBuilder, X509};
+use rstunnel::config::model::{Protocol, ProtocolKind};
+use rstunnel::protocol::{self, Ctx, HookResult, Io, Net, Phase, SystemNet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_openssl::SslStream;
+
+/// Upper bound of any single wait in these tests.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Path of `bin` in PATH or the sbin/PostgreSQL directories.
+pub fn which(bin: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(["/usr/sbin", "/sbin", "/usr/bin", "/usr/local/bin"].map(PathBuf::from));
+    if let Ok(rd) = std::fs::read_dir("/usr/lib/postgresql") {
+        for e in rd.flatten() {
+            dirs.push(e.path().join("bin"));
+        }
+    }
+    dirs.into_iter().map(|d| d.join(bin)).find(|p| p.is_file())
+}
+
+/// The binary, or `None` after printing why the test is skipped.
+pub fn require(test: &str, bin: &str) -> Option<PathBuf> {
+    let found = which(bin);
+    if found.is_none() {
+        eprintln!("SKIP {test}: `{bin}` is not installed (see scripts/test-deps)");
+    }
+    found
+}
+
+/// A port that was free a moment ago, for daemons that need one in their
+/// configuration (they cannot take a listening socket from us).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+/// Wait until something accepts on 127.0.0.1:`port`, at most [`WAIT`].
+pub async fn wait_port(port: u16, daemon: &mut Daemon) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = daemon.child.try_wait() {
+            panic!(
+                "{} exited early: {status}\n{}",
+                daemon.name,
+                daemon.output()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not listen on {port}",
+            daemon.name
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A child process killed and reaped on drop; its output goes to files.
+pub struct Daemon {
+    pub name: String,
+    pub child: Child,
+    pub dir: PathBuf,
+}
+
+impl Daemon {
+    /// Start `cmd` with stdout/stderr in `dir/<name>.out`.
+    pub fn spawn(name: &str, mut cmd: Command, dir: &Path) -> Daemon {
+        let out = std::fs::File::create(dir.join(format!("{name}.out"))).expect("log file");
+        let err = out.try_clone().expect("log file");
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        Daemon {
+            name: name.to_string(),
+            child,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{}.out", self.name))).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A self-signed certificate for `localhost`, written as `cert.pem` and
+/// `key.pem` in `dir` (mode 0644/0600).
+pub fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let rsa = Rsa::generate(2048).expect("rsa");
+    let key = PKey::from_rsa(rsa).expect("pkey");
+    let mut name = X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", "localhost").expect("cn");
+    let name = name.build();
+    let mut b = X509::builder().expect("x509");
+    b.set_version(2).expect("version");
+    b.set_subject_name(&name).expect("subject");
+    b.set_issuer_name(&name).expect("issuer");
+    b.set_pubkey(&key).expect("pubkey");
+    b.set_not_before(&Asn1Time::days_from_now(0).expect("time"))
+        .expect("nb");
+    b.set_not_after(&Asn1Time::days_from_now(2).expect("time"))
+        .expect("na");
+    let serial = openssl::bn::BigNum::from_u32(1)
+        .expect("bn")
+        .to_asn1_integer()
+        .expect("serial");
+    b.set_serial_number(&serial).expect("serial");
+    b.sign(&key, MessageDigest::sha256()).expect("sign");
+    let cert = b.build();
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&c, cert.to_pem().expect("pem")).expect("write cert");
+    std::fs::write(&k, key.private_key_to_pem_pkcs8().expect("pem")).expect("write key");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    (c, k)
+}
+
+/// TLS client on `io` (no verification: these are protocol tests).
+pub async fn tls_connect<S: Io>(io: S) -> SslStream<S> {
+    let mut b = SslConnector::builder(SslMethod::tls_client()).expect("connector");
+    b.set_verify(SslVerifyMode::NONE);
+    let ssl = b
+        .build()
+        .configure()
+        .expect("configure")
+        .into_ssl("localhost")
+        .expect("ssl");
+    let mut s = SslStream::new(ssl, io).expect("stream");
+    tokio::time::timeout(WAIT, Pin::new(&mut s).connect())
+        .await
+        .expect("TLS connect timed out")
+        .expect("TLS connect");
+    s
+}
+
+/// TLS server on `io` with `cert`/`key`.
+pub async fn tls_accept<S: Io>(io: S, cert: &Path, key: &Path) -> SslStream<S> {
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).expect("acceptor");
+    b.set_certificate_chain_file(cert).expect("cert");
+    b.set_private_key_file(key, openssl::ssl::SslFiletype::PEM)
+        .expect("key");
+    let ssl = openssl::ssl::Ssl::new(b.build().context()).expect("ssl");
+    let mut s = SslStream::new(ssl, io).expect("stream");
+    tokio::time::timeout(WAIT, Pin::new(&mut s).accept())
+        .await
+        .expect("TLS accept timed out")
+        .expect("TLS accept");
+    s
+}
+
+/// A listener on 127.0.0.1:0 and its address.
+pub async fn listen() -> (TcpListener, SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let a = l.local_addr().expect("addr");
+    (l, a)
+}
+
+/// Accept one connection, bounded.
+pub async fn accept(l: &TcpListener) -> TcpStream {
+    tokio::time::timeout(WAIT, l.accept())
+        .await
+        .expect("accept timed out")
+        .expect("accept")
+        .0
+}
+
+/// `protocol = kind` with no other protocol option.
+pub fn settings(kind: ProtocolKind) -> Protocol {
+    Protocol {
+        kind,
+        host: None,
+        username: None,
+        password: None,
+        authentication: None,
+        domain: None,
+        headers: vec![],
+    }
+}
+
+/// Everything a hook gets from the connection.
+pub struct Hook {
+    pub settings: Protocol,
+    pub client: bool,
+    pub busy: Duration,
+    pub peer: Option<SocketAddr>,
+    pub local_addr: Option<SocketAddr>,
+    pub original_dst: Option<SocketAddr>,
+    pub net: Arc<dyn Net>,
+}
+
+impl Hook {
+    pub fn new(kind: ProtocolKind, client: bool) -> Hook {
+        Hook {
+            settings: settings(kind),
+            client,
+            busy: Duration::from_secs(10),
+            peer: None,
+            local_addr: None,
+            original_dst: None,
+            net: Arc::new(SystemNet),
+        }
+    }
+
+    /// Run one phase with log lines tagged `id` (see [`logged`]).
+    pub async fn run(
+        &self,
+        id: &str,
+        phase: Phase,
+        local: &mut dyn Io,
+        remote: Option<&mut dyn Io>,
+    ) -> HookResult {
+        capture_log();
+        let ctx = Ctx {
+            settings: &self.settings,
+            client: self.client,
+            busy: Some(self.busy),
+            peer: self.peer,
+            local_addr: self.local_addr,
+            service: "test",
+            original_dst: self.original_dst,
+            net: &*self.net,
+        };
+        let conn = rstunnel::log::ConnLog {
+            id: id.to_string(),
+            level: 7,
+        };
+        let fut = rstunnel::log::scope(conn, protocol::run(phase, &ctx, local, remote));
+        tokio::time::timeout(WAIT * 2, fut)
+            .await
+            .expect("hook did not finish in time")
+    }
+}
+
+fn log_path() -> &'static PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir =
+            std::env::temp_dir().join(format!("rstunnel-protocol-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("log dir");
+        dir.join("log.txt")
+    })
+}
+
+/// Send every log line of this test process to a file, once.
+pub fn capture_log() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let path = log_path();
+        let file = rstunnel::log::Sinks::open_file(path, true).expect("open log");
+        let sinks = rstunnel::log::Sinks {
+            stderr: false,
+            file: Some((path.clone(), file, true)),
+            syslog: false,
+        };
+        rstunnel::log::activate(sinks, 7);
+    });
+}
+
+/// The texts logged under connection id `id`, one per line.
+pub fn logged(id: &str) -> String {
+    let tag = format!("[{id}]: ");
+    std::fs::read_to_string(log_path())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(&tag).map(|(_, t)| t.to_string()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Assert that `id` logged a line equal to `text`.
+pub fn assert_logged(id: &str, text: &str) {
+    let all = logged(id);
+    assert!(
+        all.lines().any(|l| l == text),
+        "expected log line {text:?} under [{id}], got:\n{all}"
+    );
+}
+
+/// Run a blocking command with a time limit; returns (status ok, stdout+stderr).
+pub async fn run_cmd(mut cmd: Command) -> (bool, String) {
+    cmd.stdin(Stdio::null());
+    let fut = tokio::task::spawn_blocking(move || cmd.output());
+    let out = tokio::time::timeout(WAIT, fut)
+        .await
+        .expect("command timed out")
+        .expect("join")
+        .expect("run command");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// Read from `io` until `needle` appears (bounded), returning all bytes read.
+pub async fn read_until<S: tokio::io::AsyncRead + Unpin>(io: &mut S, needle: &[u8]) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + WAIT;
+    while !got.windows(needle.len()).any(|w| w == needle) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = tokio::time::timeout(left, io.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "timed out waiting for {:?}; got {:?}",
+                    String::from_utf8_lossy(needle),
+                    String::from_utf8_lossy(&got)
+                )
+            })
+            .expect("read");
+        assert!(
+            n > 0,
+            "EOF before {:?}; got {:?}",
+            String::from_utf8_lossy(needle),
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+/// A stunnel4 instance (the 5.68 oracle) running `conf` in the foreground.
+pub fn stunnel4(dir: &Path, name: &str, conf: &str) -> Daemon {
+    let bin = which("stunnel4")
+        .or_else(|| which("stunnel"))
+        .expect("stunnel4");
+    let path = dir.join(format!("{name}.conf"));
+    std::fs::write(&path, format!("foreground = yes\ndebug = 7\npid =\n{conf}")).expect("conf");
+    let mut cmd = Command::new(bin);
+    cmd.arg(&path);
+    Daemon::spawn(name, cmd, dir)
+}
+
+/// Run `cmd` as `user` when we are root (daemons that refuse root).
+pub fn as_user(user: &str, program: &Path) -> Command {
+    if nix::unistd::geteuid().is_root() {
+        let mut c = Command::new("runuser");
+        c.arg("-u").arg(user).arg("--").arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+/// Give `path` (recursively) to `user` when we are root.
+pub fn give_to(user: &str, path: &Path) {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let u = nix::unistd::User::from_name(user)
+        .ok()
+        .flatten()
+        .expect("user exists");
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        std::os::unix::fs::chown(&p, Some(u.uid.as_raw()), Some(u.gid.as_raw())).expect("chown");
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).expect("read_dir").flatten() {
+                stack.push(e.path());
+            }
+        }
+    }
+}
+
+/// A private PostgreSQL cluster on 127.0.0.1:`port` with `ssl = on` and
+/// trust authentication for TCP (TLS or not).
+pub struct Postgres {
+    pub port: u16,
+    pub daemon: Daemon,
+    pub dir: tempfile::TempDir,
+}
+
+impl Postgres {
+    /// `None` (after a SKIP line) when PostgreSQL is not installed.
+    pub async fn start(test: &str) -> Option<Postgres> {
+        let initdb = require(test, "initdb")?;
+        let postgres = require(test, "postgres")?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        make_cert(dir.path());
+        give_to("postgres", dir.path());
+        let mut init = as_user("postgres", &initdb);
+        init.arg("-D")
+            .arg(&data)
+            .arg("-A")
+            .arg("trust")
+            .arg("-U")
+            .arg("postgres");
+        let (ok, out) = run_cmd(init).await;
+        assert!(ok, "initdb failed:\n{out}");
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 trust\n",
+        )
+        .expect("pg_hba");
+        let port = free_port();
+        let mut cmd = as_user("postgres", &postgres);
+        cmd.arg("-D")
+            .arg(&data)
+            .arg("-k")
+            .arg(dir.path())
+            .arg("-h")
+            .arg("127.0.0.1");
+        cmd.arg("-p").arg(port.to_string());
+        cmd.arg("-c").arg("ssl=on");
+        cmd.arg("-c").arg(format!(
+            "ssl_cert_file={}",
+            dir.path().join("cert.pem").display()
+        ));
+        cmd.arg("-c").arg(format!(
+            "ssl_key_file={}",
+            dir.path().join("key.pem").display()
+        ));
+        let mut daemon = Daemon::spawn("postgres", cmd, dir.path());
+        wait_port(port, &mut daemon).await;
+        Some(Postgres { port, daemon, dir })
+    }
+}
+
+/// `psql` on `conninfo` running `sql`; (success, output).
+pub async fn psql(conninfo: &str, sql: &str) -> (bool, String) {
+    let bin = which("psql").expect("psql");
+    let mut cmd = Command::new(bin);
+    cmd.arg("-X")
+        .arg("-A")
+        .arg("-t")
+        .arg("-d")
+        .arg(conninfo)
+        .arg("-c")
+        .arg(sql);
+    cmd.env("PGCONNECT_TIMEOUT", "10");
+    run_cmd(cmd).await
+}
