@@ -211,9 +211,9 @@ pub(super) fn strerror(e: &io::Error) -> String {
     }
 }
 
-/// stunnel's `is_prefix`.
+/// stunnel's `is_prefix`: a case-insensitive prefix (`strncasecmp`).
 pub(super) fn starts(line: &[u8], prefix: &str) -> bool {
-    line.starts_with(prefix.as_bytes())
+    line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
 /// `a` followed by `b`, for lines built from received bytes.
@@ -264,6 +264,13 @@ mod tests {
         let (_a, mut b) = duplex(64);
         let mut w = Wire::tls(&mut b, Some(Duration::from_millis(20)));
         assert_eq!(w.read_u8().await, Err(Abort::Reset));
+    }
+
+    #[test]
+    fn prefixes_ignore_case_as_strncasecmp() {
+        assert!(starts(b"ehlo x", "EHLO "));
+        assert!(starts(b"+ok hi", "+OK "));
+        assert!(!starts(b"EHL", "EHLO "));
     }
 
     #[tokio::test]

@@ -61,10 +61,11 @@ pub(super) async fn negotiate(
         if line.is_empty() {
             break;
         }
-        if let Some(rest) = line.strip_prefix(b"Proxy-Authenticate: NTLM ") {
-            challenge = Some(String::from_utf8_lossy(rest).into_owned());
-        } else if let Some(rest) = line.strip_prefix(b"Content-Length: ") {
-            content_length = parse_length(rest)
+        // stunnel's is_prefix: case-insensitive header names
+        if starts(&line, "Proxy-Authenticate: NTLM ") {
+            challenge = Some(String::from_utf8_lossy(&line[25..]).into_owned());
+        } else if starts(&line, "Content-Length: ") {
+            content_length = parse_length(&line[16..])
                 .ok_or_else(|| fail("Proxy-Authenticate: Invalid Content-Length"))?;
         }
     }

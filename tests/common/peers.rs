@@ -460,3 +460,93 @@ pub async fn psql(conninfo: &str, sql: &str) -> (bool, String) {
     cmd.env("PGCONNECT_TIMEOUT", "10");
     run_cmd(cmd).await
 }
+
+/// Debian's system Python (where python3-aiosmtpd is installed).
+pub fn system_python(test: &str, module: &str) -> Option<PathBuf> {
+    let py = ["/usr/bin/python3"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file());
+    let ok = py.as_ref().is_some_and(|p| {
+        Command::new(p)
+            .arg("-c")
+            .arg(format!("import {module}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if !ok {
+        eprintln!("SKIP {test}: /usr/bin/python3 with `{module}` is not installed (see scripts/test-deps)");
+        return None;
+    }
+    py
+}
+
+/// aiosmtpd (`python3-aiosmtpd`) on 127.0.0.1:`port`, greeting
+/// `220 mx.test ESMTP test`. `tls`: offer STARTTLS (required) and AUTH
+/// PLAIN/LOGIN over TLS for `user`/`secret`. `helo_ext`: treat HELO like
+/// EHLO, so AUTH after HELO (stunnel 5.68's order) is accepted.
+pub struct Smtpd {
+    pub port: u16,
+    pub daemon: Daemon,
+    pub dir: tempfile::TempDir,
+}
+
+const SMTPD_PY: &str = r#"
+import signal, ssl, sys
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+cert, key, port, tls, helo_ext = sys.argv[1:6]
+ctx = None
+if tls == "1":
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+def auth(server, session, envelope, mechanism, data):
+    ok = isinstance(data, LoginPassword) and data.login == b"user" and data.password == b"secret"
+    return AuthResult(success=ok, handled=False)
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        print("DATA from", envelope.mail_from, "to", envelope.rcpt_tos, flush=True)
+        return "250 OK stored"
+class Smtp(SMTP):
+    async def smtp_HELO(self, hostname):
+        await super().smtp_HELO(hostname)
+        if helo_ext == "1":
+            self.session.extended_smtp = True
+class C(Controller):
+    def factory(self):
+        kw = dict(hostname="mx.test", ident="ESMTP test")
+        if ctx is not None:
+            kw.update(tls_context=ctx, require_starttls=True, authenticator=auth, auth_require_tls=True)
+        return Smtp(self.handler, **kw)
+c = C(Sink(), hostname="127.0.0.1", port=int(port))
+c.start()
+print("READY", flush=True)
+signal.pause()
+"#;
+
+impl Smtpd {
+    pub async fn start(test: &str, tls: bool, helo_ext: bool) -> Option<Smtpd> {
+        let py = system_python(test, "aiosmtpd")?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, key) = make_cert(dir.path());
+        let script = dir.path().join("smtpd.py");
+        std::fs::write(&script, SMTPD_PY).expect("script");
+        let port = free_port();
+        let mut cmd = Command::new(py);
+        cmd.arg(&script).arg(&cert).arg(&key).arg(port.to_string());
+        cmd.arg(if tls { "1" } else { "0" })
+            .arg(if helo_ext { "1" } else { "0" });
+        let mut daemon = Daemon::spawn("smtpd", cmd, dir.path());
+        wait_port(port, &mut daemon).await;
+        Some(Smtpd { port, daemon, dir })
+    }
+}
+
+/// Run a Python snippet with the system Python; (success, output).
+pub async fn python(code: &str, args: &[String]) -> (bool, String) {
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg("-c").arg(code).args(args);
+    run_cmd(cmd).await
+}
