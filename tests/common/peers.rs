@@ -550,3 +550,87 @@ pub async fn python(code: &str, args: &[String]) -> (bool, String) {
     cmd.arg("-c").arg(code).args(args);
     run_cmd(cmd).await
 }
+
+/// A private Dovecot (imap + pop3; STARTTLS/STLS offered when `tls`) on
+/// 127.0.0.1; any user logs in with password `secret`.
+pub struct Dovecot {
+    pub imap: u16,
+    pub pop3: u16,
+    pub daemon: Daemon,
+    pub dir: tempfile::TempDir,
+}
+
+impl Dovecot {
+    pub async fn start(test: &str, tls: bool) -> Option<Dovecot> {
+        let bin = require(test, "dovecot")?;
+        if which("imap").is_none() && !Path::new("/usr/lib/dovecot/imap").exists() {
+            eprintln!("SKIP {test}: dovecot-imapd is not installed (see scripts/test-deps)");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let (cert, key) = make_cert(d);
+        let home = d.join("home");
+        std::fs::create_dir(&home).expect("home");
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let (imap, pop3) = (free_port(), free_port());
+        let users = if nix::unistd::geteuid().is_root() {
+            String::new()
+        } else {
+            let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .ok()
+                .flatten()
+                .expect("me");
+            format!(
+                "default_login_user = {0}\ndefault_internal_user = {0}\n",
+                me.name
+            )
+        };
+        let (uid, gid) = if nix::unistd::geteuid().is_root() {
+            (65534, 65534)
+        } else {
+            (
+                nix::unistd::geteuid().as_raw(),
+                nix::unistd::getegid().as_raw(),
+            )
+        };
+        let dh = if Path::new("/usr/share/dovecot/dh.pem").exists() {
+            "ssl_dh = </usr/share/dovecot/dh.pem\n"
+        } else {
+            ""
+        };
+        let conf = format!(
+            "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
+             {users}protocols = imap pop3\nlisten = 127.0.0.1\n\
+             ssl = {ssl}\nssl_cert = <{cert}\nssl_key = <{key}\n{dh}\
+             disable_plaintext_auth = no\nauth_mechanisms = plain\n\
+             first_valid_uid = 1\nfirst_valid_gid = 1\n\
+             passdb {{\n  driver = static\n  args = password=secret\n}}\n\
+             userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={d}/home/%u\n}}\n\
+             mail_location = maildir:~/Maildir\n\
+             service imap-login {{\n  inet_listener imap {{\n    port = {imap}\n  }}\n  \
+             inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+             service pop3-login {{\n  inet_listener pop3 {{\n    port = {pop3}\n  }}\n  \
+             inet_listener pop3s {{\n    port = 0\n  }}\n}}\n",
+            d = d.display(),
+            ssl = if tls { "yes" } else { "no" },
+            cert = cert.display(),
+            key = key.display(),
+        );
+        let path = d.join("dovecot.conf");
+        std::fs::write(&path, conf).expect("conf");
+        let mut cmd = Command::new(bin);
+        cmd.arg("-F").arg("-c").arg(&path);
+        let mut daemon = Daemon::spawn("dovecot", cmd, d);
+        wait_port(imap, &mut daemon).await;
+        wait_port(pop3, &mut daemon).await;
+        Some(Dovecot {
+            imap,
+            pop3,
+            daemon,
+            dir,
+        })
+    }
+}
