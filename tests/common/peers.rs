@@ -634,3 +634,71 @@ impl Dovecot {
         })
     }
 }
+
+/// tinyproxy on 127.0.0.1 requiring Basic auth `user`/`secret`.
+pub struct Tinyproxy {
+    pub port: u16,
+    pub daemon: Daemon,
+    pub dir: tempfile::TempDir,
+}
+
+impl Tinyproxy {
+    pub async fn start(test: &str) -> Option<Tinyproxy> {
+        let bin = require(test, "tinyproxy")?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let port = free_port();
+        let conf = format!(
+            "Port {port}\nListen 127.0.0.1\nTimeout 30\nAllow 127.0.0.1\nBasicAuth user secret\n\
+             LogLevel Info\nLogFile \"{d}/tinyproxy.log\"\nPidFile \"{d}/tinyproxy.pid\"\nMaxClients 10\n",
+            d = d.display()
+        );
+        let path = d.join("tinyproxy.conf");
+        std::fs::write(&path, conf).expect("conf");
+        let mut cmd = Command::new(bin);
+        cmd.arg("-d").arg("-c").arg(&path);
+        let mut daemon = Daemon::spawn("tinyproxy", cmd, d);
+        wait_port(port, &mut daemon).await;
+        Some(Tinyproxy { port, daemon, dir })
+    }
+}
+
+/// A TLS echo-ish server on 127.0.0.1:0 that answers one line `hello` with
+/// `tls says hello`; returns its address.
+pub async fn tls_line_server(cert: PathBuf, key: PathBuf) -> SocketAddr {
+    let (listener, addr) = listen().await;
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let (cert, key) = (cert.clone(), key.clone());
+            tokio::spawn(async move {
+                use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+                let tls = tls_accept(s, &cert, &key).await;
+                let mut r = tokio::io::BufReader::new(tls);
+                let mut line = String::new();
+                if r.read_line(&mut line).await.is_ok() {
+                    let _ = r
+                        .get_mut()
+                        .write_all(format!("tls says {line}").as_bytes())
+                        .await;
+                    let _ = r.get_mut().shutdown().await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// `python3 -m http.server` serving `dir` on 127.0.0.1.
+pub async fn http_server(test: &str, dir: &Path) -> Option<(u16, Daemon)> {
+    let py = system_python(test, "http.server")?;
+    let port = free_port();
+    let mut cmd = Command::new(py);
+    cmd.args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+        .arg(dir);
+    cmd.arg(port.to_string());
+    let mut daemon = Daemon::spawn("http", cmd, dir);
+    wait_port(port, &mut daemon).await;
+    Some((port, daemon))
+}
