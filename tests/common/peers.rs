@@ -702,3 +702,31 @@ pub async fn http_server(test: &str, dir: &Path) -> Option<(u16, Daemon)> {
     wait_port(port, &mut daemon).await;
     Some((port, daemon))
 }
+
+/// A resolver that maps `*.test` names to `to` (TEST-NET addresses, never
+/// contacted) and everything else through the system.
+pub struct TestNet {
+    pub to: std::net::IpAddr,
+}
+
+impl Net for TestNet {
+    fn resolve<'a>(
+        &'a self,
+        host: Option<&'a str>,
+        port: &'a str,
+    ) -> Pin<Box<dyn std::future::Future<Output = Vec<SocketAddr>> + Send + 'a>> {
+        Box::pin(async move {
+            match (host, port.parse::<u16>()) {
+                (Some(h), Ok(p)) if h.ends_with(".test") => vec![SocketAddr::new(self.to, p)],
+                _ => SystemNet.resolve(host, port).await,
+            }
+        })
+    }
+
+    fn connect(
+        &self,
+        addr: SocketAddr,
+    ) -> Pin<Box<dyn std::future::Future<Output = std::io::Result<Box<dyn Io>>> + Send + '_>> {
+        SystemNet.connect(addr)
+    }
+}
