@@ -730,3 +730,45 @@ impl Net for TestNet {
         SystemNet.connect(addr)
     }
 }
+
+/// A private slapd on 127.0.0.1; with `tls` it offers StartTLS and requires
+/// TLS for every operation (`security tls=1`).
+pub struct Slapd {
+    pub port: u16,
+    pub daemon: Daemon,
+    pub dir: tempfile::TempDir,
+}
+
+impl Slapd {
+    pub async fn start(test: &str, tls: bool) -> Option<Slapd> {
+        let bin = require(test, "slapd")?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let (cert, key) = make_cert(d);
+        std::fs::create_dir(d.join("db")).expect("db");
+        let tls_conf = if tls {
+            format!(
+                "TLSCertificateFile {}\nTLSCertificateKeyFile {}\nsecurity tls=1\n",
+                cert.display(),
+                key.display()
+            )
+        } else {
+            String::new()
+        };
+        let conf = format!(
+            "include /etc/ldap/schema/core.schema\npidfile {d}/slapd.pid\nargsfile {d}/slapd.args\n\
+             modulepath /usr/lib/ldap\nmoduleload back_mdb\n{tls_conf}\
+             database mdb\nsuffix \"dc=test\"\nrootdn \"cn=admin,dc=test\"\nrootpw secret\n\
+             directory {d}/db\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("slapd.conf"), conf).expect("conf");
+        let port = free_port();
+        let mut cmd = Command::new(bin);
+        cmd.args(["-d", "0", "-f"]).arg(d.join("slapd.conf"));
+        cmd.arg("-h").arg(format!("ldap://127.0.0.1:{port}/"));
+        let mut daemon = Daemon::spawn("slapd", cmd, d);
+        wait_port(port, &mut daemon).await;
+        Some(Slapd { port, daemon, dir })
+    }
+}
