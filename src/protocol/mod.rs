@@ -433,10 +433,7 @@ pub async fn run<'a, 'l: 'a, 'r: 'a>(
     // Shorten the trait-object lifetimes to the borrow (allowed behind
     // `&mut`), so callers may pass streams borrowed for different spans.
     let local: &'a mut dyn Io = local;
-    let remote: Option<&'a mut dyn Io> = match remote {
-        Some(r) => Some(r),
-        None => None,
-    };
+    let remote: Option<&'a mut dyn Io> = remote.map(|r| r as &'a mut dyn Io);
     let e = entry(ctx.settings.kind);
     let cell = if ctx.client { e.client } else { e.server };
     let Some(hooks) = cell else {
