@@ -18,6 +18,8 @@ pub mod log;
 pub mod app;
 /// Process-level Unix work: limits, privileges, daemon, pid file, signals.
 pub mod os;
+/// `protocol = …` negotiations (SMTP, IMAP, CONNECT, SOCKS, PROXY, …).
+pub mod protocol;
 /// Listeners and the set of running services.
 pub mod service;
 /// OpenSSL contexts and handshakes.

@@ -153,3 +153,43 @@ pub fn header() -> String {
 pub fn p(path: &Path) -> String {
     path.display().to_string()
 }
+
+/// Pids of processes whose command line mentions `needle` (a unique config
+/// path): how a test finds a daemon that forked away without a pid file.
+pub fn pids_with_arg(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        if cmdline.split(|b| *b == 0).any(|arg| arg == needle.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Kills every process started on a given config path when dropped.
+pub struct KillOnDrop(pub String);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pid in pids_with_arg(&self.0) {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// A port that was free a moment ago (bind 0, read, release). Only for
+/// configs that must stay verbatim and so cannot log their bound port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Poll until something accepts on 127.0.0.1:port.
+pub fn wait_listening(port: u16) {
+    let deadline = Instant::now() + PATIENCE;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,559 @@
+//! `protocol = …`: the application-level negotiations stunnel 5.68 runs
+//! before TLS or before forwarding (stunnel-reference §4, stunnel's
+//! `src/protocol.c`).
+//!
+//! The design is stunnel 5.70's table (style.md habit 7): one [`Entry`] per
+//! protocol, holding for each mode {client, server} the hooks of the three
+//! phases {early, middle, late}. A mode without hooks (`None`) is the 5.68
+//! configuration error `The 'nntp' protocol is not supported in the server
+//! mode`. One file per negotiator holds its hooks.
+//!
+//! # How the connection drives it (stunnel's `client_try`)
+//!
+//! ```text
+//! accept → run(Early, local, None)
+//!   if connect_before_tls(kind, client):
+//!        connect remote → run(Middle, local, Some(remote)) → TLS handshake
+//!   else TLS handshake → run(Middle, local, None) → connect remote
+//! → run(Late, local, Some(remote)) → transfer
+//! ```
+//!
+//! `local` is the accepted side and `remote` the side stunnel opened; after
+//! the handshake the TLS one (remote in client mode, local in server mode) is
+//! passed as the TLS stream. What the connection must do with an [`Outcome`]:
+//! * `pushback` non-empty (SMTP/IMAP server, client talked first): wrap
+//!   `local` as [`Rewind::new(pushback, local)`](Rewind) before the TLS
+//!   handshake so those bytes reach it;
+//! * `target` set (CONNECT server, SOCKS server): connect there instead of
+//!   the configured `connect` list (stunnel's `connect_addr` set by a
+//!   protocol; redirect still wins, §5.4);
+//! * `Err(Abort::Reset)` / `Err(Abort::Close)`: stunnel's
+//!   `throw_exception(c, 1)` / `(c, 2)`: end the connection, with RST (if
+//!   `reset = yes`) or gracefully.
+//!
+//! Name resolution and the extra LDAP connection of `capwin` go through the
+//! [`Net`] the connection passes in ([`SystemNet`] is getaddrinfo + tokio
+//! TCP), so this module stays free of sockets of its own. Not here: TLS,
+//! connecting the remote, the transfer loop.
+
+mod capwin;
+mod cifs;
+mod connect;
+mod imap;
+mod ldap;
+mod line;
+mod net;
+mod nntp;
+mod ntlm;
+mod pgsql;
+mod pop3;
+mod proxy;
+mod rewind;
+mod smtp;
+mod socks;
+
+pub use net::{Net, SystemNet};
+pub use rewind::Rewind;
+
+use crate::config::model::{Protocol, ProtocolKind};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A byte stream a negotiation talks on: a TCP socket, a TLS stream, a pipe.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + ?Sized> Io for T {}
+
+/// The three points of `client_try` where stunnel calls a protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// After accept, before any TLS or remote connection.
+    Early,
+    /// Between the TLS handshake and the remote connection (in the order of
+    /// [`connect_before_tls`]).
+    Middle,
+    /// Both sides up, before the transfer.
+    Late,
+}
+
+/// What a hook needs to know about the connection.
+pub struct Ctx<'a> {
+    /// The section's `protocol*` options.
+    pub settings: &'a Protocol,
+    /// `client = yes`.
+    pub client: bool,
+    /// `TIMEOUTbusy`: the longest wait of each read or write; `None` = forever.
+    pub busy: Option<Duration>,
+    /// Address of the accepted client (`getpeername` of local); `None` when
+    /// local is not an IP socket (Unix socket, inetd pipes).
+    pub peer: Option<SocketAddr>,
+    /// Address of stunnel's accepting socket the client reached
+    /// (`getsockname` of local), for the PROXY line.
+    pub local_addr: Option<SocketAddr>,
+    /// Section name, for log lines.
+    pub service: &'a str,
+    /// `SO_ORIGINAL_DST` of the accepted socket (SOCKS client); `None` if the
+    /// kernel has none (no REDIRECT/DNAT rule matched).
+    pub original_dst: Option<SocketAddr>,
+    /// Name resolution and outgoing connections of the negotiations.
+    pub net: &'a dyn Net,
+}
+
+/// Where a protocol decided the connection goes (CONNECT/SOCKS server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Resolved addresses, tried in order like a `connect` list.
+    Addrs(Vec<SocketAddr>),
+    /// A `/path` Unix socket: stunnel's CONNECT server parses the request
+    /// target with the `connect` parser, which accepts these.
+    Unix(PathBuf),
+}
+
+/// A hook that finished normally.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Connect here instead of the configured `connect` targets.
+    pub target: Option<Target>,
+    /// Bytes read from local that belong to the TLS handshake: prepend them
+    /// with [`Rewind`] (SMTP/IMAP server when the client talked first).
+    pub pushback: Vec<u8>,
+}
+
+/// A negotiation failure: the connection ends here (stunnel's
+/// `throw_exception`). The reason was already logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abort {
+    /// Error exit: RST when `reset = yes` (`throw_exception(c, 1)`).
+    Reset,
+    /// Deliberate graceful close, "don't reset" (`throw_exception(c, 2)`).
+    Close,
+}
+
+pub type HookResult = Result<Outcome, Abort>;
+
+/// The streams a hook works on; `remote` is `None` before it is connected.
+pub struct Streams<'a> {
+    pub local: &'a mut dyn Io,
+    pub remote: Option<&'a mut dyn Io>,
+}
+
+impl<'a> Streams<'a> {
+    /// Both streams, for hooks that run after the remote is connected.
+    fn both(self) -> Result<(&'a mut dyn Io, &'a mut dyn Io), Abort> {
+        match self.remote {
+            Some(remote) => Ok((self.local, remote)),
+            None => {
+                crate::slog!(crate::log::ERR, "INTERNAL ERROR: remote not connected");
+                Err(Abort::Reset)
+            }
+        }
+    }
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type HookFn = for<'a> fn(&'a Ctx<'a>, Streams<'a>) -> BoxFuture<'a, HookResult>;
+
+/// Wrap an `async fn(&Ctx, Streams) -> HookResult` into a table cell.
+macro_rules! hook {
+    ($f:path) => {{
+        fn cell<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> BoxFuture<'a, HookResult> {
+            Box::pin($f(ctx, s))
+        }
+        Some(cell as HookFn)
+    }};
+}
+
+/// One mode's column: the hook of each phase, `None` = nothing to do.
+#[derive(Clone, Copy)]
+struct Hooks {
+    early: Option<HookFn>,
+    middle: Option<HookFn>,
+    late: Option<HookFn>,
+}
+
+const NONE: Hooks = Hooks {
+    early: None,
+    middle: None,
+    late: None,
+};
+
+/// One row of the table.
+struct Entry {
+    kind: ProtocolKind,
+    /// The name in `protocol = …` and in the mode error.
+    name: &'static str,
+    /// `None`: not supported in client mode.
+    client: Option<Hooks>,
+    /// `None`: not supported in server mode.
+    server: Option<Hooks>,
+    /// Server mode needs the remote before TLS (`connect_before_ssl`).
+    server_connects_first: bool,
+    /// The protocol itself is the endpoint, no `connect` needed
+    /// (`protocol_endpoint`): (client, server).
+    endpoint: (bool, bool),
+}
+
+/// stunnel 5.68's `protocol()` if-chain, as a table (reference §4.1).
+fn table() -> [Entry; 12] {
+    use ProtocolKind::*;
+    [
+        Entry {
+            kind: Socks,
+            name: "socks",
+            client: Some(Hooks {
+                late: hook!(socks::client_late),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                middle: hook!(socks::server_middle),
+                ..NONE
+            }),
+            server_connects_first: false,
+            endpoint: (false, true),
+        },
+        Entry {
+            kind: Proxy,
+            name: "proxy",
+            client: None,
+            server: Some(Hooks {
+                late: hook!(proxy::server_late),
+                ..NONE
+            }),
+            server_connects_first: false,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Cifs,
+            name: "cifs",
+            client: Some(Hooks {
+                middle: hook!(cifs::client_middle),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                early: hook!(cifs::server_early),
+                ..NONE
+            }),
+            server_connects_first: false,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Pgsql,
+            name: "pgsql",
+            client: Some(Hooks {
+                middle: hook!(pgsql::client_middle),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                early: hook!(pgsql::server_early),
+                ..NONE
+            }),
+            server_connects_first: false,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Smtp,
+            name: "smtp",
+            client: Some(Hooks {
+                middle: hook!(smtp::client_middle),
+                late: hook!(smtp::client_late),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                middle: hook!(smtp::server_middle),
+                ..NONE
+            }),
+            server_connects_first: true,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Pop3,
+            name: "pop3",
+            client: Some(Hooks {
+                middle: hook!(pop3::client_middle),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                middle: hook!(pop3::server_middle),
+                ..NONE
+            }),
+            server_connects_first: true,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Imap,
+            name: "imap",
+            client: Some(Hooks {
+                middle: hook!(imap::client_middle),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                middle: hook!(imap::server_middle),
+                ..NONE
+            }),
+            server_connects_first: true,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Nntp,
+            name: "nntp",
+            client: Some(Hooks {
+                middle: hook!(nntp::client_middle),
+                ..NONE
+            }),
+            server: None,
+            server_connects_first: false,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Ldap,
+            name: "ldap",
+            client: Some(Hooks {
+                middle: hook!(ldap::client_middle),
+                ..NONE
+            }),
+            server: None,
+            server_connects_first: false,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Connect,
+            name: "connect",
+            client: Some(Hooks {
+                middle: hook!(connect::client_middle),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                early: hook!(connect::server_early),
+                ..NONE
+            }),
+            server_connects_first: false,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Capwin,
+            name: "capwin",
+            client: Some(Hooks {
+                late: hook!(capwin::client_late),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                middle: hook!(capwin::server_middle),
+                late: hook!(capwin::server_late),
+                ..NONE
+            }),
+            server_connects_first: false,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Capwinctrl,
+            name: "capwinctrl",
+            client: Some(Hooks {
+                early: hook!(capwin::ctrl_client_early),
+                ..NONE
+            }),
+            server: None,
+            server_connects_first: false,
+            endpoint: (true, false),
+        },
+    ]
+}
+
+fn entry(kind: ProtocolKind) -> Entry {
+    // The table has one row per ProtocolKind variant (see the unit test).
+    let mut rows = table().into_iter();
+    match rows.find(|e| e.kind == kind) {
+        Some(e) => e,
+        None => unreachable!("protocol table misses {kind:?}"),
+    }
+}
+
+/// The name as written in `protocol = …` (lower case).
+pub fn name(kind: ProtocolKind) -> &'static str {
+    entry(kind).name
+}
+
+/// Is `kind` supported in this mode? The error is 5.68's text, e.g.
+/// `The 'nntp' protocol is not supported in the server mode`.
+pub fn check_mode(kind: ProtocolKind, client: bool) -> Result<(), String> {
+    let e = entry(kind);
+    let cell = if client { e.client } else { e.server };
+    match cell {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "The '{}' protocol is not supported in the {} mode",
+            e.name,
+            if client { "client" } else { "server" }
+        )),
+    }
+}
+
+/// Every configuration-time check of a section's `protocol`: the mode, and
+/// `protocolHost not specified` for a CONNECT client. 5.68 reports the latter
+/// per connection; we report it when the configuration loads (5.73+), which
+/// refuses a section that could never work.
+pub fn check(settings: &Protocol, client: bool) -> Result<(), String> {
+    check_mode(settings.kind, client)?;
+    if client && settings.kind == ProtocolKind::Connect && settings.host.is_none() {
+        return Err("protocolHost not specified".to_string());
+    }
+    Ok(())
+}
+
+/// stunnel's `connect_before_ssl`: client mode always; server mode only for
+/// smtp, pop3 and imap, which need the backend's greeting.
+pub fn connect_before_tls(kind: Option<ProtocolKind>, client: bool) -> bool {
+    client || kind.is_some_and(|k| entry(k).server_connects_first)
+}
+
+/// stunnel's `protocol_endpoint`: the protocol decides the target (SOCKS
+/// server) or never connects (capwinctrl), so the section needs no `connect`.
+pub fn provides_endpoint(kind: Option<ProtocolKind>, client: bool) -> bool {
+    kind.is_some_and(|k| {
+        let (c, s) = entry(k).endpoint;
+        if client {
+            c
+        } else {
+            s
+        }
+    })
+}
+
+/// Run the hook of `phase` for the section's protocol, if it has one.
+/// `local` is the accepted side, `remote` the connected one (see the module
+/// doc for which is TLS at each point).
+pub async fn run<'a, 'l: 'a, 'r: 'a>(
+    phase: Phase,
+    ctx: &'a Ctx<'a>,
+    local: &'a mut (dyn Io + 'l),
+    remote: Option<&'a mut (dyn Io + 'r)>,
+) -> HookResult {
+    // Shorten the trait-object lifetimes to the borrow (allowed behind
+    // `&mut`), so callers may pass streams borrowed for different spans.
+    let local: &'a mut dyn Io = local;
+    let remote: Option<&'a mut dyn Io> = remote.map(|r| r as &'a mut dyn Io);
+    let e = entry(ctx.settings.kind);
+    let cell = if ctx.client { e.client } else { e.server };
+    let Some(hooks) = cell else {
+        // The configuration refuses this; keep the 5.68 text if it slips by.
+        if let Err(msg) = check_mode(ctx.settings.kind, ctx.client) {
+            crate::slog!(crate::log::ERR, "{msg}");
+        }
+        return Err(Abort::Reset);
+    };
+    let hook = match phase {
+        Phase::Early => hooks.early,
+        Phase::Middle => hooks.middle,
+        Phase::Late => hooks.late,
+    };
+    match hook {
+        Some(f) => f(ctx, Streams { local, remote }).await,
+        None => Ok(Outcome::default()),
+    }
+}
+
+/// Base64 without line breaks, as stunnel's `base64(1, …)`.
+fn base64(data: &[u8]) -> String {
+    openssl::base64::encode_block(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [ProtocolKind; 12] = [
+        ProtocolKind::Cifs,
+        ProtocolKind::Capwin,
+        ProtocolKind::Capwinctrl,
+        ProtocolKind::Connect,
+        ProtocolKind::Imap,
+        ProtocolKind::Ldap,
+        ProtocolKind::Nntp,
+        ProtocolKind::Pgsql,
+        ProtocolKind::Pop3,
+        ProtocolKind::Proxy,
+        ProtocolKind::Smtp,
+        ProtocolKind::Socks,
+    ];
+
+    #[test]
+    fn every_kind_has_exactly_one_row() {
+        for kind in ALL {
+            assert_eq!(
+                table().iter().filter(|e| e.kind == kind).count(),
+                1,
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mode_errors_are_the_5_68_texts() {
+        let cases = [
+            (
+                ProtocolKind::Nntp,
+                false,
+                "The 'nntp' protocol is not supported in the server mode",
+            ),
+            (
+                ProtocolKind::Ldap,
+                false,
+                "The 'ldap' protocol is not supported in the server mode",
+            ),
+            (
+                ProtocolKind::Proxy,
+                true,
+                "The 'proxy' protocol is not supported in the client mode",
+            ),
+            (
+                ProtocolKind::Capwinctrl,
+                false,
+                "The 'capwinctrl' protocol is not supported in the server mode",
+            ),
+        ];
+        for (kind, client, text) in cases {
+            assert_eq!(check_mode(kind, client), Err(text.to_string()));
+        }
+        let supported = ALL
+            .iter()
+            .flat_map(|k| [(*k, true), (*k, false)])
+            .filter(|(k, c)| check_mode(*k, *c).is_ok())
+            .count();
+        assert_eq!(supported, 24 - 4, "exactly the four cells above are empty");
+    }
+
+    #[test]
+    fn connect_order_follows_the_reference_table() {
+        use ProtocolKind::*;
+        for kind in ALL {
+            assert!(connect_before_tls(Some(kind), true));
+            let first = matches!(kind, Smtp | Pop3 | Imap);
+            assert_eq!(connect_before_tls(Some(kind), false), first, "{kind:?}");
+        }
+        assert!(!connect_before_tls(None, false));
+        assert!(connect_before_tls(None, true));
+        assert!(provides_endpoint(Some(Socks), false));
+        assert!(!provides_endpoint(Some(Socks), true));
+        assert!(provides_endpoint(Some(Capwinctrl), true));
+        assert!(!provides_endpoint(Some(Connect), false));
+    }
+
+    #[test]
+    fn connect_client_needs_protocol_host_at_config_time() {
+        let mut p = Protocol {
+            kind: ProtocolKind::Connect,
+            host: None,
+            username: None,
+            password: None,
+            authentication: None,
+            domain: None,
+            headers: vec![],
+        };
+        assert_eq!(check(&p, true), Err("protocolHost not specified".into()));
+        assert_eq!(check(&p, false), Ok(()));
+        p.host = Some("example.org:443".into());
+        assert_eq!(check(&p, true), Ok(()));
+    }
+}
