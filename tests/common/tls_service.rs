@@ -205,3 +205,31 @@ pub fn python(script: &str, args: &[&str]) -> Peer {
     all.extend_from_slice(args);
     spawn("python3", &all)
 }
+
+/// `openssl s_server` on 127.0.0.1 with an OS-chosen port; returns the peer
+/// and the port it printed (`ACCEPT 127.0.0.1:PORT`).
+pub fn s_server(args: &[&str]) -> (Peer, u16) {
+    let mut all = vec!["s_server", "-accept", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let mut peer = spawn("openssl", &all);
+    let stdout = peer.0.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if let Some(rest) = line.trim().strip_prefix("ACCEPT ") {
+                let port = rest.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+                let _ = tx.send(port);
+            }
+            line.clear();
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(10))
+        .ok()
+        .flatten()
+        .expect("s_server printed its port");
+    (peer, port)
+}
