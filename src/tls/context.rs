@@ -1,11 +1,27 @@
 //! `model::Service` → an OpenSSL context, in stunnel's order of calls
-//! (stunnel-reference §6.1).
+//! (stunnel-reference §6.1):
+//!
+//! ```text
+//!  1 method (client/server)     2 min/max protocol     3 security level
+//!  4 ciphers   5 ciphersuites   6 options              7 `config` commands
+//!  8 modes     9 sessions, info callback, cert/key, PSK, CA/CRL, verify,
+//!                OCSP, SNI (servers), DH, curves
+//! ```
+//!
+//! [`build_all`] builds every service of a configuration in file order and
+//! wires SNI secondaries into their primary. Handshakes are in
+//! `handshake.rs`, the `-test` report in `describe.rs`.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use openssl::ssl::{SslContext, SslContextBuilder, SslMethod, SslOptions};
 
 use crate::config::model::Service;
 
+use super::conn::{Policy, TicketKeys};
 use super::errors::TlsError;
-use super::stream::TlsStream;
-use tokio::io::{AsyncRead, AsyncWrite};
+use super::session::LastSession;
+use super::{certs, hello, policy, psk, session, sni, verify};
 
 /// Whether to read certificate/key/CA files while building (`-test` checks
 /// the TLS policy without the files).
@@ -16,41 +32,162 @@ pub enum Loading {
 }
 
 /// A service's OpenSSL context plus what each connection needs from the
-/// configuration to start a handshake. Cheap to clone (the context is
-/// reference-counted by OpenSSL).
+/// configuration to start a handshake. Cheap to clone (reference-counted).
 #[derive(Clone)]
 pub struct TlsContext {
-    _private: (),
+    pub(super) inner: Arc<Inner>,
 }
 
-/// Build the context for `service`. Errors are reported by the caller as
-/// `Service [NAME]: Failed to initialize TLS context` after the queue lines.
-pub fn build(service: &Service, loading: Loading) -> Result<TlsContext, TlsError> {
-    let _ = (service, loading);
-    todo!("tls helper")
+pub(super) struct Inner {
+    pub ctx: SslContext,
+    pub policy: Arc<Policy>,
+    pub tickets: Option<Arc<TicketKeys>>,
+    /// Client mode: the session the next connect offers.
+    pub last_session: LastSession,
+    /// Client mode: the server name to send (`None` = SNI disabled).
+    pub sni_name: Option<String>,
+    /// Server mode: secondaries reachable through this context.
+    pub sni_table: sni::Table,
 }
 
 impl TlsContext {
-    /// Server side: TLS handshake with a client on `stream`.
-    pub async fn accept<S>(&self, stream: S) -> Result<TlsStream<S>, TlsError>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        let _ = stream;
-        todo!("tls helper")
+    /// The index of this context's service in `Config::services`.
+    pub fn service_index(&self) -> usize {
+        self.inner.policy.index
     }
 
-    /// Client side: TLS handshake with a server on `stream`.
-    pub async fn connect<S>(&self, stream: S) -> Result<TlsStream<S>, TlsError>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        let _ = stream;
-        todo!("tls helper")
+    /// The OpenSSL context (for callers that need raw access, e.g. tests).
+    pub fn ssl_context(&self) -> &SslContext {
+        &self.inner.ctx
     }
+}
 
-    /// `-test` report: protocol range, security level, concrete cipher list.
-    pub fn describe(&self) -> Vec<String> {
-        todo!("tls helper")
+/// Build the context of one service (no SNI secondaries; service index 0).
+/// Errors are reported by the caller as `Service [NAME]: Failed to
+/// initialize TLS context` after [`TlsError::log`].
+pub fn build(service: &Service, loading: Loading) -> Result<TlsContext, TlsError> {
+    build_one(service, 0, loading, 0, Arc::new(OnceLock::new()))
+}
+
+/// Build every service's context in file order; a secondary (`sni =
+/// PRIMARY:PATTERN`, server mode) is also attached to its primary. On
+/// failure: the index of the failing service and its error.
+pub fn build_all(
+    services: &[Service],
+    loading: Loading,
+) -> Result<Vec<TlsContext>, (usize, TlsError)> {
+    let is_secondary = |s: &Service| !s.client && s.sni_route.is_some();
+    let mut contexts: Vec<TlsContext> = Vec::with_capacity(services.len());
+    for (i, service) in services.iter().enumerate() {
+        let is_primary = services.iter().any(|s| {
+            is_secondary(s)
+                && s.sni_route
+                    .as_ref()
+                    .is_some_and(|r| r.primary == service.name)
+        });
+        // stunnel forces this option on both ends of an SNI pair.
+        let extra = if is_primary || is_secondary(service) {
+            SslOptions::NO_SESSION_RESUMPTION_ON_RENEGOTIATION.bits()
+        } else {
+            0
+        };
+        let ctx =
+            build_one(service, i, loading, extra, Arc::new(OnceLock::new())).map_err(|e| (i, e))?;
+        contexts.push(ctx);
     }
+    // Fill each primary's table with its secondaries, in file order.
+    for (p, primary) in services.iter().enumerate() {
+        if primary.client {
+            continue;
+        }
+        let routes: Vec<sni::Route> = services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| is_secondary(s))
+            .filter_map(|(i, s)| {
+                let route = s.sni_route.as_ref()?;
+                (route.primary == primary.name).then(|| sni::Route {
+                    pattern: route.pattern.clone(),
+                    ctx: contexts[i].inner.ctx.clone(),
+                    policy: contexts[i].inner.policy.clone(),
+                })
+            })
+            .collect();
+        let _ = contexts[p].inner.sni_table.set(routes);
+    }
+    Ok(contexts)
+}
+
+fn build_one(
+    service: &Service,
+    index: usize,
+    loading: Loading,
+    extra_options: u64,
+    sni_table: sni::Table,
+) -> Result<TlsContext, TlsError> {
+    let tls = &service.tls;
+    let client = service.client;
+    let method = if client {
+        SslMethod::tls_client()
+    } else {
+        SslMethod::tls_server()
+    };
+    let mut b = SslContextBuilder::new(method).map_err(|e| TlsError::new("SSL_CTX_new", &e))?;
+    policy::protocol_range(&mut b, tls)?;
+    policy::security_level(&mut b, tls);
+    policy::ciphers(&mut b, tls)?;
+    policy::options(&mut b, tls, client, extra_options);
+    policy::conf_commands(&mut b, tls, client)?;
+    policy::modes(&mut b);
+
+    let last_session: LastSession = Arc::new(Mutex::new(None));
+    let tickets = session::setup(&mut b, &service.name, tls, client, &last_session)?;
+    super::ffi::set_info_callback(&mut b);
+    if loading == Loading::Files {
+        certs::load_cert_and_key(&mut b, tls)?;
+    }
+    let secrets = psk::ordered(tls, client)?;
+    psk::install(&mut b, client, &secrets);
+    if loading == Loading::Files {
+        certs::load_ca(&mut b, tls, client)?;
+        certs::load_crl(&mut b, tls)?;
+    }
+    let redirect = !client && !service.redirect.is_empty();
+    let verify_mode = verify::mode(&tls.verify, redirect);
+    b.set_verify_callback(verify_mode, verify::callback);
+    if tls.ocsp_url.is_some() || tls.ocsp_aia {
+        return Err(TlsError::message(
+            "OCSP and OCSPaia are not supported by rstunnel",
+        ));
+    }
+    if !client {
+        sni::install(&mut b, sni_table.clone());
+        b.set_client_hello_callback(hello::record);
+    }
+    policy::dh(&mut b, client);
+    policy::curves(&mut b, tls)?;
+
+    let policy = Arc::new(Policy {
+        index,
+        name: service.name.clone(),
+        client,
+        verify: tls.verify,
+        check_host: tls.check_host.clone(),
+        check_email: tls.check_email.clone(),
+        check_ip: tls.check_ip.clone(),
+        redirect,
+        renegotiation: tls.renegotiation,
+        psk: secrets,
+        verify_mode,
+    });
+    Ok(TlsContext {
+        inner: Arc::new(Inner {
+            ctx: b.build(),
+            policy,
+            tickets,
+            last_session,
+            sni_name: if client { tls.sni_name.clone() } else { None },
+            sni_table,
+        }),
+    })
 }

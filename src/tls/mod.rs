@@ -2,12 +2,29 @@
 //! handshakes driven on tokio streams, and stunnel's log lines about them.
 //!
 //! The connection layer only sees [`TlsContext`] (built at start-up and on
-//! reload) and [`TlsStream`] (what a handshake yields).
+//! reload, [`build_all`] for a whole configuration so that SNI secondaries
+//! reach their primary) and [`TlsStream`] (what a handshake yields).
+//!
+//! Files: `context` (build order), `policy` (versions, level, ciphers,
+//! options, `config`), `session`, `certs`, `psk`, `verify`, `sni`, `hello`
+//! (ClientHello diagnostics), `handshake`, `stream`, `describe`, `conn`
+//! (per-connection state), `ffi` (all `unsafe`).
 
+mod certs;
+mod conn;
 pub mod context;
+mod describe;
 pub mod errors;
+mod ffi;
+mod handshake;
+mod hello;
+mod policy;
+mod psk;
+mod session;
+mod sni;
 pub mod stream;
+mod verify;
 
-pub use context::{build, Loading, TlsContext};
+pub use context::{build, build_all, Loading, TlsContext};
 pub use errors::TlsError;
 pub use stream::TlsStream;

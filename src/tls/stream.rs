@@ -1,24 +1,129 @@
 //! The TLS side of a connection as a plain `AsyncRead + AsyncWrite`.
 //!
 //! Reads return `Ok(0)` both on close_notify and on a transport EOF without
-//! one (Debian's stunnel 5.68 treats both as a close, patch 08-tls-eof);
+//! one (Debian's stunnel 5.68 treats both as a close, patch 08-tls-eof;
+//! OpenSSL 3 reports the latter as `unexpected eof while reading`, or as a
+//! bare `SSL_ERROR_SYSCALL` through the `openssl` crate's BIO);
 //! `poll_shutdown` sends close_notify without closing the TCP socket.
+//! With `renegotiation = no`, a client renegotiation makes the next read
+//! fail (`Aborting due to renegotiation request`).
 
+use std::io;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::conn::{Conn, RENEG_DETECTED};
+use super::ffi;
+
+/// OpenSSL's `SSL_R_UNEXPECTED_EOF_WHILE_READING` in `ERR_LIB_SSL`.
+const UNEXPECTED_EOF: i32 = 294;
+const ERR_LIB_SSL: i32 = 20;
+
 pub struct TlsStream<S> {
-    inner: tokio_openssl::SslStream<S>,
+    inner: tokio_openssl::SslStream<Plain<S>>,
+    state: Arc<Conn>,
+    /// Computed once after the handshake (see [`TlsStream::authenticated`]).
+    authenticated: bool,
+    /// The service chosen by SNI (or the accepting one).
+    selected: usize,
+    /// `renegotiation` of the selected service.
+    renegotiation: bool,
+    /// The peer closed the transport without close_notify.
+    eof_without_notify: bool,
+    /// Our close_notify went out; later shutdowns are no-ops.
+    shutdown_done: bool,
 }
 
 impl<S> TlsStream<S> {
+    pub(super) fn new(inner: tokio_openssl::SslStream<Plain<S>>, state: Arc<Conn>) -> Self {
+        let policy = state.policy();
+        let authenticated = super::handshake::authenticated(inner.ssl(), &state);
+        TlsStream {
+            inner,
+            authenticated,
+            selected: policy.index,
+            renegotiation: policy.renegotiation,
+            state,
+            eof_without_notify: false,
+            shutdown_done: false,
+        }
+    }
+
     pub fn ssl(&self) -> &openssl::ssl::SslRef {
         self.inner.ssl()
     }
+
     pub fn get_ref(&self) -> &S {
-        self.inner.get_ref()
+        &self.inner.get_ref().0
     }
+
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner.get_mut().0
+    }
+
+    /// Index into `Config::services` of the service serving this
+    /// connection: the SNI-selected secondary, else the accepting service.
+    pub fn selected_service(&self) -> Option<usize> {
+        Some(self.selected)
+    }
+
+    /// The peer presented a certificate that passed verification (also for
+    /// resumed sessions). Server sections with `redirect` send the others
+    /// to the redirect targets.
+    pub fn authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// A close_notify alert was read (as opposed to a bare transport EOF).
+    pub fn close_notify_received(&self) -> bool {
+        ffi::close_notify_received(self.inner.ssl())
+    }
+
+    /// The peer closed the transport without close_notify.
+    pub fn eof_without_close_notify(&self) -> bool {
+        self.eof_without_notify
+    }
+
+    /// The peer sent a fatal TLS alert.
+    pub fn fatal_alert_received(&self) -> bool {
+        self.state.fatal_alert.load(Ordering::SeqCst)
+    }
+
+    /// Subject of the peer certificate in stunnel's one-line form.
+    pub fn peer_subject(&self) -> Option<String> {
+        self.inner
+            .ssl()
+            .peer_certificate()
+            .map(|c| ffi::name_text(c.subject_name()))
+    }
+
+    fn renegotiation_abort(&self) -> Option<io::Error> {
+        if self.renegotiation || self.state.reneg.load(Ordering::SeqCst) != RENEG_DETECTED {
+            return None;
+        }
+        crate::slog!(crate::log::ERR, "Aborting due to renegotiation request");
+        Some(io::Error::other("Aborting due to renegotiation request"))
+    }
+}
+
+/// Is this read error OpenSSL 3's report of an EOF without close_notify?
+fn is_unexpected_eof(e: &io::Error) -> bool {
+    let Some(ssl_err) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<openssl::ssl::Error>())
+    else {
+        return false;
+    };
+    ssl_err.ssl_error().is_some_and(|stack| {
+        stack
+            .errors()
+            .iter()
+            .any(|x| x.library_code() == ERR_LIB_SSL && x.reason_code() == UNEXPECTED_EOF)
+    })
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
@@ -26,8 +131,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.eof_without_notify {
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Some(e) = this.renegotiation_abort() {
+            return Poll::Ready(Err(e));
+        }
+        match result {
+            Poll::Ready(Err(e)) if is_unexpected_eof(&e) => {
+                this.eof_without_notify = true;
+                Poll::Ready(Ok(()))
+            }
+            // Through the crate's BIO the bare EOF usually arrives as
+            // SSL_ERROR_SYSCALL without an error, i.e. a 0-byte read.
+            Poll::Ready(Ok(()))
+                if buf.filled().len() == before
+                    && buf.remaining() > 0
+                    && !ffi::close_notify_received(this.inner.ssl()) =>
+            {
+                this.eof_without_notify = true;
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
     }
 }
 
@@ -36,13 +166,58 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+
+    /// Send close_notify (once); the transport stays open for the caller.
+    /// After an EOF without close_notify there is nobody to tell.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.eof_without_notify || this.shutdown_done {
+            return Poll::Ready(Ok(()));
+        }
+        let result = Pin::new(&mut this.inner).poll_shutdown(cx);
+        if let Poll::Ready(Ok(())) = result {
+            this.shutdown_done = true;
+        }
+        result
+    }
+}
+
+/// The transport under OpenSSL: everything passes through except
+/// `poll_shutdown`, which only flushes, so that sending close_notify does
+/// not also send a FIN (the transfer loop decides about the socket).
+pub struct Plain<S>(pub S);
+
+impl<S: AsyncRead + Unpin> AsyncRead for Plain<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Plain<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
     }
 }

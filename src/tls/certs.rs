@@ -1,0 +1,303 @@
+//! Files into the context: certificate chain, private key (with stunnel
+//! 5.68's pass-phrase prompt), trusted CAs, CRLs (stunnel-reference §5.10,
+//! §6.6). Log lines are 5.68's (`Loading certificate from file: X`, …).
+//!
+//! What is not here: verification decisions (`verify.rs`) and PSK callbacks
+//! (`psk.rs`).
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{SslContextBuilder, SslFiletype};
+use openssl::x509::store::{X509Lookup, X509StoreBuilderRef};
+use openssl::x509::verify::X509VerifyFlags;
+use openssl::x509::{X509Name, X509};
+
+use crate::config::model::TlsSettings;
+
+use super::errors::TlsError;
+use super::ffi;
+
+/// Pass phrases entered on the terminal, kept for reloads (stunnel caches
+/// the last one in memory).
+static PASSPHRASES: Mutex<Option<HashMap<String, Vec<u8>>>> = Mutex::new(None);
+
+/// `cert` and `key`: chain file, key, `Private key check succeeded`.
+pub fn load_cert_and_key(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(), TlsError> {
+    let Some(cert) = &tls.cert else {
+        crate::slog!(crate::log::DEBUG, "No certificate or private key specified");
+        return Ok(());
+    };
+    let cert_s = cert.display().to_string();
+    if matches!(
+        cert.extension().and_then(|e| e.to_str()),
+        Some("p12") | Some("pfx")
+    ) {
+        return Err(TlsError::message(format!(
+            "PKCS#12 certificate files are not supported by rstunnel: {cert_s}"
+        )));
+    }
+    crate::slog!(crate::log::INFO, "Loading certificate from file: {cert_s}");
+    b.set_certificate_chain_file(cert)
+        .map_err(|e| TlsError::new("SSL_CTX_use_certificate_chain_file", &e))?;
+    crate::slog!(crate::log::INFO, "Certificate loaded from file: {cert_s}");
+
+    let key_path = tls.key.as_ref().unwrap_or(cert);
+    let key_s = key_path.display().to_string();
+    crate::slog!(crate::log::INFO, "Loading private key from file: {key_s}");
+    check_permissions(key_path);
+    let key = load_key(key_path)?;
+    b.set_private_key(&key)
+        .map_err(|e| TlsError::new("SSL_CTX_use_PrivateKey", &e))?;
+    crate::slog!(crate::log::INFO, "Private key loaded from file: {key_s}");
+    b.check_private_key()
+        .map_err(|e| TlsError::new("Private key does not match the certificate", &e))?;
+    crate::slog!(crate::log::DEBUG, "Private key check succeeded");
+    Ok(())
+}
+
+/// 5.68 warns when "other" may access the key file.
+fn check_permissions(path: &Path) {
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o7 != 0 {
+            crate::slog!(
+                crate::log::WARNING,
+                "Insecure file permissions on {}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// PEM (possibly encrypted) or DER. An encrypted key is tried with the
+/// cached pass phrase, then up to 3 prompts on the controlling terminal
+/// (`Enter <keyfile> pass phrase:`); without a terminal it fails at once.
+fn load_key(path: &Path) -> Result<PKey<Private>, TlsError> {
+    const CONTEXT: &str = "SSL_CTX_use_PrivateKey_file";
+    let shown = path.display().to_string();
+    let data =
+        std::fs::read(path).map_err(|e| TlsError::plain(CONTEXT, format!("{shown}: {e}")))?;
+    if !data.windows(10).any(|w| w == b"-----BEGIN") {
+        return PKey::private_key_from_der(&data).map_err(|e| TlsError::new(CONTEXT, &e));
+    }
+    let cached = cached_passphrase(&shown);
+    let mut tty = None;
+    for attempt in 0..3 {
+        let mut asked = false;
+        let mut entered: Option<Vec<u8>> = None;
+        let mut no_terminal = false;
+        let result = PKey::private_key_from_pem_callback(&data, |buf| {
+            asked = true;
+            let phrase = if attempt == 0 && cached.is_some() {
+                cached.clone().unwrap_or_default()
+            } else {
+                if tty.is_none() {
+                    tty = Terminal::open();
+                }
+                match tty
+                    .as_mut()
+                    .and_then(|t| t.prompt(&format!("Enter {shown} pass phrase:")))
+                {
+                    Some(p) => p,
+                    None => {
+                        no_terminal = true;
+                        return Ok(0);
+                    }
+                }
+            };
+            let n = phrase.len().min(buf.len());
+            buf[..n].copy_from_slice(&phrase[..n]);
+            entered = Some(phrase);
+            Ok(n)
+        });
+        match result {
+            Ok(key) => {
+                if let Some(p) = entered {
+                    remember_passphrase(&shown, p);
+                }
+                return Ok(key);
+            }
+            Err(stack) => {
+                let mut err = TlsError::new(CONTEXT, &stack);
+                if !asked {
+                    return Err(err);
+                }
+                if no_terminal {
+                    err.queue.push(format!(
+                        "Private key {shown} is encrypted and no terminal is available to enter its pass phrase"
+                    ));
+                    return Err(err);
+                }
+                if attempt < 2 {
+                    for line in &err.queue {
+                        crate::slog!(crate::log::ERR, "error queue: {line}");
+                    }
+                    crate::slog!(crate::log::WARNING, "Wrong passphrase: retrying");
+                    continue;
+                }
+                return Err(err);
+            }
+        }
+    }
+    Err(TlsError::message(format!(
+        "Failed to load private key from: {shown}"
+    )))
+}
+
+fn cached_passphrase(file: &str) -> Option<Vec<u8>> {
+    let guard = PASSPHRASES.lock().unwrap_or_else(|p| p.into_inner());
+    guard.as_ref().and_then(|m| m.get(file).cloned())
+}
+
+fn remember_passphrase(file: &str, phrase: Vec<u8>) {
+    let mut guard = PASSPHRASES.lock().unwrap_or_else(|p| p.into_inner());
+    guard
+        .get_or_insert_with(HashMap::new)
+        .insert(file.to_string(), phrase);
+}
+
+/// The controlling terminal, with echo switched off while reading.
+struct Terminal {
+    file: std::fs::File,
+}
+
+impl Terminal {
+    fn open() -> Option<Terminal> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .ok()?;
+        Some(Terminal { file })
+    }
+
+    fn prompt(&mut self, text: &str) -> Option<Vec<u8>> {
+        use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+        let saved = tcgetattr(&self.file).ok();
+        if let Some(t) = &saved {
+            let mut quiet = t.clone();
+            quiet.local_flags.remove(LocalFlags::ECHO);
+            let _ = tcsetattr(&self.file, SetArg::TCSANOW, &quiet);
+        }
+        let _ = self.file.write_all(text.as_bytes());
+        let _ = self.file.flush();
+        let mut line = String::new();
+        let read = std::io::BufReader::new(&self.file).read_line(&mut line);
+        if let Some(t) = &saved {
+            let _ = tcsetattr(&self.file, SetArg::TCSANOW, t);
+        }
+        let _ = self.file.write_all(b"\n");
+        match read {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim_end_matches(['\n', '\r']).as_bytes().to_vec()),
+        }
+    }
+}
+
+/// `CAfile` / `CApath`: the trust store; in server mode the CAfile
+/// subjects also become the acceptable client CA list.
+pub fn load_ca(b: &mut SslContextBuilder, tls: &TlsSettings, client: bool) -> Result<(), TlsError> {
+    if tls.ca_file.is_none() && tls.ca_path.is_none() {
+        return Ok(());
+    }
+    if let Some(file) = &tls.ca_file {
+        b.set_ca_file(file).map_err(|e| {
+            crate::slog!(
+                crate::log::ERR,
+                "Error loading verify certificates from {}",
+                file.display()
+            );
+            TlsError::new("SSL_CTX_load_verify_locations", &e)
+        })?;
+    }
+    if let Some(dir) = &tls.ca_path {
+        let dir_s = dir.display().to_string();
+        b.cert_store_mut()
+            .add_lookup(X509Lookup::hash_dir())
+            .and_then(|l| l.add_dir(&dir_s, SslFiletype::PEM))
+            .map_err(|e| {
+                crate::slog!(
+                    crate::log::ERR,
+                    "Error loading verify certificates from {dir_s}"
+                );
+                TlsError::new("SSL_CTX_load_verify_locations", &e)
+            })?;
+    }
+    if let Some(file) = &tls.ca_file {
+        let certs = read_certs(file);
+        if !client {
+            let names = X509Name::load_client_ca_file(file)
+                .map_err(|e| TlsError::new("SSL_load_client_CA_file", &e))?;
+            for name in &names {
+                crate::slog!(
+                    crate::log::INFO,
+                    "Configured trusted client CA: {}",
+                    ffi::name_text(name)
+                );
+            }
+            b.set_client_ca_list(names);
+        } else {
+            for cert in &certs {
+                crate::slog!(
+                    crate::log::INFO,
+                    "Configured trusted server CA: {}",
+                    ffi::name_text(cert.subject_name())
+                );
+            }
+        }
+        if certs.is_empty() && tls.ca_path.is_none() {
+            crate::slog!(crate::log::ERR, "No trusted certificates found");
+            if tls.verify.chain || tls.verify.peer {
+                return Err(TlsError::message(format!(
+                    "No trusted certificates found in {}",
+                    file.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_certs(file: &Path) -> Vec<X509> {
+    std::fs::read(file)
+        .ok()
+        .and_then(|pem| X509::stack_from_pem(&pem).ok())
+        .unwrap_or_default()
+}
+
+/// `CRLfile` / `CRLpath`: revocation data for the leaf
+/// (`X509_V_FLAG_CRL_CHECK`).
+pub fn load_crl(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(), TlsError> {
+    if tls.crl_file.is_none() && tls.crl_path.is_none() {
+        return Ok(());
+    }
+    let store: &mut X509StoreBuilderRef = b.cert_store_mut();
+    if let Some(file) = &tls.crl_file {
+        store
+            .add_lookup(X509Lookup::file())
+            .and_then(|l| l.load_crl_file(file, SslFiletype::PEM).map(|_| ()))
+            .map_err(|e| {
+                crate::slog!(
+                    crate::log::ERR,
+                    "Error loading CRLs from {}",
+                    file.display()
+                );
+                TlsError::new("X509_load_crl_file", &e)
+            })?;
+    }
+    if let Some(dir) = &tls.crl_path {
+        let dir_s = dir.display().to_string();
+        store
+            .add_lookup(X509Lookup::hash_dir())
+            .and_then(|l| l.add_dir(&dir_s, SslFiletype::PEM))
+            .map_err(|e| TlsError::new("X509_LOOKUP_add_dir", &e))?;
+    }
+    store
+        .set_flags(X509VerifyFlags::CRL_CHECK)
+        .map_err(|e| TlsError::new("X509_STORE_set_flags", &e))?;
+    Ok(())
+}

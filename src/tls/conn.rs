@@ -1,0 +1,172 @@
+//! Per-connection TLS state, attached to each `SSL` as ex_data, and the
+//! per-service policy the OpenSSL callbacks consult.
+//!
+//! OpenSSL callbacks only receive the `SSL`; stunnel reaches its `CLI`
+//! through `SSL_get_ex_data(ssl, index_ssl_cli)` and so do we. The policy in
+//! [`Conn::active`] is the service whose settings apply *now*: the SNI
+//! callback replaces it with the secondary's (stunnel sets `c->opt`).
+//! This file holds no OpenSSL configuration code.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use openssl::ex_data::Index;
+use openssl::ssl::{Ssl, SslRef, SslVerifyMode};
+
+use crate::config::model::VerifyFlags;
+
+use super::hello::Offer;
+
+/// What a connection needs to know about its service at handshake time.
+#[derive(Debug)]
+pub struct Policy {
+    /// Index of the service in `Config::services`.
+    pub index: usize,
+    /// Section name, for log lines.
+    pub name: String,
+    pub client: bool,
+    pub verify: VerifyFlags,
+    pub check_host: Vec<String>,
+    pub check_email: Vec<String>,
+    pub check_ip: Vec<String>,
+    /// Server mode with `redirect` targets: a failed or missing client
+    /// certificate does not fail the handshake (stunnel-reference §5.8).
+    pub redirect: bool,
+    /// `renegotiation = no` aborts on a client renegotiation.
+    pub renegotiation: bool,
+    /// `PSKsecrets` (server: all identities; client: the selected one first).
+    pub psk: Vec<(String, Vec<u8>)>,
+    /// OpenSSL verify mode derived from `verify` (and `redirect`).
+    pub verify_mode: SslVerifyMode,
+}
+
+/// `ticketKeySecret` / `ticketMacSecret` of the service that accepted.
+#[derive(Debug)]
+pub struct TicketKeys {
+    pub key: Vec<u8>,
+    pub mac: Vec<u8>,
+}
+
+/// stunnel's `reneg_state`.
+pub const RENEG_INIT: u8 = 0;
+pub const RENEG_ESTABLISHED: u8 = 1;
+pub const RENEG_DETECTED: u8 = 2;
+
+/// The state of one TLS connection.
+#[derive(Debug)]
+pub struct Conn {
+    /// The service whose settings apply now (SNI may switch it).
+    pub active: Mutex<Arc<Policy>>,
+    /// Set when verification failed but was let through for `redirect`.
+    pub verify_failed: AtomicBool,
+    /// What the client offered (server side), for failure hints.
+    pub offer: Mutex<Option<Offer>>,
+    /// Renegotiation detection (stunnel's RENEG_*).
+    pub reneg: AtomicU8,
+    /// Session-ticket keys of the accepting service.
+    pub tickets: Option<Arc<TicketKeys>>,
+    /// The peer sent a fatal alert (stunnel then closes with FIN, not RST).
+    pub fatal_alert: AtomicBool,
+}
+
+impl Conn {
+    pub fn new(policy: Arc<Policy>, tickets: Option<Arc<TicketKeys>>) -> Arc<Conn> {
+        Arc::new(Conn {
+            active: Mutex::new(policy),
+            verify_failed: AtomicBool::new(false),
+            offer: Mutex::new(None),
+            reneg: AtomicU8::new(RENEG_INIT),
+            tickets,
+            fatal_alert: AtomicBool::new(false),
+        })
+    }
+
+    pub fn policy(&self) -> Arc<Policy> {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_policy(&self, policy: Arc<Policy>) {
+        *self.active.lock().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+}
+
+/// The ex_data slot holding `Arc<Conn>` on every `SSL` we create.
+pub fn index() -> Option<Index<Ssl, Arc<Conn>>> {
+    static INDEX: OnceLock<Option<Index<Ssl, Arc<Conn>>>> = OnceLock::new();
+    *INDEX.get_or_init(|| Ssl::new_ex_index().ok())
+}
+
+/// The connection state of `ssl`, if it is one of ours.
+pub fn get(ssl: &SslRef) -> Option<&Arc<Conn>> {
+    ssl.ex_data(index()?)
+}
+
+/// Keys for the ticket callback (see `ffi::set_ticket_key_callback`).
+pub fn ticket_keys(ssl: &SslRef) -> Option<&TicketKeys> {
+    get(ssl)?.tickets.as_deref()
+}
+
+const SSL_CB_LOOP: i32 = 0x01;
+const SSL_CB_ALERT: i32 = 0x4000;
+const SSL_CB_READ: i32 = 0x04;
+const SSL_CB_HANDSHAKE_START: i32 = 0x10;
+const SSL_CB_HANDSHAKE_DONE: i32 = 0x20;
+const SSL_ST_CONNECT: i32 = 0x1000;
+const SSL_ST_ACCEPT: i32 = 0x2000;
+const SSL3_AL_FATAL: i32 = 2;
+
+/// stunnel's `info_callback`: renegotiation detection, then the debug trace
+/// (`TLS state (accept): …`, `TLS alert (write): fatal: unknown CA`).
+pub fn on_info(ssl: &SslRef, where_: i32, ret: i32) {
+    if let Some(conn) = get(ssl) {
+        if where_ & SSL_CB_HANDSHAKE_DONE != 0 {
+            let _ = conn.reneg.compare_exchange(
+                RENEG_INIT,
+                RENEG_ESTABLISHED,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+        } else if where_ & SSL_CB_HANDSHAKE_START != 0
+            && ssl.is_server()
+            && ssl.version_str() != "TLSv1.3"
+        {
+            // A ClientHello after the first handshake: renegotiation.
+            // (TLS 1.3 post-handshake messages also start "handshakes".)
+            let _ = conn.reneg.compare_exchange(
+                RENEG_ESTABLISHED,
+                RENEG_DETECTED,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+        }
+    }
+    if where_ & SSL_CB_LOOP != 0 {
+        let state = ssl.state_string_long();
+        if state != "unknown state" {
+            let side = if where_ & SSL_ST_CONNECT != 0 {
+                "connect"
+            } else if where_ & SSL_ST_ACCEPT != 0 {
+                "accept"
+            } else {
+                "undefined"
+            };
+            crate::slog!(crate::log::DEBUG, "TLS state ({side}): {state}");
+        }
+    } else if where_ & SSL_CB_ALERT != 0 {
+        let dir = if where_ & SSL_CB_READ != 0 {
+            "read"
+        } else {
+            "write"
+        };
+        if where_ & SSL_CB_READ != 0 && (ret >> 8) == SSL3_AL_FATAL {
+            if let Some(conn) = get(ssl) {
+                conn.fatal_alert.store(true, Ordering::SeqCst);
+            }
+        }
+        let (kind, desc) = super::ffi::alert_strings(ret);
+        crate::slog!(crate::log::DEBUG, "TLS alert ({dir}): {kind}: {desc}");
+    }
+}

@@ -1,0 +1,508 @@
+//! The few OpenSSL calls the `openssl` crate does not wrap, each behind a
+//! safe function. All `unsafe` of the tls module lives in this file.
+//!
+//! What is here: `SSL_CONF_cmd` (the `config` option), the session timeout,
+//! the info callback (state trace and renegotiation detection), the legacy
+//! session-ticket key callback (`ticketKeySecret`/`ticketMacSecret`), the
+//! `X509_check_*` subject checks, the trust-store lookup of `verifyPeer`,
+//! `X509_NAME_print_ex` (stunnel's subject text), `ERR_error_string_n`, the
+//! supported-cipher list of `-test`, and a ClientHello extension reader.
+//! What is not: any policy; callers decide what the results mean.
+
+use std::ffi::{CStr, CString};
+use std::ptr;
+
+use foreign_types::{ForeignType, ForeignTypeRef};
+use libc::{c_char, c_int, c_long, c_uchar, c_uint, c_ulong, c_void};
+use openssl::ssl::{SslContextBuilder, SslRef};
+use openssl::stack::Stack;
+use openssl::x509::{X509NameRef, X509Ref, X509StoreContextRef, X509};
+use openssl_sys as sys;
+
+/// `SSL_CONF_CTX` is opaque.
+#[repr(C)]
+struct SslConfCtx {
+    _private: [u8; 0],
+}
+
+type InfoCb = unsafe extern "C" fn(*const sys::SSL, c_int, c_int);
+type TicketKeyCb = unsafe extern "C" fn(
+    *mut sys::SSL,
+    *mut c_uchar,
+    *mut c_uchar,
+    *mut sys::EVP_CIPHER_CTX,
+    *mut c_void,
+    c_int,
+) -> c_int;
+
+extern "C" {
+    fn SSL_CONF_CTX_new() -> *mut SslConfCtx;
+    fn SSL_CONF_CTX_free(cctx: *mut SslConfCtx);
+    fn SSL_CONF_CTX_set_flags(cctx: *mut SslConfCtx, flags: c_uint) -> c_uint;
+    fn SSL_CONF_CTX_set_ssl_ctx(cctx: *mut SslConfCtx, ctx: *mut sys::SSL_CTX);
+    fn SSL_CONF_cmd(cctx: *mut SslConfCtx, cmd: *const c_char, value: *const c_char) -> c_int;
+    fn SSL_CONF_CTX_finish(cctx: *mut SslConfCtx) -> c_int;
+    fn SSL_CTX_set_info_callback(ctx: *mut sys::SSL_CTX, cb: Option<InfoCb>);
+    fn SSL_CTX_set_timeout(ctx: *mut sys::SSL_CTX, t: c_long) -> c_long;
+    #[link_name = "SSL_CTX_callback_ctrl"]
+    fn SSL_CTX_callback_ctrl_ticket(
+        ctx: *mut sys::SSL_CTX,
+        cmd: c_int,
+        cb: Option<TicketKeyCb>,
+    ) -> c_long;
+    fn SSL_CTX_ctrl(ctx: *mut sys::SSL_CTX, cmd: c_int, larg: c_long, parg: *mut c_void) -> c_long;
+    fn HMAC_Init_ex(
+        hctx: *mut c_void,
+        key: *const c_void,
+        len: c_int,
+        md: *const sys::EVP_MD,
+        engine: *mut c_void,
+    ) -> c_int;
+    fn X509_STORE_CTX_get1_certs(
+        ctx: *mut sys::X509_STORE_CTX,
+        name: *const sys::X509_NAME,
+    ) -> *mut sys::stack_st_X509;
+    fn X509_NAME_print_ex(
+        out: *mut sys::BIO,
+        name: *const sys::X509_NAME,
+        indent: c_int,
+        flags: c_ulong,
+    ) -> c_int;
+    fn SSL_CTX_get_ciphers(ctx: *const sys::SSL_CTX) -> *mut sys::stack_st_SSL_CIPHER;
+    fn SSL_get1_supported_ciphers(ssl: *mut sys::SSL) -> *mut sys::stack_st_SSL_CIPHER;
+    fn EC_curve_nid2nist(nid: c_int) -> *const c_char;
+    fn ERR_error_string_n(code: c_ulong, buf: *mut c_char, len: usize);
+    fn SSL_alert_type_string_long(value: c_int) -> *const c_char;
+    fn SSL_alert_desc_string_long(value: c_int) -> *const c_char;
+}
+
+const SSL_CONF_FLAG_FILE: c_uint = 0x2;
+const SSL_CONF_FLAG_CLIENT: c_uint = 0x4;
+const SSL_CONF_FLAG_SERVER: c_uint = 0x8;
+const SSL_CONF_FLAG_CERTIFICATE: c_uint = 0x20;
+const SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB: c_int = 72;
+const SSL_CTRL_SET_DH_AUTO: c_int = 118;
+/// stunnel's `X509_NAME2text`: `XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB &
+/// ~XN_FLAG_SPC_EQ`, i.e. `C=PL, O=Org, CN=name`.
+const NAME_FLAGS: c_ulong = 0x0082_031F & !0x4 & !0x0080_0000;
+
+/// `ERR_error_string_n`: `error:0A000126:SSL routines::unexpected eof while reading`.
+pub fn error_string(code: c_ulong) -> String {
+    let mut buf = [0 as c_char; 256];
+    // SAFETY: the buffer is writable for its full length and OpenSSL
+    // NUL-terminates within `len`.
+    unsafe {
+        ERR_error_string_n(code, buf.as_mut_ptr(), buf.len());
+        CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
+    }
+}
+
+/// A subject or issuer as stunnel prints it.
+pub fn name_text(name: &X509NameRef) -> String {
+    // SAFETY: a memory BIO we create and free here; X509_NAME_print_ex only
+    // reads `name`; the buffer pointer from BIO_CTRL_INFO is valid until the
+    // BIO is freed, and we copy it before that.
+    unsafe {
+        let bio = sys::BIO_new(sys::BIO_s_mem());
+        if bio.is_null() {
+            return String::new();
+        }
+        let mut text = String::new();
+        if X509_NAME_print_ex(bio, name.as_ptr(), 0, NAME_FLAGS) >= 0 {
+            let mut data: *mut c_char = ptr::null_mut();
+            let len = sys::BIO_ctrl(bio, 3, 0, &mut data as *mut *mut c_char as *mut c_void);
+            if len > 0 && !data.is_null() {
+                let bytes = std::slice::from_raw_parts(data as *const u8, len as usize);
+                text = String::from_utf8_lossy(bytes).into_owned();
+            }
+        }
+        sys::BIO_free_all(bio);
+        text
+    }
+}
+
+/// `SSL_CTX_get_security_level` on a context under construction.
+pub fn security_level(builder: &SslContextBuilder) -> u32 {
+    // SAFETY: plain getter on a live SSL_CTX.
+    unsafe { sys::SSL_CTX_get_security_level(builder.as_ptr()).max(0) as u32 }
+}
+
+/// Result of one `SSL_CONF_cmd` line, as stunnel distinguishes them.
+pub enum ConfResult {
+    /// 2: the value was used.
+    Set,
+    /// 1: a command without value was executed.
+    Executed,
+    /// -2
+    Unknown,
+    /// -3
+    NeedsParam,
+    /// 0 or other: OpenSSL queued an error.
+    Failed,
+}
+
+/// A `SSL_CONF_CTX` bound to a context under construction, with stunnel's
+/// flags (FILE | CLIENT/SERVER | CERTIFICATE).
+pub struct ConfCtx(*mut SslConfCtx);
+
+impl ConfCtx {
+    pub fn new(builder: &mut SslContextBuilder, client: bool) -> Option<ConfCtx> {
+        // SAFETY: SSL_CONF_CTX_new returns an owned object or NULL; the
+        // SSL_CTX outlives the ConfCtx (the caller holds the builder).
+        unsafe {
+            let cctx = SSL_CONF_CTX_new();
+            if cctx.is_null() {
+                return None;
+            }
+            let side = if client {
+                SSL_CONF_FLAG_CLIENT
+            } else {
+                SSL_CONF_FLAG_SERVER
+            };
+            SSL_CONF_CTX_set_flags(cctx, SSL_CONF_FLAG_FILE | side | SSL_CONF_FLAG_CERTIFICATE);
+            SSL_CONF_CTX_set_ssl_ctx(cctx, builder.as_ptr());
+            Some(ConfCtx(cctx))
+        }
+    }
+
+    pub fn cmd(&mut self, cmd: &str, value: Option<&str>) -> ConfResult {
+        let (Ok(c), Ok(v)) = (CString::new(cmd), value.map(CString::new).transpose()) else {
+            return ConfResult::Unknown;
+        };
+        let vp = v.as_ref().map_or(ptr::null(), |v| v.as_ptr());
+        // SAFETY: both strings are NUL-terminated and live across the call.
+        match unsafe { SSL_CONF_cmd(self.0, c.as_ptr(), vp) } {
+            2 => ConfResult::Set,
+            1 => ConfResult::Executed,
+            -2 => ConfResult::Unknown,
+            -3 => ConfResult::NeedsParam,
+            _ => ConfResult::Failed,
+        }
+    }
+
+    pub fn finish(&mut self) -> bool {
+        // SAFETY: self.0 is a live SSL_CONF_CTX.
+        unsafe { SSL_CONF_CTX_finish(self.0) == 1 }
+    }
+}
+
+impl Drop for ConfCtx {
+    fn drop(&mut self) {
+        // SAFETY: we own the pointer and free it once.
+        unsafe { SSL_CONF_CTX_free(self.0) }
+    }
+}
+
+/// `SSL_CTX_set_timeout` (sessionCacheTimeout).
+pub fn set_session_timeout(builder: &mut SslContextBuilder, seconds: u64) {
+    let t = c_long::try_from(seconds).unwrap_or(c_long::MAX);
+    // SAFETY: plain setter on a live SSL_CTX.
+    unsafe {
+        SSL_CTX_set_timeout(builder.as_ptr(), t);
+    }
+}
+
+/// `SSL_CTX_set_dh_auto(ctx, 1)`: built-in DH groups matched to the key size.
+pub fn set_dh_auto(builder: &mut SslContextBuilder) {
+    // SAFETY: plain ctrl on a live SSL_CTX.
+    unsafe {
+        SSL_CTX_ctrl(builder.as_ptr(), SSL_CTRL_SET_DH_AUTO, 1, ptr::null_mut());
+    }
+}
+
+/// Install the info callback, which forwards to [`super::conn::on_info`].
+pub fn set_info_callback(builder: &mut SslContextBuilder) {
+    // SAFETY: `info_trampoline` has the signature OpenSSL expects.
+    unsafe { SSL_CTX_set_info_callback(builder.as_ptr(), Some(info_trampoline)) }
+}
+
+unsafe extern "C" fn info_trampoline(ssl: *const sys::SSL, where_: c_int, ret: c_int) {
+    if ssl.is_null() {
+        return;
+    }
+    // SAFETY: OpenSSL passes the live SSL the callback fires for; we only
+    // read through the reference during the call.
+    let ssl = SslRef::from_ptr(ssl as *mut sys::SSL);
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        super::conn::on_info(ssl, where_, ret)
+    }));
+}
+
+/// `SSL_alert_type_string_long` / `SSL_alert_desc_string_long`.
+pub fn alert_strings(value: c_int) -> (String, String) {
+    // SAFETY: both return pointers to static strings.
+    unsafe {
+        (
+            CStr::from_ptr(SSL_alert_type_string_long(value))
+                .to_string_lossy()
+                .into_owned(),
+            CStr::from_ptr(SSL_alert_desc_string_long(value))
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+/// Install the session-ticket key callback (legacy `HMAC_CTX` form, which
+/// OpenSSL 3 still supports). Keys come from [`super::conn::ticket_keys`].
+pub fn set_ticket_key_callback(builder: &mut SslContextBuilder) {
+    // SAFETY: `ticket_trampoline` matches the callback type OpenSSL expects
+    // for SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB.
+    unsafe {
+        SSL_CTX_callback_ctrl_ticket(
+            builder.as_ptr(),
+            SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB,
+            Some(ticket_trampoline),
+        );
+    }
+}
+
+/// stunnel's `ssl_tlsext_ticket_key_cb`: AES-128/256-CBC with the
+/// `ticketKeySecret`, HMAC-SHA256 with `ticketMacSecret`, a random IV. The
+/// key name is not checked on decryption (stunnel ignores it too; a foreign
+/// ticket fails the HMAC and gives a full handshake). Returns -1 on error,
+/// 1 to accept, 2 to accept and renew (TLS 1.3, as stunnel).
+unsafe extern "C" fn ticket_trampoline(
+    ssl: *mut sys::SSL,
+    key_name: *mut c_uchar,
+    iv: *mut c_uchar,
+    cipher_ctx: *mut sys::EVP_CIPHER_CTX,
+    hmac_ctx: *mut c_void,
+    enc: c_int,
+) -> c_int {
+    if ssl.is_null() {
+        return -1;
+    }
+    // SAFETY: OpenSSL passes the live SSL of the handshake.
+    let ssl_ref = SslRef::from_ptr(ssl);
+    let Some(keys) = super::conn::ticket_keys(ssl_ref) else {
+        return -1;
+    };
+    crate::slog!(crate::log::DEBUG, "Session ticket processing callback");
+    let (key, mac) = (&keys.key, &keys.mac);
+    if HMAC_Init_ex(
+        hmac_ctx,
+        mac.as_ptr() as *const c_void,
+        mac.len() as c_int,
+        sys::EVP_sha256(),
+        ptr::null_mut(),
+    ) != 1
+    {
+        crate::slog!(crate::log::ERR, "HMAC_Init_ex failed");
+        return -1;
+    }
+    let cipher = if key.len() == 16 {
+        sys::EVP_aes_128_cbc()
+    } else {
+        sys::EVP_aes_256_cbc()
+    };
+    if enc == 1 {
+        // SAFETY: OpenSSL provides 16 bytes of key name and
+        // EVP_MAX_IV_LENGTH (16) bytes of IV.
+        ptr::write_bytes(key_name, 0, 16);
+        if sys::RAND_bytes(iv, 16) != 1 {
+            crate::slog!(crate::log::ERR, "RAND_bytes failed");
+            return -1;
+        }
+        if sys::EVP_EncryptInit_ex(cipher_ctx, cipher, ptr::null_mut(), key.as_ptr(), iv) != 1 {
+            crate::slog!(crate::log::ERR, "EVP_EncryptInit_ex failed");
+            return -1;
+        }
+    } else if sys::EVP_DecryptInit_ex(cipher_ctx, cipher, ptr::null_mut(), key.as_ptr(), iv) != 1 {
+        crate::slog!(crate::log::ERR, "EVP_DecryptInit_ex failed");
+        return -1;
+    }
+    if ssl_ref.version_str() == "TLSv1.3" {
+        2
+    } else {
+        1
+    }
+}
+
+/// `X509_check_host`: the matched name on success.
+pub fn check_host(cert: &X509Ref, host: &str) -> Option<String> {
+    let name = CString::new(host).ok()?;
+    let mut peername: *mut c_char = ptr::null_mut();
+    // SAFETY: valid cert and NUL-terminated name; OpenSSL allocates
+    // `peername`, which we free with OPENSSL_free after copying.
+    unsafe {
+        let r = sys::X509_check_host(cert.as_ptr(), name.as_ptr(), host.len(), 0, &mut peername);
+        if r <= 0 {
+            return None;
+        }
+        let matched = if peername.is_null() {
+            host.to_string()
+        } else {
+            let s = CStr::from_ptr(peername).to_string_lossy().into_owned();
+            sys::CRYPTO_free(peername as *mut c_void, c"ffi.rs".as_ptr(), 0);
+            s
+        };
+        Some(matched)
+    }
+}
+
+/// `X509_check_email`.
+pub fn check_email(cert: &X509Ref, email: &str) -> bool {
+    let Ok(name) = CString::new(email) else {
+        return false;
+    };
+    // SAFETY: valid cert and NUL-terminated address.
+    unsafe { sys::X509_check_email(cert.as_ptr(), name.as_ptr(), email.len(), 0) > 0 }
+}
+
+/// `X509_check_ip_asc`.
+pub fn check_ip(cert: &X509Ref, ip: &str) -> bool {
+    let Ok(name) = CString::new(ip) else {
+        return false;
+    };
+    // SAFETY: valid cert and NUL-terminated address text.
+    unsafe { sys::X509_check_ip_asc(cert.as_ptr(), name.as_ptr(), 0) > 0 }
+}
+
+/// `X509_STORE_CTX_get1_certs`: trusted certificates with this subject
+/// (CAfile entries and CApath lookups).
+pub fn store_certs_by_subject(ctx: &mut X509StoreContextRef, name: &X509NameRef) -> Vec<X509> {
+    // SAFETY: returns an owned stack (or NULL) whose certificates carry a
+    // reference each; Stack<X509> frees both.
+    unsafe {
+        let sk = X509_STORE_CTX_get1_certs(ctx.as_ptr(), name.as_ptr());
+        if sk.is_null() {
+            return Vec::new();
+        }
+        let stack: Stack<X509> = Stack::from_ptr(sk);
+        stack.iter().map(|c| c.to_owned()).collect()
+    }
+}
+
+/// `SSL_get1_supported_ciphers`: (name, protocol version) of every cipher
+/// this connection could use, after version range and security level.
+pub fn supported_ciphers(ssl: &SslRef) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    // SAFETY: the returned stack is owned by us (freed with OPENSSL_sk_free),
+    // its SSL_CIPHER entries are static.
+    unsafe {
+        let sk = SSL_get1_supported_ciphers(ssl.as_ptr());
+        if sk.is_null() {
+            return out;
+        }
+        let n = sys::OPENSSL_sk_num(sk as *const sys::OPENSSL_STACK);
+        for i in 0..n {
+            let c =
+                sys::OPENSSL_sk_value(sk as *const sys::OPENSSL_STACK, i) as *const sys::SSL_CIPHER;
+            if c.is_null() {
+                continue;
+            }
+            let name = CStr::from_ptr(sys::SSL_CIPHER_get_name(c));
+            let version = CStr::from_ptr(sys::SSL_CIPHER_get_version(c));
+            out.push((
+                name.to_string_lossy().into_owned(),
+                version.to_string_lossy().into_owned(),
+            ));
+        }
+        sys::OPENSSL_sk_free(sk as *mut sys::OPENSSL_STACK);
+    }
+    out
+}
+
+/// `EC_curve_nid2nist` (`P-256` for prime256v1), else the short name.
+pub fn curve_name(nid: c_int) -> String {
+    // SAFETY: both functions return static strings or NULL.
+    unsafe {
+        let p = EC_curve_nid2nist(nid);
+        let p = if p.is_null() { sys::OBJ_nid2sn(nid) } else { p };
+        if p.is_null() {
+            return String::from("unknown");
+        }
+        CStr::from_ptr(p).to_string_lossy().into_owned()
+    }
+}
+
+/// `SSL_client_hello_get0_ext`: the raw body of one ClientHello extension
+/// (only valid inside the client-hello callback).
+pub fn client_hello_ext(ssl: &SslRef, ext_type: c_uint) -> Option<Vec<u8>> {
+    let mut out: *const c_uchar = ptr::null();
+    let mut len: usize = 0;
+    // SAFETY: OpenSSL sets `out`/`len` to memory owned by the SSL, valid
+    // during the callback; we copy it before returning.
+    unsafe {
+        if sys::SSL_client_hello_get0_ext(ssl.as_ptr(), ext_type, &mut out, &mut len) != 1
+            || out.is_null()
+        {
+            return None;
+        }
+        Some(std::slice::from_raw_parts(out, len).to_vec())
+    }
+}
+
+/// An `X509_V_ERR_*` code as the crate's type (any value is accepted by
+/// `X509_verify_cert_error_string`, which is all the type needs).
+pub fn verify_result(code: c_int) -> openssl::x509::X509VerifyResult {
+    // SAFETY: X509VerifyResult is a plain integer wrapper; unknown codes
+    // print as "unknown certificate verification error".
+    unsafe { openssl::x509::X509VerifyResult::from_raw(code) }
+}
+
+/// `SSL_CTX_get_ciphers`: names of the context's TLS <= 1.2 and 1.3 cipher
+/// list, before version range and security level are applied.
+pub fn ctx_cipher_names(builder: &SslContextBuilder) -> Vec<String> {
+    let mut out = Vec::new();
+    // SAFETY: the stack belongs to the SSL_CTX (not freed here) and its
+    // entries are static SSL_CIPHERs; we copy the names.
+    unsafe {
+        let sk = SSL_CTX_get_ciphers(builder.as_ptr());
+        if sk.is_null() {
+            return out;
+        }
+        let n = sys::OPENSSL_sk_num(sk as *const sys::OPENSSL_STACK);
+        for i in 0..n {
+            let c =
+                sys::OPENSSL_sk_value(sk as *const sys::OPENSSL_STACK, i) as *const sys::SSL_CIPHER;
+            if !c.is_null() {
+                out.push(
+                    CStr::from_ptr(sys::SSL_CIPHER_get_name(c))
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// `SSL_set_session`: offer a cached session for resumption.
+pub fn offer_session(ssl: &mut SslRef, session: &openssl::ssl::SslSessionRef) -> bool {
+    // SAFETY: callers only pass sessions negotiated through the same
+    // SSL_CTX as `ssl` (the service's last session), which is what
+    // SslRef::set_session requires.
+    unsafe { ssl.set_session(session).is_ok() }
+}
+
+/// `SSL_get_shutdown() & SSL_RECEIVED_SHUTDOWN`: close_notify was read.
+pub fn close_notify_received(ssl: &SslRef) -> bool {
+    // SAFETY: plain getter on a live SSL.
+    unsafe { sys::SSL_get_shutdown(ssl.as_ptr()) & 2 != 0 }
+}
+
+/// `OBJ_nid2sn` for a key type.
+pub fn short_name(nid: c_int) -> String {
+    // SAFETY: returns a static string or NULL.
+    unsafe {
+        let p = sys::OBJ_nid2sn(nid);
+        if p.is_null() {
+            return String::from("unknown");
+        }
+        CStr::from_ptr(p).to_string_lossy().into_owned()
+    }
+}
+
+/// `SSL_CTX_get_min_proto_version` / `…max…` (0 = library limit).
+pub fn ctx_proto_range(ctx: &openssl::ssl::SslContextRef) -> (i32, i32) {
+    const GET_MIN: c_int = 130;
+    const GET_MAX: c_int = 131;
+    // SAFETY: read-only ctrls on a live SSL_CTX.
+    unsafe {
+        let min = SSL_CTX_ctrl(ctx.as_ptr(), GET_MIN, 0, ptr::null_mut());
+        let max = SSL_CTX_ctrl(ctx.as_ptr(), GET_MAX, 0, ptr::null_mut());
+        (min as i32, max as i32)
+    }
+}

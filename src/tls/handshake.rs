@@ -1,0 +1,182 @@
+//! Driving a handshake on a tokio stream and stunnel's log lines around it
+//! (stunnel-reference §5.5): `Peer certificate required`, `SNI: sending
+//! servername: X`, then on success `TLS accepted: new session negotiated`,
+//! `TLSv1.3 ciphersuite: NAME (256-bit encryption)`, `Peer temporary key: …`.
+//!
+//! The caller bounds the whole handshake with `TIMEOUTbusy`.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use openssl::pkey::Id;
+use openssl::ssl::{ErrorCode, Ssl, SslRef};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::conn::{self, Conn};
+use super::context::TlsContext;
+use super::errors::TlsError;
+use super::stream::{Plain, TlsStream};
+use super::{ffi, hello};
+
+impl TlsContext {
+    /// Server side: TLS handshake with a client on `stream`.
+    pub async fn accept<S>(&self, stream: S) -> Result<TlsStream<S>, TlsError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.handshake(stream, false).await
+    }
+
+    /// Client side: TLS handshake with a server on `stream`, offering the
+    /// service's last session.
+    pub async fn connect<S>(&self, stream: S) -> Result<TlsStream<S>, TlsError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.handshake(stream, true).await
+    }
+
+    async fn handshake<S>(&self, stream: S, client: bool) -> Result<TlsStream<S>, TlsError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let context = if client { "SSL_connect" } else { "SSL_accept" };
+        let inner = &self.inner;
+        // Leftovers of earlier failures on this thread must not show up in
+        // this connection's error lines.
+        let _ = openssl::error::ErrorStack::get();
+        let mut ssl = Ssl::new(&inner.ctx).map_err(|e| TlsError::new("SSL_new", &e))?;
+        let state = Conn::new(inner.policy.clone(), inner.tickets.clone());
+        let index = conn::index().ok_or_else(|| TlsError::from_queue("SSL_get_ex_new_index"))?;
+        ssl.set_ex_data(index, state.clone());
+        if client {
+            match &inner.sni_name {
+                Some(name) => {
+                    crate::slog!(crate::log::INFO, "SNI: sending servername: {name}");
+                    ssl.set_hostname(name)
+                        .map_err(|e| TlsError::new("SSL_set_tlsext_host_name", &e))?;
+                }
+                None => crate::slog!(crate::log::INFO, "SNI: extension disabled"),
+            }
+            let last = inner
+                .last_session
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(session) = last {
+                ffi::offer_session(&mut ssl, &session);
+            }
+        }
+        let required = if inner.policy.verify.require {
+            ""
+        } else {
+            "not "
+        };
+        crate::slog!(crate::log::INFO, "Peer certificate {required}required");
+
+        let mut tls = tokio_openssl::SslStream::new(ssl, Plain(stream))
+            .map_err(|e| TlsError::new("SSL_set_fd", &e))?;
+        let result = if client {
+            Pin::new(&mut tls).connect().await
+        } else {
+            Pin::new(&mut tls).accept().await
+        };
+        if let Err(e) = result {
+            let mut err = handshake_error(context, &e);
+            err.fatal_alert_received = state.fatal_alert.load(std::sync::atomic::Ordering::SeqCst);
+            if !client {
+                err.hints = hello::hints(tls.ssl(), &err);
+                let _ = openssl::error::ErrorStack::get();
+            }
+            return Err(err);
+        }
+        log_success(tls.ssl(), client);
+        Ok(TlsStream::new(tls, state))
+    }
+}
+
+/// `SSL_accept: <queue>`, a socket error as `Connection reset by peer
+/// (104)`, or an empty queue (`Peer suddenly disconnected`).
+fn handshake_error(context: &str, e: &openssl::ssl::Error) -> TlsError {
+    if let Some(stack) = e.ssl_error() {
+        return TlsError::new(context, stack);
+    }
+    if let Some(io) = e.io_error() {
+        if let Some(code) = io.raw_os_error() {
+            let desc = nix::errno::Errno::from_raw(code).desc();
+            return TlsError::plain(context, format!("{desc} ({code})"));
+        }
+        if io.kind() != std::io::ErrorKind::UnexpectedEof {
+            return TlsError::plain(context, io.to_string());
+        }
+    }
+    if e.code() == ErrorCode::ZERO_RETURN {
+        return TlsError::plain(context, "Connection closed");
+    }
+    TlsError {
+        context: context.to_string(),
+        queue: Vec::new(),
+        hints: Vec::new(),
+        fatal_alert_received: false,
+    }
+}
+
+fn log_success(ssl: &SslRef, client: bool) {
+    let reused = ssl.session_reused();
+    if !client && !reused && ssl.peer_certificate().is_none() {
+        crate::slog!(crate::log::INFO, "No peer certificate received");
+    }
+    let verb = if client { "connected" } else { "accepted" };
+    let how = if reused {
+        "previous session reused"
+    } else {
+        "new session negotiated"
+    };
+    crate::slog!(crate::log::INFO, "TLS {verb}: {how}");
+    if let Some(cipher) = ssl.current_cipher() {
+        crate::slog!(
+            crate::log::INFO,
+            "{} ciphersuite: {} ({}-bit encryption)",
+            ssl.version_str(),
+            cipher.name(),
+            cipher.bits().secret
+        );
+    }
+    crate::slog!(crate::log::INFO, "{}", temporary_key(ssl));
+    crate::slog!(crate::log::DEBUG, "Compression: null, expansion: null");
+}
+
+/// stunnel's `print_tmp_key`.
+fn temporary_key(ssl: &SslRef) -> String {
+    let Ok(key) = ssl.peer_tmp_key() else {
+        return "No peer temporary key received".to_string();
+    };
+    let bits = key.bits();
+    match key.id() {
+        Id::RSA => format!("Peer temporary key: RSA, {bits} bits"),
+        Id::DH => format!("Peer temporary key: DH, {bits} bits"),
+        Id::EC => {
+            let curve = key
+                .ec_key()
+                .ok()
+                .and_then(|ec| ec.group().curve_name())
+                .map(|nid| ffi::curve_name(nid.as_raw()))
+                .unwrap_or_else(|| "unknown".to_string());
+            format!("Peer temporary key: ECDH, {curve}, {bits} bits")
+        }
+        other => format!(
+            "Peer temporary key: {}, {bits} bits",
+            ffi::short_name(other.as_raw())
+        ),
+    }
+}
+
+/// Whether the peer presented a certificate that passed verification
+/// (travels with resumed sessions: OpenSSL keeps the verify result).
+pub(super) fn authenticated(ssl: &SslRef, state: &Arc<Conn>) -> bool {
+    ssl.peer_certificate().is_some()
+        && ssl.verify_result() == openssl::x509::X509VerifyResult::OK
+        && !state
+            .verify_failed
+            .load(std::sync::atomic::Ordering::SeqCst)
+}

@@ -1,0 +1,210 @@
+//! What a client offered in its ClientHello, and a one-line fix when a
+//! handshake fails over protocol range, security level or ciphers.
+//!
+//! Not stunnel behaviour: stunnel only prints OpenSSL's `no shared cipher` or
+//! `unsupported protocol`. Legacy clients (TLS 1.0, AES128-SHA) meet
+//! OpenSSL 3's security level 2 often, and the error alone does not say which
+//! of `sslVersionMin`, `securityLevel` or `ciphers` to change. The callback
+//! only records; the hints are computed after the failure.
+
+use openssl::ssl::{ClientHelloResponse, Ssl, SslAlert, SslRef, SslVersion};
+
+use super::conn;
+use super::ffi;
+
+/// The parts of a ClientHello that decide version and cipher.
+#[derive(Debug, Clone, Default)]
+pub struct Offer {
+    /// Protocol versions the client supports, oldest first.
+    pub versions: Vec<SslVersion>,
+    /// Cipher suite names OpenSSL knows (signalling suites left out).
+    pub ciphers: Vec<String>,
+}
+
+/// OpenSSL reasons after which the hints are worth printing.
+const RELEVANT: [&str; 8] = [
+    "unsupported protocol",
+    "no shared cipher",
+    "version too low",
+    "wrong version number",
+    "no suitable signature algorithm",
+    "insufficient security",
+    "no protocols available",
+    "no ciphers available",
+];
+
+/// Client-hello callback (server contexts): record the offer.
+pub fn record(
+    ssl: &mut SslRef,
+    _alert: &mut SslAlert,
+) -> Result<ClientHelloResponse, openssl::error::ErrorStack> {
+    let offer = parse(ssl);
+    if let Some(conn) = conn::get(ssl) {
+        *conn.offer.lock().unwrap_or_else(|p| p.into_inner()) = Some(offer);
+    }
+    Ok(ClientHelloResponse::SUCCESS)
+}
+
+fn parse(ssl: &SslRef) -> Offer {
+    let mut versions = Vec::new();
+    // supported_versions (43): length byte, then 16-bit versions.
+    if let Some(ext) = ffi::client_hello_ext(ssl, 43) {
+        for pair in ext.get(1..).unwrap_or(&[]).chunks_exact(2) {
+            if let Some(v) = version_from_wire(u16::from_be_bytes([pair[0], pair[1]])) {
+                versions.push(v);
+            }
+        }
+    }
+    if versions.is_empty() {
+        // No extension: every version up to legacy_version.
+        if let Some(legacy) = ssl.client_hello_legacy_version() {
+            versions = ALL
+                .iter()
+                .copied()
+                .filter(|v| rank(*v) <= rank(legacy))
+                .collect();
+        }
+    }
+    versions.sort_by_key(|v| rank(*v));
+    versions.dedup();
+    let mut ciphers = Vec::new();
+    if let Some(raw) = ssl.client_hello_ciphers() {
+        if let Ok(list) = ssl.bytes_to_cipher_list(raw, ssl.client_hello_isv2()) {
+            ciphers = list.suites.iter().map(|c| c.name().to_string()).collect();
+        }
+    }
+    Offer { versions, ciphers }
+}
+
+const ALL: [SslVersion; 5] = [
+    SslVersion::SSL3,
+    SslVersion::TLS1,
+    SslVersion::TLS1_1,
+    SslVersion::TLS1_2,
+    SslVersion::TLS1_3,
+];
+
+fn version_from_wire(v: u16) -> Option<SslVersion> {
+    match v {
+        0x0300 => Some(SslVersion::SSL3),
+        0x0301 => Some(SslVersion::TLS1),
+        0x0302 => Some(SslVersion::TLS1_1),
+        0x0303 => Some(SslVersion::TLS1_2),
+        0x0304 => Some(SslVersion::TLS1_3),
+        _ => None,
+    }
+}
+
+fn rank(v: SslVersion) -> u8 {
+    ALL.iter().position(|x| *x == v).unwrap_or(0) as u8
+}
+
+/// stunnel's spelling of a version (`sslVersionMin = TLSv1`).
+pub fn version_name(v: SslVersion) -> &'static str {
+    match v {
+        SslVersion::SSL3 => "SSLv3",
+        SslVersion::TLS1 => "TLSv1",
+        SslVersion::TLS1_1 => "TLSv1.1",
+        SslVersion::TLS1_2 => "TLSv1.2",
+        _ => "TLSv1.3",
+    }
+}
+
+/// After a failed accept: what the client offered and what would accept it.
+pub fn hints(ssl: &SslRef, error: &super::TlsError) -> Vec<String> {
+    if !RELEVANT.iter().any(|r| error.mentions(r)) {
+        return Vec::new();
+    }
+    let Some(offer) = conn::get(ssl).and_then(|c| c.offer.lock().ok().and_then(|o| o.clone()))
+    else {
+        return Vec::new();
+    };
+    let mut out = vec![
+        format!(
+            "Client offered protocols: {}",
+            join(offer.versions.iter().map(|v| version_name(*v)))
+        ),
+        format!(
+            "Client offered ciphers: {}",
+            join(offer.ciphers.iter().map(String::as_str))
+        ),
+    ];
+    if let Some(fix) = fix(ssl, &offer) {
+        out.push(format!("To accept this client, set: {fix}"));
+    }
+    out
+}
+
+fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = items.collect();
+    if v.is_empty() {
+        "(none)".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Try the least invasive change first on a scratch `SSL` of the same
+/// context: the security level, then the minimum version, then both, then
+/// the cipher list.
+fn fix(ssl: &SslRef, offer: &Offer) -> Option<String> {
+    let best = *offer.versions.last()?;
+    let ctx = ssl.ssl_context();
+    let level = ctx.security_level();
+    let min_ok = ctx_min_ok(ssl, best);
+    let shares = |seclevel: u32, min: Option<SslVersion>| -> bool {
+        let Ok(mut probe) = Ssl::new(ctx) else {
+            return false;
+        };
+        probe.set_security_level(seclevel);
+        if let Some(m) = min {
+            if probe.set_min_proto_version(Some(m)).is_err() {
+                return false;
+            }
+        }
+        let _ = probe.set_max_proto_version(Some(best));
+        let ours = ffi::supported_ciphers(&probe);
+        offer
+            .ciphers
+            .iter()
+            .any(|c| ours.iter().any(|(n, _)| n == c))
+    };
+    let min_fix = format!("sslVersionMin = {}", version_name(best));
+    if min_ok && level > 0 && shares(0, None) {
+        return Some("securityLevel = 0".to_string());
+    }
+    if !min_ok && shares(level, Some(best)) {
+        return Some(min_fix);
+    }
+    if !min_ok && shares(0, Some(best)) {
+        return Some(format!("{min_fix} and securityLevel = 0"));
+    }
+    let legacy: Vec<&str> = offer
+        .ciphers
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !c.starts_with("TLS_"))
+        .take(3)
+        .collect();
+    if legacy.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if !min_ok {
+        parts.push(min_fix);
+    }
+    parts.push(format!("ciphers = {}:@SECLEVEL=0", legacy.join(":")));
+    Some(parts.join(" and "))
+}
+
+/// Whether the context's configured minimum admits `v`.
+fn ctx_min_ok(ssl: &SslRef, v: SslVersion) -> bool {
+    let Ok(mut probe) = Ssl::new(ssl.ssl_context()) else {
+        return true;
+    };
+    // The configured range is copied into a new SSL; setting max = v fails
+    // to produce ciphers only when min > v. Ask OpenSSL through the range.
+    let _ = probe.set_max_proto_version(Some(v));
+    probe.set_security_level(0);
+    !ffi::supported_ciphers(&probe).is_empty()
+}

@@ -1,0 +1,118 @@
+//! `PSKsecrets` / `PSKidentity`: stunnel's PSK callbacks and their log lines.
+//!
+//! Server: the client's identity is looked up in the active service's
+//! secrets (`Key configured for PSK identity "X"` / `No key configured for
+//! PSK identity "X"`). Client: the selected identity (`PSKidentity`, else the
+//! first of the file) is sent. Secrets are parsed by the config; this file
+//! only answers OpenSSL.
+
+use openssl::error::ErrorStack;
+use openssl::ssl::{SslContextBuilder, SslRef};
+
+use crate::config::model::TlsSettings;
+
+use super::conn;
+use super::errors::TlsError;
+
+/// The secrets in the order the callbacks use: for a client, the selected
+/// identity first.
+pub fn ordered(tls: &TlsSettings, client: bool) -> Result<Vec<(String, Vec<u8>)>, TlsError> {
+    let mut list = tls.psk_secrets.clone();
+    if client {
+        if let Some(id) = &tls.psk_identity {
+            let Some(pos) = list.iter().position(|(i, _)| i == id) else {
+                return Err(TlsError::message(
+                    "No key found for the specified PSK identity",
+                ));
+            };
+            let chosen = list.remove(pos);
+            list.insert(0, chosen);
+        }
+    }
+    Ok(list)
+}
+
+/// Install the server or client callback when secrets are configured.
+pub fn install(b: &mut SslContextBuilder, client: bool, secrets: &[(String, Vec<u8>)]) {
+    if secrets.is_empty() {
+        return;
+    }
+    if client {
+        b.set_psk_client_callback(client_callback);
+    } else {
+        b.set_psk_server_callback(server_callback);
+    }
+}
+
+fn server_callback(
+    ssl: &mut SslRef,
+    identity: Option<&[u8]>,
+    psk: &mut [u8],
+) -> Result<usize, ErrorStack> {
+    let Some(policy) = conn::get(ssl).map(|c| c.policy()) else {
+        return Ok(0);
+    };
+    let identity = String::from_utf8_lossy(identity.unwrap_or_default()).into_owned();
+    match policy.psk.iter().find(|(id, _)| *id == identity) {
+        Some((_, key)) if key.len() <= psk.len() => {
+            psk[..key.len()].copy_from_slice(key);
+            crate::slog!(
+                crate::log::NOTICE,
+                "Key configured for PSK identity \"{identity}\""
+            );
+            Ok(key.len())
+        }
+        Some(_) => {
+            crate::slog!(crate::log::ERR, "PSK secret is too long");
+            Ok(0)
+        }
+        None => {
+            crate::slog!(
+                crate::log::ERR,
+                "No key configured for PSK identity \"{identity}\""
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn client_callback(
+    ssl: &mut SslRef,
+    _hint: Option<&[u8]>,
+    identity: &mut [u8],
+    psk: &mut [u8],
+) -> Result<usize, ErrorStack> {
+    let Some(policy) = conn::get(ssl).map(|c| c.policy()) else {
+        return Ok(0);
+    };
+    let Some((id, key)) = policy.psk.first() else {
+        crate::slog!(crate::log::ERR, "INTERNAL ERROR: No PSK identity selected");
+        return Ok(0);
+    };
+    if id.len() >= identity.len() {
+        crate::slog!(
+            crate::log::ERR,
+            "PSK identity too long ({}>={} bytes)",
+            id.len(),
+            identity.len()
+        );
+        return Ok(0);
+    }
+    if key.len() > psk.len() {
+        crate::slog!(
+            crate::log::ERR,
+            "PSK too long ({}>{} bytes)",
+            key.len(),
+            psk.len()
+        );
+        return Ok(0);
+    }
+    identity[..id.len()].copy_from_slice(id.as_bytes());
+    identity[id.len()] = 0;
+    psk[..key.len()].copy_from_slice(key);
+    crate::slog!(
+        crate::log::INFO,
+        "PSK client configured for identity \"{id}\""
+    );
+    Ok(key.len())
+}

@@ -1,0 +1,83 @@
+//! Session resumption (stunnel-reference §5.11): the server cache (id
+//! context = service name, size, timeout), tickets and shared ticket keys,
+//! and the client's "last session" that the next connect offers.
+//!
+//! `sessiond` (external UDP cache) is not implemented here.
+
+use std::sync::{Arc, Mutex};
+
+use openssl::ssl::{SslContextBuilder, SslSession, SslSessionCacheMode};
+
+use crate::config::model::TlsSettings;
+
+use super::conn::TicketKeys;
+use super::errors::TlsError;
+use super::ffi;
+
+/// The client's last resumable session, one per service (stunnel keeps the
+/// last session of the section).
+pub type LastSession = Arc<Mutex<Option<SslSession>>>;
+
+/// Configure caching; returns the ticket keys when configured (server).
+pub fn setup(
+    b: &mut SslContextBuilder,
+    name: &str,
+    tls: &TlsSettings,
+    client: bool,
+    last: &LastSession,
+) -> Result<Option<Arc<TicketKeys>>, TlsError> {
+    // stunnel: the id context is the service name, at most 32 bytes.
+    let sid = &name.as_bytes()[..name.len().min(32)];
+    b.set_session_id_context(sid)
+        .map_err(|e| TlsError::new("SSL_CTX_set_session_id_context", &e))?;
+    if !tls.session_resume {
+        b.set_session_cache_mode(SslSessionCacheMode::OFF);
+        if !client {
+            b.set_num_tickets(0)
+                .map_err(|e| TlsError::new("SSL_CTX_set_num_tickets", &e))?;
+        }
+        crate::slog!(crate::log::INFO, "Session resumption disabled");
+        return Ok(None);
+    }
+    let size = i32::try_from(tls.session_cache_size)
+        .unwrap_or(i32::MAX)
+        .max(0);
+    b.set_session_cache_size(size);
+    ffi::set_session_timeout(b, tls.session_cache_timeout.as_secs());
+    if client {
+        // OpenSSL hands every new session (TLS 1.3: every ticket) to this
+        // callback; the latest one is offered on the next connect.
+        b.set_session_cache_mode(SslSessionCacheMode::CLIENT);
+        let slot = last.clone();
+        b.set_new_session_callback(move |_ssl, session| {
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(session);
+        });
+    } else {
+        b.set_session_cache_mode(SslSessionCacheMode::SERVER);
+        b.set_new_session_callback(|_ssl, session| {
+            crate::slog!(crate::log::INFO, "Session id: {}", hex(session.id()));
+        });
+    }
+    crate::slog!(crate::log::INFO, "Session resumption enabled");
+    let keys = match (&tls.ticket_key, &tls.ticket_mac, client) {
+        (Some(key), Some(mac), false) => {
+            if key.len() != 16 && key.len() != 32 {
+                return Err(TlsError::message(format!(
+                    "ticketKeySecret value has {} bytes instead of required 16 or 32 bytes",
+                    key.len()
+                )));
+            }
+            ffi::set_ticket_key_callback(b);
+            Some(Arc::new(TicketKeys {
+                key: key.clone(),
+                mac: mac.clone(),
+            }))
+        }
+        _ => None,
+    };
+    Ok(keys)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}

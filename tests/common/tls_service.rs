@@ -1,0 +1,235 @@
+//! Test helpers for the TLS layer: a `Service` with stunnel's defaults
+//! built by hand (no config parser needed), log capture per connection id,
+//! and small process helpers for real OpenSSL / Python peers.
+//!
+//! Include with `#[path = "common/tls_service.rs"] mod tls_service;`.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use rstunnel::config::model::{
+    Failover, LogId, Service, SocketOptions, Timeouts, TlsSettings, Transparent, VerifyFlags,
+};
+
+/// stunnel 5.68's defaults for a service named `name` (server mode).
+pub fn default_service(name: &str) -> Service {
+    Service {
+        name: name.to_string(),
+        client: false,
+        accept: Vec::new(),
+        connect: Vec::new(),
+        redirect: Vec::new(),
+        delay: false,
+        failover: Failover::Priority,
+        local: None,
+        retry: None,
+        exec: None,
+        transparent: Transparent::None,
+        reset: true,
+        socket_options: SocketOptions::default(),
+        timeouts: Timeouts::default(),
+        debug_level: 7,
+        log_id: LogId::Sequential,
+        ident: None,
+        socket_owner: None,
+        socket_group: None,
+        tls: default_tls(),
+        protocol: None,
+        sni_route: None,
+    }
+}
+
+pub fn default_tls() -> TlsSettings {
+    TlsSettings {
+        cert: None,
+        key: None,
+        ca_file: None,
+        ca_path: None,
+        crl_file: None,
+        crl_path: None,
+        ciphers: "HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK".to_string(),
+        ciphersuites: "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256"
+            .to_string(),
+        curves: "X25519:P-256:X448:P-521:P-384".to_string(),
+        min_version: None,
+        max_version: None,
+        security_level: None,
+        options_set: 0,
+        options_clear: 0,
+        verify: VerifyFlags::default(),
+        check_host: Vec::new(),
+        check_email: Vec::new(),
+        check_ip: Vec::new(),
+        sni_name: None,
+        session_cache_size: 1000,
+        session_cache_timeout: Duration::from_secs(300),
+        session_resume: true,
+        renegotiation: true,
+        ticket_key: None,
+        ticket_mac: None,
+        psk_secrets: Vec::new(),
+        psk_identity: None,
+        ocsp_url: None,
+        ocsp_aia: false,
+        ocsp_flags: 0,
+        ocsp_nonce: false,
+        ocsp_require: true,
+        conf_cmds: Vec::new(),
+    }
+}
+
+/// `verifyChain = yes`.
+pub fn verify_chain() -> VerifyFlags {
+    VerifyFlags {
+        request: true,
+        require: true,
+        chain: true,
+        peer: false,
+    }
+}
+
+/// `verifyPeer = yes`.
+pub fn verify_peer() -> VerifyFlags {
+    VerifyFlags {
+        request: true,
+        require: true,
+        chain: false,
+        peer: true,
+    }
+}
+
+/// The log file all tests of this binary write to (debug level).
+pub fn log_file() -> &'static PathBuf {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("rstunnel-tls-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("log dir");
+        let path = dir.join("log.txt");
+        let file = rstunnel::log::Sinks::open_file(&path, true).expect("open log");
+        let sinks = rstunnel::log::Sinks {
+            stderr: false,
+            file: Some((path.clone(), file, true)),
+            syslog: false,
+        };
+        rstunnel::log::activate(sinks, 7);
+        path
+    })
+}
+
+/// Run `fut` with its log lines tagged `[id]` (debug level).
+pub async fn logged<F: std::future::Future>(id: &str, fut: F) -> F::Output {
+    log_file();
+    let ctx = rstunnel::log::ConnLog {
+        id: id.to_string(),
+        level: 7,
+    };
+    rstunnel::log::scope(ctx, fut).await
+}
+
+/// The texts of the lines logged under `id`, in order.
+pub fn lines(id: &str) -> Vec<String> {
+    let tag = format!("[{id}]: ");
+    let text = std::fs::read_to_string(log_file()).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split_once(&tag).map(|(_, t)| t.to_string()))
+        .collect()
+}
+
+pub fn has_line(id: &str, text: &str) -> bool {
+    lines(id).iter().any(|l| l == text)
+}
+
+pub fn has_line_containing(id: &str, text: &str) -> bool {
+    lines(id).iter().any(|l| l.contains(text))
+}
+
+/// A child process killed on drop.
+pub struct Peer(pub Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Peer {
+    /// Wait (bounded) for exit and return (success, stdout, stderr).
+    pub fn finish(mut self, limit: Duration) -> (bool, String, String) {
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            match self.0.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => break None,
+            }
+        };
+        if status.is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+        let mut out = String::new();
+        let mut err = String::new();
+        if let Some(mut o) = self.0.stdout.take() {
+            let _ = o.read_to_string(&mut out);
+        }
+        if let Some(mut e) = self.0.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (status.is_some_and(|s| s.success()), out, err)
+    }
+}
+
+/// Spawn `program args…` with piped stdio.
+pub fn spawn(program: &str, args: &[&str]) -> Peer {
+    Peer(
+        Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn peer"),
+    )
+}
+
+/// Run a Python snippet with `args` (as `sys.argv[1:]`).
+pub fn python(script: &str, args: &[&str]) -> Peer {
+    let mut all = vec!["-c", script];
+    all.extend_from_slice(args);
+    spawn("python3", &all)
+}
+
+/// `openssl s_server` on 127.0.0.1 with an OS-chosen port; returns the peer
+/// and the port it printed (`ACCEPT 127.0.0.1:PORT`).
+pub fn s_server(args: &[&str]) -> (Peer, u16) {
+    let mut all = vec!["s_server", "-accept", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let mut peer = spawn("openssl", &all);
+    let stdout = peer.0.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if let Some(rest) = line.trim().strip_prefix("ACCEPT ") {
+                let port = rest.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+                let _ = tx.send(port);
+            }
+            line.clear();
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(10))
+        .ok()
+        .flatten()
+        .expect("s_server printed its port");
+    (peer, port)
+}
