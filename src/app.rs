@@ -186,7 +186,7 @@ fn run_inetd(config: &Config) -> Result<(), ()> {
             crate::slog!(ERR, "Cannot use stdin/stdout: {e}");
         })?;
         let ctx = connection::context(service.clone(), tls);
-        connection::run(ctx, connection::Stream::Stdio(local), 0).await;
+        connection::run(ctx, connection::Kind::Stdio(local), 0).await;
         Ok(())
     })
 }

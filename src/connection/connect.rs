@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::net::{TcpSocket, UnixStream};
 
 use super::address::{self, Address};
-use super::stream::Stream;
+use super::stream::{Kind, Stream};
 use crate::config::model::{Failover, Service};
 use crate::log::{DEBUG, ERR, INFO, NOTICE};
 
@@ -140,12 +140,12 @@ async fn connect_one(service: &Service, addr: &Address) -> Result<Stream, Failur
     match addr {
         Address::Unix(path) => with_timeout(limit, UnixStream::connect(path))
             .await
-            .map(Stream::Unix),
+            .map(|s| Stream::new(Kind::Unix(s), service.reset)),
         Address::Inet(target) => {
             let socket = tcp_socket(service, target)?;
             with_timeout(limit, socket.connect(*target))
                 .await
-                .map(Stream::Tcp)
+                .map(|s| Stream::new(Kind::Tcp(s), service.reset))
         }
     }
 }
@@ -182,7 +182,7 @@ async fn with_timeout<T>(
 
 /// `r:` socket options, applied after connecting; a failure is a warning.
 fn apply_remote_options(service: &Service, stream: &Stream) {
-    if let (Stream::Tcp(_), Some(fd)) = (stream, stream.raw_fd()) {
+    if let (Kind::Tcp(_), Some(fd)) = (stream.kind(), stream.raw_fd()) {
         if let Err(e) = crate::os::sockopt::apply_socket_options(fd, &service.socket_options.remote)
         {
             crate::slog!(

@@ -9,34 +9,67 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
 /// One end of a connection before TLS is layered on it.
-pub enum Stream {
+///
+/// A stream closes with an RST unless the connection marked it clean:
+/// stunnel resets the sockets on every error exit (`reset = yes`,
+/// stunnel-reference §5.7.4), and "reset unless proven clean" also covers
+/// the streams a failed TLS handshake drops on its own.
+pub struct Stream {
+    kind: Kind,
+    /// Set SO_LINGER {on, 0} before closing (see the type doc).
+    reset_on_drop: bool,
+}
+
+pub enum Kind {
     Tcp(TcpStream),
     Unix(UnixStream),
     /// inetd mode: read stdin, write stdout.
     Stdio(crate::connection::stdio::Stdio),
 }
 
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if self.reset_on_drop {
+            self.arm_reset();
+        }
+    }
+}
+
 impl Stream {
+    /// `reset`: the service's `reset` option.
+    pub fn new(kind: Kind, reset: bool) -> Stream {
+        Stream { kind, reset_on_drop: reset }
+    }
+
+    /// The connection ended normally: close with FIN.
+    pub fn close_cleanly(&mut self) {
+        self.reset_on_drop = false;
+    }
+
+    pub fn kind(&self) -> &Kind {
+        &self.kind
+    }
+
     /// The peer as stunnel prints it; `None` for Unix sockets and pipes.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        match self {
-            Stream::Tcp(s) => s.peer_addr().ok(),
+        match &self.kind {
+            Kind::Tcp(s) => s.peer_addr().ok(),
             _ => None,
         }
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        match self {
-            Stream::Tcp(s) => s.local_addr().ok(),
+        match &self.kind {
+            Kind::Tcp(s) => s.local_addr().ok(),
             _ => None,
         }
     }
 
     /// `reset = yes`: make the close an RST (SO_LINGER {on, 0}).
-    pub fn arm_reset(&self) {
+    fn arm_reset(&self) {
         // Linger {on, 0} never blocks: close() discards queued data and
         // sends RST at once, which is exactly the point here.
-        if let Stream::Tcp(s) = self {
+        if let Kind::Tcp(s) = &self.kind {
             let off = libc::linger {
                 l_onoff: 1,
                 l_linger: 0,
@@ -47,20 +80,20 @@ impl Stream {
 
     pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
-        match self {
-            Stream::Tcp(s) => Some(s.as_raw_fd()),
-            Stream::Unix(s) => Some(s.as_raw_fd()),
-            Stream::Stdio(_) => None,
+        match &self.kind {
+            Kind::Tcp(s) => Some(s.as_raw_fd()),
+            Kind::Unix(s) => Some(s.as_raw_fd()),
+            Kind::Stdio(_) => None,
         }
     }
 }
 
 macro_rules! delegate {
     ($self:ident, $s:ident => $e:expr) => {
-        match $self.get_mut() {
-            Stream::Tcp($s) => $e,
-            Stream::Unix($s) => $e,
-            Stream::Stdio($s) => $e,
+        match &mut $self.get_mut().kind {
+            Kind::Tcp($s) => $e,
+            Kind::Unix($s) => $e,
+            Kind::Stdio($s) => $e,
         }
     };
 }

@@ -41,10 +41,22 @@ macro_rules! slog {
 
 /// The identity of the connection a task serves, for `LOG5[<id>]` and the
 /// per-service threshold.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ConnLog {
-    pub id: String,
-    pub level: u8,
+    id: String,
+    /// The service's threshold; an SNI switch changes it mid-connection.
+    level: std::cell::Cell<u8>,
+}
+
+impl ConnLog {
+    pub fn new(id: String, level: u8) -> ConnLog {
+        ConnLog { id, level: std::cell::Cell::new(level) }
+    }
+}
+
+/// The connection moved to another service (SNI): use its log level.
+pub fn set_conn_level(level: u8) {
+    let _ = CONN.try_with(|c| c.level.set(level));
 }
 
 tokio::task_local! {
@@ -72,7 +84,7 @@ static MAIN_ID: Mutex<&'static str> = Mutex::new("ui");
 
 /// Write one line; see the module doc for filtering.
 pub fn emit(level: u8, args: fmt::Arguments<'_>) {
-    let conn = CONN.try_with(|c| (c.id.clone(), c.level)).ok();
+    let conn = CONN.try_with(|c| (c.id.clone(), c.level.get())).ok();
     let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
     match &mut *state {
         State::Buffering(lines) => lines.push((level, sanitize(&args.to_string()))),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{watch, Semaphore};
 
-use crate::connection::{self, ServiceCtx, Stream};
+use crate::connection::{self, Kind, ServiceCtx};
 use crate::log::{ERR, NOTICE, WARNING};
 
 /// stunnel's connection ids: one counter for all services, never reset,
@@ -24,10 +24,10 @@ pub enum Listener {
 }
 
 impl Listener {
-    async fn accept(&self) -> io::Result<Stream> {
+    async fn accept(&self) -> io::Result<Kind> {
         match self {
-            Listener::Tcp(l) => l.accept().await.map(|(s, _)| Stream::Tcp(s)),
-            Listener::Unix(l) => l.accept().await.map(|(s, _)| Stream::Unix(s)),
+            Listener::Tcp(l) => l.accept().await.map(|(s, _)| Kind::Tcp(s)),
+            Listener::Unix(l) => l.accept().await.map(|(s, _)| Kind::Unix(s)),
         }
     }
 }

@@ -1,0 +1,255 @@
+//! The stages of a connection in stunnel's order (`client_try`,
+//! stunnel-reference §4.1 and §5.4):
+//!
+//! ```text
+//! accept → protocol early
+//!   client mode, or a server protocol that talks to the backend first:
+//!        connect remote → protocol middle → TLS handshake
+//!   otherwise: TLS handshake (SNI may switch service) → protocol middle → connect remote
+//! → protocol late → transfer
+//! ```
+//!
+//! Each stage either yields what the next needs or ends the connection with
+//! a [`Report`] saying how (`reset` or `closed`). Streams close with an RST
+//! unless the stage that ends them marks them clean (see `Stream`).
+
+use std::sync::Arc;
+
+use super::address::{self, Address};
+use super::connect::connect_remote;
+use super::registry::Entry;
+use super::stream::{Kind, Stream};
+use super::ServiceCtx;
+use crate::config::model::Service;
+use crate::log::{ERR, NOTICE, WARNING};
+use crate::protocol::{self, Abort, Io, Outcome, Phase, Rewind, SystemNet, Target};
+use crate::tls::{TlsError, TlsStream};
+use crate::transfer::{self, Ending, Limits, Report};
+
+/// How a connection ended before any byte was moved.
+fn aborted(how: Abort) -> Report {
+    let ending = match how {
+        Abort::Reset => Ending::Error,
+        Abort::Close => Ending::Closed,
+    };
+    Report { to_tls: 0, to_socket: 0, ending }
+}
+
+/// Run every stage; the returned report is what the final log line says.
+pub(super) async fn client_try(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entry) -> Report {
+    apply_local_options(&ctx.service, &local);
+    log_accepted(&ctx.service, &local);
+    let peer = local.peer_addr();
+    let local_addr = local.local_addr();
+    let original_dst = original_destination(&local);
+    let hooks = Hooks { peer, local_addr, original_dst };
+    let mut local = Rewind::new(Vec::new(), local);
+    let early = match hooks.run(&ctx.service, Phase::Early, &mut local, None).await {
+        Ok(o) => o,
+        Err(how) => return aborted(how),
+    };
+    let result = if ctx.service.client {
+        client_mode(&ctx, local, early, &hooks).await
+    } else if protocol::connect_before_tls(ctx.service.protocol.as_ref().map(|p| p.kind), false) {
+        server_connect_first(&ctx, local, early, &hooks).await
+    } else {
+        server_mode(ctx, local, early, &hooks, entry).await
+    };
+    result.unwrap_or_else(aborted)
+}
+
+/// Client mode: backend first, TLS over it, the local side stays plain.
+async fn client_mode(ctx: &ServiceCtx, mut local: Rewind<Stream>, early: Outcome, hooks: &Hooks) -> Result<Report, Abort> {
+    let service = &ctx.service;
+    let mut remote = connect(ctx, early.target, None).await?;
+    hooks.run(service, Phase::Middle, &mut local, Some(&mut remote)).await?;
+    let mut tls = handshake(service, ctx.tls.connect(remote)).await?;
+    hooks.run(service, Phase::Late, &mut local, Some(&mut tls)).await?;
+    let report = transfer::run(&mut tls, &mut local, limits(service)).await;
+    if report.ending == Ending::Closed {
+        tls.get_mut().close_cleanly();
+        local.get_mut().close_cleanly();
+    }
+    Ok(report)
+}
+
+/// Server mode with `protocol = smtp|pop3|imap`: the backend's greeting is
+/// needed before the client's STARTTLS, so connect first.
+async fn server_connect_first(
+    ctx: &ServiceCtx,
+    mut local: Rewind<Stream>,
+    early: Outcome,
+    hooks: &Hooks,
+) -> Result<Report, Abort> {
+    let service = &ctx.service;
+    let mut remote = connect(ctx, early.target, None).await?;
+    let middle = hooks.run(service, Phase::Middle, &mut local, Some(&mut remote)).await?;
+    local.unread(&middle.pushback);
+    let mut tls = handshake(service, ctx.tls.accept(local)).await?;
+    hooks.run(service, Phase::Late, &mut tls, Some(&mut remote)).await?;
+    finish(service, tls, remote).await
+}
+
+/// Server mode: TLS with the client, then the backend the (possibly
+/// SNI-selected) service or the protocol names.
+async fn server_mode(
+    ctx: Arc<ServiceCtx>,
+    mut local: Rewind<Stream>,
+    early: Outcome,
+    hooks: &Hooks,
+    entry: &Entry,
+) -> Result<Report, Abort> {
+    local.unread(&early.pushback);
+    let mut tls = handshake(&ctx.service, ctx.tls.accept(local)).await?;
+    let ctx = switch_sni(ctx, tls.selected_service(), entry);
+    let service = &ctx.service;
+    let redirect = if !service.redirect.is_empty() && !tls.authenticated() {
+        crate::slog!(NOTICE, "Redirecting connection");
+        Some(resolve_redirect(service).await)
+    } else {
+        None
+    };
+    let middle = hooks.run(service, Phase::Middle, &mut tls, None).await?;
+    let mut remote = connect(&ctx, middle.target.or(early.target), redirect).await?;
+    hooks.run(service, Phase::Late, &mut tls, Some(&mut remote)).await?;
+    finish(service, tls, remote).await
+}
+
+/// The transfer of a server-mode connection (TLS on the local side).
+async fn finish(service: &Service, mut tls: TlsStream<Rewind<Stream>>, mut remote: Stream) -> Result<Report, Abort> {
+    let report = transfer::run(&mut tls, &mut remote, limits(service)).await;
+    if report.ending == Ending::Closed {
+        tls.get_mut().get_mut().close_cleanly();
+        remote.close_cleanly();
+    }
+    Ok(report)
+}
+
+/// After an SNI match the connection belongs to the secondary service: its
+/// targets, its log level (stunnel-reference §5.15).
+fn switch_sni(ctx: Arc<ServiceCtx>, selected: Option<usize>, entry: &Entry) -> Arc<ServiceCtx> {
+    let Some(index) = selected else { return ctx };
+    match ctx.secondaries.iter().find(|(i, _)| *i == index) {
+        Some((_, secondary)) => {
+            crate::log::set_conn_level(secondary.service.debug_level);
+            entry.rename(&secondary.service.name);
+            secondary.clone()
+        }
+        None => ctx,
+    }
+}
+
+/// `redirect` targets, resolved now (they may be names).
+async fn resolve_redirect(service: &Service) -> Vec<Address> {
+    let endpoints = service.redirect.clone();
+    match tokio::task::spawn_blocking(move || address::resolve_all(&endpoints)).await {
+        Ok(Ok(list)) => list,
+        Ok(Err(e)) => {
+            crate::slog!(ERR, "Error resolving redirect target: {e}");
+            Vec::new()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Connect the remote side: `redirect` wins over a protocol's target, which
+/// wins over the configured `connect` list (stunnel-reference §5.4 item 4).
+async fn connect(ctx: &ServiceCtx, target: Option<Target>, redirect: Option<Vec<Address>>) -> Result<Stream, Abort> {
+    let chosen = redirect.or_else(|| {
+        target.map(|t| match t {
+            Target::Addrs(addrs) => addrs.into_iter().map(Address::Inet).collect(),
+            Target::Unix(path) => vec![Address::Unix(path)],
+        })
+    });
+    connect_remote(&ctx.service, &ctx.targets, chosen).await.ok_or(Abort::Reset)
+}
+
+/// A handshake under `TIMEOUTbusy`, failures logged as stunnel logs them.
+async fn handshake<S>(
+    service: &Service,
+    fut: impl std::future::Future<Output = Result<TlsStream<S>, TlsError>>,
+) -> Result<TlsStream<S>, Abort> {
+    let outcome = match service.timeouts.busy {
+        Some(limit) => match tokio::time::timeout(limit, fut).await {
+            Ok(r) => r,
+            Err(_) => {
+                crate::slog!(ERR, "ssl_start: s_poll_wait: TIMEOUTbusy exceeded: sending reset");
+                return Err(Abort::Reset);
+            }
+        },
+        None => fut.await,
+    };
+    outcome.map_err(|e| {
+        e.log();
+        Abort::Reset
+    })
+}
+
+/// What the protocol hooks need to know about the accepted socket.
+struct Hooks {
+    peer: Option<std::net::SocketAddr>,
+    local_addr: Option<std::net::SocketAddr>,
+    original_dst: Option<std::net::SocketAddr>,
+}
+
+impl Hooks {
+    /// Run `phase` of the service's protocol; no protocol = nothing to do.
+    async fn run(
+        &self,
+        service: &Service,
+        phase: Phase,
+        local: &mut (dyn Io + '_),
+        remote: Option<&mut (dyn Io + '_)>,
+    ) -> Result<Outcome, Abort> {
+        let Some(settings) = &service.protocol else { return Ok(Outcome::default()) };
+        let ctx = protocol::Ctx {
+            settings,
+            client: service.client,
+            busy: service.timeouts.busy,
+            peer: self.peer,
+            local_addr: self.local_addr,
+            service: &service.name,
+            original_dst: self.original_dst,
+            net: &SystemNet,
+        };
+        protocol::run(phase, &ctx, local, remote).await
+    }
+}
+
+fn limits(service: &Service) -> Limits {
+    Limits { idle: service.timeouts.idle, close: service.timeouts.close }
+}
+
+fn log_accepted(service: &Service, local: &Stream) {
+    match local.peer_addr() {
+        Some(peer) => crate::slog!(
+            NOTICE,
+            "Service [{}] accepted connection from {}",
+            service.name,
+            address::fmt_inet(&peer)
+        ),
+        None => crate::slog!(NOTICE, "Service [{}] accepted connection", service.name),
+    }
+}
+
+/// `l:` socket options on the accepted socket (not for Unix sockets).
+fn apply_local_options(service: &Service, stream: &Stream) {
+    if let (Kind::Tcp(_), Some(fd)) = (stream.kind(), stream.raw_fd()) {
+        if let Err(e) = crate::os::sockopt::apply_socket_options(fd, &service.socket_options.local) {
+            crate::slog!(WARNING, "Failed to set local socket options: {e}");
+        }
+    }
+}
+
+/// SO_ORIGINAL_DST of an accepted TCP socket (iptables REDIRECT/DNAT), for
+/// `protocol = socks` in client mode and `transparent = destination`.
+fn original_destination(stream: &Stream) -> Option<std::net::SocketAddr> {
+    let Kind::Tcp(s) = stream.kind() else { return None };
+    let v4 = nix::sys::socket::getsockopt(s, nix::sys::socket::sockopt::OriginalDst).ok()?;
+    let ip = std::net::Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
+    let addr = std::net::SocketAddr::new(ip.into(), u16::from_be(v4.sin_port));
+    // Without a NAT rule the kernel answers ENOENT; an answer equal to our
+    // own address means the same (no redirection happened).
+    (Some(addr) != s.local_addr().ok()).then_some(addr)
+}
+
