@@ -117,7 +117,10 @@ fn fd_source(arg: Option<&String>) -> Result<Source, CliError> {
         Some(n) => Ok(Source::Fd(i32::try_from(n).unwrap_or(-1))),
         None => {
             let mut lines = vec![
-                (NOTICE, format!("Reading configuration from descriptor {text}")),
+                (
+                    NOTICE,
+                    format!("Reading configuration from descriptor {text}"),
+                ),
                 (ERR, "Invalid file descriptor number".to_string()),
             ];
             lines.extend(syntax_lines().into_iter().map(|l| (NOTICE, l)));
@@ -155,7 +158,10 @@ fn option_line(name: &str, text: &str) -> String {
 /// `-help`: every listed option of the table, global ones first.
 pub fn help_lines() -> Vec<String> {
     let mut out = Vec::new();
-    for (scope, title) in [(Scope::Global, "Global options:"), (Scope::Service, "Service-level options:")] {
+    for (scope, title) in [
+        (Scope::Global, "Global options:"),
+        (Scope::Service, "Service-level options:"),
+    ] {
         out.push(" ".to_string());
         out.push(title.to_string());
         for def in OPTIONS.iter().filter(|d| d.scope == scope && d.listed) {
@@ -170,7 +176,10 @@ pub fn help_lines() -> Vec<String> {
 /// The defaults block of `-version`.
 pub fn version_defaults_lines() -> Vec<String> {
     let mut out = Vec::new();
-    for (scope, title) in [(Scope::Global, "Global options:"), (Scope::Service, "Service-level options:")] {
+    for (scope, title) in [
+        (Scope::Global, "Global options:"),
+        (Scope::Service, "Service-level options:"),
+    ] {
         out.push(" ".to_string());
         out.push(title.to_string());
         for def in OPTIONS.iter().filter(|d| d.scope == scope) {
@@ -183,7 +192,11 @@ pub fn version_defaults_lines() -> Vec<String> {
 /// `-options`: the accepted `options =` names.
 pub fn options_lines() -> Vec<String> {
     let mut out = vec![" ".to_string(), "Supported TLS options:".to_string()];
-    out.extend(SSL_OPTIONS.iter().map(|(name, _)| format!("options = {name}")));
+    out.extend(
+        SSL_OPTIONS
+            .iter()
+            .map(|(name, _)| format!("options = {name}")),
+    );
     out
 }
 
@@ -270,7 +283,10 @@ mod tests {
     #[test]
     fn keywords_case_insensitive_and_extra_args_ignored() {
         assert_eq!(parse(&args(&["-HELP"])), Ok(Invocation::Help));
-        assert_eq!(parse(&args(&["-version", "extra"])), Ok(Invocation::Version));
+        assert_eq!(
+            parse(&args(&["-version", "extra"])),
+            Ok(Invocation::Version)
+        );
         assert_eq!(parse(&args(&["-Sockets"])), Ok(Invocation::Sockets));
         assert_eq!(parse(&args(&["-options"])), Ok(Invocation::Options));
         assert_eq!(
@@ -285,14 +301,26 @@ mod tests {
             parse(&args(&["-test", "a.conf"])),
             Ok(Invocation::Test(Source::File("a.conf".into())))
         );
-        assert!(matches!(parse(&args(&[])), Ok(Invocation::Run(Source::File(_)))));
+        assert!(matches!(
+            parse(&args(&[])),
+            Ok(Invocation::Run(Source::File(_)))
+        ));
     }
 
     #[test]
     fn fd_rules() {
-        assert_eq!(parse(&args(&["-FD", "3"])), Ok(Invocation::Run(Source::Fd(3))));
-        assert_eq!(parse(&args(&["-fd", " 3"])), Ok(Invocation::Run(Source::Fd(3))));
-        assert_eq!(parse(&args(&["-fd", "-1"])), Ok(Invocation::Run(Source::Fd(-1))));
+        assert_eq!(
+            parse(&args(&["-FD", "3"])),
+            Ok(Invocation::Run(Source::Fd(3)))
+        );
+        assert_eq!(
+            parse(&args(&["-fd", " 3"])),
+            Ok(Invocation::Run(Source::Fd(3)))
+        );
+        assert_eq!(
+            parse(&args(&["-fd", "-1"])),
+            Ok(Invocation::Run(Source::Fd(-1)))
+        );
         let e = parse(&args(&["-fd"])).unwrap_err();
         assert_eq!(e.message(), "No file descriptor specified");
         assert_eq!(e.lines[2].1, "Syntax:");
@@ -300,8 +328,14 @@ mod tests {
         for bad in ["x", "5x", ""] {
             let e = parse(&args(&["-fd", bad])).unwrap_err();
             assert_eq!(e.message(), "Invalid file descriptor number");
-            assert_eq!(e.lines[0].1, format!("Reading configuration from descriptor {bad}"));
-            assert_eq!(e.lines.last().map(|l| l.1.as_str()), Some("Configuration failed"));
+            assert_eq!(
+                e.lines[0].1,
+                format!("Reading configuration from descriptor {bad}")
+            );
+            assert_eq!(
+                e.lines.last().map(|l| l.1.as_str()),
+                Some("Configuration failed")
+            );
         }
     }
 
@@ -309,11 +343,15 @@ mod tests {
     fn printers_have_stunnel_shape() {
         let help = help_lines();
         assert_eq!(help[1], "Global options:");
-        assert!(help.contains(&"                         currently supported: cifs, connect, imap,".to_string()));
+        assert!(help.contains(
+            &"                         currently supported: cifs, connect, imap,".to_string()
+        ));
         let v = version_defaults_lines();
         assert!(v.contains(&"options                = NO_SSLv3".to_string()));
         assert_eq!(options_lines()[2], "options = ALL");
         let s = sockets_lines();
-        assert!(s.iter().any(|l| l.starts_with("    SO_REUSEADDR        |       yes|    --    |    --    |")));
+        assert!(s
+            .iter()
+            .any(|l| l.starts_with("    SO_REUSEADDR        |       yes|    --    |    --    |")));
     }
 }

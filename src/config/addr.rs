@@ -17,7 +17,10 @@ use super::model::Endpoint;
 /// A value split but not yet checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Split<'a> {
-    Inet { host: Option<&'a str>, port: &'a str },
+    Inet {
+        host: Option<&'a str>,
+        port: &'a str,
+    },
     Unix(&'a str),
 }
 
@@ -162,11 +165,41 @@ mod tests {
 
     #[test]
     fn split_at_last_colon() {
-        assert_eq!(split(":::443"), Split::Inet { host: Some("::"), port: "443" });
-        assert_eq!(split("::1:443"), Split::Inet { host: Some("::1"), port: "443" });
-        assert_eq!(split("443"), Split::Inet { host: None, port: "443" });
-        assert_eq!(split(":443"), Split::Inet { host: None, port: "443" });
-        assert_eq!(split("a.b:https"), Split::Inet { host: Some("a.b"), port: "https" });
+        assert_eq!(
+            split(":::443"),
+            Split::Inet {
+                host: Some("::"),
+                port: "443"
+            }
+        );
+        assert_eq!(
+            split("::1:443"),
+            Split::Inet {
+                host: Some("::1"),
+                port: "443"
+            }
+        );
+        assert_eq!(
+            split("443"),
+            Split::Inet {
+                host: None,
+                port: "443"
+            }
+        );
+        assert_eq!(
+            split(":443"),
+            Split::Inet {
+                host: None,
+                port: "443"
+            }
+        );
+        assert_eq!(
+            split("a.b:https"),
+            Split::Inet {
+                host: Some("a.b"),
+                port: "https"
+            }
+        );
         assert_eq!(split("/run/x.sock"), Split::Unix("/run/x.sock"));
     }
 
@@ -177,13 +210,22 @@ mod tests {
         assert_eq!(port("https"), Ok(443));
         assert_eq!(port("bar"), Err("Unknown TCP service \"bar\"".to_string()));
         assert_eq!(port("-1"), Err("Unknown TCP service \"-1\"".to_string()));
-        assert_eq!(port("65536"), Err("Unknown TCP service \"65536\"".to_string()));
-        assert_eq!(port("1 ; x"), Err("Unknown TCP service \"1 ; x\"".to_string()));
+        assert_eq!(
+            port("65536"),
+            Err("Unknown TCP service \"65536\"".to_string())
+        );
+        assert_eq!(
+            port("1 ; x"),
+            Err("Unknown TCP service \"1 ; x\"".to_string())
+        );
     }
 
     #[test]
     fn literals_resolve_without_dns() {
-        assert_eq!(resolve_host("127.0.0.1"), Ok(vec!["127.0.0.1".parse().expect("ip")]));
+        assert_eq!(
+            resolve_host("127.0.0.1"),
+            Ok(vec!["127.0.0.1".parse().expect("ip")])
+        );
         assert_eq!(resolve_host("::1"), Ok(vec!["::1".parse().expect("ip")]));
         assert!(resolve_host("[::1]").is_err());
     }

@@ -143,8 +143,12 @@ fn classify(raw: &str) -> Option<Item> {
 /// `skipped` (stunnel logs `"PATH" is not a file` at debug for each,
 /// including `.` and `..`). The error is stunnel's `scandir:` line.
 pub fn include_dir(dir: &str) -> Result<IncludeList, String> {
-    let read = std::fs::read_dir(if dir.is_empty() { Path::new("") } else { Path::new(dir) })
-        .map_err(|e| format!("scandir: {}", os_error_text(&e)))?;
+    let read = std::fs::read_dir(if dir.is_empty() {
+        Path::new("")
+    } else {
+        Path::new(dir)
+    })
+    .map_err(|e| format!("scandir: {}", os_error_text(&e)))?;
     let mut names: Vec<Vec<u8>> = vec![b".".to_vec(), b"..".to_vec()];
     for entry in read.flatten() {
         use std::os::unix::ffi::OsStrExt;
@@ -207,7 +211,10 @@ mod tests {
 
     #[test]
     fn no_trailing_comments_and_first_equals() {
-        assert_eq!(items("accept = 443 ; x\n"), vec![(1, pair("accept", "443 ; x"))]);
+        assert_eq!(
+            items("accept = 443 ; x\n"),
+            vec![(1, pair("accept", "443 ; x"))]
+        );
         assert_eq!(
             items("protocolHeader = X-A: b=c"),
             vec![(1, pair("protocolHeader", "X-A: b=c"))]
@@ -218,7 +225,10 @@ mod tests {
 
     #[test]
     fn sections_verbatim() {
-        assert_eq!(items(" [ a b ] \n"), vec![(1, Item::Section(" a b ".into()))]);
+        assert_eq!(
+            items(" [ a b ] \n"),
+            vec![(1, Item::Section(" a b ".into()))]
+        );
         assert_eq!(items("[]"), vec![(1, Item::Section(String::new()))]);
         assert_eq!(items("[a"), vec![(1, Item::NoEquals)]);
         assert_eq!(items("[a]]"), vec![(1, Item::Section("a]".into()))]);
@@ -259,18 +269,27 @@ mod tests {
         s.push_str(&"x".repeat(16381));
         s.push_str("\r\r\ryfoo=1\n");
         let l = lex(s.as_bytes());
-        assert_eq!(l.lines.last().map(|l| (l.no, l.raw.as_str())), Some((3, "foo=1")));
+        assert_eq!(
+            l.lines.last().map(|l| (l.no, l.raw.as_str())),
+            Some((3, "foo=1"))
+        );
     }
 
     #[test]
     fn nul_ends_the_text_and_vertical_tab_is_space() {
         assert_eq!(items("client=yes\0junk"), vec![(1, pair("client", "yes"))]);
-        assert_eq!(items("\x0bclient\x0b=\x0byes\x0b"), vec![(1, pair("client", "yes"))]);
+        assert_eq!(
+            items("\x0bclient\x0b=\x0byes\x0b"),
+            vec![(1, pair("client", "yes"))]
+        );
     }
 
     #[test]
     fn last_line_without_newline_counts() {
-        assert_eq!(items("a=1\nb=2"), vec![(1, pair("a", "1")), (2, pair("b", "2"))]);
+        assert_eq!(
+            items("a=1\nb=2"),
+            vec![(1, pair("a", "1")), (2, pair("b", "2"))]
+        );
         assert!(lex(b"").lines.is_empty());
     }
 
@@ -285,9 +304,16 @@ mod tests {
         let l = include_dir(&d).expect("scan");
         assert_eq!(
             l.files,
-            vec![format!("{d}/.hidden"), format!("{d}/a.conf"), format!("{d}/b.conf")]
+            vec![
+                format!("{d}/.hidden"),
+                format!("{d}/a.conf"),
+                format!("{d}/b.conf")
+            ]
         );
-        assert_eq!(l.skipped, vec![format!("{d}/."), format!("{d}/.."), format!("{d}/sub")]);
+        assert_eq!(
+            l.skipped,
+            vec![format!("{d}/."), format!("{d}/.."), format!("{d}/sub")]
+        );
         assert_eq!(
             include_dir("/nonexistent-rstunnel").unwrap_err(),
             "scandir: No such file or directory (2)"

@@ -62,12 +62,18 @@ pub fn load(source: &Source) -> Result<Config, ConfigError> {
                 err
             })?;
             let origin = abs.to_string_lossy().into_owned();
-            crate::slog!(crate::log::NOTICE, "Reading configuration from file {origin}");
+            crate::slog!(
+                crate::log::NOTICE,
+                "Reading configuration from file {origin}"
+            );
             let bytes = std::fs::read(&abs).map_err(|_| cannot_open())?;
             (origin, bytes)
         }
         Source::Fd(fd) => {
-            crate::slog!(crate::log::NOTICE, "Reading configuration from descriptor {fd}");
+            crate::slog!(
+                crate::log::NOTICE,
+                "Reading configuration from descriptor {fd}"
+            );
             (fd.to_string(), read_fd(*fd).map_err(|_| cannot_open())?)
         }
     };

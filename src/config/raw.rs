@@ -13,8 +13,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::model::{
-    DebugLevel, Failover, Foreground, GroupId, LogId, LogMode, SocketOptions, Timeouts,
-    Transparent, UserId, VerifyFlags, TlsVersion,
+    DebugLevel, Failover, Foreground, GroupId, LogId, LogMode, SocketOptions, Timeouts, TlsVersion,
+    Transparent, UserId, VerifyFlags,
 };
 
 /// Global-only options (stunnel-reference §3.1) plus the global meaning of

@@ -124,11 +124,17 @@ impl Reader {
         }
         for file in &list.files {
             if depth + 1 > MAX_INCLUDE_DEPTH {
-                return Err((FAILED_FILE.to_string(), vec!["Include nesting too deep".to_string()]));
+                return Err((
+                    FAILED_FILE.to_string(),
+                    vec!["Include nesting too deep".to_string()],
+                ));
             }
             crate::slog!(crate::log::NOTICE, "Reading configuration from file {file}");
             let bytes = std::fs::read(file).map_err(|_| {
-                (FAILED_FILE.to_string(), vec!["Cannot open configuration file".to_string()])
+                (
+                    FAILED_FILE.to_string(),
+                    vec!["Cannot open configuration file".to_string()],
+                )
             })?;
             self.read_nested(file, &bytes, depth + 1)
                 .map_err(|inner| (FAILED_FILE.to_string(), inner.lines()))?;
@@ -153,8 +159,11 @@ impl Reader {
         }
         if let Some(raw) = self.current.take() {
             crate::slog!(crate::log::INFO, "Initializing service [{}]", raw.name);
-            let mut known: Vec<(String, bool)> =
-                self.services.iter().map(|s| (s.name.clone(), s.client)).collect();
+            let mut known: Vec<(String, bool)> = self
+                .services
+                .iter()
+                .map(|s| (s.name.clone(), s.client))
+                .collect();
             known.push((raw.name.clone(), raw.client));
             let service = resolve::finish_service(&raw, &known, false)
                 .map_err(|r| reject(Place::Service(raw.name.clone()), r))?;
@@ -172,8 +181,8 @@ impl Reader {
         if !sections {
             let mut inetd = self.defaults.clone();
             inetd.name = self.global.service_name.clone();
-            let service = resolve::finish_service(&inetd, &[], true)
-                .map_err(|r| reject(Place::Inetd, r))?;
+            let service =
+                resolve::finish_service(&inetd, &[], true).map_err(|r| reject(Place::Inetd, r))?;
             global.inetd = Some(Box::new(service));
         }
         Ok(Config {

@@ -134,10 +134,11 @@ pub fn finish_service(raw: &RawService, known: Known<'_>, inetd: bool) -> Result
             return Err("Invalid protocol version range".into());
         }
     }
-    if raw.ticket_key.is_some() != raw.ticket_mac.is_some() {
-        return Err("\"ticketKeySecret\" and \"ticketMacSecret\" must be set together".into());
-    }
-    if matches!(raw.transparent, Transparent::Destination | Transparent::Both) {
+    check_tickets(raw)?;
+    if matches!(
+        raw.transparent,
+        Transparent::Destination | Transparent::Both
+    ) {
         endpoints += 1;
     }
     if verifies && raw.ca_file.is_none() && raw.ca_path.is_none() {
@@ -153,7 +154,9 @@ pub fn finish_service(raw: &RawService, known: Known<'_>, inetd: bool) -> Result
     } else if endpoints != 2 {
         return Err("Each service must define two endpoints".into());
     }
-    Ok(build(raw, accept, connect, redirect, kind, sni_name, sni_route))
+    Ok(build(
+        raw, accept, connect, redirect, kind, sni_name, sni_route,
+    ))
 }
 
 /// Every `accept` value must split, have a known port and (with a host)
@@ -198,11 +201,42 @@ fn check_psk_identity(raw: &RawService) -> Result<(), Reject> {
         return Ok(());
     };
     if !raw.client {
-        crate::slog!(crate::log::NOTICE, "PSK identity is ignored in the server mode");
+        crate::slog!(
+            crate::log::NOTICE,
+            "PSK identity is ignored in the server mode"
+        );
         return Ok(());
     }
     if !raw.psk_secrets.is_empty() && !raw.psk_secrets.iter().any(|(id, _)| id == identity) {
         return Err("No key found for the specified PSK identity".into());
+    }
+    Ok(())
+}
+
+/// Server sections need both ticket secrets or none; client sections
+/// ignore them, with stunnel's notices (and the model drops them).
+fn check_tickets(raw: &RawService) -> Result<(), Reject> {
+    if raw.client {
+        for (name, set) in [
+            ("ticketKeySecret", raw.ticket_key.is_some()),
+            ("ticketMacSecret", raw.ticket_mac.is_some()),
+        ] {
+            if set {
+                crate::slog!(crate::log::INFO, "{name} configured");
+            }
+        }
+        for (name, set) in [
+            ("ticketKeySecret", raw.ticket_key.is_some()),
+            ("ticketMacSecret", raw.ticket_mac.is_some()),
+        ] {
+            if set {
+                crate::slog!(crate::log::NOTICE, "{name} is ignored in the client mode");
+            }
+        }
+        return Ok(());
+    }
+    if raw.ticket_key.is_some() != raw.ticket_mac.is_some() {
+        return Err("\"ticketKeySecret\" and \"ticketMacSecret\" must be set together".into());
     }
     Ok(())
 }
@@ -305,12 +339,18 @@ fn build(
         ca_path: raw.ca_path.clone(),
         crl_file: raw.crl_file.clone(),
         crl_path: raw.crl_path.clone(),
-        ciphers: raw.ciphers.clone().unwrap_or_else(|| DEFAULT_CIPHERS.to_string()),
+        ciphers: raw
+            .ciphers
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CIPHERS.to_string()),
         ciphersuites: raw
             .ciphersuites
             .clone()
             .unwrap_or_else(|| DEFAULT_CIPHERSUITES.to_string()),
-        curves: raw.curves.clone().unwrap_or_else(|| DEFAULT_CURVES.to_string()),
+        curves: raw
+            .curves
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CURVES.to_string()),
         min_version: raw.min_version,
         max_version: raw.max_version,
         security_level: raw.security_level,
@@ -328,8 +368,8 @@ fn build(
         ),
         session_resume: raw.session_resume,
         renegotiation: raw.renegotiation,
-        ticket_key: raw.ticket_key.clone(),
-        ticket_mac: raw.ticket_mac.clone(),
+        ticket_key: raw.ticket_key.clone().filter(|_| !raw.client),
+        ticket_mac: raw.ticket_mac.clone().filter(|_| !raw.client),
         psk_secrets: raw.psk_secrets.clone(),
         psk_identity: raw.psk_identity.clone(),
         ocsp_url: raw.ocsp_url.clone(),
@@ -384,11 +424,13 @@ mod tests {
 
     #[test]
     fn client_sni_defaults() {
-        let sni = |f: fn(&mut RawService)| {
-            finish_service(&svc(f), &[], false).map(|s| s.tls.sni_name)
-        };
+        let sni =
+            |f: fn(&mut RawService)| finish_service(&svc(f), &[], false).map(|s| s.tls.sni_name);
         assert_eq!(sni(|_| {}), Ok(Some("localhost".into())));
-        assert_eq!(sni(|s| s.connect = vec!["127.0.0.1:5".into()]), Ok(Some("127.0.0.1".into())));
+        assert_eq!(
+            sni(|s| s.connect = vec!["127.0.0.1:5".into()]),
+            Ok(Some("127.0.0.1".into()))
+        );
         assert_eq!(
             sni(|s| s.protocol_host = Some("ex.com:99".into())),
             Ok(Some("ex.com".into()))
@@ -428,12 +470,18 @@ mod tests {
             output: Some("x.log".into()),
             ..RawGlobal::default()
         };
-        assert_eq!(finish_global(&g).unwrap_err().reason, "Log file must include full path name");
+        assert_eq!(
+            finish_global(&g).unwrap_err().reason,
+            "Log file must include full path name"
+        );
         let g = RawGlobal {
             pid: Some("x.pid".into()),
             ..RawGlobal::default()
         };
-        assert_eq!(finish_global(&g).unwrap_err().reason, "Pid file must include full path name");
+        assert_eq!(
+            finish_global(&g).unwrap_err().reason,
+            "Pid file must include full path name"
+        );
         let g = RawGlobal {
             pid: Some("x.pid".into()),
             foreground: Foreground::Quiet,

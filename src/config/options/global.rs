@@ -96,7 +96,9 @@ pub fn syslog(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
 }
 
 /// syslog(3) level names as stunnel accepts them.
-const LEVELS: [&str; 8] = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"];
+const LEVELS: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
 
 /// Facilities available on Linux (stunnel's list minus those glibc lacks,
 /// e.g. `ntp`).
@@ -121,7 +123,8 @@ const FACILITIES: [(&str, i32); 18] = [
     ("local7", libc::LOG_LOCAL7),
 ];
 
-const EXTRA_FACILITIES: [(&str, i32); 2] = [("authpriv", libc::LOG_AUTHPRIV), ("ftp", libc::LOG_FTP)];
+const EXTRA_FACILITIES: [(&str, i32); 2] =
+    [("authpriv", libc::LOG_AUTHPRIV), ("ftp", libc::LOG_FTP)];
 
 /// A level: one digit 0-7 (exactly one character) or a name.
 fn parse_level(s: &str) -> Option<u8> {
@@ -235,7 +238,10 @@ mod tests {
     use super::*;
     use crate::config::raw::{RawGlobal, RawService};
 
-    fn with<R>(in_global: bool, f: impl FnOnce(&mut Target<'_>) -> R) -> (R, RawGlobal, RawService) {
+    fn with<R>(
+        in_global: bool,
+        f: impl FnOnce(&mut Target<'_>) -> R,
+    ) -> (R, RawGlobal, RawService) {
         let mut g = RawGlobal::default();
         let mut s = RawService::default();
         let r = f(&mut Target {
@@ -250,7 +256,10 @@ mod tests {
     fn debug_forms() {
         let (r, g, s) = with(true, |t| debug(t, "LOCAL3.Info"));
         assert!(r.is_ok());
-        assert_eq!((g.debug.facility, g.debug.level, s.debug_level), (libc::LOG_LOCAL3, 6, 6));
+        assert_eq!(
+            (g.debug.facility, g.debug.level, s.debug_level),
+            (libc::LOG_LOCAL3, 6, 6)
+        );
         let (r, _, s) = with(false, |t| debug(t, "7"));
         assert!(r.is_ok());
         assert_eq!(s.debug_level, 7);
@@ -285,7 +294,9 @@ mod tests {
     #[test]
     fn set_env_forms() {
         let (_, g, _) = with(true, |t| {
-            set_env(t, "A=b=c").and(set_env(t, "B=")).and(set_env(t, "C"))
+            set_env(t, "A=b=c")
+                .and(set_env(t, "B="))
+                .and(set_env(t, "C"))
         });
         assert_eq!(
             g.set_env,

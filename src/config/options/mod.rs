@@ -158,7 +158,12 @@ use Scope::{Global as G, Service as S};
 /// in `stunnel -help` order: global options first, then service-level ones.
 pub static OPTIONS: &[OptionDef] = &[
     // ---- global options ----
-    row("chroot", G, &["directory to chroot stunnel process"], global::chroot),
+    row(
+        "chroot",
+        G,
+        &["directory to chroot stunnel process"],
+        global::chroot,
+    ),
     refused("compression", G, &["compression type"]),
     refused("EGD", G, &["path to Entropy Gathering Daemon socket"]),
     refused("engine", G, &["auto|engine_id"]),
@@ -174,14 +179,34 @@ pub static OPTIONS: &[OptionDef] = &[
         global::foreground,
     ),
     row("log", G, &["append|overwrite log file"], global::log),
-    row("output", G, &["file to append log messages"], global::output),
+    row(
+        "output",
+        G,
+        &["file to append log messages"],
+        global::output,
+    ),
     row("pid", G, &["pid file"], global::pid),
     row("provider", G, &["provider to load"], global::provider),
-    refused("providerParameter", G, &["PROVIDER:PARAMETER=VALUE provider parameter"]).unlisted(),
-    row("RNDbytes", G, &["bytes to read from random seed files"], global::rnd_bytes)
-        .default_text(&["1024"]),
-    row("RNDfile", G, &["path to file with random seed data"], global::rnd_file)
-        .default_text(&["/dev/urandom"]),
+    refused(
+        "providerParameter",
+        G,
+        &["PROVIDER:PARAMETER=VALUE provider parameter"],
+    )
+    .unlisted(),
+    row(
+        "RNDbytes",
+        G,
+        &["bytes to read from random seed files"],
+        global::rnd_bytes,
+    )
+    .default_text(&["1024"]),
+    row(
+        "RNDfile",
+        G,
+        &["path to file with random seed data"],
+        global::rnd_file,
+    )
+    .default_text(&["/dev/urandom"]),
     row(
         "RNDoverwrite",
         G,
@@ -189,41 +214,135 @@ pub static OPTIONS: &[OptionDef] = &[
         global::rnd_overwrite,
     )
     .default_text(&["yes"]),
-    row("setEnv", G, &["NAME=VALUE environment variable to set"], global::set_env),
-    row("syslog", G, &["yes|no send logging messages to syslog"], global::syslog),
+    row(
+        "setEnv",
+        G,
+        &["NAME=VALUE environment variable to set"],
+        global::set_env,
+    ),
+    row(
+        "syslog",
+        G,
+        &["yes|no send logging messages to syslog"],
+        global::syslog,
+    ),
     // ---- service-level options ----
-    row("accept", S, &["[host:]port accept connections on specified host:port"], net::accept),
-    refused("CAengine", S, &["engine-specific CA certificate identifier for 'verify' option"]),
-    row("CApath", S, &["CA certificate directory for 'verify' option"], verify::ca_path),
-    row("CAfile", S, &["CA certificate file for 'verify' option"], verify::ca_file),
-    refused("CAstore", S, &["CA certificate store URI for 'verify' option"]).unlisted(),
+    row(
+        "accept",
+        S,
+        &["[host:]port accept connections on specified host:port"],
+        net::accept,
+    ),
+    refused(
+        "CAengine",
+        S,
+        &["engine-specific CA certificate identifier for 'verify' option"],
+    ),
+    row(
+        "CApath",
+        S,
+        &["CA certificate directory for 'verify' option"],
+        verify::ca_path,
+    ),
+    row(
+        "CAfile",
+        S,
+        &["CA certificate file for 'verify' option"],
+        verify::ca_file,
+    ),
+    refused(
+        "CAstore",
+        S,
+        &["CA certificate store URI for 'verify' option"],
+    )
+    .unlisted(),
     row("cert", S, &["certificate chain"], tls::cert),
-    row("checkEmail", S, &["peer certificate email address"], verify::check_email),
-    row("checkHost", S, &["peer certificate host name pattern"], verify::check_host),
-    row("checkIP", S, &["peer certificate IP address"], verify::check_ip),
-    row("ciphers", S, &["permitted ciphers for TLS 1.2 or older"], tls::ciphers)
-        .default_text(&["HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK"]),
-    row("ciphersuites", S, &["permitted ciphersuites for TLS 1.3"], tls::ciphersuites)
-        .default_text(&[
-            "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256 (with TLSv1.3)",
-        ]),
-    row("client", S, &["yes|no client mode (remote service uses TLS)"], net::client),
-    row("config", S, &["command[:parameter] to execute"], tls::config),
+    row(
+        "checkEmail",
+        S,
+        &["peer certificate email address"],
+        verify::check_email,
+    ),
+    row(
+        "checkHost",
+        S,
+        &["peer certificate host name pattern"],
+        verify::check_host,
+    ),
+    row(
+        "checkIP",
+        S,
+        &["peer certificate IP address"],
+        verify::check_ip,
+    ),
+    row(
+        "ciphers",
+        S,
+        &["permitted ciphers for TLS 1.2 or older"],
+        tls::ciphers,
+    )
+    .default_text(&["HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK"]),
+    row(
+        "ciphersuites",
+        S,
+        &["permitted ciphersuites for TLS 1.3"],
+        tls::ciphersuites,
+    )
+    .default_text(&[
+        "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256 (with TLSv1.3)",
+    ]),
+    row(
+        "client",
+        S,
+        &["yes|no client mode (remote service uses TLS)"],
+        net::client,
+    ),
+    row(
+        "config",
+        S,
+        &["command[:parameter] to execute"],
+        tls::config,
+    ),
     row("connect", S, &["[host:]port to connect"], net::connect),
     row("CRLpath", S, &["CRL directory"], verify::crl_path),
     row("CRLfile", S, &["CRL file"], verify::crl_file),
     row("curves", S, &["ECDH curve names"], tls::curves)
         .default_text(&["X25519:P-256:X448:P-521:P-384"]),
     row("curve", S, &["ECDH curve names"], tls::curves).unlisted(),
-    row("debug", S, &["[facility].level (e.g. daemon.info)"], global::debug)
-        .default_text(&["daemon.notice"]),
-    row("delay", S, &["yes|no delay DNS lookup for 'connect' option"], net::delay),
+    row(
+        "debug",
+        S,
+        &["[facility].level (e.g. daemon.info)"],
+        global::debug,
+    )
+    .default_text(&["daemon.notice"]),
+    row(
+        "delay",
+        S,
+        &["yes|no delay DNS lookup for 'connect' option"],
+        net::delay,
+    ),
     refused("engineId", S, &["ID of engine to read the key from"]),
     refused("engineNum", S, &["number of engine to read the key from"]),
-    row("exec", S, &["file execute local inetd-type program"], net::exec),
-    row("execArgs", S, &["arguments for 'exec' (including $0)"], net::exec_args),
+    row(
+        "exec",
+        S,
+        &["file execute local inetd-type program"],
+        net::exec,
+    ),
+    row(
+        "execArgs",
+        S,
+        &["arguments for 'exec' (including $0)"],
+        net::exec_args,
+    ),
     row("failover", S, &["rr|prio failover strategy"], net::failover),
-    row("ident", S, &["username for IDENT (RFC 1413) checking"], net::ident),
+    row(
+        "ident",
+        S,
+        &["username for IDENT (RFC 1413) checking"],
+        net::ident,
+    ),
     OptionDef {
         name: "include",
         scope: S,
@@ -234,8 +353,13 @@ pub static OPTIONS: &[OptionDef] = &[
         listed: true,
     },
     row("key", S, &["certificate private key"], tls::key),
-    row("libwrap", S, &["yes|no use /etc/hosts.allow and /etc/hosts.deny"], net::libwrap)
-        .refused_when_yes(),
+    row(
+        "libwrap",
+        S,
+        &["yes|no use /etc/hosts.allow and /etc/hosts.deny"],
+        net::libwrap,
+    )
+    .refused_when_yes(),
     row(
         "local",
         S,
@@ -244,7 +368,12 @@ pub static OPTIONS: &[OptionDef] = &[
     ),
     row("logId", S, &["connection identifier type"], net::log_id).default_text(&["sequential"]),
     row("OCSP", S, &["OCSP responder URL"], verify::ocsp),
-    row("OCSPaia", S, &["yes|no check the AIA responders from certificates"], verify::ocsp_aia),
+    row(
+        "OCSPaia",
+        S,
+        &["yes|no check the AIA responders from certificates"],
+        verify::ocsp_aia,
+    ),
     row("OCSPflag", S, &["OCSP responder flags"], verify::ocsp_flag),
     row(
         "OCSPnonce",
@@ -276,31 +405,96 @@ pub static OPTIONS: &[OptionDef] = &[
         &["authentication type for protocol negotiations"],
         protocol::authentication,
     ),
-    row("protocolDomain", S, &["domain for protocol negotiations"], protocol::domain),
-    row("protocolHeader", S, &["custom header for protocol negotiations"], protocol::header),
-    row("protocolHost", S, &["host:port for protocol negotiations"], protocol::host),
-    row("protocolPassword", S, &["password for protocol negotiations"], protocol::password),
-    row("protocolUsername", S, &["username for protocol negotiations"], protocol::username),
-    row("PSKidentity", S, &["identity for PSK authentication"], tls::psk_identity),
-    row("PSKsecrets", S, &["secrets for PSK authentication"], tls::psk_secrets),
-    row("pty", S, &["yes|no allocate pseudo terminal for 'exec' option"], net::pty),
+    row(
+        "protocolDomain",
+        S,
+        &["domain for protocol negotiations"],
+        protocol::domain,
+    ),
+    row(
+        "protocolHeader",
+        S,
+        &["custom header for protocol negotiations"],
+        protocol::header,
+    ),
+    row(
+        "protocolHost",
+        S,
+        &["host:port for protocol negotiations"],
+        protocol::host,
+    ),
+    row(
+        "protocolPassword",
+        S,
+        &["password for protocol negotiations"],
+        protocol::password,
+    ),
+    row(
+        "protocolUsername",
+        S,
+        &["username for protocol negotiations"],
+        protocol::username,
+    ),
+    row(
+        "PSKidentity",
+        S,
+        &["identity for PSK authentication"],
+        tls::psk_identity,
+    ),
+    row(
+        "PSKsecrets",
+        S,
+        &["secrets for PSK authentication"],
+        tls::psk_secrets,
+    ),
+    row(
+        "pty",
+        S,
+        &["yes|no allocate pseudo terminal for 'exec' option"],
+        net::pty,
+    ),
     row(
         "redirect",
         S,
         &["[host:]port to redirect on authentication failures"],
         net::redirect,
     ),
-    row("renegotiation", S, &["yes|no support renegotiation"], tls::renegotiation),
-    row("requireCert", S, &["yes|no require client certificate"], verify::require_cert),
+    row(
+        "renegotiation",
+        S,
+        &["yes|no support renegotiation"],
+        tls::renegotiation,
+    ),
+    row(
+        "requireCert",
+        S,
+        &["yes|no require client certificate"],
+        verify::require_cert,
+    ),
     row("reset", S, &["yes|no send TCP RST on error"], net::reset),
-    row("retry", S, &["yes|no retry connect+exec section"], net::retry),
-    row("securityLevel", S, &["set the security level"], tls::security_level)
-        .default_text(&["2"]),
+    row(
+        "retry",
+        S,
+        &["yes|no retry connect+exec section"],
+        net::retry,
+    ),
+    row(
+        "securityLevel",
+        S,
+        &["set the security level"],
+        tls::security_level,
+    )
+    .default_text(&["2"]),
     row("service", S, &["service name"], global::service),
     row("setgid", S, &["groupname for setgid()"], global::setgid),
     row("setuid", S, &["username for setuid()"], global::setuid),
-    row("sessionCacheSize", S, &["session cache size"], tls::session_cache_size)
-        .default_text(&["1000"]),
+    row(
+        "sessionCacheSize",
+        S,
+        &["session cache size"],
+        tls::session_cache_size,
+    )
+    .default_text(&["1000"]),
     row(
         "sessionCacheTimeout",
         S,
@@ -308,9 +502,19 @@ pub static OPTIONS: &[OptionDef] = &[
         tls::session_cache_timeout,
     )
     .default_text(&["300 seconds"]),
-    row("session", S, &["session cache timeout (in seconds)"], tls::session_cache_timeout)
-        .unlisted(),
-    row("sessionResume", S, &["yes|no enable session resumption"], tls::session_resume),
+    row(
+        "session",
+        S,
+        &["session cache timeout (in seconds)"],
+        tls::session_cache_timeout,
+    )
+    .unlisted(),
+    row(
+        "sessionResume",
+        S,
+        &["yes|no enable session resumption"],
+        tls::session_resume,
+    ),
     refused("sessiond", S, &["[host:]port use sessiond at host:port"]),
     row(
         "sni",
@@ -345,8 +549,7 @@ pub static OPTIONS: &[OptionDef] = &[
         &["all|SSLv3|TLSv1|TLSv1.1|TLSv1.2|TLSv1.3 TLS version"],
         tls::ssl_version_min,
     ),
-    row("stack", S, &["thread stack size (in bytes)"], net::stack)
-        .default_text(&["65536 bytes"]),
+    row("stack", S, &["thread stack size (in bytes)"], net::stack).default_text(&["65536 bytes"]),
     row(
         "ticketKeySecret",
         S,
@@ -359,25 +562,65 @@ pub static OPTIONS: &[OptionDef] = &[
         &["key for HMAC operations on TLSv1.3 tickets"],
         tls::ticket_mac_secret,
     ),
-    row("TIMEOUTbusy", S, &["seconds to wait for expected data"], timeouts::busy)
-        .default_text(&["300 seconds"]),
-    row("TIMEOUTclose", S, &["seconds to wait for close_notify"], timeouts::close)
-        .default_text(&["60 seconds"]),
-    row("TIMEOUTconnect", S, &["seconds to connect remote host"], timeouts::connect)
-        .default_text(&["10 seconds"]),
-    row("TIMEOUTidle", S, &["seconds to keep an idle connection"], timeouts::idle)
-        .default_text(&["43200 seconds"]),
-    row("TIMEOUTocsp", S, &["seconds to check OCSP response"], timeouts::ocsp),
+    row(
+        "TIMEOUTbusy",
+        S,
+        &["seconds to wait for expected data"],
+        timeouts::busy,
+    )
+    .default_text(&["300 seconds"]),
+    row(
+        "TIMEOUTclose",
+        S,
+        &["seconds to wait for close_notify"],
+        timeouts::close,
+    )
+    .default_text(&["60 seconds"]),
+    row(
+        "TIMEOUTconnect",
+        S,
+        &["seconds to connect remote host"],
+        timeouts::connect,
+    )
+    .default_text(&["10 seconds"]),
+    row(
+        "TIMEOUTidle",
+        S,
+        &["seconds to keep an idle connection"],
+        timeouts::idle,
+    )
+    .default_text(&["43200 seconds"]),
+    row(
+        "TIMEOUTocsp",
+        S,
+        &["seconds to check OCSP response"],
+        timeouts::ocsp,
+    ),
     row(
         "transparent",
         S,
         &["none|source|destination|both transparent proxy mode"],
         net::transparent,
     ),
-    row("verify", S, &["level of peer certificate verification"], verify::verify)
-        .default_text(&["none"]),
-    row("verifyChain", S, &["yes|no verify certificate chain"], verify::verify_chain),
-    row("verifyPeer", S, &["yes|no verify peer certificate"], verify::verify_peer),
+    row(
+        "verify",
+        S,
+        &["level of peer certificate verification"],
+        verify::verify,
+    )
+    .default_text(&["none"]),
+    row(
+        "verifyChain",
+        S,
+        &["yes|no verify certificate chain"],
+        verify::verify_chain,
+    ),
+    row(
+        "verifyPeer",
+        S,
+        &["yes|no verify peer certificate"],
+        verify::verify_peer,
+    ),
 ];
 
 /// Result of looking a name up for the section being read.

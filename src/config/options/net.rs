@@ -110,7 +110,10 @@ pub fn local(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
             }
             None => Err("Failed to resolve local address".into()),
         },
-        Err(line) => Err(Failure::with_before(line, "Failed to resolve local address")),
+        Err(line) => Err(Failure::with_before(
+            line,
+            "Failed to resolve local address",
+        )),
     }
 }
 
@@ -183,32 +186,122 @@ const fn sd(name: &'static str, level: i32, optname: i32, kind: SockType) -> Soc
 /// is absent: stunnel guards it with a macro Linux does not define.
 pub static SOCKET_OPTIONS: &[SockDef] = &[
     sd("SO_DEBUG", libc::SOL_SOCKET, libc::SO_DEBUG, SockType::Flag),
-    sd("SO_DONTROUTE", libc::SOL_SOCKET, libc::SO_DONTROUTE, SockType::Flag),
-    sd("SO_KEEPALIVE", libc::SOL_SOCKET, libc::SO_KEEPALIVE, SockType::Flag),
-    sd("SO_LINGER", libc::SOL_SOCKET, libc::SO_LINGER, SockType::Linger),
-    sd("SO_OOBINLINE", libc::SOL_SOCKET, libc::SO_OOBINLINE, SockType::Flag),
-    sd("SO_RCVBUF", libc::SOL_SOCKET, libc::SO_RCVBUF, SockType::Int),
-    sd("SO_SNDBUF", libc::SOL_SOCKET, libc::SO_SNDBUF, SockType::Int),
-    sd("SO_RCVLOWAT", libc::SOL_SOCKET, libc::SO_RCVLOWAT, SockType::Int),
-    sd("SO_SNDLOWAT", libc::SOL_SOCKET, libc::SO_SNDLOWAT, SockType::Int),
-    sd("SO_RCVTIMEO", libc::SOL_SOCKET, libc::SO_RCVTIMEO, SockType::Time),
-    sd("SO_SNDTIMEO", libc::SOL_SOCKET, libc::SO_SNDTIMEO, SockType::Time),
+    sd(
+        "SO_DONTROUTE",
+        libc::SOL_SOCKET,
+        libc::SO_DONTROUTE,
+        SockType::Flag,
+    ),
+    sd(
+        "SO_KEEPALIVE",
+        libc::SOL_SOCKET,
+        libc::SO_KEEPALIVE,
+        SockType::Flag,
+    ),
+    sd(
+        "SO_LINGER",
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        SockType::Linger,
+    ),
+    sd(
+        "SO_OOBINLINE",
+        libc::SOL_SOCKET,
+        libc::SO_OOBINLINE,
+        SockType::Flag,
+    ),
+    sd(
+        "SO_RCVBUF",
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUF,
+        SockType::Int,
+    ),
+    sd(
+        "SO_SNDBUF",
+        libc::SOL_SOCKET,
+        libc::SO_SNDBUF,
+        SockType::Int,
+    ),
+    sd(
+        "SO_RCVLOWAT",
+        libc::SOL_SOCKET,
+        libc::SO_RCVLOWAT,
+        SockType::Int,
+    ),
+    sd(
+        "SO_SNDLOWAT",
+        libc::SOL_SOCKET,
+        libc::SO_SNDLOWAT,
+        SockType::Int,
+    ),
+    sd(
+        "SO_RCVTIMEO",
+        libc::SOL_SOCKET,
+        libc::SO_RCVTIMEO,
+        SockType::Time,
+    ),
+    sd(
+        "SO_SNDTIMEO",
+        libc::SOL_SOCKET,
+        libc::SO_SNDTIMEO,
+        SockType::Time,
+    ),
     SockDef {
         defaults: [Some("yes"), None, None],
-        ..sd("SO_REUSEADDR", libc::SOL_SOCKET, libc::SO_REUSEADDR, SockType::Flag)
+        ..sd(
+            "SO_REUSEADDR",
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            SockType::Flag,
+        )
     },
-    sd("SO_BINDTODEVICE", libc::SOL_SOCKET, libc::SO_BINDTODEVICE, SockType::Text),
-    sd("TCP_KEEPCNT", libc::IPPROTO_TCP, libc::TCP_KEEPCNT, SockType::Int),
-    sd("TCP_KEEPIDLE", libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, SockType::Int),
-    sd("TCP_KEEPINTVL", libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, SockType::Int),
+    sd(
+        "SO_BINDTODEVICE",
+        libc::SOL_SOCKET,
+        libc::SO_BINDTODEVICE,
+        SockType::Text,
+    ),
+    sd(
+        "TCP_KEEPCNT",
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPCNT,
+        SockType::Int,
+    ),
+    sd(
+        "TCP_KEEPIDLE",
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPIDLE,
+        SockType::Int,
+    ),
+    sd(
+        "TCP_KEEPINTVL",
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPINTVL,
+        SockType::Int,
+    ),
     sd("IP_TOS", libc::IPPROTO_IP, libc::IP_TOS, SockType::Int),
     sd("IP_TTL", libc::IPPROTO_IP, libc::IP_TTL, SockType::Int),
     SockDef {
         defaults: [None, Some("yes"), Some("yes")],
-        ..sd("TCP_NODELAY", libc::IPPROTO_TCP, libc::TCP_NODELAY, SockType::Flag)
+        ..sd(
+            "TCP_NODELAY",
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            SockType::Flag,
+        )
     },
-    sd("IP_FREEBIND", libc::IPPROTO_IP, libc::IP_FREEBIND, SockType::Flag),
-    sd("IPV6_V6ONLY", libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, SockType::Flag),
+    sd(
+        "IP_FREEBIND",
+        libc::IPPROTO_IP,
+        libc::IP_FREEBIND,
+        SockType::Flag,
+    ),
+    sd(
+        "IPV6_V6ONLY",
+        libc::IPPROTO_IPV6,
+        libc::IPV6_V6ONLY,
+        SockType::Flag,
+    ),
 ];
 
 /// Parse one value of the given type; `None` = `Illegal socket option`.
@@ -303,7 +396,9 @@ pub fn default_socket_options() -> SocketOptions {
     for def in SOCKET_OPTIONS {
         for (i, d) in def.defaults.iter().enumerate() {
             let Some(text) = d else { continue };
-            let Some(value) = parse_sock_value(def.kind, text) else { continue };
+            let Some(value) = parse_sock_value(def.kind, text) else {
+                continue;
+            };
             let opt = SocketOption {
                 level: def.level,
                 name: def.optname,
@@ -374,14 +469,25 @@ mod tests {
             "a:",
             "a:SO_REUSEADDR",
         ] {
-            assert_eq!(apply(socket, &[bad]).unwrap_err(), "Illegal socket option", "{bad}");
+            assert_eq!(
+                apply(socket, &[bad]).unwrap_err(),
+                "Illegal socket option",
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn socket_slots_replace_and_keep_table_order() {
-        let s = apply(socket, &["l:SO_KEEPALIVE=yes", "l:TCP_NODELAY=no", "a:SO_REUSEADDR=no"])
-            .expect("valid");
+        let s = apply(
+            socket,
+            &[
+                "l:SO_KEEPALIVE=yes",
+                "l:TCP_NODELAY=no",
+                "a:SO_REUSEADDR=no",
+            ],
+        )
+        .expect("valid");
         let labels: Vec<_> = s.socket_options.local.iter().map(|o| o.label).collect();
         assert_eq!(labels, vec!["SO_KEEPALIVE", "TCP_NODELAY"]);
         assert_eq!(s.socket_options.local[1].value, SocketValue::Int(0));
@@ -412,13 +518,22 @@ mod tests {
 
     #[test]
     fn enumerations() {
-        assert_eq!(apply(transparent, &["YES"]).map(|s| s.transparent), Ok(Transparent::Source));
+        assert_eq!(
+            apply(transparent, &["YES"]).map(|s| s.transparent),
+            Ok(Transparent::Source)
+        );
         assert_eq!(
             apply(transparent, &["maybe"]).unwrap_err(),
             "Selected transparent proxy mode is not available"
         );
-        assert_eq!(apply(log_id, &["UNIQUE"]).map(|s| s.log_id), Ok(LogId::Unique));
-        assert_eq!(apply(log_id, &["x"]).unwrap_err(), "Invalid connection identifier type");
+        assert_eq!(
+            apply(log_id, &["UNIQUE"]).map(|s| s.log_id),
+            Ok(LogId::Unique)
+        );
+        assert_eq!(
+            apply(log_id, &["x"]).unwrap_err(),
+            "Invalid connection identifier type"
+        );
         assert_eq!(
             apply(failover, &["x"]).unwrap_err(),
             "The argument needs to be either 'rr' or 'prio'"
@@ -427,7 +542,10 @@ mod tests {
             apply(retry, &["5"]).unwrap_err(),
             "The argument needs to be either 'yes' or 'no'"
         );
-        assert_eq!(apply(stack, &["x"]).unwrap_err(), "Illegal thread stack size");
+        assert_eq!(
+            apply(stack, &["x"]).unwrap_err(),
+            "Illegal thread stack size"
+        );
         assert_eq!(apply(stack, &["-1"]).map(|s| s.stack), Ok(-1));
     }
 
@@ -435,6 +553,9 @@ mod tests {
     fn local_address() {
         let s = apply(local, &["127.0.0.1"]).expect("valid");
         assert_eq!(s.local, Some("127.0.0.1".parse().expect("ip")));
-        assert_eq!(apply(local, &["::1"]).map(|s| s.local), Ok(Some("::1".parse().expect("ip"))));
+        assert_eq!(
+            apply(local, &["::1"]).map(|s| s.local),
+            Ok(Some("::1".parse().expect("ip")))
+        );
     }
 }

@@ -67,8 +67,12 @@ pub fn check(name: &str, client: bool) -> Result<ProtocolKind, String> {
         .find(|(n, ..)| n.eq_ignore_ascii_case(name))
         .ok_or("Protocol not supported")?;
     match (client, in_client, in_server) {
-        (true, false, _) => Err(format!("The '{canon}' protocol is not supported in the client mode")),
-        (false, _, false) => Err(format!("The '{canon}' protocol is not supported in the server mode")),
+        (true, false, _) => Err(format!(
+            "The '{canon}' protocol is not supported in the client mode"
+        )),
+        (false, _, false) => Err(format!(
+            "The '{canon}' protocol is not supported in the server mode"
+        )),
         _ => Ok(*kind),
     }
 }
@@ -99,7 +103,10 @@ mod tests {
     #[test]
     fn mode_messages() {
         assert_eq!(check("SOCKS", false), Ok(ProtocolKind::Socks));
-        assert_eq!(check("foo", true), Err("Protocol not supported".to_string()));
+        assert_eq!(
+            check("foo", true),
+            Err("Protocol not supported".to_string())
+        );
         assert_eq!(
             check("proxy", true),
             Err("The 'proxy' protocol is not supported in the client mode".to_string())
@@ -107,7 +114,9 @@ mod tests {
         for p in ["nntp", "ldap", "capwinctrl"] {
             assert_eq!(
                 check(p, false),
-                Err(format!("The '{p}' protocol is not supported in the server mode"))
+                Err(format!(
+                    "The '{p}' protocol is not supported in the server mode"
+                ))
             );
         }
     }

@@ -45,16 +45,29 @@ mod tests {
     fn run(f: super::super::ApplyFn, v: &str) -> Result<RawService, String> {
         let mut g = RawGlobal::default();
         let mut s = RawService::default();
-        f(&mut Target { global: &mut g, service: &mut s, in_global: false }, v)
-            .map_err(|e| e.reason)?;
+        f(
+            &mut Target {
+                global: &mut g,
+                service: &mut s,
+                in_global: false,
+            },
+            v,
+        )
+        .map_err(|e| e.reason)?;
         Ok(s)
     }
 
     #[test]
     fn values_and_messages() {
-        assert_eq!(run(idle, "60").map(|s| s.timeouts.idle), Ok(Some(Duration::from_secs(60))));
+        assert_eq!(
+            run(idle, "60").map(|s| s.timeouts.idle),
+            Ok(Some(Duration::from_secs(60)))
+        );
         assert_eq!(run(idle, "-5").map(|s| s.timeouts.idle), Ok(None));
-        assert_eq!(run(close, "0").map(|s| s.timeouts.close), Ok(Some(Duration::ZERO)));
+        assert_eq!(
+            run(close, "0").map(|s| s.timeouts.close),
+            Ok(Some(Duration::ZERO))
+        );
         assert_eq!(run(idle, "5x").unwrap_err(), "Illegal idle timeout");
         assert_eq!(run(idle, "").unwrap_err(), "Illegal idle timeout");
         assert_eq!(run(busy, "x").unwrap_err(), "Illegal busy timeout");

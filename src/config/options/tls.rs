@@ -173,7 +173,10 @@ pub static SSL_OPTIONS: &[(&str, u64)] = &[
     ("NO_QUERY_MTU", bit(12)),
     ("NO_RENEGOTIATION", bit(30)),
     ("NO_SESSION_RESUMPTION_ON_RENEGOTIATION", bit(16)),
-    ("NO_SSL_MASK", bit(25) | bit(26) | bit(28) | bit(27) | bit(29)),
+    (
+        "NO_SSL_MASK",
+        bit(25) | bit(26) | bit(28) | bit(27) | bit(29),
+    ),
     ("NO_SSLv2", 0),
     ("NO_SSLv3", bit(25)),
     ("NO_TICKET", bit(14)),
@@ -291,7 +294,10 @@ mod tests {
         let s = apply(options, &["NO_TLSv1", "-NO_SSLv3", "no_tlsv1_1"]).expect("valid");
         assert_eq!((s.options_set, s.options_clear), (0x1400_0000, 0x0200_0000));
         for bad in ["FOO", "-FOO", "", "- NO_TICKET", "0x4"] {
-            assert_eq!(apply(options, &[bad]).unwrap_err().reason, "Illegal TLS option");
+            assert_eq!(
+                apply(options, &[bad]).unwrap_err().reason,
+                "Illegal TLS option"
+            );
         }
         let s = apply(options, &["NO_SSLv2", "SINGLE_DH_USE"]).expect("zero-valued names");
         assert_eq!(s.options_set, 0);
@@ -300,26 +306,41 @@ mod tests {
     #[test]
     fn versions() {
         let s = apply(ssl_version, &["tlsv1.2"]).expect("valid");
-        assert_eq!((s.min_version, s.max_version), (Some(TlsVersion::Tls1_2), Some(TlsVersion::Tls1_2)));
+        assert_eq!(
+            (s.min_version, s.max_version),
+            (Some(TlsVersion::Tls1_2), Some(TlsVersion::Tls1_2))
+        );
         let s = apply(ssl_version, &["TLSv1.2", "all"]).expect("valid");
         assert_eq!((s.min_version, s.max_version), (None, None));
         for bad in ["SSLv2", "TLSv1.4", ""] {
-            assert_eq!(apply(ssl_version, &[bad]).unwrap_err().reason, "Invalid protocol version");
+            assert_eq!(
+                apply(ssl_version, &[bad]).unwrap_err().reason,
+                "Invalid protocol version"
+            );
         }
     }
 
     #[test]
     fn security_level_range() {
-        assert_eq!(apply(security_level, &["5"]).map(|s| s.security_level), Ok(Some(5)));
+        assert_eq!(
+            apply(security_level, &["5"]).map(|s| s.security_level),
+            Ok(Some(5))
+        );
         for bad in ["6", "-1", "x"] {
-            assert_eq!(apply(security_level, &[bad]).unwrap_err().reason, "Illegal security level");
+            assert_eq!(
+                apply(security_level, &[bad]).unwrap_err().reason,
+                "Illegal security level"
+            );
         }
     }
 
     #[test]
     fn ticket_secrets() {
-        let s = apply(ticket_key_secret, &["00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:FF"])
-            .expect("valid");
+        let s = apply(
+            ticket_key_secret,
+            &["00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:FF"],
+        )
+        .expect("valid");
         assert_eq!(s.ticket_key.map(|k| k.len()), Some(16));
         assert!(apply(ticket_key_secret, &["::00112233445566778899aabbccddeeff:"]).is_ok());
         let e = apply(ticket_key_secret, &["xyz"]).unwrap_err();
@@ -335,7 +356,9 @@ mod tests {
         let e = apply(ticket_mac_secret, &["0011"]).unwrap_err();
         assert_eq!(
             e.before,
-            vec!["ticketMacSecret value has 2 bytes instead of required 16 or 32 bytes".to_string()]
+            vec![
+                "ticketMacSecret value has 2 bytes instead of required 16 or 32 bytes".to_string()
+            ]
         );
         assert_eq!(e.reason, "Failed to read ticketMacSecret");
     }

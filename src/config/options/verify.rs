@@ -173,7 +173,8 @@ pub fn read_psk_file(path: &str) -> Result<Vec<(String, Vec<u8>)>, Failure> {
         if line.is_empty() {
             continue;
         }
-        let fail = |what: String| Failure::with_before(format!("PSKsecrets line {no}: {what}"), FAILED);
+        let fail =
+            |what: String| Failure::with_before(format!("PSKsecrets line {no}: {what}"), FAILED);
         let (identity, key_text) = line
             .split_once(':')
             .ok_or_else(|| fail("Not in identity:key format".to_string()))?;
@@ -261,7 +262,10 @@ mod tests {
             flags(&[(verify_peer, "yes"), (verify_peer, "no")]),
             vf(true, true, false, false)
         );
-        assert_eq!(flags(&[(verify, "3"), (verify_chain, "no")]), vf(true, true, false, true));
+        assert_eq!(
+            flags(&[(verify, "3"), (verify_chain, "no")]),
+            vf(true, true, false, true)
+        );
     }
 
     fn psk(content: &str, mode: u32) -> Result<Vec<(String, Vec<u8>)>, Failure> {
@@ -290,20 +294,30 @@ mod tests {
             msg(psk("nocolon\n", 0o600)).0,
             "PSKsecrets line 1: Not in identity:key format"
         );
-        assert_eq!(msg(psk("a:short\n", 0o600)).0, "PSKsecrets line 1: Key shorter than 16 bytes");
+        assert_eq!(
+            msg(psk("a:short\n", 0o600)).0,
+            "PSKsecrets line 1: Key shorter than 16 bytes"
+        );
         assert_eq!(
             msg(psk("a:0123456789abcdef\r\n", 0o600)).0,
             "PSKsecrets line 1: Key shorter than 16 bytes"
         );
         assert_eq!(
-            msg(psk(&format!("{}:0123456789abcdef0123456789abcdef\n", "i".repeat(256)), 0o600)).0,
+            msg(psk(
+                &format!("{}:0123456789abcdef0123456789abcdef\n", "i".repeat(256)),
+                0o600
+            ))
+            .0,
             "PSKsecrets line 1: Identity longer than 256 characters"
         );
         assert_eq!(
             msg(psk(&format!("a:{}\n", "k".repeat(513)), 0o600)).0,
             "PSKsecrets line 1: Key longer than 512 bytes"
         );
-        assert_eq!(msg(psk("", 0o600)), (String::new(), "Failed to read PSK secrets".to_string()));
+        assert_eq!(
+            msg(psk("", 0o600)),
+            (String::new(), "Failed to read PSK secrets".to_string())
+        );
         assert_eq!(
             msg(read_psk_file("/nonexistent-rstunnel")),
             (
