@@ -18,6 +18,10 @@
 //! `Initializing service [x]`, warnings) go through `slog!`; the error that
 //! ends parsing is returned, with the err lines stunnel prints around it.
 
+// A ConfigError carries the raw line and the lines around it; it is built
+// once per failed parse, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod addr;
 pub mod error;
 pub mod lexer;

@@ -25,6 +25,9 @@ use super::resolve::{self, Reject};
 /// Includes nested deeper than this fail (stunnel would recurse until its
 /// stack runs out on a directory that includes itself).
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// And at most this many included files are read per parse, so a few
+/// directories that include each other cannot multiply without bound.
+const MAX_INCLUDED_FILES: usize = 1024;
 
 pub struct Reader {
     global: RawGlobal,
@@ -35,6 +38,8 @@ pub struct Reader {
     services: Vec<Service>,
     /// Whether the global section has been checked (first header or EOF).
     global_done: bool,
+    /// Included files read so far (bounded by `MAX_INCLUDED_FILES`).
+    included: usize,
 }
 
 impl Reader {
@@ -45,6 +50,7 @@ impl Reader {
             current: None,
             services: Vec::new(),
             global_done: false,
+            included: 0,
         }
     }
 
@@ -123,10 +129,11 @@ impl Reader {
             crate::slog!(crate::log::DEBUG, "\"{skipped}\" is not a file");
         }
         for file in &list.files {
-            if depth + 1 > MAX_INCLUDE_DEPTH {
+            self.included += 1;
+            if depth + 1 > MAX_INCLUDE_DEPTH || self.included > MAX_INCLUDED_FILES {
                 return Err((
                     FAILED_FILE.to_string(),
-                    vec!["Include nesting too deep".to_string()],
+                    vec!["Too many nested or included files".to_string()],
                 ));
             }
             crate::slog!(crate::log::NOTICE, "Reading configuration from file {file}");
