@@ -100,10 +100,10 @@ fn verify_lines_apply_in_file_order_across_inheritance() {
 
 #[test]
 fn sections_are_verbatim_and_may_repeat() {
-    let c = ok(&format!(
+    let c = ok(
         "client = yes\n[ a b ]\naccept = 1\nconnect = 2\n[]\naccept = 3\nconnect = 4\n\
-         [ a b ]\naccept = 5\nconnect = 6\n"
-    ));
+                [ a b ]\naccept = 5\nconnect = 6\n",
+    );
     let names: Vec<&str> = c.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, vec![" a b ", "", " a b "]);
     assert!(c.global.inetd.is_none());
