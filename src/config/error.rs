@@ -4,6 +4,14 @@
 //! position, so every message names `file:line` the way stunnel does:
 //! `PATH:LINE: "RAW LINE": REASON`, or `Service [NAME]: REASON` for checks made
 //! when a section ends.
+//!
+//! stunnel often logs one or two err-level lines around the failing one
+//! (`Unknown TCP service "x"` before `Cannot resolve accept target`, the error
+//! inside an included file before `Failed to include a file`,
+//! `realpath: No such file or directory (2)` after `Invalid configuration
+//! file name`). They travel in [`ConfigError::before`] / [`ConfigError::after`]
+//! so the caller can log the same sequence; [`ConfigError::lines`] gives it.
+//! `Display` prints only the error's own line.
 
 use std::fmt;
 
@@ -11,6 +19,13 @@ use std::fmt;
 pub struct ConfigError {
     pub place: Place,
     pub reason: String,
+    /// Err-level lines stunnel logs just before this one, oldest first.
+    pub before: Vec<String>,
+    /// Err-level lines stunnel logs just after this one.
+    pub after: Vec<String>,
+    /// stunnel prints its command-line syntax block (at notice) after this
+    /// error: `Cannot open configuration file` does, a missing file does not.
+    pub show_syntax: bool,
 }
 
 /// Where an error was found.
@@ -34,28 +49,44 @@ pub enum Place {
 
 impl ConfigError {
     pub fn at_line(path: &str, line: usize, raw: &str, reason: impl Into<String>) -> Self {
-        ConfigError {
-            place: Place::Line {
+        Self::new(
+            Place::Line {
                 path: path.to_string(),
                 line,
                 raw: raw.to_string(),
             },
-            reason: reason.into(),
-        }
+            reason,
+        )
     }
 
     pub fn in_service(name: &str, reason: impl Into<String>) -> Self {
-        ConfigError {
-            place: Place::Service(name.to_string()),
-            reason: reason.into(),
-        }
+        Self::new(Place::Service(name.to_string()), reason)
     }
 
     pub fn new(place: Place, reason: impl Into<String>) -> Self {
         ConfigError {
             place,
             reason: reason.into(),
+            before: Vec::new(),
+            after: Vec::new(),
+            show_syntax: false,
         }
+    }
+
+    /// Attach the lines stunnel logs before this error.
+    pub fn with_before(mut self, before: Vec<String>) -> Self {
+        self.before = before;
+        self
+    }
+
+    /// Every err-level line stunnel logs for this failure, in order
+    /// (`before`, the error itself, `after`). `Configuration failed` is not
+    /// included: the caller adds it.
+    pub fn lines(&self) -> Vec<String> {
+        let mut all = self.before.clone();
+        all.push(self.to_string());
+        all.extend(self.after.iter().cloned());
+        all
     }
 }
 
@@ -74,3 +105,22 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_keep_stunnel_order() {
+        let e = ConfigError::in_service("a", "Cannot resolve accept target")
+            .with_before(vec!["Unknown TCP service \"bar\"".into()]);
+        assert_eq!(
+            e.lines(),
+            vec![
+                "Unknown TCP service \"bar\"".to_string(),
+                "Service [a]: Cannot resolve accept target".to_string()
+            ]
+        );
+        assert_eq!(e.to_string(), "Service [a]: Cannot resolve accept target");
+    }
+}

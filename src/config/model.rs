@@ -54,6 +54,11 @@ pub struct Global {
     pub rnd_bytes: i64,
     pub rnd_file: Option<PathBuf>,
     pub rnd_overwrite: bool,
+    /// `provider = NAME` lines (OpenSSL 3 providers to load), in order.
+    pub providers: Vec<String>,
+    /// `setEnv = NAME=VALUE` lines in order; `None` = unset the variable.
+    /// Applied by the application before anything is spawned.
+    pub set_env: Vec<(String, Option<String>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,561 @@
+//! Network-side service options: endpoints, exec, failover, transparent,
+//! socket options, identity of the connection, retry.
+//!
+//! `accept`/`connect`/`redirect` are kept as written here: stunnel splits
+//! and resolves them when the section ends (an unknown port name in `accept`
+//! is `Service [x]: Cannot resolve accept target`, not a line error), see
+//! `resolve`.
+
+use std::path::PathBuf;
+
+use super::{strtol, yes_no, Failure};
+use crate::config::addr;
+use crate::config::model::{
+    Failover, LogId, SocketOption, SocketOptions, SocketValue, Transparent,
+};
+use crate::config::raw::Target;
+
+pub fn accept(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.accept.push(v.to_string());
+    Ok(())
+}
+
+pub fn connect(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.connect.push(v.to_string());
+    Ok(())
+}
+
+pub fn redirect(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.redirect.push(v.to_string());
+    Ok(())
+}
+
+pub fn client(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.client = yes_no(v)?;
+    Ok(())
+}
+
+pub fn delay(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.delay = yes_no(v)?;
+    Ok(())
+}
+
+pub fn pty(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.pty = yes_no(v)?;
+    Ok(())
+}
+
+pub fn reset(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.reset = yes_no(v)?;
+    Ok(())
+}
+
+/// stunnel 5.68: `retry = yes|no` (a number is 5.70+ and rejected here
+/// with the 5.68 message).
+pub fn retry(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.retry = yes_no(v)?;
+    Ok(())
+}
+
+/// `libwrap = no` only (the reader refuses `yes`).
+pub fn libwrap(_t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    yes_no(v).map(|_| ())
+}
+
+/// `exec` also sets argv to `[exec]`, but only while `execArgs` is unset
+/// (so `execArgs` before `exec` wins, and a second `exec` keeps the first
+/// one's argv, as in stunnel).
+pub fn exec(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.exec = Some(PathBuf::from(v));
+    if t.service.exec_args.is_none() {
+        t.service.exec_args = Some(vec![v.to_string()]);
+    }
+    Ok(())
+}
+
+/// Split on runs of whitespace, no quoting (stunnel's `argalloc`).
+pub fn exec_args(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    let args = v
+        .split(|c: char| c.is_ascii() && crate::config::lexer::is_c_space(c as u8))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    t.service.exec_args = Some(args);
+    Ok(())
+}
+
+pub fn failover(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.failover = if v.eq_ignore_ascii_case("rr") {
+        Failover::RoundRobin
+    } else if v.eq_ignore_ascii_case("prio") {
+        Failover::Priority
+    } else {
+        return Err("The argument needs to be either 'rr' or 'prio'".into());
+    };
+    Ok(())
+}
+
+pub fn ident(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.ident = Some(v.to_string());
+    Ok(())
+}
+
+/// `local = HOST`: resolved now, as stunnel does.
+pub fn local(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    match addr::resolve_host(v) {
+        Ok(ips) => match ips.first() {
+            Some(ip) => {
+                t.service.local = Some(*ip);
+                Ok(())
+            }
+            None => Err("Failed to resolve local address".into()),
+        },
+        Err(line) => Err(Failure::with_before(
+            line,
+            "Failed to resolve local address",
+        )),
+    }
+}
+
+pub fn log_id(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.log_id = match v.to_ascii_lowercase().as_str() {
+        "sequential" => LogId::Sequential,
+        "unique" => LogId::Unique,
+        "thread" => LogId::Thread,
+        "process" => LogId::Process,
+        _ => return Err("Invalid connection identifier type".into()),
+    };
+    Ok(())
+}
+
+/// Validated like stunnel (`Illegal thread stack size`) and kept; tokio
+/// tasks have no per-connection thread, so the value has no effect.
+pub fn stack(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.stack = strtol(v).ok_or("Illegal thread stack size")?;
+    Ok(())
+}
+
+pub fn transparent(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.transparent = match v.to_ascii_lowercase().as_str() {
+        "none" | "no" => Transparent::None,
+        "source" | "yes" => Transparent::Source,
+        "destination" => Transparent::Destination,
+        "both" => Transparent::Both,
+        _ => return Err("Selected transparent proxy mode is not available".into()),
+    };
+    Ok(())
+}
+
+// ---- socket = a|l|r:NAME=VALUE ----
+
+/// How a socket option's value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SockType {
+    /// `yes`/`no` (any case) or `1`/`0`.
+    Flag,
+    Int,
+    /// `ONOFF[:SECONDS]`.
+    Linger,
+    /// `SECONDS[:MICROSECONDS]`.
+    Time,
+    /// At most 15 bytes (`SO_BINDTODEVICE`).
+    Text,
+}
+
+/// One row of stunnel's Linux socket option table.
+pub struct SockDef {
+    pub name: &'static str,
+    pub level: i32,
+    pub optname: i32,
+    pub kind: SockType,
+    /// stunnel's own defaults for the accept/local/remote sockets.
+    pub defaults: [Option<&'static str>; 3],
+}
+
+const fn sd(name: &'static str, level: i32, optname: i32, kind: SockType) -> SockDef {
+    SockDef {
+        name,
+        level,
+        optname,
+        kind,
+        defaults: [None, None, None],
+    }
+}
+
+/// stunnel's table, in its order (also the `-sockets` order). `TCP_MAXSEG`
+/// is absent: stunnel guards it with a macro Linux does not define.
+pub static SOCKET_OPTIONS: &[SockDef] = &[
+    sd("SO_DEBUG", libc::SOL_SOCKET, libc::SO_DEBUG, SockType::Flag),
+    sd(
+        "SO_DONTROUTE",
+        libc::SOL_SOCKET,
+        libc::SO_DONTROUTE,
+        SockType::Flag,
+    ),
+    sd(
+        "SO_KEEPALIVE",
+        libc::SOL_SOCKET,
+        libc::SO_KEEPALIVE,
+        SockType::Flag,
+    ),
+    sd(
+        "SO_LINGER",
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        SockType::Linger,
+    ),
+    sd(
+        "SO_OOBINLINE",
+        libc::SOL_SOCKET,
+        libc::SO_OOBINLINE,
+        SockType::Flag,
+    ),
+    sd(
+        "SO_RCVBUF",
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUF,
+        SockType::Int,
+    ),
+    sd(
+        "SO_SNDBUF",
+        libc::SOL_SOCKET,
+        libc::SO_SNDBUF,
+        SockType::Int,
+    ),
+    sd(
+        "SO_RCVLOWAT",
+        libc::SOL_SOCKET,
+        libc::SO_RCVLOWAT,
+        SockType::Int,
+    ),
+    sd(
+        "SO_SNDLOWAT",
+        libc::SOL_SOCKET,
+        libc::SO_SNDLOWAT,
+        SockType::Int,
+    ),
+    sd(
+        "SO_RCVTIMEO",
+        libc::SOL_SOCKET,
+        libc::SO_RCVTIMEO,
+        SockType::Time,
+    ),
+    sd(
+        "SO_SNDTIMEO",
+        libc::SOL_SOCKET,
+        libc::SO_SNDTIMEO,
+        SockType::Time,
+    ),
+    SockDef {
+        defaults: [Some("yes"), None, None],
+        ..sd(
+            "SO_REUSEADDR",
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            SockType::Flag,
+        )
+    },
+    sd(
+        "SO_BINDTODEVICE",
+        libc::SOL_SOCKET,
+        libc::SO_BINDTODEVICE,
+        SockType::Text,
+    ),
+    sd(
+        "TCP_KEEPCNT",
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPCNT,
+        SockType::Int,
+    ),
+    sd(
+        "TCP_KEEPIDLE",
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPIDLE,
+        SockType::Int,
+    ),
+    sd(
+        "TCP_KEEPINTVL",
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPINTVL,
+        SockType::Int,
+    ),
+    sd("IP_TOS", libc::IPPROTO_IP, libc::IP_TOS, SockType::Int),
+    sd("IP_TTL", libc::IPPROTO_IP, libc::IP_TTL, SockType::Int),
+    SockDef {
+        defaults: [None, Some("yes"), Some("yes")],
+        ..sd(
+            "TCP_NODELAY",
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            SockType::Flag,
+        )
+    },
+    sd(
+        "IP_FREEBIND",
+        libc::IPPROTO_IP,
+        libc::IP_FREEBIND,
+        SockType::Flag,
+    ),
+    sd(
+        "IPV6_V6ONLY",
+        libc::IPPROTO_IPV6,
+        libc::IPV6_V6ONLY,
+        SockType::Flag,
+    ),
+];
+
+/// Parse one value of the given type; `None` = `Illegal socket option`.
+/// Numbers are strtol-style; as in stunnel an *empty* integer is accepted
+/// as 0 (its check compares the end pointer with the wrong string).
+pub fn parse_sock_value(kind: SockType, v: &str) -> Option<SocketValue> {
+    let long = |s: &str| if s.is_empty() { Some(0) } else { strtol(s) };
+    match kind {
+        SockType::Flag => {
+            if v.eq_ignore_ascii_case("yes") || v == "1" {
+                Some(SocketValue::Int(1))
+            } else if v.eq_ignore_ascii_case("no") || v == "0" {
+                Some(SocketValue::Int(0))
+            } else {
+                None
+            }
+        }
+        // C `(int)` cast of a long, as stunnel stores it.
+        SockType::Int => long(v).map(|n| SocketValue::Int(n as i32)),
+        SockType::Linger => {
+            let (on, secs) = match v.split_once(':') {
+                Some((a, b)) => (long(a)?, long(b)?),
+                None => (long(v)?, 0),
+            };
+            // `struct linger` holds the values as u_short casts in stunnel.
+            Some(SocketValue::Linger {
+                on: (on as u16) != 0,
+                seconds: i32::from(secs as u16),
+            })
+        }
+        SockType::Time => {
+            let (secs, micros) = match v.split_once(':') {
+                Some((a, b)) => (long(a)?, long(b)?),
+                None => (long(v)?, 0),
+            };
+            Some(SocketValue::Time {
+                seconds: secs,
+                micros,
+            })
+        }
+        SockType::Text => (v.len() <= 15).then(|| SocketValue::Text(v.to_string())),
+    }
+}
+
+/// Put `opt` in `list` at the place of its table row, replacing an earlier
+/// value for the same option (stunnel keeps one slot per option and kind
+/// and applies them in table order).
+fn set_slot(list: &mut Vec<SocketOption>, opt: SocketOption) {
+    let rank = |label: &str| SOCKET_OPTIONS.iter().position(|d| d.name == label);
+    if let Some(existing) = list.iter_mut().find(|o| o.label == opt.label) {
+        *existing = opt;
+        return;
+    }
+    let at = list
+        .iter()
+        .position(|o| rank(o.label) > rank(opt.label))
+        .unwrap_or(list.len());
+    list.insert(at, opt);
+}
+
+pub fn socket(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    const ILLEGAL: &str = "Illegal socket option";
+    let (kind, rest) = match v.as_bytes() {
+        [k @ (b'a' | b'l' | b'r'), b':', ..] => (*k, &v[2..]),
+        _ => return Err(ILLEGAL.into()),
+    };
+    let (name, value) = rest.split_once('=').ok_or(ILLEGAL)?;
+    let def = SOCKET_OPTIONS
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or(ILLEGAL)?;
+    let value = parse_sock_value(def.kind, value).ok_or(ILLEGAL)?;
+    let opt = SocketOption {
+        level: def.level,
+        name: def.optname,
+        label: def.name,
+        value,
+    };
+    let opts = &mut t.service.socket_options;
+    let list = match kind {
+        b'a' => &mut opts.accept,
+        b'l' => &mut opts.local,
+        _ => &mut opts.remote,
+    };
+    set_slot(list, opt);
+    Ok(())
+}
+
+/// `a:SO_REUSEADDR=yes`, `l:TCP_NODELAY=yes`, `r:TCP_NODELAY=yes`.
+pub fn default_socket_options() -> SocketOptions {
+    let mut opts = SocketOptions::default();
+    for def in SOCKET_OPTIONS {
+        for (i, d) in def.defaults.iter().enumerate() {
+            let Some(text) = d else { continue };
+            let Some(value) = parse_sock_value(def.kind, text) else {
+                continue;
+            };
+            let opt = SocketOption {
+                level: def.level,
+                name: def.optname,
+                label: def.name,
+                value,
+            };
+            match i {
+                0 => opts.accept.push(opt),
+                1 => opts.local.push(opt),
+                _ => opts.remote.push(opt),
+            }
+        }
+    }
+    opts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw::{RawGlobal, RawService};
+
+    fn apply(f: super::super::ApplyFn, lines: &[&str]) -> Result<RawService, String> {
+        let mut g = RawGlobal::default();
+        let mut s = RawService::default();
+        for l in lines {
+            f(
+                &mut Target {
+                    global: &mut g,
+                    service: &mut s,
+                    in_global: false,
+                },
+                l,
+            )
+            .map_err(|e| e.reason)?;
+        }
+        Ok(s)
+    }
+
+    #[test]
+    fn socket_values() {
+        for ok in [
+            "a:SO_REUSEADDR=1",
+            "a:SO_KEEPALIVE=YES",
+            "a:SO_RCVBUF=",
+            "a:SO_RCVBUF=-3",
+            "a:SO_RCVBUF=99999999999",
+            "a:SO_LINGER=1",
+            "a:SO_LINGER=1:5",
+            "a:SO_RCVTIMEO=5",
+            "a:SO_RCVTIMEO=5:7",
+            "a:SO_BINDTODEVICE=eth0",
+            "a:IPV6_V6ONLY=yes",
+        ] {
+            assert!(apply(socket, &[ok]).is_ok(), "{ok}");
+        }
+        for bad in [
+            "x:SO_REUSEADDR=1",
+            "A:SO_REUSEADDR=1",
+            "a:so_reuseaddr=1",
+            "a:SO_REUSEADDR = 1",
+            "a:SO_REUSEADDR=maybe",
+            "a:SO_RCVBUF=12x",
+            "a:SO_LINGER=1:x",
+            "a:SO_LINGER=yes:5",
+            "a:SO_BINDTODEVICE=0123456789abcdef",
+            "a:TCP_MAXSEG=5",
+            "a",
+            "a:",
+            "a:SO_REUSEADDR",
+        ] {
+            assert_eq!(
+                apply(socket, &[bad]).unwrap_err(),
+                "Illegal socket option",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn socket_slots_replace_and_keep_table_order() {
+        let s = apply(
+            socket,
+            &[
+                "l:SO_KEEPALIVE=yes",
+                "l:TCP_NODELAY=no",
+                "a:SO_REUSEADDR=no",
+            ],
+        )
+        .expect("valid");
+        let labels: Vec<_> = s.socket_options.local.iter().map(|o| o.label).collect();
+        assert_eq!(labels, vec!["SO_KEEPALIVE", "TCP_NODELAY"]);
+        assert_eq!(s.socket_options.local[1].value, SocketValue::Int(0));
+        assert_eq!(s.socket_options.accept.len(), 1);
+        assert_eq!(s.socket_options.accept[0].value, SocketValue::Int(0));
+        assert_eq!(s.socket_options.remote[0].label, "TCP_NODELAY");
+    }
+
+    #[test]
+    fn exec_and_exec_args_order() {
+        let s = apply(exec, &["/bin/cat", "/bin/echo"]).expect("valid");
+        assert_eq!(s.exec, Some(PathBuf::from("/bin/echo")));
+        assert_eq!(s.exec_args, Some(vec!["/bin/cat".to_string()]));
+        let mut s = apply(exec_args, &["a  b\tc"]).expect("valid");
+        assert_eq!(s.exec_args, Some(vec!["a".into(), "b".into(), "c".into()]));
+        let mut g = RawGlobal::default();
+        exec(
+            &mut Target {
+                global: &mut g,
+                service: &mut s,
+                in_global: false,
+            },
+            "/bin/x",
+        )
+        .expect("valid");
+        assert_eq!(s.exec_args, Some(vec!["a".into(), "b".into(), "c".into()]));
+    }
+
+    #[test]
+    fn enumerations() {
+        assert_eq!(
+            apply(transparent, &["YES"]).map(|s| s.transparent),
+            Ok(Transparent::Source)
+        );
+        assert_eq!(
+            apply(transparent, &["maybe"]).unwrap_err(),
+            "Selected transparent proxy mode is not available"
+        );
+        assert_eq!(
+            apply(log_id, &["UNIQUE"]).map(|s| s.log_id),
+            Ok(LogId::Unique)
+        );
+        assert_eq!(
+            apply(log_id, &["x"]).unwrap_err(),
+            "Invalid connection identifier type"
+        );
+        assert_eq!(
+            apply(failover, &["x"]).unwrap_err(),
+            "The argument needs to be either 'rr' or 'prio'"
+        );
+        assert_eq!(
+            apply(retry, &["5"]).unwrap_err(),
+            "The argument needs to be either 'yes' or 'no'"
+        );
+        assert_eq!(
+            apply(stack, &["x"]).unwrap_err(),
+            "Illegal thread stack size"
+        );
+        assert_eq!(apply(stack, &["-1"]).map(|s| s.stack), Ok(-1));
+    }
+
+    #[test]
+    fn local_address() {
+        let s = apply(local, &["127.0.0.1"]).expect("valid");
+        assert_eq!(s.local, Some("127.0.0.1".parse().expect("ip")));
+        assert_eq!(
+            apply(local, &["::1"]).map(|s| s.local),
+            Ok(Some("::1".parse().expect("ip")))
+        );
+    }
+}

@@ -1,0 +1,331 @@
+//! Peer verification options: trust store names, subject checks, CRLs,
+//! OCSP, and the four flags `verify`/`verifyChain`/`verifyPeer`/
+//! `requireCert` change in file order (stunnel-reference §6.6). Also the
+//! PSK secrets file reader (stunnel reads it while parsing).
+//!
+//! The "Either verifyChain or verifyPeer" / "CAfile or CApath" checks need
+//! the whole section and live in `resolve`. No certificate or CA file is
+//! opened here.
+
+use super::{optional_path, strtol, yes_no, Failure};
+use crate::config::lexer::{os_error_text, physical_lines};
+use crate::config::model::VerifyFlags;
+use crate::config::raw::Target;
+
+/// `CAfile =` (empty) resets to unset, like the other path options.
+pub fn ca_file(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.ca_file = optional_path(v);
+    Ok(())
+}
+
+pub fn ca_path(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.ca_path = optional_path(v);
+    Ok(())
+}
+
+pub fn crl_file(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.crl_file = optional_path(v);
+    Ok(())
+}
+
+pub fn crl_path(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.crl_path = optional_path(v);
+    Ok(())
+}
+
+pub fn check_email(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.check_email.push(v.to_string());
+    Ok(())
+}
+
+pub fn check_host(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.check_host.push(v.to_string());
+    Ok(())
+}
+
+pub fn check_ip(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.check_ip.push(v.to_string());
+    Ok(())
+}
+
+pub fn ocsp(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.ocsp_url = Some(v.to_string());
+    Ok(())
+}
+
+pub fn ocsp_aia(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.ocsp_aia = yes_no(v)?;
+    Ok(())
+}
+
+pub fn ocsp_nonce(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.ocsp_nonce = yes_no(v)?;
+    Ok(())
+}
+
+pub fn ocsp_require(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.ocsp_require = yes_no(v)?;
+    Ok(())
+}
+
+/// OpenSSL's `OCSP_*` verify flags (`<openssl/ocsp.h>` values).
+pub static OCSP_FLAGS: &[(&str, u64)] = &[
+    ("NOCERTS", 0x1),
+    ("NOINTERN", 0x2),
+    ("NOSIGS", 0x4),
+    ("NOCHAIN", 0x8),
+    ("NOVERIFY", 0x10),
+    ("NOEXPLICIT", 0x20),
+    ("NOCASIGN", 0x40),
+    ("NODELEGATED", 0x80),
+    ("NOCHECKS", 0x100),
+    ("TRUSTOTHER", 0x200),
+    ("RESPID_KEY", 0x400),
+    ("NOTIME", 0x800),
+];
+
+/// One flag per line, OR-ed together.
+pub fn ocsp_flag(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    let (_, bits) = OCSP_FLAGS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(v))
+        .ok_or("Illegal OCSP flag")?;
+    t.service.ocsp_flags |= bits;
+    Ok(())
+}
+
+/// `verify = 0..4` replaces all four flags.
+pub fn verify(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    let (request, require, chain, peer) = match strtol(v) {
+        Some(0) => (true, false, false, false),
+        Some(1) => (true, false, true, false),
+        Some(2) => (true, true, true, false),
+        Some(3) => (true, true, true, true),
+        Some(4) => (true, true, false, true),
+        _ => return Err("Bad verify level".into()),
+    };
+    t.service.verify = VerifyFlags {
+        request,
+        require,
+        chain,
+        peer,
+    };
+    Ok(())
+}
+
+pub fn verify_chain(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    let f = &mut t.service.verify;
+    if yes_no(v)? {
+        f.request = true;
+        f.require = true;
+        f.chain = true;
+    } else {
+        f.chain = false;
+    }
+    Ok(())
+}
+
+pub fn verify_peer(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    let f = &mut t.service.verify;
+    if yes_no(v)? {
+        f.request = true;
+        f.require = true;
+        f.peer = true;
+    } else {
+        f.peer = false;
+    }
+    Ok(())
+}
+
+pub fn require_cert(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    let f = &mut t.service.verify;
+    if yes_no(v)? {
+        f.request = true;
+        f.require = true;
+    } else {
+        f.require = false;
+    }
+    Ok(())
+}
+
+/// OpenSSL 3 limits (`PSK_MAX_IDENTITY_LEN`, `PSK_MAX_PSK_LEN`).
+const PSK_MAX_IDENTITY_LEN: usize = 256;
+const PSK_MAX_PSK_LEN: usize = 512;
+
+/// stunnel's `psk_read`: lines `IDENTITY:KEY` (no trimming, no comments,
+/// empty lines skipped); KEY is hex if it decodes as hex, else ASCII.
+/// A file readable by "other" only draws a warning.
+pub fn read_psk_file(path: &str) -> Result<Vec<(String, Vec<u8>)>, Failure> {
+    const FAILED: &str = "Failed to read PSK secrets";
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Failure::with_before(format!("{path}: {}", os_error_text(&e)), FAILED))?;
+    if meta.permissions().mode() & 0o7 != 0 {
+        crate::slog!(crate::log::WARNING, "Insecure file permissions on {path}");
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|_| Failure::with_before("Cannot open PSKsecrets file", FAILED))?;
+    let mut keys = Vec::new();
+    for (i, line) in physical_lines(&bytes).iter().enumerate() {
+        let no = i + 1;
+        let line = String::from_utf8_lossy(line);
+        let line = line.split('\0').next().unwrap_or_default();
+        if line.is_empty() {
+            continue;
+        }
+        let fail =
+            |what: String| Failure::with_before(format!("PSKsecrets line {no}: {what}"), FAILED);
+        let (identity, key_text) = line
+            .split_once(':')
+            .ok_or_else(|| fail("Not in identity:key format".to_string()))?;
+        if identity.len() + 1 > PSK_MAX_IDENTITY_LEN {
+            return Err(fail(format!(
+                "Identity longer than {PSK_MAX_IDENTITY_LEN} characters"
+            )));
+        }
+        let key = match super::tls::hex_decode(key_text) {
+            Some(k) => {
+                crate::slog!(
+                    crate::log::INFO,
+                    "PSKsecrets line {no}: {}-byte hexadecimal key configured for identity \"{identity}\"",
+                    k.len()
+                );
+                k
+            }
+            None => {
+                crate::slog!(
+                    crate::log::INFO,
+                    "PSKsecrets line {no}: {}-byte ASCII key configured for identity \"{identity}\"",
+                    key_text.len()
+                );
+                key_text.as_bytes().to_vec()
+            }
+        };
+        if key.len() > PSK_MAX_PSK_LEN {
+            return Err(fail(format!("Key longer than {PSK_MAX_PSK_LEN} bytes")));
+        }
+        if key.len() < 16 {
+            return Err(fail("Key shorter than 16 bytes".to_string()));
+        }
+        keys.push((identity.to_string(), key));
+    }
+    if keys.is_empty() {
+        return Err(FAILED.into());
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw::{RawGlobal, RawService};
+
+    fn flags(lines: &[(super::super::ApplyFn, &str)]) -> VerifyFlags {
+        let mut g = RawGlobal::default();
+        let mut s = RawService::default();
+        for (f, v) in lines {
+            f(
+                &mut Target {
+                    global: &mut g,
+                    service: &mut s,
+                    in_global: false,
+                },
+                v,
+            )
+            .expect("valid");
+        }
+        s.verify
+    }
+
+    fn vf(request: bool, require: bool, chain: bool, peer: bool) -> VerifyFlags {
+        VerifyFlags {
+            request,
+            require,
+            chain,
+            peer,
+        }
+    }
+
+    #[test]
+    fn verify_table() {
+        assert_eq!(flags(&[(verify, "0")]), vf(true, false, false, false));
+        assert_eq!(flags(&[(verify, "1")]), vf(true, false, true, false));
+        assert_eq!(flags(&[(verify, "2")]), vf(true, true, true, false));
+        assert_eq!(flags(&[(verify, "3")]), vf(true, true, true, true));
+        assert_eq!(flags(&[(verify, "4")]), vf(true, true, false, true));
+        // File order matters: verify the client cert only if one is sent.
+        assert_eq!(
+            flags(&[(verify_chain, "yes"), (require_cert, "no")]),
+            vf(true, false, true, false)
+        );
+        assert_eq!(
+            flags(&[(verify_peer, "yes"), (verify_peer, "no")]),
+            vf(true, true, false, false)
+        );
+        assert_eq!(
+            flags(&[(verify, "3"), (verify_chain, "no")]),
+            vf(true, true, false, true)
+        );
+    }
+
+    fn psk(content: &str, mode: u32) -> Result<Vec<(String, Vec<u8>)>, Failure> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("psk.txt");
+        std::fs::write(&p, content).expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        read_psk_file(p.to_str().expect("utf8"))
+    }
+
+    #[test]
+    fn psk_file_formats_and_messages() {
+        let keys = psk(
+            "id1:0123456789abcdef0123456789abcdef\n\nid2:this is a long ascii key!!\n",
+            0o600,
+        )
+        .expect("valid");
+        assert_eq!(keys[0].1.len(), 16);
+        assert_eq!(keys[1].1, b"this is a long ascii key!!".to_vec());
+        let msg = |r: Result<_, Failure>| {
+            let e = r.unwrap_err();
+            (e.before.first().cloned().unwrap_or_default(), e.reason)
+        };
+        assert_eq!(
+            msg(psk("nocolon\n", 0o600)).0,
+            "PSKsecrets line 1: Not in identity:key format"
+        );
+        assert_eq!(
+            msg(psk("a:short\n", 0o600)).0,
+            "PSKsecrets line 1: Key shorter than 16 bytes"
+        );
+        assert_eq!(
+            msg(psk("a:0123456789abcdef\r\n", 0o600)).0,
+            "PSKsecrets line 1: Key shorter than 16 bytes"
+        );
+        assert_eq!(
+            msg(psk(
+                &format!("{}:0123456789abcdef0123456789abcdef\n", "i".repeat(256)),
+                0o600
+            ))
+            .0,
+            "PSKsecrets line 1: Identity longer than 256 characters"
+        );
+        assert_eq!(
+            msg(psk(&format!("a:{}\n", "k".repeat(513)), 0o600)).0,
+            "PSKsecrets line 1: Key longer than 512 bytes"
+        );
+        assert_eq!(
+            msg(psk("", 0o600)),
+            (String::new(), "Failed to read PSK secrets".to_string())
+        );
+        assert_eq!(
+            msg(read_psk_file("/nonexistent-rstunnel")),
+            (
+                "/nonexistent-rstunnel: No such file or directory (2)".to_string(),
+                "Failed to read PSK secrets".to_string()
+            )
+        );
+        // World-readable: only a warning.
+        assert!(psk("a:00112233445566778899aabbccddeeff\n", 0o644).is_ok());
+    }
+}

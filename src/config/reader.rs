@@ -1,0 +1,211 @@
+//! The line-by-line driver: stunnel's `options_file` loop.
+//!
+//! Lines are processed in order, and everything stunnel does "when the line
+//! is reached" happens here at that point:
+//! * `[name]` ends the previous section (the global section's checks run at
+//!   the first header) and starts a new one as a copy of the global
+//!   section's service-level values;
+//! * `include = DIR` reads each file of DIR right now, sharing the current
+//!   section; an error inside is reported at `DIR/file:line` and then the
+//!   include line fails with `Failed to include a file`;
+//! * an option line is looked up in the table (global-only options only
+//!   before the first section), refused options are rejected, and the value
+//!   is applied.
+//!
+//! At the end of the text the last section is checked; a file without
+//! sections is inetd mode and its global part is the one service.
+
+use super::error::{ConfigError, Place};
+use super::lexer::{self, Item, Line};
+use super::model::{Config, Service};
+use super::options::{self, Apply, Lookup, Support};
+use super::raw::{RawGlobal, RawService, Target};
+use super::resolve::{self, Reject};
+
+/// Includes nested deeper than this fail (stunnel would recurse until its
+/// stack runs out on a directory that includes itself).
+const MAX_INCLUDE_DEPTH: usize = 16;
+/// And at most this many included files are read per parse, so a few
+/// directories that include each other cannot multiply without bound.
+const MAX_INCLUDED_FILES: usize = 1024;
+
+pub struct Reader {
+    global: RawGlobal,
+    /// The global section's service-level values ("default service").
+    defaults: RawService,
+    /// The `[section]` being read; `None` while in the global section.
+    current: Option<RawService>,
+    services: Vec<Service>,
+    /// Whether the global section has been checked (first header or EOF).
+    global_done: bool,
+    /// Included files read so far (bounded by `MAX_INCLUDED_FILES`).
+    included: usize,
+}
+
+impl Reader {
+    pub fn new() -> Self {
+        Reader {
+            global: RawGlobal::default(),
+            defaults: RawService::default(),
+            current: None,
+            services: Vec::new(),
+            global_done: false,
+            included: 0,
+        }
+    }
+
+    /// Read one file's bytes, shown as `path` in messages.
+    pub fn read(&mut self, path: &str, bytes: &[u8]) -> Result<(), ConfigError> {
+        self.read_nested(path, bytes, 0)
+    }
+
+    fn read_nested(&mut self, path: &str, bytes: &[u8], depth: usize) -> Result<(), ConfigError> {
+        let lexed = lexer::lex(bytes);
+        crate::slog!(
+            crate::log::NOTICE,
+            "UTF-8 byte order mark {}detected",
+            if lexed.bom { "" } else { "not " }
+        );
+        for line in &lexed.lines {
+            self.line(path, line, depth)?;
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, path: &str, line: &Line, depth: usize) -> Result<(), ConfigError> {
+        let at = |reason: String, before: Vec<String>| {
+            ConfigError::at_line(path, line.no, &line.raw, reason).with_before(before)
+        };
+        match &line.item {
+            Item::Section(name) => self.start_section(name),
+            Item::NoEquals => Err(at("No '=' found".to_string(), Vec::new())),
+            Item::Pair { name, value } => {
+                let in_global = self.current.is_none();
+                let def = match options::lookup(name, in_global) {
+                    Lookup::Found(def) => def,
+                    Lookup::NotValidHere => {
+                        return Err(at(
+                            "Specified option name is not valid here".to_string(),
+                            Vec::new(),
+                        ))
+                    }
+                };
+                let refused = match def.support {
+                    Support::Implemented => false,
+                    Support::Refused => true,
+                    Support::RefusedWhenYes => value.eq_ignore_ascii_case("yes"),
+                };
+                if refused {
+                    return Err(at(options::refused_reason(def), Vec::new()));
+                }
+                match def.apply {
+                    Apply::Include => self
+                        .include(value, depth)
+                        .map_err(|(reason, before)| at(reason, before)),
+                    Apply::Value(apply) => {
+                        let service = match self.current.as_mut() {
+                            Some(s) => s,
+                            None => &mut self.defaults,
+                        };
+                        let mut target = Target {
+                            global: &mut self.global,
+                            service,
+                            in_global,
+                        };
+                        apply(&mut target, value).map_err(|f| at(f.reason, f.before))
+                    }
+                    Apply::Nothing => Err(at(options::refused_reason(def), Vec::new())),
+                }
+            }
+        }
+    }
+
+    /// `include = DIR`; the error is (reason, lines before it).
+    fn include(&mut self, dir: &str, depth: usize) -> Result<(), (String, Vec<String>)> {
+        const FAILED_FILE: &str = "Failed to include a file";
+        let list = lexer::include_dir(dir)
+            .map_err(|line| ("Failed to include directory".to_string(), vec![line]))?;
+        for skipped in &list.skipped {
+            crate::slog!(crate::log::DEBUG, "\"{skipped}\" is not a file");
+        }
+        for file in &list.files {
+            self.included += 1;
+            if depth + 1 > MAX_INCLUDE_DEPTH || self.included > MAX_INCLUDED_FILES {
+                return Err((
+                    FAILED_FILE.to_string(),
+                    vec!["Too many nested or included files".to_string()],
+                ));
+            }
+            crate::slog!(crate::log::NOTICE, "Reading configuration from file {file}");
+            let bytes = std::fs::read(file).map_err(|_| {
+                (
+                    FAILED_FILE.to_string(),
+                    vec!["Cannot open configuration file".to_string()],
+                )
+            })?;
+            self.read_nested(file, &bytes, depth + 1)
+                .map_err(|inner| (FAILED_FILE.to_string(), inner.lines()))?;
+        }
+        Ok(())
+    }
+
+    fn start_section(&mut self, name: &str) -> Result<(), ConfigError> {
+        self.finish_current()?;
+        let mut section = self.defaults.clone();
+        section.name = name.to_string();
+        self.current = Some(section);
+        Ok(())
+    }
+
+    /// Check the section being read (or the global section at the first
+    /// header).
+    fn finish_current(&mut self) -> Result<(), ConfigError> {
+        if !self.global_done {
+            resolve::finish_global(&self.global).map_err(|r| reject(Place::Global, r))?;
+            self.global_done = true;
+        }
+        if let Some(raw) = self.current.take() {
+            crate::slog!(crate::log::INFO, "Initializing service [{}]", raw.name);
+            let mut known: Vec<(String, bool)> = self
+                .services
+                .iter()
+                .map(|s| (s.name.clone(), s.client))
+                .collect();
+            known.push((raw.name.clone(), raw.client));
+            let service = resolve::finish_service(&raw, &known, false)
+                .map_err(|r| reject(Place::Service(raw.name.clone()), r))?;
+            self.services.push(service);
+        }
+        Ok(())
+    }
+
+    /// End of the main file: check what is open and build the `Config`.
+    pub fn finish(mut self, origin: &str) -> Result<Config, ConfigError> {
+        let sections = self.current.is_some() || !self.services.is_empty();
+        self.finish_current()?;
+        let mut global =
+            resolve::finish_global(&self.global).map_err(|r| reject(Place::Global, r))?;
+        if !sections {
+            let mut inetd = self.defaults.clone();
+            inetd.name = self.global.service_name.clone();
+            let service =
+                resolve::finish_service(&inetd, &[], true).map_err(|r| reject(Place::Inetd, r))?;
+            global.inetd = Some(Box::new(service));
+        }
+        Ok(Config {
+            global,
+            services: self.services,
+            origin: origin.to_string(),
+        })
+    }
+}
+
+impl Default for Reader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn reject(place: Place, r: Reject) -> ConfigError {
+    ConfigError::new(place, r.reason).with_before(r.before)
+}

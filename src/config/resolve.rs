@@ -1,0 +1,492 @@
+//! Raw section → validated [`model::Service`] (and raw global → `Global`).
+//!
+//! Runs when a section ends, as stunnel's `init_section`: the checks are
+//! made in stunnel's option-table order and the first failure wins, so the
+//! message for a section with several problems is the one stunnel prints
+//! (observed with stunnel4 5.68):
+//!
+//! 1. `accept` resolution (`Cannot resolve accept target`)
+//! 2. `TLS server needs a certificate` (server without `cert` or PSK)
+//! 3. `checkHost`/`checkEmail`/`checkIP` without `verifyChain`/`verifyPeer`
+//! 4. `connect` ports, `protocol` name and mode, `PSKidentity`
+//! 5. `redirect` rules, `sni`, `sslVersion` range, ticket key pairing
+//! 6. `verify*` without `CAfile`/`CApath`
+//! 7. the endpoint count (and `accept` in inetd mode)
+//!
+//! Computed defaults are filled in here: ciphers, ciphersuites, curves,
+//! `key` = `cert`, the client SNI name, `execArgs`. Host names of `connect`
+//! and `redirect` are *not* resolved (the connection layer does that), and
+//! no certificate or CA file is opened.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::addr::{self, Split};
+use super::model::{
+    Endpoint, Exec, Foreground, Global, Protocol, Service, SniRoute, TlsSettings, Transparent,
+};
+use super::options::protocol as proto;
+use super::raw::{RawGlobal, RawService};
+
+pub const DEFAULT_CIPHERS: &str = "HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK";
+pub const DEFAULT_CIPHERSUITES: &str =
+    "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
+pub const DEFAULT_CURVES: &str = "X25519:P-256:X448:P-521:P-384";
+
+/// A failed end-of-section check: the reason and the err lines before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub before: Vec<String>,
+    pub reason: String,
+}
+
+impl From<&str> for Reject {
+    fn from(reason: &str) -> Self {
+        Reject {
+            before: Vec::new(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<String> for Reject {
+    fn from(reason: String) -> Self {
+        Reject {
+            before: Vec::new(),
+            reason,
+        }
+    }
+}
+
+/// End of the global section (`Global options: …`).
+pub fn finish_global(raw: &RawGlobal) -> Result<Global, Reject> {
+    let foreground = raw.foreground != Foreground::No;
+    let absolute = |p: &Option<std::path::PathBuf>| p.as_deref().map_or(true, Path::is_absolute);
+    if !foreground && !absolute(&raw.output) {
+        return Err("Log file must include full path name".into());
+    }
+    if !foreground && !absolute(&raw.pid) {
+        return Err("Pid file must include full path name".into());
+    }
+    Ok(Global {
+        chroot: raw.chroot.clone(),
+        foreground: raw.foreground,
+        pid: raw.pid.clone(),
+        setuid: raw.setuid.clone(),
+        setgid: raw.setgid.clone(),
+        output: raw.output.clone(),
+        log_mode: raw.log_mode,
+        syslog: raw.syslog,
+        debug: raw.debug,
+        service_name: raw.service_name.clone(),
+        inetd: None,
+        rnd_bytes: raw.rnd_bytes,
+        rnd_file: raw.rnd_file.clone(),
+        rnd_overwrite: raw.rnd_overwrite,
+        providers: raw.providers.clone(),
+        set_env: raw.set_env.clone(),
+    })
+}
+
+/// Sections known when a section ends (stunnel searches its list, which
+/// already holds the section being finished): name and `client`.
+pub type Known<'a> = &'a [(String, bool)];
+
+/// End of a section (`inetd` = the implicit service of a file without
+/// sections).
+pub fn finish_service(raw: &RawService, known: Known<'_>, inetd: bool) -> Result<Service, Reject> {
+    let mut endpoints = 0;
+    let verifies = raw.verify.chain || raw.verify.peer;
+
+    let accept = resolve_accept(&raw.accept)?;
+    if !raw.accept.is_empty() {
+        endpoints += 1;
+    }
+    if !raw.client && raw.cert.is_none() && raw.psk_secrets.is_empty() {
+        return Err("TLS server needs a certificate".into());
+    }
+    let checks = [&raw.check_email, &raw.check_host, &raw.check_ip];
+    if checks.iter().any(|c| !c.is_empty()) && !verifies {
+        return Err("Either \"verifyChain\" or \"verifyPeer\" has to be enabled".into());
+    }
+    let connect = endpoints_of(&raw.connect)?;
+    if !connect.is_empty() {
+        endpoints += 1;
+    }
+    if raw.exec.is_some() {
+        endpoints += 1;
+    }
+    let kind = match &raw.protocol {
+        Some(name) => Some(proto::check(name, raw.client)?),
+        None => None,
+    };
+    if kind.is_some_and(|k| proto::is_endpoint(k, raw.client)) {
+        endpoints += 1;
+    }
+    check_psk_identity(raw)?;
+    let redirect = check_redirect(raw, kind)?;
+    let (sni_name, sni_route) = resolve_sni(raw, known)?;
+    if sni_route.is_some() {
+        endpoints += 1;
+    }
+    if let (Some(min), Some(max)) = (raw.min_version, raw.max_version) {
+        if min > max {
+            return Err("Invalid protocol version range".into());
+        }
+    }
+    check_tickets(raw)?;
+    if matches!(
+        raw.transparent,
+        Transparent::Destination | Transparent::Both
+    ) {
+        endpoints += 1;
+    }
+    if verifies && raw.ca_file.is_none() && raw.ca_path.is_none() {
+        return Err("Either \"CAengine\", \"CAfile\" or \"CApath\" has to be configured".into());
+    }
+    if inetd {
+        if !raw.accept.is_empty() {
+            return Err("'accept' option is only allowed in a [section]".into());
+        }
+        if endpoints != 1 {
+            return Err("Inetd mode must define one endpoint".into());
+        }
+    } else if endpoints != 2 {
+        return Err("Each service must define two endpoints".into());
+    }
+    Ok(build(
+        raw, accept, connect, redirect, kind, sni_name, sni_route,
+    ))
+}
+
+/// Every `accept` value must split, have a known port and (with a host)
+/// resolve; stunnel logs each failure and fails only when nothing is left.
+fn resolve_accept(values: &[String]) -> Result<Vec<Endpoint>, Reject> {
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for v in values {
+        let checked = addr::endpoint(v).and_then(|ep| match addr::split(v) {
+            Split::Inet { host: Some(h), .. } => addr::resolve_host(h).map(|_| ep),
+            _ => Ok(ep),
+        });
+        match checked {
+            Ok(ep) => ok.push(ep),
+            Err(line) => errors.push(line),
+        }
+    }
+    if !values.is_empty() && ok.is_empty() {
+        return Err(Reject {
+            before: errors,
+            reason: "Cannot resolve accept target".to_string(),
+        });
+    }
+    for line in errors {
+        crate::slog!(crate::log::ERR, "{line}");
+    }
+    Ok(ok)
+}
+
+/// `connect`/`redirect`: the port must be known now (rstunnel keeps ports
+/// as numbers; stunnel would log `Unknown TCP service` and fail every
+/// connection later). Host names are resolved at connect time.
+fn endpoints_of(values: &[String]) -> Result<Vec<Endpoint>, Reject> {
+    values
+        .iter()
+        .map(|v| addr::endpoint(v).map_err(Reject::from))
+        .collect()
+}
+
+fn check_psk_identity(raw: &RawService) -> Result<(), Reject> {
+    let Some(identity) = &raw.psk_identity else {
+        return Ok(());
+    };
+    if !raw.client {
+        crate::slog!(
+            crate::log::NOTICE,
+            "PSK identity is ignored in the server mode"
+        );
+        return Ok(());
+    }
+    if !raw.psk_secrets.is_empty() && !raw.psk_secrets.iter().any(|(id, _)| id == identity) {
+        return Err("No key found for the specified PSK identity".into());
+    }
+    Ok(())
+}
+
+/// Server sections need both ticket secrets or none; client sections
+/// ignore them, with stunnel's notices (and the model drops them).
+fn check_tickets(raw: &RawService) -> Result<(), Reject> {
+    if raw.client {
+        for (name, set) in [
+            ("ticketKeySecret", raw.ticket_key.is_some()),
+            ("ticketMacSecret", raw.ticket_mac.is_some()),
+        ] {
+            if set {
+                crate::slog!(crate::log::INFO, "{name} configured");
+            }
+        }
+        for (name, set) in [
+            ("ticketKeySecret", raw.ticket_key.is_some()),
+            ("ticketMacSecret", raw.ticket_mac.is_some()),
+        ] {
+            if set {
+                crate::slog!(crate::log::NOTICE, "{name} is ignored in the client mode");
+            }
+        }
+        return Ok(());
+    }
+    if raw.ticket_key.is_some() != raw.ticket_mac.is_some() {
+        return Err("\"ticketKeySecret\" and \"ticketMacSecret\" must be set together".into());
+    }
+    Ok(())
+}
+
+fn check_redirect(
+    raw: &RawService,
+    kind: Option<super::model::ProtocolKind>,
+) -> Result<Vec<Endpoint>, Reject> {
+    if raw.redirect.is_empty() {
+        return Ok(Vec::new());
+    }
+    if raw.client {
+        return Err("\"redirect\" is unsupported in client sections".into());
+    }
+    if proto::connects_before_tls(kind, raw.client) {
+        return Err("\"redirect\" is incompatible with the specified protocol negotiation".into());
+    }
+    if !raw.verify.chain && !raw.verify.peer {
+        return Err(
+            "Either \"verifyChain\" or \"verifyPeer\" has to be enabled for \"redirect\" to work"
+                .into(),
+        );
+    }
+    endpoints_of(&raw.redirect)
+}
+
+/// Client: the name to send (`sni =` empty disables; default from
+/// `protocolHost`, else the first `connect`, host part before the last `:`,
+/// `localhost` if there is no `:`). Server: `PRIMARY:PATTERN`, split at the
+/// first `:`, the primary looked up by exact name.
+fn resolve_sni(
+    raw: &RawService,
+    known: Known<'_>,
+) -> Result<(Option<String>, Option<SniRoute>), Reject> {
+    if raw.client {
+        let name = match &raw.sni {
+            Some(s) => s.clone(),
+            None => default_client_sni(raw),
+        };
+        return Ok(((!name.is_empty()).then_some(name), None));
+    }
+    let Some(sni) = &raw.sni else {
+        return Ok((None, None));
+    };
+    let (primary, pattern) = sni.split_once(':').ok_or("Invalid SNI parameter format")?;
+    let (_, primary_client) = known
+        .iter()
+        .find(|(n, _)| n == primary)
+        .ok_or("SNI section name not found")?;
+    if *primary_client {
+        return Err("SNI primary service is a TLS client".into());
+    }
+    Ok((
+        None,
+        Some(SniRoute {
+            primary: primary.to_string(),
+            pattern: pattern.to_string(),
+        }),
+    ))
+}
+
+fn default_client_sni(raw: &RawService) -> String {
+    let source = raw.protocol_host.as_ref().or(raw.connect.first());
+    match source.and_then(|s| s.rfind(':').map(|i| &s[..i])) {
+        Some(host) => host.to_string(),
+        None => "localhost".to_string(),
+    }
+}
+
+fn build(
+    raw: &RawService,
+    accept: Vec<Endpoint>,
+    connect: Vec<Endpoint>,
+    redirect: Vec<Endpoint>,
+    kind: Option<super::model::ProtocolKind>,
+    sni_name: Option<String>,
+    sni_route: Option<SniRoute>,
+) -> Service {
+    let exec = raw.exec.as_ref().map(|program| Exec {
+        program: program.clone(),
+        args: raw
+            .exec_args
+            .clone()
+            .unwrap_or_else(|| vec![program.to_string_lossy().into_owned()]),
+        pty: raw.pty,
+    });
+    let protocol = kind.map(|kind| Protocol {
+        kind,
+        host: raw.protocol_host.clone(),
+        username: raw.protocol_username.clone(),
+        password: raw.protocol_password.clone(),
+        authentication: raw.protocol_authentication.clone(),
+        domain: raw.protocol_domain.clone(),
+        headers: raw.protocol_headers.clone(),
+    });
+    let tls = TlsSettings {
+        cert: raw.cert.clone(),
+        key: raw.key.clone().or_else(|| raw.cert.clone()),
+        ca_file: raw.ca_file.clone(),
+        ca_path: raw.ca_path.clone(),
+        crl_file: raw.crl_file.clone(),
+        crl_path: raw.crl_path.clone(),
+        ciphers: raw
+            .ciphers
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CIPHERS.to_string()),
+        ciphersuites: raw
+            .ciphersuites
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CIPHERSUITES.to_string()),
+        curves: raw
+            .curves
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CURVES.to_string()),
+        min_version: raw.min_version,
+        max_version: raw.max_version,
+        security_level: raw.security_level,
+        options_set: raw.options_set,
+        options_clear: raw.options_clear,
+        verify: raw.verify,
+        check_host: raw.check_host.clone(),
+        check_email: raw.check_email.clone(),
+        check_ip: raw.check_ip.clone(),
+        sni_name,
+        session_cache_size: raw.session_cache_size,
+        // A negative timeout makes sessions expire at once, as 0 does.
+        session_cache_timeout: Duration::from_secs(
+            u64::try_from(raw.session_cache_timeout).unwrap_or(0),
+        ),
+        session_resume: raw.session_resume,
+        renegotiation: raw.renegotiation,
+        ticket_key: raw.ticket_key.clone().filter(|_| !raw.client),
+        ticket_mac: raw.ticket_mac.clone().filter(|_| !raw.client),
+        psk_secrets: raw.psk_secrets.clone(),
+        psk_identity: raw.psk_identity.clone(),
+        ocsp_url: raw.ocsp_url.clone(),
+        ocsp_aia: raw.ocsp_aia,
+        ocsp_flags: raw.ocsp_flags,
+        ocsp_nonce: raw.ocsp_nonce,
+        ocsp_require: raw.ocsp_require,
+        conf_cmds: raw.conf_cmds.clone(),
+    };
+    Service {
+        name: raw.name.clone(),
+        client: raw.client,
+        accept,
+        connect,
+        redirect,
+        delay: raw.delay,
+        failover: raw.failover,
+        local: raw.local,
+        // stunnel 5.68 waits one second between exec+connect retries.
+        retry: raw.retry.then_some(Duration::from_secs(1)),
+        exec,
+        transparent: raw.transparent,
+        reset: raw.reset,
+        socket_options: raw.socket_options.clone(),
+        timeouts: raw.timeouts,
+        debug_level: raw.debug_level,
+        log_id: raw.log_id,
+        ident: raw.ident.clone(),
+        socket_owner: raw.socket_owner.clone(),
+        socket_group: raw.socket_group.clone(),
+        tls,
+        protocol,
+        sni_route,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(f: impl FnOnce(&mut RawService)) -> RawService {
+        let mut s = RawService {
+            name: "a".into(),
+            client: true,
+            accept: vec!["127.0.0.1:1".into()],
+            connect: vec!["2".into()],
+            ..RawService::default()
+        };
+        f(&mut s);
+        s
+    }
+
+    #[test]
+    fn client_sni_defaults() {
+        let sni =
+            |f: fn(&mut RawService)| finish_service(&svc(f), &[], false).map(|s| s.tls.sni_name);
+        assert_eq!(sni(|_| {}), Ok(Some("localhost".into())));
+        assert_eq!(
+            sni(|s| s.connect = vec!["127.0.0.1:5".into()]),
+            Ok(Some("127.0.0.1".into()))
+        );
+        assert_eq!(
+            sni(|s| s.protocol_host = Some("ex.com:99".into())),
+            Ok(Some("ex.com".into()))
+        );
+        assert_eq!(
+            sni(|s| s.protocol_host = Some("example.com".into())),
+            Ok(Some("localhost".into()))
+        );
+        assert_eq!(sni(|s| s.protocol_host = Some(":99".into())), Ok(None));
+        assert_eq!(sni(|s| s.sni = Some(String::new())), Ok(None));
+        assert_eq!(sni(|s| s.sni = Some("a:b".into())), Ok(Some("a:b".into())));
+    }
+
+    #[test]
+    fn computed_defaults() {
+        let s = finish_service(
+            &svc(|s| {
+                s.client = false;
+                s.cert = Some("/c.pem".into());
+                s.exec = Some("/bin/cat".into());
+                s.connect.clear();
+            }),
+            &[],
+            false,
+        )
+        .expect("valid");
+        assert_eq!(s.tls.key, Some("/c.pem".into()));
+        assert_eq!(s.tls.ciphers, DEFAULT_CIPHERS);
+        assert_eq!(s.tls.ciphersuites, DEFAULT_CIPHERSUITES);
+        assert_eq!(s.tls.curves, DEFAULT_CURVES);
+        assert_eq!(s.exec.map(|e| e.args), Some(vec!["/bin/cat".to_string()]));
+    }
+
+    #[test]
+    fn global_paths() {
+        let g = RawGlobal {
+            output: Some("x.log".into()),
+            ..RawGlobal::default()
+        };
+        assert_eq!(
+            finish_global(&g).unwrap_err().reason,
+            "Log file must include full path name"
+        );
+        let g = RawGlobal {
+            pid: Some("x.pid".into()),
+            ..RawGlobal::default()
+        };
+        assert_eq!(
+            finish_global(&g).unwrap_err().reason,
+            "Pid file must include full path name"
+        );
+        let g = RawGlobal {
+            pid: Some("x.pid".into()),
+            foreground: Foreground::Quiet,
+            ..RawGlobal::default()
+        };
+        assert!(finish_global(&g).is_ok());
+    }
+}
