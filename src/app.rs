@@ -1,9 +1,13 @@
 //! Start-up order and the top-level run loop (stunnel-reference §5.1):
-//! parse the command line → load the configuration → build TLS contexts →
-//! bind → open the log → build the tokio runtime → serve until a signal.
 //!
-//! Everything before the runtime is plain blocking code, so a later
-//! `daemon()` fork happens while the process still has one thread.
+//! ```text
+//! command line → load config → provider/setEnv → TLS contexts → bind
+//!   → open the log → build the tokio runtime → serve until a signal
+//! ```
+//!
+//! Everything before the runtime is plain blocking code on one thread, so
+//! binding privileged ports and forking happen before any worker thread
+//! exists (pingora's rule; style.md habit 13).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,47 +15,57 @@ use std::sync::Arc;
 use crate::cli::{self, Invocation};
 use crate::config::{self, model::Config, Source};
 use crate::connection::{self, ServiceCtx};
-use crate::log::{self as slog_mod, Sinks, ERR, NOTICE};
-use crate::service::bind;
+use crate::log::{self as logging, Sinks, ERR, INFO, NOTICE};
+use crate::service::bind::{self, Bound};
 use crate::service::supervisor::Supervisor;
 use crate::tls;
 
+/// The process: parse the command line, do what it asks, map the outcome
+/// to stunnel's exit status (0 or 1).
 pub fn main(args: &[String]) -> ExitCode {
-    slog_mod::install();
+    logging::install();
     let invocation = match cli::parse(args) {
         Ok(inv) => inv,
         Err(e) => {
-            crate::slog!(ERR, "{}", e.0);
-            slog_mod::dump_buffered();
+            for (level, line) in &e.lines {
+                crate::slog!(*level, "{line}");
+            }
+            logging::dump_buffered();
             return ExitCode::from(1);
         }
     };
-    match invocation {
+    let outcome = match invocation {
         Invocation::Help => info(cli::help_lines()),
         Invocation::Version => info(cli::version_defaults_lines()),
         Invocation::Sockets => info(cli::sockets_lines()),
         Invocation::Options => info(cli::options_lines()),
         Invocation::Test(source) => check(&source),
-        Invocation::Run(source) => match run(&source) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(()) => {
-                slog_mod::dump_buffered();
-                ExitCode::from(1)
-            }
-        },
+        Invocation::Run(source) => run(&source),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(()) => {
+            // Error mode: everything buffered so far, all levels, to stderr.
+            logging::dump_buffered();
+            ExitCode::from(1)
+        }
     }
 }
 
-/// Information mode: banner then `lines`, plain, on stderr; exit 0.
-fn info(lines: Vec<String>) -> ExitCode {
+/// Information mode: banner then `lines`, plain, on stderr.
+fn info(lines: Vec<String>) -> Result<(), ()> {
     banner();
-    slog_mod::print_buffered_plain();
+    logging::print_buffered_plain();
+    print_plain(&lines);
+    Ok(())
+}
+
+fn print_plain(lines: &[String]) {
+    use std::io::Write;
     let mut err = std::io::stderr().lock();
     for line in lines {
-        use std::io::Write;
         let _ = writeln!(err, "{line}");
     }
-    ExitCode::SUCCESS
 }
 
 fn banner() {
@@ -65,74 +79,79 @@ fn banner() {
 /// `-test`: load the configuration and build every TLS policy without
 /// reading certificate files or opening sockets; print what each service
 /// will accept.
-fn check(source: &Source) -> ExitCode {
+fn check(source: &Source) -> Result<(), ()> {
     banner();
-    let Ok(config) = load(source) else {
-        slog_mod::dump_buffered();
-        return ExitCode::from(1);
-    };
+    let config = load(source)?;
+    let services: Vec<_> = config
+        .services
+        .iter()
+        .chain(config.global.inetd.as_deref())
+        .cloned()
+        .collect();
+    let contexts = tls::build_all(&services, tls::Loading::PolicyOnly)
+        .map_err(|(i, e)| tls_failed(&services[i].name, e))?;
+    crate::slog!(NOTICE, "Configuration successful");
+    logging::print_buffered_plain();
     let mut report = Vec::new();
-    for service in &config.services {
-        match tls::build(service, tls::Loading::PolicyOnly) {
-            Ok(ctx) => {
-                report.push(format!("Service [{}]:", service.name));
-                report.extend(ctx.describe().into_iter().map(|l| format!("  {l}")));
-            }
-            Err(e) => {
-                e.log();
-                crate::slog!(
-                    ERR,
-                    "Service [{}]: Failed to initialize TLS context",
-                    service.name
-                );
-                crate::slog!(ERR, "Configuration failed");
-                slog_mod::dump_buffered();
-                return ExitCode::from(1);
+    for (service, ctx) in services.iter().zip(contexts) {
+        report.push(format!("Service [{}]:", service.name));
+        report.extend(ctx.describe().into_iter().map(|l| format!("  {l}")));
+    }
+    print_plain(&report);
+    Ok(())
+}
+
+/// Read and validate the configuration, then apply its process-wide
+/// side effects that stunnel executes while parsing (`setEnv`, `provider`).
+fn load(source: &Source) -> Result<Config, ()> {
+    let config = config::load(source).map_err(|e| {
+        for line in e.lines() {
+            crate::slog!(ERR, "{line}");
+        }
+        crate::slog!(ERR, "Configuration failed");
+        if e.show_syntax {
+            for line in cli::syntax_lines() {
+                crate::slog!(NOTICE, "{line}");
             }
         }
+    })?;
+    for (name, value) in &config.global.set_env {
+        // Still one thread here, so changing the environment is sound.
+        match value {
+            Some(v) => std::env::set_var(name, v),
+            None => std::env::remove_var(name),
+        }
     }
-    slog_mod::print_buffered_plain();
-    let mut err = std::io::stderr().lock();
-    for line in report {
-        use std::io::Write;
-        let _ = writeln!(err, "{line}");
-    }
-    ExitCode::SUCCESS
-}
-
-fn load(source: &Source) -> Result<Config, ()> {
-    match source {
-        Source::File(p) => crate::slog!(NOTICE, "Reading configuration from file {}", p.display()),
-        Source::Fd(n) => crate::slog!(NOTICE, "Reading configuration from descriptor {n}"),
-    }
-    config::load(source).map_err(|e| {
-        crate::slog!(ERR, "{e}");
-        crate::slog!(ERR, "Configuration failed");
-    })
-}
-
-/// Build the TLS context of every service (reading certificates now, before
-/// any privilege is dropped).
-fn contexts(config: &Config) -> Result<Vec<Arc<ServiceCtx>>, ()> {
-    let mut out = Vec::new();
-    for service in &config.services {
-        match tls::build(service, tls::Loading::Files) {
-            Ok(ctx) => out.push(connection::context(service.clone(), ctx)),
+    for name in &config.global.providers {
+        match openssl::provider::Provider::try_load(None, name, true) {
+            // Providers stay loaded for the life of the process, as in stunnel.
+            Ok(p) => std::mem::forget(p),
             Err(e) => {
-                e.log();
-                crate::slog!(
-                    ERR,
-                    "Service [{}]: Failed to initialize TLS context",
-                    service.name
-                );
+                tls::TlsError::new("OSSL_PROVIDER_try_load", &e).log();
+                crate::slog!(ERR, "Global options: Failed to load provider");
                 crate::slog!(ERR, "Configuration failed");
                 return Err(());
             }
         }
     }
-    Ok(out)
+    Ok(config)
 }
 
+fn tls_failed(name: &str, e: tls::TlsError) {
+    e.log();
+    crate::slog!(ERR, "Service [{name}]: Failed to initialize TLS context");
+    crate::slog!(ERR, "Configuration failed");
+}
+
+/// Build the TLS context of every service (reading certificates now, before
+/// any privilege is dropped) and the per-service connection contexts.
+pub fn contexts(config: &Config) -> Result<Vec<Arc<ServiceCtx>>, ()> {
+    let tls = tls::build_all(&config.services, tls::Loading::Files)
+        .map_err(|(i, e)| tls_failed(&config.services[i].name, e))?;
+    Ok(connection::contexts(&config.services, tls))
+}
+
+/// Daemon (or inetd) mode until a terminating signal.
 fn run(source: &Source) -> Result<(), ()> {
     banner();
     let config = load(source)?;
@@ -141,21 +160,29 @@ fn run(source: &Source) -> Result<(), ()> {
     }
     let ctxs = contexts(&config)?;
     crate::slog!(NOTICE, "Configuration successful");
+    let bound = bind_all(&ctxs)?;
+    logging::activate(sinks(&config)?, config.global.debug.level);
+    let runtime = runtime()?;
+    runtime.block_on(serve(bound))
+}
 
-    let mut bound = Vec::new();
-    for ctx in &ctxs {
-        bound.push(bind::bind_service(&ctx.service)?);
+/// Bind every service that has `accept` (SNI secondaries have none).
+fn bind_all(ctxs: &[Arc<ServiceCtx>]) -> Result<Vec<(Arc<ServiceCtx>, Vec<Bound>)>, ()> {
+    let mut out = Vec::new();
+    for ctx in ctxs.iter().filter(|c| !c.service.accept.is_empty()) {
+        out.push((ctx.clone(), bind::bind_service(&ctx.service)?));
     }
+    Ok(out)
+}
 
-    slog_mod::activate(sinks(&config).map_err(|_| ())?, config.global.debug.level);
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// A multi-threaded runtime sized to the machine's cores.
+fn runtime() -> Result<tokio::runtime::Runtime, ()> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| {
             crate::slog!(ERR, "Cannot start the runtime: {e}");
-        })?;
-    runtime.block_on(serve(ctxs, bound))
+        })
 }
 
 /// inetd mode (no `[section]`): the global section's service serves one
@@ -166,13 +193,9 @@ fn run_inetd(config: &Config) -> Result<(), ()> {
         crate::slog!(ERR, "Inetd mode: Inetd mode must define one endpoint");
         return Err(());
     };
-    let tls = tls::build(service, tls::Loading::Files).map_err(|e| {
-        e.log();
-        crate::slog!(ERR, "Inetd mode: Failed to initialize TLS context");
-        crate::slog!(ERR, "Configuration failed");
-    })?;
+    let tls = tls::build(service, tls::Loading::Files).map_err(|e| tls_failed(&service.name, e))?;
     crate::slog!(NOTICE, "Configuration successful");
-    slog_mod::activate(sinks(config)?, config.global.debug.level);
+    logging::activate(sinks(config)?, config.global.debug.level);
     // SIGPIPE stays ignored (Rust's default): a vanished peer is an EPIPE
     // the copy loop handles, not a silent death.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -185,12 +208,13 @@ fn run_inetd(config: &Config) -> Result<(), ()> {
         let local = connection::stdio::Stdio::new().map_err(|e| {
             crate::slog!(ERR, "Cannot use stdin/stdout: {e}");
         })?;
-        let ctx = connection::context(service.clone(), tls);
+        let ctx = ServiceCtx::new(service.clone(), tls, Vec::new());
         connection::run(ctx, connection::Kind::Stdio(local), 0).await;
         Ok(())
     })
 }
 
+/// The log destinations the configuration asks for.
 fn sinks(config: &Config) -> Result<Sinks, ()> {
     let global = &config.global;
     let mut sinks = Sinks {
@@ -211,15 +235,14 @@ fn sinks(config: &Config) -> Result<Sinks, ()> {
     Ok(sinks)
 }
 
-async fn serve(ctxs: Vec<Arc<ServiceCtx>>, bound: Vec<Vec<bind::Bound>>) -> Result<(), ()> {
+async fn serve(services: Vec<(Arc<ServiceCtx>, Vec<Bound>)>) -> Result<(), ()> {
     let permits = Arc::new(tokio::sync::Semaphore::new(
         crate::service::client_limit().max(1),
     ));
-    let services = ctxs.into_iter().zip(bound).collect();
     let supervisor = Supervisor::start(services, permits).map_err(|e| {
         crate::slog!(ERR, "Cannot register listener: {e}");
     })?;
-    crate::slog!(crate::log::INFO, "Accepting new connections");
+    crate::slog!(INFO, "Accepting new connections");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|_| ())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())

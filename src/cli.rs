@@ -355,16 +355,3 @@ mod tests {
             .any(|l| l.starts_with("    SO_REUSEADDR        |       yes|    --    |    --    |")));
     }
 }
-
-pub fn help_lines() -> Vec<String> {
-    todo!("config helper")
-}
-pub fn options_lines() -> Vec<String> {
-    todo!("config helper")
-}
-pub fn sockets_lines() -> Vec<String> {
-    todo!("config helper")
-}
-pub fn version_defaults_lines() -> Vec<String> {
-    todo!("config helper")
-}

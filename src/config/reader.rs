@@ -185,7 +185,22 @@ impl Reader {
         self.finish_current()?;
         let mut global =
             resolve::finish_global(&self.global).map_err(|r| reject(Place::Global, r))?;
-        if !sections {
+        if !sections && !self.defaults.accept.is_empty() {
+            // Beyond stunnel 5: a file without sections that has `accept`
+            // (configs written for older stunnel, e.g. the Trac guide's) runs
+            // as one service named after the global `service`, instead of
+            // failing with "'accept' option is only allowed in a [section]".
+            let mut single = self.defaults.clone();
+            single.name = self.global.service_name.clone();
+            crate::slog!(
+                crate::log::NOTICE,
+                "No [section] found: the global options define service [{}]",
+                single.name
+            );
+            let service = resolve::finish_service(&single, &[], false)
+                .map_err(|r| reject(Place::Service(single.name.clone()), r))?;
+            self.services.push(service);
+        } else if !sections {
             let mut inetd = self.defaults.clone();
             inetd.name = self.global.service_name.clone();
             let service =

@@ -32,7 +32,11 @@ fn aborted(how: Abort) -> Report {
         Abort::Reset => Ending::Error,
         Abort::Close => Ending::Closed,
     };
-    Report { to_tls: 0, to_socket: 0, ending }
+    Report {
+        to_tls: 0,
+        to_socket: 0,
+        ending,
+    }
 }
 
 /// Run every stage; the returned report is what the final log line says.
@@ -42,9 +46,16 @@ pub(super) async fn client_try(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entr
     let peer = local.peer_addr();
     let local_addr = local.local_addr();
     let original_dst = original_destination(&local);
-    let hooks = Hooks { peer, local_addr, original_dst };
+    let hooks = Hooks {
+        peer,
+        local_addr,
+        original_dst,
+    };
     let mut local = Rewind::new(Vec::new(), local);
-    let early = match hooks.run(&ctx.service, Phase::Early, &mut local, None).await {
+    let early = match hooks
+        .run(&ctx.service, Phase::Early, &mut local, None)
+        .await
+    {
         Ok(o) => o,
         Err(how) => return aborted(how),
     };
@@ -59,12 +70,21 @@ pub(super) async fn client_try(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entr
 }
 
 /// Client mode: backend first, TLS over it, the local side stays plain.
-async fn client_mode(ctx: &ServiceCtx, mut local: Rewind<Stream>, early: Outcome, hooks: &Hooks) -> Result<Report, Abort> {
+async fn client_mode(
+    ctx: &ServiceCtx,
+    mut local: Rewind<Stream>,
+    early: Outcome,
+    hooks: &Hooks,
+) -> Result<Report, Abort> {
     let service = &ctx.service;
     let mut remote = connect(ctx, early.target, None).await?;
-    hooks.run(service, Phase::Middle, &mut local, Some(&mut remote)).await?;
+    hooks
+        .run(service, Phase::Middle, &mut local, Some(&mut remote))
+        .await?;
     let mut tls = handshake(service, ctx.tls.connect(remote)).await?;
-    hooks.run(service, Phase::Late, &mut local, Some(&mut tls)).await?;
+    hooks
+        .run(service, Phase::Late, &mut local, Some(&mut tls))
+        .await?;
     let report = transfer::run(&mut tls, &mut local, limits(service)).await;
     if report.ending == Ending::Closed {
         tls.get_mut().close_cleanly();
@@ -83,10 +103,14 @@ async fn server_connect_first(
 ) -> Result<Report, Abort> {
     let service = &ctx.service;
     let mut remote = connect(ctx, early.target, None).await?;
-    let middle = hooks.run(service, Phase::Middle, &mut local, Some(&mut remote)).await?;
+    let middle = hooks
+        .run(service, Phase::Middle, &mut local, Some(&mut remote))
+        .await?;
     local.unread(&middle.pushback);
     let mut tls = handshake(service, ctx.tls.accept(local)).await?;
-    hooks.run(service, Phase::Late, &mut tls, Some(&mut remote)).await?;
+    hooks
+        .run(service, Phase::Late, &mut tls, Some(&mut remote))
+        .await?;
     finish(service, tls, remote).await
 }
 
@@ -111,12 +135,18 @@ async fn server_mode(
     };
     let middle = hooks.run(service, Phase::Middle, &mut tls, None).await?;
     let mut remote = connect(&ctx, middle.target.or(early.target), redirect).await?;
-    hooks.run(service, Phase::Late, &mut tls, Some(&mut remote)).await?;
+    hooks
+        .run(service, Phase::Late, &mut tls, Some(&mut remote))
+        .await?;
     finish(service, tls, remote).await
 }
 
 /// The transfer of a server-mode connection (TLS on the local side).
-async fn finish(service: &Service, mut tls: TlsStream<Rewind<Stream>>, mut remote: Stream) -> Result<Report, Abort> {
+async fn finish(
+    service: &Service,
+    mut tls: TlsStream<Rewind<Stream>>,
+    mut remote: Stream,
+) -> Result<Report, Abort> {
     let report = transfer::run(&mut tls, &mut remote, limits(service)).await;
     if report.ending == Ending::Closed {
         tls.get_mut().get_mut().close_cleanly();
@@ -154,14 +184,20 @@ async fn resolve_redirect(service: &Service) -> Vec<Address> {
 
 /// Connect the remote side: `redirect` wins over a protocol's target, which
 /// wins over the configured `connect` list (stunnel-reference §5.4 item 4).
-async fn connect(ctx: &ServiceCtx, target: Option<Target>, redirect: Option<Vec<Address>>) -> Result<Stream, Abort> {
+async fn connect(
+    ctx: &ServiceCtx,
+    target: Option<Target>,
+    redirect: Option<Vec<Address>>,
+) -> Result<Stream, Abort> {
     let chosen = redirect.or_else(|| {
         target.map(|t| match t {
             Target::Addrs(addrs) => addrs.into_iter().map(Address::Inet).collect(),
             Target::Unix(path) => vec![Address::Unix(path)],
         })
     });
-    connect_remote(&ctx.service, &ctx.targets, chosen).await.ok_or(Abort::Reset)
+    connect_remote(&ctx.service, &ctx.targets, chosen)
+        .await
+        .ok_or(Abort::Reset)
 }
 
 /// A handshake under `TIMEOUTbusy`, failures logged as stunnel logs them.
@@ -173,7 +209,10 @@ async fn handshake<S>(
         Some(limit) => match tokio::time::timeout(limit, fut).await {
             Ok(r) => r,
             Err(_) => {
-                crate::slog!(ERR, "ssl_start: s_poll_wait: TIMEOUTbusy exceeded: sending reset");
+                crate::slog!(
+                    ERR,
+                    "ssl_start: s_poll_wait: TIMEOUTbusy exceeded: sending reset"
+                );
                 return Err(Abort::Reset);
             }
         },
@@ -201,7 +240,9 @@ impl Hooks {
         local: &mut (dyn Io + '_),
         remote: Option<&mut (dyn Io + '_)>,
     ) -> Result<Outcome, Abort> {
-        let Some(settings) = &service.protocol else { return Ok(Outcome::default()) };
+        let Some(settings) = &service.protocol else {
+            return Ok(Outcome::default());
+        };
         let ctx = protocol::Ctx {
             settings,
             client: service.client,
@@ -217,7 +258,10 @@ impl Hooks {
 }
 
 fn limits(service: &Service) -> Limits {
-    Limits { idle: service.timeouts.idle, close: service.timeouts.close }
+    Limits {
+        idle: service.timeouts.idle,
+        close: service.timeouts.close,
+    }
 }
 
 fn log_accepted(service: &Service, local: &Stream) {
@@ -235,7 +279,8 @@ fn log_accepted(service: &Service, local: &Stream) {
 /// `l:` socket options on the accepted socket (not for Unix sockets).
 fn apply_local_options(service: &Service, stream: &Stream) {
     if let (Kind::Tcp(_), Some(fd)) = (stream.kind(), stream.raw_fd()) {
-        if let Err(e) = crate::os::sockopt::apply_socket_options(fd, &service.socket_options.local) {
+        if let Err(e) = crate::os::sockopt::apply_socket_options(fd, &service.socket_options.local)
+        {
             crate::slog!(WARNING, "Failed to set local socket options: {e}");
         }
     }
@@ -244,7 +289,9 @@ fn apply_local_options(service: &Service, stream: &Stream) {
 /// SO_ORIGINAL_DST of an accepted TCP socket (iptables REDIRECT/DNAT), for
 /// `protocol = socks` in client mode and `transparent = destination`.
 fn original_destination(stream: &Stream) -> Option<std::net::SocketAddr> {
-    let Kind::Tcp(s) = stream.kind() else { return None };
+    let Kind::Tcp(s) = stream.kind() else {
+        return None;
+    };
     let v4 = nix::sys::socket::getsockopt(s, nix::sys::socket::sockopt::OriginalDst).ok()?;
     let ip = std::net::Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
     let addr = std::net::SocketAddr::new(ip.into(), u16::from_be(v4.sin_port));
@@ -252,4 +299,3 @@ fn original_destination(stream: &Stream) -> Option<std::net::SocketAddr> {
     // own address means the same (no redirection happened).
     (Some(addr) != s.local_addr().ok()).then_some(addr)
 }
-

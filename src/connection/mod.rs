@@ -35,9 +35,18 @@ pub struct ServiceCtx {
 }
 
 impl ServiceCtx {
-    pub fn new(service: Service, tls: TlsContext, secondaries: Vec<(usize, Arc<ServiceCtx>)>) -> Arc<ServiceCtx> {
+    pub fn new(
+        service: Service,
+        tls: TlsContext,
+        secondaries: Vec<(usize, Arc<ServiceCtx>)>,
+    ) -> Arc<ServiceCtx> {
         let targets = Targets::new(&service);
-        Arc::new(ServiceCtx { service, tls, targets, secondaries })
+        Arc::new(ServiceCtx {
+            service,
+            tls,
+            targets,
+            secondaries,
+        })
     }
 }
 
@@ -60,7 +69,12 @@ pub fn contexts(services: &[Service], tls: Vec<TlsContext>) -> Vec<Arc<ServiceCt
         let secondaries = services
             .iter()
             .enumerate()
-            .filter(|(_, s)| is_secondary(s) && s.sni_route.as_ref().is_some_and(|r| r.primary == service.name))
+            .filter(|(_, s)| {
+                is_secondary(s)
+                    && s.sni_route
+                        .as_ref()
+                        .is_some_and(|r| r.primary == service.name)
+            })
             .filter_map(|(j, _)| built[j].clone().map(|c| (j, c)))
             .collect();
         built[i] = Some(ServiceCtx::new(service.clone(), ctx, secondaries));

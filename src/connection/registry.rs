@@ -37,14 +37,23 @@ pub struct Entry {
 impl Entry {
     pub fn register(id: u64, service: &str) -> Entry {
         let counters = Arc::new(Counters::default());
-        let live = Live { service: service.to_string(), counters: counters.clone() };
-        LIVE.lock().unwrap_or_else(|p| p.into_inner()).insert(id, live);
+        let live = Live {
+            service: service.to_string(),
+            counters: counters.clone(),
+        };
+        LIVE.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, live);
         Entry { id, counters }
     }
 
     /// The SNI switch moves a connection to another service.
     pub fn rename(&self, service: &str) {
-        if let Some(live) = LIVE.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&self.id) {
+        if let Some(live) = LIVE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&self.id)
+        {
             live.service = service.to_string();
         }
     }
@@ -52,7 +61,9 @@ impl Entry {
 
 impl Drop for Entry {
     fn drop(&mut self) {
-        LIVE.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+        LIVE.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
     }
 }
 
@@ -69,7 +80,11 @@ pub fn log_active() {
             c.counters.to_socket.load(Ordering::Relaxed)
         );
     }
-    crate::slog!(crate::log::EMERG, "Listed {} active connection(s)", live.len());
+    crate::slog!(
+        crate::log::EMERG,
+        "Listed {} active connection(s)",
+        live.len()
+    );
 }
 
 /// Number of live connections (for shutdown and the `finished (N left)` line).
@@ -90,13 +105,21 @@ impl<'a, S> Counted<'a, S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Counted<'_, S> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
     }
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<'_, S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = &r {

@@ -38,7 +38,10 @@ impl Drop for Stream {
 impl Stream {
     /// `reset`: the service's `reset` option.
     pub fn new(kind: Kind, reset: bool) -> Stream {
-        Stream { kind, reset_on_drop: reset }
+        Stream {
+            kind,
+            reset_on_drop: reset,
+        }
     }
 
     /// The connection ended normally: close with FIN.

@@ -50,7 +50,10 @@ pub struct ConnLog {
 
 impl ConnLog {
     pub fn new(id: String, level: u8) -> ConnLog {
-        ConnLog { id, level: std::cell::Cell::new(level) }
+        ConnLog {
+            id,
+            level: std::cell::Cell::new(level),
+        }
     }
 }
 
