@@ -249,10 +249,7 @@ impl Hook {
             original_dst: self.original_dst,
             net: &*self.net,
         };
-        let conn = rstunnel::log::ConnLog {
-            id: id.to_string(),
-            level: 7,
-        };
+        let conn = rstunnel::log::ConnLog::new(id.to_string(), 7);
         let fut = rstunnel::log::scope(conn, protocol::run(phase, &ctx, local, remote));
         tokio::time::timeout(WAIT * 2, fut)
             .await

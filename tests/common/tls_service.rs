@@ -123,10 +123,7 @@ pub fn log_file() -> &'static PathBuf {
 /// Run `fut` with its log lines tagged `[id]` (debug level).
 pub async fn logged<F: std::future::Future>(id: &str, fut: F) -> F::Output {
     log_file();
-    let ctx = rstunnel::log::ConnLog {
-        id: id.to_string(),
-        level: 7,
-    };
+    let ctx = rstunnel::log::ConnLog::new(id.to_string(), 7);
     rstunnel::log::scope(ctx, fut).await
 }
 
