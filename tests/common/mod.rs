@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod net;
+pub mod tls_pki;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -96,6 +97,7 @@ impl Daemon {
         std::fs::write(&path, conf).unwrap();
         let mut child = Command::new(imp.program())
             .arg(&path)
+            .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -191,5 +193,80 @@ pub fn wait_listening(port: u16) {
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "nothing listens on port {port}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A Python `ssl` HTTPS server on 127.0.0.1:0 (a real TLS peer nobody here
+/// wrote). Every GET is answered with `sni=<name the client sent>
+/// version=<TLS version>` so tests can check what reached it.
+pub struct PyHttps {
+    child: Child,
+    pub port: u16,
+}
+
+impl PyHttps {
+    pub fn start(cert: &Path, key: &Path) -> PyHttps {
+        const SERVER: &str = r#"
+import http.server, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+names = []
+ctx.sni_callback = lambda sock, name, c: names.append(name)
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = ("sni=%s version=%s" % (names[-1] if names else "", self.request.version())).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+        let mut child = Command::new("python3")
+            .args(["-c", SERVER])
+            .arg(cert)
+            .arg(key)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let port = first.trim().parse().unwrap_or_else(|_| panic!("python server said {first:?}"));
+        PyHttps { child, port }
+    }
+}
+
+impl Drop for PyHttps {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run a command to completion within PATIENCE; return (success, stdout, stderr).
+pub fn run_cmd(cmd: &mut Command) -> (bool, String, String) {
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(PATIENCE) {
+        Ok(Ok(out)) => (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ),
+        _ => {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("command did not finish in time: {cmd:?}");
+        }
     }
 }
