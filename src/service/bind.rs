@@ -93,8 +93,12 @@ fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
                 &service.socket_options.accept,
             )?;
             match sa {
-                std::net::SocketAddr::V4(v4) => socket::bind(fd.as_raw_fd(), &SockaddrIn::from(*v4)),
-                std::net::SocketAddr::V6(v6) => socket::bind(fd.as_raw_fd(), &SockaddrIn6::from(*v6)),
+                std::net::SocketAddr::V4(v4) => {
+                    socket::bind(fd.as_raw_fd(), &SockaddrIn::from(*v4))
+                }
+                std::net::SocketAddr::V6(v6) => {
+                    socket::bind(fd.as_raw_fd(), &SockaddrIn6::from(*v6))
+                }
             }
             .map_err(errno)?;
             socket::listen(&fd, socket::Backlog::MAXCONN).map_err(errno)?;
