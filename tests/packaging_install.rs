@@ -169,10 +169,7 @@ fn install_places_every_file_and_uninstall_removes_them() {
     assert!(unit.contains("\nRuntimeDirectory=rstunnel\n"));
     assert!(unit.contains("\nExecReload=/bin/kill -HUP $MAINPID\n"));
     let rotate = text(&d.join("etc/logrotate.d/rstunnel"));
-    assert!(
-        rotate.contains(&format!("{}", conf_value("output"))),
-        "logrotate path"
-    );
+    assert!(rotate.contains(&conf_value("output")), "logrotate path");
     assert!(rotate.contains(&pid), "logrotate does not use the pid file");
     assert!(rotate.contains("kill -USR1"), "logrotate sends no SIGUSR1");
 
