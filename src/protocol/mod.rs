@@ -266,7 +266,7 @@ mod tests {
     fn every_kind_has_exactly_one_row() {
         for kind in ALL {
             assert_eq!(
-                table().iter().filter(|e| e.kind == kind).count(),
+                table::table().iter().filter(|e| e.kind == kind).count(),
                 1,
                 "{kind:?}"
             );

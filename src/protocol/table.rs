@@ -54,7 +54,7 @@ pub(super) struct Entry {
 }
 
 /// stunnel 5.68's `protocol()` if-chain, as a table (reference §4.1).
-fn table() -> [Entry; 12] {
+pub(super) fn table() -> [Entry; 12] {
     use ProtocolKind::*;
     [
         Entry {
