@@ -5,8 +5,11 @@
 use rstunnel::config::options::{Support, OPTIONS};
 
 fn table_rows() -> Vec<(String, String)> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("| option | status | notes |").expect("compatibility table");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("| option | status | notes |")
+        .expect("compatibility table");
     readme[start..]
         .lines()
         .skip(2)
@@ -23,7 +26,13 @@ fn every_option_is_listed_once_with_its_status() {
     let rows = table_rows();
     for def in OPTIONS {
         let matching: Vec<_> = rows.iter().filter(|(name, _)| name == def.name).collect();
-        assert_eq!(matching.len(), 1, "README lists `{}` {} times", def.name, matching.len());
+        assert_eq!(
+            matching.len(),
+            1,
+            "README lists `{}` {} times",
+            def.name,
+            matching.len()
+        );
         let status = &matching[0].1;
         let expected = match def.support {
             Support::Refused => "refused",
@@ -32,10 +41,17 @@ fn every_option_is_listed_once_with_its_status() {
         };
         assert_eq!(status, expected, "README status of `{}`", def.name);
         if def.support == Support::Implemented {
-            assert!(status == "yes" || status == "differs", "`{}`: {status}", def.name);
+            assert!(
+                status == "yes" || status == "differs",
+                "`{}`: {status}",
+                def.name
+            );
         }
     }
     for (name, _) in &rows {
-        assert!(OPTIONS.iter().any(|d| d.name == name), "README lists unknown option `{name}`");
+        assert!(
+            OPTIONS.iter().any(|d| d.name == name),
+            "README lists unknown option `{name}`"
+        );
     }
 }
