@@ -1,5 +1,5 @@
 //! The plain byte streams a connection moves data between: TCP, Unix or the
-//! process's stdin/stdout (inetd mode), behind one `AsyncRead + AsyncWrite`.
+//! process's stdin/stdout (inetd mode) or an `exec` program's pty, behind one `AsyncRead + AsyncWrite`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,6 +25,8 @@ pub enum Kind {
     Unix(UnixStream),
     /// inetd mode: read stdin, write stdout.
     Stdio(crate::connection::stdio::Stdio),
+    /// `exec` with `pty = yes`: the master side of the program's terminal.
+    Pty(crate::connection::local::pty::Pty),
 }
 
 impl Drop for Stream {
@@ -86,6 +88,7 @@ impl Stream {
         match &self.kind {
             Kind::Tcp(s) => Some(s.as_raw_fd()),
             Kind::Unix(s) => Some(s.as_raw_fd()),
+            Kind::Pty(p) => Some(p.raw_fd()),
             Kind::Stdio(_) => None,
         }
     }
@@ -97,6 +100,7 @@ macro_rules! delegate {
             Kind::Tcp($s) => $e,
             Kind::Unix($s) => $e,
             Kind::Stdio($s) => $e,
+            Kind::Pty($s) => $e,
         }
     };
 }
