@@ -304,7 +304,8 @@ fn limits(service: &Service) -> Limits {
 /// local side that is not a socket cannot be the source of a transparent
 /// connection; a TCP client must pass `ident` first.
 async fn local_start(service: &Service, local: &Stream) -> Result<(), Abort> {
-    let is_socket = matches!(local.kind(), Kind::Tcp(_) | Kind::Unix(_));
+    let is_socket =
+        matches!(local.kind(), Kind::Tcp(_) | Kind::Unix(_)) || local.peer_addr().is_some();
     if !is_socket && transparent::source(service.transparent) {
         crate::slog!(ERR, "Transparent source needs a socket");
         return Err(Abort::Reset);

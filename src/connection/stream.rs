@@ -59,6 +59,9 @@ impl Stream {
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         match &self.kind {
             Kind::Tcp(s) => s.peer_addr().ok(),
+            // inetd: stdin may be the accepted TCP socket (stunnel's
+            // `getpeername(local_rfd)`).
+            Kind::Stdio(_) => inet_name(nix::sys::socket::getpeername(0)),
             _ => None,
         }
     }
@@ -66,6 +69,7 @@ impl Stream {
     pub fn local_addr(&self) -> Option<SocketAddr> {
         match &self.kind {
             Kind::Tcp(s) => s.local_addr().ok(),
+            Kind::Stdio(_) => inet_name(nix::sys::socket::getsockname(0)),
             _ => None,
         }
     }
@@ -92,6 +96,16 @@ impl Stream {
             Kind::Stdio(_) => None,
         }
     }
+}
+
+/// An IPv4/IPv6 address out of `getpeername`/`getsockname`.
+fn inet_name(name: nix::Result<nix::sys::socket::SockaddrStorage>) -> Option<SocketAddr> {
+    let name = name.ok()?;
+    if let Some(v4) = name.as_sockaddr_in() {
+        return Some(SocketAddr::from(std::net::SocketAddrV4::from(*v4)));
+    }
+    name.as_sockaddr_in6()
+        .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
 }
 
 macro_rules! delegate {
