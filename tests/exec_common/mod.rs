@@ -36,12 +36,18 @@ ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
 if cert:
     ctx.load_cert_chain(cert)
-raw = socket.create_connection((host, port), timeout=20, source_address=(source, 0) if source else None)
+data = sys.stdin.buffer.read()
+# Bind first: the port is known even if the server resets the connection
+# before the connect call returns.
+raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+raw.bind((source or "0.0.0.0", 0))
 sys.stderr.write("%d\n" % raw.getsockname()[1]); sys.stderr.flush()
-s = ctx.wrap_socket(raw)
-s.sendall(sys.stdin.buffer.read())
+raw.settimeout(20)
 out = b""
 try:
+    raw.connect((host, port))
+    s = ctx.wrap_socket(raw)
+    s.sendall(data)
     while expect < 0 or len(out) < expect:
         chunk = s.recv(65536)
         if not chunk:
