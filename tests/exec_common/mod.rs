@@ -28,6 +28,20 @@ pub fn tls_client(
     cert: Option<&Path>,
     source: Option<&str>,
 ) -> TlsRun {
+    tls_client_in(None, host, port, data, expect, cert, source)
+}
+
+/// [`tls_client`] run inside the named network namespace `netns`
+/// (`ip netns exec`), or in the caller's when `None`.
+pub fn tls_client_in(
+    netns: Option<&str>,
+    host: &str,
+    port: u16,
+    data: &[u8],
+    expect: Option<usize>,
+    cert: Option<&Path>,
+    source: Option<&str>,
+) -> TlsRun {
     const CLIENT: &str = r#"
 import socket, ssl, sys
 host, port, expect, cert, source = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
@@ -57,7 +71,15 @@ except (ssl.SSLError, OSError) as e:
     sys.stderr.write("error %s\n" % e)
 sys.stdout.buffer.write(out)
 "#;
-    let mut child = Command::new("python3")
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "python3"]);
+            c
+        }
+        None => Command::new("python3"),
+    };
+    let mut child = cmd
         .args(["-c", CLIENT, host, &port.to_string()])
         .arg(expect.map_or("-1".to_string(), |n| n.to_string()))
         .arg(cert.map(|c| c.display().to_string()).unwrap_or_default())
@@ -138,4 +160,21 @@ pub fn private_netns() -> bool {
 pub fn sh(cmd: &str) {
     let (ok, out, err) = crate::common::run_cmd(Command::new("sh").args(["-c", cmd]));
     assert!(ok, "{cmd}: {out}{err}");
+}
+
+/// A named network namespace (`ip netns add`), deleted on drop.
+pub struct NamedNetns(pub String);
+
+impl NamedNetns {
+    pub fn create(tag: &str) -> NamedNetns {
+        let name = format!("rst{tag}{}", std::process::id());
+        sh(&format!("ip netns add {name}"));
+        NamedNetns(name)
+    }
+}
+
+impl Drop for NamedNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
 }
