@@ -9,14 +9,18 @@
 pub mod address;
 pub mod connect;
 mod flow;
+pub mod ident;
+pub mod local;
 pub mod registry;
 pub mod stdio;
 pub mod stream;
+pub mod transparent;
 
 use std::sync::Arc;
 
 use crate::config::model::Service;
 use crate::log::{ConnLog, NOTICE};
+use crate::protocol;
 use crate::tls::TlsContext;
 use crate::transfer::Ending;
 use connect::Targets;
@@ -114,6 +118,30 @@ async fn serve(ctx: Arc<ServiceCtx>, local: Kind, id: u64) {
     let entry = registry::Entry::register(id, &ctx.service.name);
     let local = Stream::new(local, ctx.service.reset);
     let report = flow::client_try(ctx, local, &entry).await;
+    log_closed(&report);
+}
+
+/// One run of an exec+connect section (`local::exec_connect`), inside the
+/// caller's log scope: the program is started as the local side, then the
+/// connection proceeds as an accepted one would.
+pub async fn serve_exec_connect(ctx: Arc<ServiceCtx>, id: u64) {
+    let Some(exec) = ctx.service.exec.clone() else {
+        return;
+    };
+    match local::spawn(&exec, &local::ExecEnv::default()) {
+        Ok(kind) => serve(ctx, kind, id).await,
+        Err(e) => {
+            crate::slog!(
+                crate::log::ERR,
+                "{}",
+                crate::os::io_text("connect_local", &e)
+            );
+            log_closed(&flow::aborted(protocol::Abort::Reset));
+        }
+    }
+}
+
+fn log_closed(report: &crate::transfer::Report) {
     let status = match report.ending {
         Ending::Closed => "closed",
         Ending::IdleTimeout | Ending::Error => "reset",

@@ -1,5 +1,5 @@
 //! The plain byte streams a connection moves data between: TCP, Unix or the
-//! process's stdin/stdout (inetd mode), behind one `AsyncRead + AsyncWrite`.
+//! process's stdin/stdout (inetd mode) or an `exec` program's pty, behind one `AsyncRead + AsyncWrite`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,6 +25,8 @@ pub enum Kind {
     Unix(UnixStream),
     /// inetd mode: read stdin, write stdout.
     Stdio(crate::connection::stdio::Stdio),
+    /// `exec` with `pty = yes`: the master side of the program's terminal.
+    Pty(crate::connection::local::pty::Pty),
 }
 
 impl Drop for Stream {
@@ -57,6 +59,9 @@ impl Stream {
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         match &self.kind {
             Kind::Tcp(s) => s.peer_addr().ok(),
+            // inetd: stdin may be the accepted TCP socket (stunnel's
+            // `getpeername(local_rfd)`).
+            Kind::Stdio(_) => inet_name(nix::sys::socket::getpeername(0)),
             _ => None,
         }
     }
@@ -64,6 +69,7 @@ impl Stream {
     pub fn local_addr(&self) -> Option<SocketAddr> {
         match &self.kind {
             Kind::Tcp(s) => s.local_addr().ok(),
+            Kind::Stdio(_) => inet_name(nix::sys::socket::getsockname(0)),
             _ => None,
         }
     }
@@ -86,9 +92,20 @@ impl Stream {
         match &self.kind {
             Kind::Tcp(s) => Some(s.as_raw_fd()),
             Kind::Unix(s) => Some(s.as_raw_fd()),
+            Kind::Pty(p) => Some(p.raw_fd()),
             Kind::Stdio(_) => None,
         }
     }
+}
+
+/// An IPv4/IPv6 address out of `getpeername`/`getsockname`.
+fn inet_name(name: nix::Result<nix::sys::socket::SockaddrStorage>) -> Option<SocketAddr> {
+    let name = name.ok()?;
+    if let Some(v4) = name.as_sockaddr_in() {
+        return Some(SocketAddr::from(std::net::SocketAddrV4::from(*v4)));
+    }
+    name.as_sockaddr_in6()
+        .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
 }
 
 macro_rules! delegate {
@@ -97,6 +114,7 @@ macro_rules! delegate {
             Kind::Tcp($s) => $e,
             Kind::Unix($s) => $e,
             Kind::Stdio($s) => $e,
+            Kind::Pty($s) => $e,
         }
     };
 }

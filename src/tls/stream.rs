@@ -101,6 +101,17 @@ impl<S> TlsStream<S> {
             .map(|c| ffi::name_text(c.subject_name()))
     }
 
+    /// Subject and issuer of the peer certificate in stunnel's one-line
+    /// form (`exec`'s `SSL_CLIENT_DN` and `SSL_CLIENT_I_DN`).
+    pub fn peer_names(&self) -> Option<(String, String)> {
+        self.inner.ssl().peer_certificate().map(|c| {
+            (
+                ffi::name_text(c.subject_name()),
+                ffi::name_text(c.issuer_name()),
+            )
+        })
+    }
+
     fn renegotiation_abort(&self) -> Option<io::Error> {
         if self.renegotiation || self.state.reneg.load(Ordering::SeqCst) != RENEG_DETECTED {
             return None;
