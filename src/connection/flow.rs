@@ -24,7 +24,7 @@ use crate::config::model::Service;
 use crate::log::{ERR, NOTICE, WARNING};
 use crate::protocol::{self, Abort, Io, Outcome, Phase, Rewind, SystemNet, Target};
 use crate::tls::{TlsError, TlsStream};
-use crate::transfer::{self, Ending, Limits, Report};
+use crate::transfer::{Ending, Limits, Report};
 
 /// How a connection ended before any byte was moved.
 fn aborted(how: Abort) -> Report {
@@ -60,9 +60,9 @@ pub(super) async fn client_try(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entr
         Err(how) => return aborted(how),
     };
     let result = if ctx.service.client {
-        client_mode(&ctx, local, early, &hooks).await
+        client_mode(&ctx, local, early, &hooks, entry).await
     } else if protocol::connect_before_tls(ctx.service.protocol.as_ref().map(|p| p.kind), false) {
-        server_connect_first(&ctx, local, early, &hooks).await
+        server_connect_first(&ctx, local, early, &hooks, entry).await
     } else {
         server_mode(ctx, local, early, &hooks, entry).await
     };
@@ -75,6 +75,7 @@ async fn client_mode(
     mut local: Rewind<Stream>,
     early: Outcome,
     hooks: &Hooks,
+    entry: &Entry,
 ) -> Result<Report, Abort> {
     let service = &ctx.service;
     let mut remote = connect(ctx, early.target, None).await?;
@@ -85,7 +86,7 @@ async fn client_mode(
     hooks
         .run(service, Phase::Late, &mut local, Some(&mut tls))
         .await?;
-    let report = transfer::run(&mut tls, &mut local, limits(service)).await;
+    let report = entry.transfer(&mut tls, &mut local, limits(service)).await;
     if report.ending == Ending::Closed {
         tls.get_mut().close_cleanly();
         local.get_mut().close_cleanly();
@@ -100,6 +101,7 @@ async fn server_connect_first(
     mut local: Rewind<Stream>,
     early: Outcome,
     hooks: &Hooks,
+    entry: &Entry,
 ) -> Result<Report, Abort> {
     let service = &ctx.service;
     let mut remote = connect(ctx, early.target, None).await?;
@@ -111,7 +113,7 @@ async fn server_connect_first(
     hooks
         .run(service, Phase::Late, &mut tls, Some(&mut remote))
         .await?;
-    finish(service, tls, remote).await
+    finish(service, tls, remote, entry).await
 }
 
 /// Server mode: TLS with the client, then the backend the (possibly
@@ -138,7 +140,7 @@ async fn server_mode(
     hooks
         .run(service, Phase::Late, &mut tls, Some(&mut remote))
         .await?;
-    finish(service, tls, remote).await
+    finish(service, tls, remote, entry).await
 }
 
 /// The transfer of a server-mode connection (TLS on the local side).
@@ -146,8 +148,9 @@ async fn finish(
     service: &Service,
     mut tls: TlsStream<Rewind<Stream>>,
     mut remote: Stream,
+    entry: &Entry,
 ) -> Result<Report, Abort> {
-    let report = transfer::run(&mut tls, &mut remote, limits(service)).await;
+    let report = entry.transfer(&mut tls, &mut remote, limits(service)).await;
     if report.ending == Ending::Closed {
         tls.get_mut().get_mut().close_cleanly();
         remote.close_cleanly();
@@ -265,12 +268,11 @@ fn limits(service: &Service) -> Limits {
 }
 
 fn log_accepted(service: &Service, local: &Stream) {
-    match local.peer_addr() {
+    match local.peer_text() {
         Some(peer) => crate::slog!(
             NOTICE,
-            "Service [{}] accepted connection from {}",
-            service.name,
-            address::fmt_inet(&peer)
+            "Service [{}] accepted connection from {peer}",
+            service.name
         ),
         None => crate::slog!(NOTICE, "Service [{}] accepted connection", service.name),
     }

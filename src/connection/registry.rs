@@ -47,6 +47,23 @@ impl Entry {
         Entry { id, counters }
     }
 
+    /// The copy loop with this entry's counters following it live (what
+    /// SIGUSR2 lists); the report is the loop's own.
+    pub async fn transfer<T, P>(
+        &self,
+        tls: &mut T,
+        plain: &mut P,
+        limits: crate::transfer::Limits,
+    ) -> crate::transfer::Report
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+        P: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut tls = Counted::new(tls, &self.counters.to_tls);
+        let mut plain = Counted::new(plain, &self.counters.to_socket);
+        crate::transfer::run(&mut tls, &mut plain, limits).await
+    }
+
     /// The SNI switch moves a connection to another service.
     pub fn rename(&self, service: &str) {
         if let Some(live) = LIVE

@@ -53,11 +53,33 @@ impl Stream {
         &self.kind
     }
 
-    /// The peer as stunnel prints it; `None` for Unix sockets and pipes.
+    /// The inet peer (also of an inetd socket on stdin); `None` for
+    /// Unix-domain peers and pipes.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         match &self.kind {
             Kind::Tcp(s) => s.peer_addr().ok(),
-            _ => None,
+            Kind::Stdio(s) => s.peer().ok(),
+            Kind::Unix(_) => None,
+        }
+    }
+
+    /// The peer as `accepted connection from …` names it: `ADDR:PORT`,
+    /// a socket path or `unnamed socket` for Unix-domain peers (also a
+    /// socketpair on stdin, as socat's EXEC gives), `None` when the local
+    /// side is not a socket at all (pipes).
+    pub fn peer_text(&self) -> Option<String> {
+        match &self.kind {
+            Kind::Tcp(s) => s.peer_addr().ok().map(|a| super::address::fmt_inet(&a)),
+            Kind::Unix(s) => Some(
+                s.peer_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                    .unwrap_or_else(|| "unnamed socket".into()),
+            ),
+            Kind::Stdio(s) => match s.peer() {
+                Ok(a) => Some(super::address::fmt_inet(&a)),
+                Err(text) => text,
+            },
         }
     }
 
