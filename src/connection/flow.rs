@@ -82,11 +82,12 @@ async fn client_mode(
     hooks
         .run(service, Phase::Middle, &mut local, Some(&mut remote))
         .await?;
-    let mut tls = handshake(service, ctx.tls.connect(remote)).await?;
+    let mut tls = handshake(service, entry, ctx.tls.connect(remote)).await?;
     hooks
         .run(service, Phase::Late, &mut local, Some(&mut tls))
         .await?;
     let report = entry.transfer(&mut tls, &mut local, limits(service)).await;
+    entry.note_fatal_alert(tls.fatal_alert_received());
     if report.ending == Ending::Closed {
         tls.get_mut().close_cleanly();
         local.get_mut().close_cleanly();
@@ -109,7 +110,7 @@ async fn server_connect_first(
         .run(service, Phase::Middle, &mut local, Some(&mut remote))
         .await?;
     local.unread(&middle.pushback);
-    let mut tls = handshake(service, ctx.tls.accept(local)).await?;
+    let mut tls = handshake(service, entry, ctx.tls.accept(local)).await?;
     hooks
         .run(service, Phase::Late, &mut tls, Some(&mut remote))
         .await?;
@@ -126,7 +127,7 @@ async fn server_mode(
     entry: &Entry,
 ) -> Result<Report, Abort> {
     local.unread(&early.pushback);
-    let mut tls = handshake(&ctx.service, ctx.tls.accept(local)).await?;
+    let mut tls = handshake(&ctx.service, entry, ctx.tls.accept(local)).await?;
     let ctx = switch_sni(ctx, tls.selected_service(), entry);
     let service = &ctx.service;
     let redirect = if !service.redirect.is_empty() && !tls.authenticated() {
@@ -151,6 +152,7 @@ async fn finish(
     entry: &Entry,
 ) -> Result<Report, Abort> {
     let report = entry.transfer(&mut tls, &mut remote, limits(service)).await;
+    entry.note_fatal_alert(tls.fatal_alert_received());
     if report.ending == Ending::Closed {
         tls.get_mut().get_mut().close_cleanly();
         remote.close_cleanly();
@@ -206,6 +208,7 @@ async fn connect(
 /// A handshake under `TIMEOUTbusy`, failures logged as stunnel logs them.
 async fn handshake<S>(
     service: &Service,
+    entry: &Entry,
     fut: impl std::future::Future<Output = Result<TlsStream<S>, TlsError>>,
 ) -> Result<TlsStream<S>, Abort> {
     let outcome = match service.timeouts.busy {
@@ -222,6 +225,7 @@ async fn handshake<S>(
         None => fut.await,
     };
     outcome.map_err(|e| {
+        entry.note_fatal_alert(e.fatal_alert_received);
         e.log();
         Abort::Reset
     })

@@ -82,6 +82,29 @@ pub fn contexts(services: &[Service], tls: Vec<TlsContext>) -> Vec<Arc<ServiceCt
     built.into_iter().flatten().collect()
 }
 
+/// The `<status>` of `Connection <status>: …` (stunnel-reference §5.4
+/// item 6, §5.7.4): one word per socket, remote first, local second,
+/// folded into one when they agree. An error exit resets both sockets
+/// with `reset = yes` (closes them with `reset = no`), except the TLS-side
+/// socket after a fatal alert, which is closed so the alert gets through.
+fn status(ending: Ending, reset: bool, client: bool, fatal_alert: bool) -> &'static str {
+    let reset_exit = ending != Ending::Closed && reset;
+    let tls_side = reset_exit && !fatal_alert;
+    // The TLS side is the remote socket in client mode, the local one in
+    // server mode.
+    let (remote, local) = if client {
+        (tls_side, reset_exit)
+    } else {
+        (reset_exit, tls_side)
+    };
+    match (remote, local) {
+        (true, true) => "reset",
+        (true, false) => "reset/closed",
+        (false, true) => "closed/reset",
+        (false, false) => "closed",
+    }
+}
+
 /// Serve one accepted connection; `id` is stunnel's sequential log id.
 pub async fn run(ctx: Arc<ServiceCtx>, local: Kind, id: u64) {
     let log = ConnLog::new(id.to_string(), ctx.service.debug_level);
@@ -91,15 +114,31 @@ pub async fn run(ctx: Arc<ServiceCtx>, local: Kind, id: u64) {
 async fn serve(ctx: Arc<ServiceCtx>, local: Kind, id: u64) {
     let entry = registry::Entry::register(id, &ctx.service.name);
     let local = Stream::new(local, ctx.service.reset);
+    let (client, reset) = (ctx.service.client, ctx.service.reset);
     let report = flow::client_try(ctx, local, &entry).await;
-    let status = match report.ending {
-        Ending::Closed => "closed",
-        Ending::IdleTimeout | Ending::Error => "reset",
-    };
+    let status = status(report.ending, reset, client, entry.fatal_alert());
     crate::slog!(
         NOTICE,
         "Connection {status}: {} byte(s) sent to TLS, {} byte(s) sent to socket",
         report.to_tls,
         report.to_socket
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_words_follow_stunnel() {
+        use Ending::*;
+        assert_eq!(status(Closed, true, false, false), "closed");
+        assert_eq!(status(Error, true, false, false), "reset");
+        assert_eq!(status(IdleTimeout, true, true, false), "reset");
+        assert_eq!(status(Error, false, false, false), "closed");
+        assert_eq!(status(Error, true, false, true), "reset/closed");
+        assert_eq!(status(Error, true, true, true), "closed/reset");
+        assert_eq!(status(Error, false, true, true), "closed");
+        assert_eq!(status(Closed, true, true, true), "closed");
+    }
 }

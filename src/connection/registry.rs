@@ -32,6 +32,9 @@ static LIVE: Mutex<BTreeMap<u64, Live>> = Mutex::new(BTreeMap::new());
 pub struct Entry {
     id: u64,
     pub counters: Arc<Counters>,
+    /// The TLS side saw a fatal alert: its socket counts as `closed` in
+    /// the final `Connection reset/closed` line (stunnel-reference §5.7.4).
+    tls_alert: std::sync::atomic::AtomicBool,
 }
 
 impl Entry {
@@ -44,7 +47,22 @@ impl Entry {
         LIVE.lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, live);
-        Entry { id, counters }
+        Entry {
+            id,
+            counters,
+            tls_alert: Default::default(),
+        }
+    }
+
+    /// Record that a fatal TLS alert went either way.
+    pub fn note_fatal_alert(&self, seen: bool) {
+        if seen {
+            self.tls_alert.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub fn fatal_alert(&self) -> bool {
+        self.tls_alert.load(Ordering::Relaxed)
     }
 
     /// The copy loop with this entry's counters following it live (what
