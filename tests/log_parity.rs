@@ -483,3 +483,91 @@ fn debug7_keeps_the_order_of_the_main_lines() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Per-service `debug`: under a global `debug = 3`, a section with
+/// `debug = 7` logs its connections' debug lines while a section without
+/// one inherits 3 and logs nothing for a clean connection; the main
+/// thread's lines follow the global level. Checked on both programs.
+#[test]
+fn per_service_debug_levels_filter_connection_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    for imp in [Impl::Stunnel4, Impl::Rstunnel] {
+        let run_dir = tempfile::tempdir().unwrap();
+        let backend = tagged_echo(b"E:");
+        let log = LogFile(run_dir.path().join("levels.log"));
+        let conf = run_dir.path().join("levels.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "foreground = yes\noutput = {}\ndebug = 3\nsyslog = no\ncert = {}\n\
+                 [loud]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{backend}\ndebug = 7\n\
+                 [quiet]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{backend}\n",
+                p(&log.0),
+                p(&pki.combined)
+            ),
+        )
+        .unwrap();
+        let mut daemon = support::spawn(imp, &conf, run_dir.path(), false);
+        let mut ports = Vec::new();
+        support::wait_until("two listening sockets", || {
+            ports = support::listening_ports(daemon.pid);
+            ports.len() == 2
+        });
+        // Which port is which: connect to each and see whose id logs.
+        for port in &ports {
+            let mut s = support::tls_connect(*port);
+            assert_eq!(support::read_n(&mut s, 2), b"E:");
+            assert_eq!(support::echo(&mut s, b"x"), b"x");
+            support::close(s);
+        }
+        // Only the loud service's connection writes (its final line).
+        log.wait_for("]: Connection closed: 3 byte(s) sent to TLS, 1 byte(s) sent to socket");
+        daemon.signal(libc::SIGTERM);
+        assert_eq!(daemon.wait_exit(), 0);
+        let text = log.text();
+        let lines: Vec<&str> = text.lines().map(|l| l.get(20..).unwrap_or(l)).collect();
+        let by_id = |id: &str| -> Vec<&str> {
+            lines
+                .iter()
+                .filter(|l| {
+                    l.get(4..)
+                        .is_some_and(|r| r.starts_with(&format!("[{id}]")))
+                })
+                .copied()
+                .collect()
+        };
+        let (first, second) = (by_id("0"), by_id("1"));
+        let (loud, quiet) = if first.is_empty() {
+            (second, first)
+        } else {
+            (first, second)
+        };
+        assert!(
+            quiet.is_empty(),
+            "{imp:?}: the quiet service logged:\n{text}"
+        );
+        assert!(
+            loud.iter()
+                .any(|l| l.starts_with("LOG5[") && l.contains("Service [loud] accepted connection")),
+            "{imp:?}:\n{text}"
+        );
+        assert!(
+            loud.iter()
+                .any(|l| l.starts_with("LOG7[") && l.contains("TLS state (accept)")),
+            "{imp:?}: no debug lines for the loud service:\n{text}"
+        );
+        // The main thread stays at the global level 3.
+        let main: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.get(4..).is_some_and(|r| r.starts_with("[ui]")))
+            .copied()
+            .collect();
+        assert!(
+            main.iter()
+                .all(|l| l.as_bytes().get(3).is_some_and(|c| *c <= b'3')),
+            "{imp:?}: main-thread lines above err:\n{}",
+            main.join("\n")
+        );
+    }
+}
