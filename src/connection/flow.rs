@@ -91,6 +91,9 @@ async fn client_mode(
     if report.ending == Ending::Closed {
         tls.get_mut().close_cleanly();
         local.get_mut().close_cleanly();
+    } else if tls.fatal_alert_received() {
+        // The alert must reach the peer: FIN, not RST (§5.7.4).
+        tls.get_mut().close_cleanly();
     }
     Ok(report)
 }
@@ -156,6 +159,9 @@ async fn finish(
     if report.ending == Ending::Closed {
         tls.get_mut().get_mut().close_cleanly();
         remote.close_cleanly();
+    } else if tls.fatal_alert_received() {
+        // The alert must reach the peer: FIN, not RST (§5.7.4).
+        tls.get_mut().get_mut().close_cleanly();
     }
     Ok(report)
 }
