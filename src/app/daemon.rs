@@ -19,6 +19,12 @@ use crate::service::bind::{self, Bound};
 use crate::service::supervisor::Supervisor;
 
 pub fn run(source: &Source, config: Config) -> Result<(), ()> {
+    // A reload re-reads the absolute path resolved at start-up, as stunnel
+    // does: daemon() changes to `/`, and under a chroot it resolves inside.
+    let source = match source {
+        Source::File(_) => Source::File(config.origin.clone().into()),
+        Source::Fd(fd) => Source::Fd(*fd),
+    };
     let ctxs = super::contexts(&config)?;
     crate::slog!(NOTICE, "Configuration successful");
     let bound = bind_all(&ctxs)?;
@@ -48,7 +54,7 @@ pub fn run(source: &Source, config: Config) -> Result<(), ()> {
         .enable_all()
         .build()
         .map_err(|e| fatal("runtime", e))?;
-    runtime.block_on(serve(source, bound, &ctxs))
+    runtime.block_on(serve(&source, bound, &ctxs))
 }
 
 fn fatal(what: &str, e: std::io::Error) {

@@ -25,7 +25,7 @@ use crate::config::model::Service;
 use crate::log::{ERR, INFO, NOTICE, WARNING};
 use crate::protocol::{self, Abort, Io, Outcome, Phase, Rewind, SystemNet, Target};
 use crate::tls::{TlsError, TlsStream};
-use crate::transfer::{self, Ending, Limits, Report};
+use crate::transfer::{Ending, Limits, Report};
 
 /// How a connection ended before any byte was moved.
 pub(super) fn aborted(how: Abort) -> Report {
@@ -85,15 +85,18 @@ async fn client_mode(
     hooks
         .run(service, Phase::Middle, &mut local, Some(&mut remote))
         .await?;
-    let mut tls = handshake(service, ctx.tls.connect(remote)).await?;
+    let mut tls = handshake(service, entry, ctx.tls.connect(remote)).await?;
     hooks
         .run(service, Phase::Late, &mut local, Some(&mut tls))
         .await?;
-    let report =
-        transfer::run_counting(&mut tls, &mut local, limits(service), &entry.counters).await;
+    let report = entry.transfer(&mut tls, &mut local, limits(service)).await;
+    entry.note_fatal_alert(tls.fatal_alert_received());
     if report.ending == Ending::Closed {
         tls.get_mut().close_cleanly();
         local.get_mut().close_cleanly();
+    } else if tls.fatal_alert_received() {
+        // The alert must reach the peer: FIN, not RST (§5.7.4).
+        tls.get_mut().close_cleanly();
     }
     Ok(report)
 }
@@ -113,7 +116,7 @@ async fn server_connect_first(
         .run(service, Phase::Middle, &mut local, Some(&mut remote))
         .await?;
     local.unread(&middle.pushback);
-    let mut tls = handshake(service, ctx.tls.accept(local)).await?;
+    let mut tls = handshake(service, entry, ctx.tls.accept(local)).await?;
     hooks
         .run(service, Phase::Late, &mut tls, Some(&mut remote))
         .await?;
@@ -130,7 +133,7 @@ async fn server_mode(
     entry: &Entry,
 ) -> Result<Report, Abort> {
     local.unread(&early.pushback);
-    let mut tls = handshake(&ctx.service, ctx.tls.accept(local)).await?;
+    let mut tls = handshake(&ctx.service, entry, ctx.tls.accept(local)).await?;
     let ctx = switch_sni(ctx, tls.selected_service(), entry);
     let service = &ctx.service;
     let redirect = if !service.redirect.is_empty() && !tls.authenticated() {
@@ -155,11 +158,14 @@ async fn finish(
     mut remote: Stream,
     entry: &Entry,
 ) -> Result<Report, Abort> {
-    let report =
-        transfer::run_counting(&mut tls, &mut remote, limits(service), &entry.counters).await;
+    let report = entry.transfer(&mut tls, &mut remote, limits(service)).await;
+    entry.note_fatal_alert(tls.fatal_alert_received());
     if report.ending == Ending::Closed {
         tls.get_mut().get_mut().close_cleanly();
         remote.close_cleanly();
+    } else if tls.fatal_alert_received() {
+        // The alert must reach the peer: FIN, not RST (§5.7.4).
+        tls.get_mut().get_mut().close_cleanly();
     }
     Ok(report)
 }
@@ -244,6 +250,7 @@ async fn connect(
 /// A handshake under `TIMEOUTbusy`, failures logged as stunnel logs them.
 async fn handshake<S>(
     service: &Service,
+    entry: &Entry,
     fut: impl std::future::Future<Output = Result<TlsStream<S>, TlsError>>,
 ) -> Result<TlsStream<S>, Abort> {
     let outcome = match service.timeouts.busy {
@@ -260,6 +267,7 @@ async fn handshake<S>(
         None => fut.await,
     };
     outcome.map_err(|e| {
+        entry.note_fatal_alert(e.fatal_alert_received);
         e.log();
         Abort::Reset
     })
@@ -331,12 +339,11 @@ async fn local_start(service: &Service, local: &Stream) -> Result<(), Abort> {
 }
 
 fn log_accepted(service: &Service, local: &Stream) {
-    match local.peer_addr() {
+    match local.peer_text() {
         Some(peer) => crate::slog!(
             NOTICE,
-            "Service [{}] accepted connection from {}",
-            service.name,
-            address::fmt_inet(&peer)
+            "Service [{}] accepted connection from {peer}",
+            service.name
         ),
         None => crate::slog!(NOTICE, "Service [{}] accepted connection", service.name),
     }

@@ -55,21 +55,42 @@ impl Stream {
         &self.kind
     }
 
-    /// The peer as stunnel prints it; `None` for Unix sockets and pipes.
+    /// The inet peer (also of an inetd socket on stdin); `None` for
+    /// Unix-domain peers and pipes.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         match &self.kind {
             Kind::Tcp(s) => s.peer_addr().ok(),
-            // inetd: stdin may be the accepted TCP socket (stunnel's
-            // `getpeername(local_rfd)`).
-            Kind::Stdio(_) => inet_name(nix::sys::socket::getpeername(0)),
-            _ => None,
+            Kind::Stdio(s) => s.peer().ok(),
+            Kind::Unix(_) | Kind::Pty(_) => None,
+        }
+    }
+
+    /// The peer as `accepted connection from …` names it: `ADDR:PORT`,
+    /// a socket path or `unnamed socket` for Unix-domain peers (also a
+    /// socketpair on stdin, as socat's EXEC gives), `None` when the local
+    /// side is not a socket at all (pipes).
+    pub fn peer_text(&self) -> Option<String> {
+        match &self.kind {
+            Kind::Tcp(s) => s.peer_addr().ok().map(|a| super::address::fmt_inet(&a)),
+            Kind::Unix(s) => Some(
+                s.peer_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                    .unwrap_or_else(|| "unnamed socket".into()),
+            ),
+            Kind::Stdio(s) => match s.peer() {
+                Ok(a) => Some(super::address::fmt_inet(&a)),
+                Err(text) => text,
+            },
+            // exec+connect: the program is the local side, not a peer.
+            Kind::Pty(_) => None,
         }
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
         match &self.kind {
             Kind::Tcp(s) => s.local_addr().ok(),
-            Kind::Stdio(_) => inet_name(nix::sys::socket::getsockname(0)),
+            Kind::Stdio(s) => s.local(),
             _ => None,
         }
     }
@@ -99,15 +120,6 @@ impl Stream {
 }
 
 /// An IPv4/IPv6 address out of `getpeername`/`getsockname`.
-fn inet_name(name: nix::Result<nix::sys::socket::SockaddrStorage>) -> Option<SocketAddr> {
-    let name = name.ok()?;
-    if let Some(v4) = name.as_sockaddr_in() {
-        return Some(SocketAddr::from(std::net::SocketAddrV4::from(*v4)));
-    }
-    name.as_sockaddr_in6()
-        .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
-}
-
 macro_rules! delegate {
     ($self:ident, $s:ident => $e:expr) => {
         match &mut $self.get_mut().kind {
