@@ -118,7 +118,8 @@ fn proxy_and_failover() {
 #[test]
 fn redrock_trac_server_inherits_global_values() {
     let c = load("redrock-trac-server.conf");
-    let s = svc(&c, "trac");
+    // No [section]: the global options define service [stunnel].
+    let s = svc(&c, "stunnel");
     assert_eq!(s.tls.cert, Some(PathBuf::from("cert.pem")));
     assert_eq!(s.tls.key, Some(PathBuf::from("key.pem")));
     assert_eq!(s.debug_level, 3);

@@ -174,6 +174,7 @@ impl Reader {
             known.push((raw.name.clone(), raw.client));
             let service = resolve::finish_service(&raw, &known, false)
                 .map_err(|r| reject(Place::Service(raw.name.clone()), r))?;
+            warn_unauthenticated(&service);
             self.services.push(service);
         }
         Ok(())
@@ -218,6 +219,33 @@ impl Reader {
 impl Default for Reader {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// stunnel's warnings for client sections that would talk to anybody
+/// (logged while the section's TLS verification is set up).
+fn warn_unauthenticated(service: &crate::config::model::Service) {
+    let verify = service.tls.verify;
+    let checks = !service.tls.check_host.is_empty() || !service.tls.check_ip.is_empty();
+    if !service.client {
+        return;
+    }
+    if !verify.chain && !verify.peer {
+        crate::slog!(
+            crate::log::WARNING,
+            "Service [{}] needs authentication to prevent MITM attacks",
+            service.name
+        );
+    } else if verify.chain && !checks && service.tls.check_email.is_empty() {
+        crate::slog!(
+            crate::log::WARNING,
+            "Service [{}] uses \"verifyChain\" without subject checks",
+            service.name
+        );
+        crate::slog!(
+            crate::log::WARNING,
+            "Use \"checkHost\" or \"checkIP\" to restrict trusted certificates"
+        );
     }
 }
 

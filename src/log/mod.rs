@@ -126,6 +126,14 @@ pub fn activate(sinks: Sinks, global_level: u8) {
     }
 }
 
+/// Still at start-up (nothing activated yet)?
+pub fn is_buffering() -> bool {
+    matches!(
+        &*STATE.lock().unwrap_or_else(|p| p.into_inner()),
+        State::Buffering(_)
+    )
+}
+
 /// Go back to buffering (a reload in progress: its errors are reported
 /// through the live sinks by the caller, so this is only used at start-up).
 pub fn start_buffering() {

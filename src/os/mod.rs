@@ -1,2 +1,43 @@
-//! Process-level Unix work.
+//! Process-level Unix work for the daemon (stunnel-reference §5.1, §5.2,
+//! §5.14): descriptor limits, chroot, privilege drop, daemonizing, the pid
+//! file, signals and socket options.
+//!
+//! Everything here is blocking std/nix/libc code meant to run on the main
+//! thread in stunnel's start-up order (bind → chroot → setgid/setuid →
+//! daemon → pid file), before the tokio runtime exists; only [`signals`]
+//! needs a runtime. Nothing here parses configuration or opens sockets.
+
+/// `chroot` + `chdir("/")`.
+pub mod chroot;
+/// `daemon(0, 1)` with fds 0/1/2 on /dev/null; before any thread exists.
+pub mod daemon;
+/// RLIMIT_NOFILE and the client limit derived from it.
+pub mod limits;
+/// The pid file, removed when dropped.
+pub mod pidfile;
+/// setgid + setgroups + setuid, all or nothing.
+pub mod privileges;
+/// SIGHUP/USR1/USR2/TERM/INT/QUIT as a stream of [`signals::Event`]s.
+pub mod signals;
+/// `socket = a|l|r:NAME=VALUE` applied with setsockopt.
 pub mod sockopt;
+
+pub use sockopt::apply_socket_options;
+
+/// stunnel's `sockerror`/`ioerror` text: `WHAT: strerror (errno)`.
+pub(crate) fn errno_text(what: &str, errno: nix::errno::Errno) -> String {
+    let code = errno as i32;
+    let text = std::io::Error::from_raw_os_error(code).to_string();
+    let text = text
+        .strip_suffix(&format!(" (os error {code})"))
+        .unwrap_or(&text);
+    format!("{what}: {text} ({code})")
+}
+
+/// [`errno_text`] for an `io::Error` (falls back to its Display).
+pub(crate) fn io_text(what: &str, e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => errno_text(what, nix::errno::Errno::from_raw(code)),
+        None => format!("{what}: {e}"),
+    }
+}

@@ -4,7 +4,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 
-use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrStorage};
+use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6};
 
 use crate::config::model::Service;
 use crate::connection::address::{self, Address};
@@ -92,9 +92,16 @@ fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
                 fd.as_raw_fd(),
                 &service.socket_options.accept,
             )?;
-            socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(*sa)).map_err(errno)?;
-            let backlog = socket::Backlog::new(libc::SOMAXCONN).map_err(errno)?;
-            socket::listen(&fd, backlog).map_err(errno)?;
+            match sa {
+                std::net::SocketAddr::V4(v4) => {
+                    socket::bind(fd.as_raw_fd(), &SockaddrIn::from(*v4))
+                }
+                std::net::SocketAddr::V6(v6) => {
+                    socket::bind(fd.as_raw_fd(), &SockaddrIn6::from(*v6))
+                }
+            }
+            .map_err(errno)?;
+            socket::listen(&fd, socket::Backlog::MAXCONN).map_err(errno)?;
             // SAFETY: a listening TCP socket we own; ownership moves into std.
             Ok(Bound::Tcp(unsafe {
                 std::net::TcpListener::from_raw_fd(fd.into_raw_fd())

@@ -56,14 +56,8 @@ fn parse(ssl: &SslRef) -> Offer {
         }
     }
     if versions.is_empty() {
-        // No extension: every version up to legacy_version.
-        if let Some(legacy) = ssl.client_hello_legacy_version() {
-            versions = ALL
-                .iter()
-                .copied()
-                .filter(|v| rank(*v) <= rank(legacy))
-                .collect();
-        }
+        // No extension: the client's highest version is legacy_version.
+        versions.extend(ssl.client_hello_legacy_version());
     }
     versions.sort_by_key(|v| rank(*v));
     versions.dedup();
@@ -153,6 +147,11 @@ fn fix(ssl: &SslRef, offer: &Offer) -> Option<String> {
     let level = ctx.security_level();
     let min_ok = ctx_min_ok(ssl, best);
     let shares = |seclevel: u32, min: Option<SslVersion>| -> bool {
+        // OpenSSL 3: below TLS 1.2 the handshake signatures (MD5/SHA-1)
+        // are under every security level but 0, whatever the cipher.
+        if rank(best) < rank(SslVersion::TLS1_2) && seclevel > 0 {
+            return false;
+        }
         let Ok(mut probe) = Ssl::new(ctx) else {
             return false;
         };

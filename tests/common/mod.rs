@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod net;
+pub mod tls_pki;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -56,13 +57,21 @@ impl Log {
                 return found.clone();
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "timed out waiting for {needle:?} (x{n}); log so far:\n{}", lines.join("\n"));
+            assert!(
+                !left.is_zero(),
+                "timed out waiting for {needle:?} (x{n}); log so far:\n{}",
+                lines.join("\n")
+            );
             lines = self.changed.wait_timeout(lines, left).unwrap().0;
         }
     }
 
     pub fn contains(&self, needle: &str) -> bool {
-        self.lines.lock().unwrap().iter().any(|l| l.contains(needle))
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(needle))
     }
 
     pub fn text(&self) -> String {
@@ -96,6 +105,7 @@ impl Daemon {
         std::fs::write(&path, conf).unwrap();
         let mut child = Command::new(imp.program())
             .arg(&path)
+            .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -109,14 +119,24 @@ impl Daemon {
                 sink.push(line);
             }
         });
-        Daemon { child, log, dir, conf: path }
+        Daemon {
+            child,
+            log,
+            dir,
+            conf: path,
+        }
     }
 
     /// The port service `name` bound (from its `bound to` log line).
     pub fn port(&self, name: &str) -> u16 {
         let line = self.log.wait_for(&format!("Service [{name}] (FD="));
         let addr = line.rsplit(" bound to ").next().unwrap();
-        addr.rsplit(':').next().unwrap().trim().parse().unwrap_or_else(|_| panic!("no port in {line:?}"))
+        addr.rsplit(':')
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("no port in {line:?}"))
     }
 
     /// Wait for the process to exit by itself; return its status code.
@@ -126,7 +146,11 @@ impl Daemon {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code().unwrap_or(-1);
             }
-            assert!(Instant::now() < deadline, "daemon did not exit; log:\n{}", self.log.text());
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not exit; log:\n{}",
+                self.log.text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -159,9 +183,16 @@ pub fn p(path: &Path) -> String {
 pub fn pids_with_arg(needle: &str) -> Vec<i32> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
-        if cmdline.split(|b| *b == 0).any(|arg| arg == needle.as_bytes()) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline
+            .split(|b| *b == 0)
+            .any(|arg| arg == needle.as_bytes())
+        {
             out.push(pid);
         }
     }
@@ -182,7 +213,11 @@ impl Drop for KillOnDrop {
 /// A port that was free a moment ago (bind 0, read, release). Only for
 /// configs that must stay verbatim and so cannot log their bound port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Poll until something accepts on 127.0.0.1:port.
@@ -191,5 +226,90 @@ pub fn wait_listening(port: u16) {
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "nothing listens on port {port}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A Python `ssl` HTTPS server on 127.0.0.1:0 (a real TLS peer nobody here
+/// wrote). Every GET is answered with `sni=<name the client sent>
+/// version=<TLS version>` so tests can check what reached it.
+pub struct PyHttps {
+    child: Child,
+    pub port: u16,
+}
+
+impl PyHttps {
+    pub fn start(cert: &Path, key: &Path) -> PyHttps {
+        const SERVER: &str = r#"
+import http.server, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+names = []
+ctx.sni_callback = lambda sock, name, c: names.append(name)
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = ("sni=%s version=%s" % (names[-1] if names else "", self.request.version())).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+        let mut child = Command::new("python3")
+            .args(["-c", SERVER])
+            .arg(cert)
+            .arg(key)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let port = first
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("python server said {first:?}"));
+        PyHttps { child, port }
+    }
+}
+
+impl Drop for PyHttps {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run a command to completion within PATIENCE; return (success, stdout, stderr).
+pub fn run_cmd(cmd: &mut Command) -> (bool, String, String) {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(PATIENCE) {
+        Ok(Ok(out)) => (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ),
+        _ => {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("command did not finish in time: {cmd:?}");
+        }
     }
 }

@@ -270,7 +270,7 @@ pub fn make_pki(dir: &Path) -> Pki {
     let crl = crl.build().expect("crl build");
     let crl_path = dir.join("crl.pem");
     let crl_pem = crl.to_pem().expect("crl pem");
-    write(&crl_path, &[crl_pem.clone()]);
+    write(&crl_path, std::slice::from_ref(&crl_pem));
     let ca_and_crl = dir.join("ca-and-crl.pem");
     write(&ca_and_crl, &[cert_pem(&ca), crl_pem]);
 

@@ -1,0 +1,216 @@
+//! One half of the copy loop: bytes read from one side, written to the other.
+//!
+//! A [`Direction`] owns a single buffer allocated when the connection starts
+//! and reused for its whole life (no allocation per read). Its state only
+//! moves forward:
+//!
+//! ```text
+//! Open ──reader EOF──▶ Draining ──buffer empty──▶ ShuttingDown ──poll_shutdown ok──▶ Done
+//! ```
+//!
+//! This is linkerd's `HalfDuplex` shape with stunnel's ordering: the peer
+//! writer is shut down (close_notify on the TLS side, `SHUT_WR` on the plain
+//! side) only after every byte read before the EOF has been written.
+//!
+//! A step does not classify errors: it hands them back as a [`Fault`] and
+//! `transfer::mod` decides, knowing both directions, whether the fault is a
+//! close or a reset (stunnel-reference §5.7.3).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Size of each direction's buffer. stunnel uses 18432 bytes (a TLS record
+/// plus slack); 16 KiB is one full TLS record payload.
+pub const BUFFER_SIZE: usize = 16 * 1024;
+
+/// The fixed texts of one direction: which stunnel lines it logs and how its
+/// operations are named in error lines.
+#[derive(Debug)]
+pub struct Labels {
+    /// Logged (info) when the reader returns EOF.
+    pub eof: &'static str,
+    /// Name of the read operation in error lines (`readsocket`, `SSL_read`).
+    pub read_op: &'static str,
+    /// Name of the write operation in error lines (`writesocket`, `SSL_write`).
+    pub write_op: &'static str,
+    /// Logged (err, `… with N unsent byte(s)`) or (info) when the writer's
+    /// peer has gone away.
+    pub hangup: &'static str,
+    /// Name of the writer shutdown in error lines (`shutdown`, `SSL_shutdown`).
+    pub shutdown_op: &'static str,
+    /// Logged (debug) when the writer shutdown starts.
+    pub shutdown_start: Option<&'static str>,
+    /// Logged at the given level when the writer shutdown has completed.
+    pub shutdown_done: (u8, &'static str),
+    /// The reader is the TLS side (its transport EOF ends both directions).
+    pub tls_reader: bool,
+}
+
+/// Where a direction is in its life; see the module doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Reading and writing.
+    Open,
+    /// The reader returned EOF; the buffer is being written out.
+    Draining,
+    /// The buffer is empty; `poll_shutdown` on the writer is in progress.
+    ShuttingDown,
+    /// Nothing more will move in this direction.
+    Done,
+}
+
+/// An I/O error of a step, by the operation that failed.
+#[derive(Debug)]
+pub enum Fault {
+    Read(io::Error),
+    Write(io::Error),
+    Shutdown(io::Error),
+}
+
+/// One direction of the copy loop.
+pub struct Direction {
+    /// Reused for the whole connection; `buf[pos..cap]` is read but unwritten.
+    buf: Box<[u8]>,
+    /// Start of the unwritten bytes.
+    pos: usize,
+    /// End of the bytes read so far.
+    cap: usize,
+    state: State,
+    /// Bytes were written since the last successful `poll_flush`.
+    need_flush: bool,
+    /// Bytes written to this direction's writer (stunnel's byte counters).
+    pub bytes: u64,
+    pub labels: &'static Labels,
+}
+
+impl Direction {
+    pub fn new(labels: &'static Labels) -> Direction {
+        Direction {
+            buf: vec![0; BUFFER_SIZE].into_boxed_slice(),
+            pos: 0,
+            cap: 0,
+            state: State::Open,
+            need_flush: false,
+            bytes: 0,
+            labels,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Bytes read but not yet written.
+    pub fn buffered(&self) -> usize {
+        self.cap - self.pos
+    }
+
+    /// The reader is finished (EOF or its peer is gone); keep draining.
+    pub fn read_closed(&mut self) {
+        if self.state == State::Open {
+            self.state = State::Draining;
+        }
+    }
+
+    /// The writer's peer is gone: nothing more can move this way, and no
+    /// shutdown is sent (stunnel marks the TLS as already shut down).
+    pub fn abandon(&mut self) {
+        debug_assert!(
+            self.buffered() == 0,
+            "abandoning a direction with unsent bytes"
+        );
+        self.state = State::Done;
+    }
+
+    /// Try each operation once: read if there is room, write what is
+    /// buffered, flush, shut the writer down once drained. Returns whether
+    /// anything moved (bytes or state); `Ok(false)` means every operation
+    /// was `Pending` and a waker is registered for each.
+    pub fn step<R, W>(&mut self, cx: &mut Context<'_>, r: &mut R, w: &mut W) -> Result<bool, Fault>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let mut moved = false;
+
+        if self.pos == self.cap {
+            // Empty: start over at the front so reads stay large.
+            self.pos = 0;
+            self.cap = 0;
+        }
+        if self.state == State::Open && self.cap < self.buf.len() {
+            let mut rb = ReadBuf::new(&mut self.buf[self.cap..]);
+            match Pin::new(&mut *r).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {
+                    let n = rb.filled().len();
+                    if n == 0 {
+                        crate::slog!(crate::log::INFO, "{}", self.labels.eof);
+                        self.state = State::Draining;
+                    } else {
+                        self.cap += n;
+                    }
+                    moved = true;
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                    // stunnel: "Interrupted by a signal: retrying"; retry on
+                    // the next poll instead of spinning here.
+                    cx.waker().wake_by_ref();
+                }
+                Poll::Ready(Err(e)) => return Err(Fault::Read(e)),
+                Poll::Pending => {}
+            }
+        }
+
+        if self.pos < self.cap {
+            match Pin::new(&mut *w).poll_write(cx, &self.buf[self.pos..self.cap]) {
+                Poll::Ready(Ok(0)) => return Err(Fault::Write(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.pos += n;
+                    self.bytes += n as u64;
+                    self.need_flush = true;
+                    moved = true;
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                    cx.waker().wake_by_ref();
+                }
+                Poll::Ready(Err(e)) => return Err(Fault::Write(e)),
+                Poll::Pending => {}
+            }
+        }
+
+        if self.pos == self.cap && self.need_flush {
+            match Pin::new(&mut *w).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.need_flush = false,
+                Poll::Ready(Err(e)) => return Err(Fault::Write(e)),
+                Poll::Pending => {}
+            }
+        }
+
+        if self.state == State::Draining && self.pos == self.cap {
+            if let Some(text) = self.labels.shutdown_start {
+                crate::slog!(crate::log::DEBUG, "{text}");
+            }
+            self.state = State::ShuttingDown;
+            moved = true;
+        }
+
+        if self.state == State::ShuttingDown {
+            match Pin::new(&mut *w).poll_shutdown(cx) {
+                Poll::Ready(Ok(())) => {
+                    let (level, text) = self.labels.shutdown_done;
+                    crate::slog!(level, "{text}");
+                    self.need_flush = false;
+                    self.state = State::Done;
+                    moved = true;
+                }
+                Poll::Ready(Err(e)) => return Err(Fault::Shutdown(e)),
+                Poll::Pending => {}
+            }
+        }
+
+        Ok(moved)
+    }
+}

@@ -1,0 +1,327 @@
+//! The copy loop (stunnel-reference §5.7): both directions in one task.
+//!
+//! Generic over `AsyncRead + AsyncWrite`; knows nothing of OpenSSL or of
+//! protocols. Which side is TLS is known only by parameter position, for the
+//! log lines. The TLS side's `poll_shutdown` sends close_notify, the plain
+//! side's does `shutdown(SHUT_WR)`.
+//!
+//! One poll function drives two [`Direction`]s (plain → TLS and TLS →
+//! plain), each with its own buffer allocated once per connection. What it
+//! reproduces from stunnel's `transfer()`:
+//! * partial writes both ways; a side's EOF is followed, once its buffered
+//!   bytes are written, by a shutdown of the other side's writer, while the
+//!   other direction keeps running (half-close is preserved);
+//! * `TIMEOUTidle` while both directions are open (or bytes are buffered),
+//!   `TIMEOUTclose` once one direction has ended, both reset by progress;
+//! * EPIPE/ECONNABORTED are a close (`Socket is closed`), other errors and a
+//!   hang-up with unsent bytes are a reset.
+//!
+//! It does not close or reset sockets: the caller does that from [`Ending`].
+
+mod direction;
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, Sleep};
+
+use crate::log::{DEBUG, ERR, INFO};
+use direction::{Direction, Fault, Labels, State};
+
+pub use direction::BUFFER_SIZE;
+
+/// The TIMEOUT* values that apply once data flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `TIMEOUTidle`: no progress while both directions are open → reset.
+    pub idle: Option<Duration>,
+    /// `TIMEOUTclose`: no progress after one direction ended → close.
+    /// `Some(ZERO)` ends the loop as soon as nothing is immediately ready.
+    pub close: Option<Duration>,
+}
+
+/// How the loop ended, for the `Connection closed/reset: …` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Both directions finished normally (or `TIMEOUTclose` expired).
+    Closed,
+    /// `TIMEOUTidle` expired: stunnel resets.
+    IdleTimeout,
+    /// An I/O error on one side: stunnel resets.
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    /// Bytes written into the TLS side ("sent to TLS").
+    pub to_tls: u64,
+    /// Bytes written to the plain side ("sent to socket").
+    pub to_socket: u64,
+    pub ending: Ending,
+}
+
+/// Plain → TLS: stunnel's `sock_buff`.
+static TO_TLS: Labels = Labels {
+    eof: "Read socket closed (readsocket)",
+    read_op: "readsocket",
+    write_op: "SSL_write",
+    hangup: "TLS socket closed (SSL_write)",
+    shutdown_op: "SSL_shutdown",
+    shutdown_start: Some("Sending close_notify alert"),
+    shutdown_done: (INFO, "SSL_shutdown successfully sent close_notify alert"),
+    tls_reader: false,
+};
+
+/// TLS → plain: stunnel's `ssl_buff`.
+static TO_SOCKET: Labels = Labels {
+    eof: "TLS closed (SSL_read)",
+    read_op: "SSL_read",
+    write_op: "writesocket",
+    hangup: "Write socket closed (write hangup)",
+    shutdown_op: "shutdown",
+    shutdown_start: None,
+    shutdown_done: (DEBUG, "Sent socket write shutdown"),
+    tls_reader: true,
+};
+
+/// Passes with progress in one poll before yielding to other tasks, so a
+/// connection whose streams never return `Pending` cannot hog a worker.
+const PASSES_PER_POLL: usize = 64;
+
+/// Move bytes both ways until both directions are closed or a limit expires.
+pub async fn run<T, P>(tls: &mut T, plain: &mut P, limits: Limits) -> Report
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    P: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut up = Direction::new(&TO_TLS);
+    let mut down = Direction::new(&TO_SOCKET);
+    let mut clock = Clock::new(limits);
+    let ending = poll_fn(|cx| poll_transfer(cx, tls, plain, &mut up, &mut down, &mut clock)).await;
+    Report {
+        to_tls: up.bytes,
+        to_socket: down.bytes,
+        ending,
+    }
+}
+
+fn poll_transfer<T, P>(
+    cx: &mut Context<'_>,
+    tls: &mut T,
+    plain: &mut P,
+    up: &mut Direction,
+    down: &mut Direction,
+    clock: &mut Clock,
+) -> Poll<Ending>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    P: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut progressed = false;
+    let mut passes = 0;
+    loop {
+        // One step of each direction per pass, alternating, so neither
+        // direction can use up the task's I/O budget alone.
+        let mut moved = false;
+        if up.state() != State::Done {
+            match up.step(cx, plain, tls) {
+                Ok(m) => moved |= m,
+                Err(fault) => match on_fault(fault, up, down) {
+                    Some(ending) => return Poll::Ready(ending),
+                    None => moved = true,
+                },
+            }
+        }
+        if down.state() != State::Done {
+            match down.step(cx, tls, plain) {
+                Ok(m) => moved |= m,
+                Err(fault) => match on_fault(fault, down, up) {
+                    Some(ending) => return Poll::Ready(ending),
+                    None => moved = true,
+                },
+            }
+        }
+        if up.state() == State::Done && down.state() == State::Done {
+            return Poll::Ready(Ending::Closed);
+        }
+        if !moved {
+            break;
+        }
+        progressed = true;
+        passes += 1;
+        if passes == PASSES_PER_POLL {
+            clock.progress();
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+    }
+    if progressed {
+        clock.progress();
+    }
+    // stunnel waits TIMEOUTidle while both directions are open or bytes are
+    // still buffered, TIMEOUTclose once the connection is closing.
+    let idle = (up.state() == State::Open && down.state() == State::Open)
+        || up.buffered() > 0
+        || down.buffered() > 0;
+    clock.poll_expired(cx, idle)
+}
+
+/// Decide what an I/O error on `dir` means (stunnel-reference §5.7.3);
+/// `None` = it counts as that side closing and the loop goes on.
+fn on_fault(fault: Fault, dir: &mut Direction, other: &mut Direction) -> Option<Ending> {
+    let labels = dir.labels;
+    match fault {
+        Fault::Read(e) if labels.tls_reader && is_transport_eof(&e) => {
+            // The TLS transport is gone without close_notify: nothing can be
+            // written into TLS any more either.
+            let unsent = other.buffered();
+            if unsent > 0 {
+                crate::slog!(
+                    ERR,
+                    "TLS socket closed (SSL_read) with {unsent} unsent byte(s)"
+                );
+                return Some(Ending::Error);
+            }
+            crate::slog!(INFO, "TLS socket closed (SSL_read)");
+            dir.read_closed();
+            other.abandon();
+            None
+        }
+        Fault::Read(e) if is_closed(&e) => {
+            crate::slog!(INFO, "{}: Socket is closed", labels.read_op);
+            crate::slog!(INFO, "{}", labels.eof);
+            dir.read_closed();
+            None
+        }
+        Fault::Read(e) => {
+            crate::slog!(ERR, "{}", describe(labels.read_op, &e));
+            Some(Ending::Error)
+        }
+        Fault::Write(e) if is_closed(&e) || is_transport_eof(&e) => {
+            crate::slog!(INFO, "{}: Socket is closed", labels.write_op);
+            let unsent = dir.buffered();
+            if unsent > 0 {
+                crate::slog!(ERR, "{} with {unsent} unsent byte(s)", labels.hangup);
+                return Some(Ending::Error);
+            }
+            crate::slog!(INFO, "{}", labels.hangup);
+            dir.abandon();
+            None
+        }
+        Fault::Write(e) => {
+            crate::slog!(ERR, "{}", describe(labels.write_op, &e));
+            Some(Ending::Error)
+        }
+        Fault::Shutdown(e) if is_closed(&e) || e.raw_os_error() == Some(libc::ENOTCONN) => {
+            // The peer is already gone: there is nobody left to tell.
+            crate::slog!(DEBUG, "{}", describe(labels.shutdown_op, &e));
+            dir.abandon();
+            None
+        }
+        Fault::Shutdown(e) => {
+            crate::slog!(ERR, "{}", describe(labels.shutdown_op, &e));
+            Some(Ending::Error)
+        }
+    }
+}
+
+/// stunnel's `parse_socket_error`: EPIPE and ECONNABORTED mean the socket is
+/// closed; everything else (ECONNRESET included) is an error that resets.
+fn is_closed(e: &io::Error) -> bool {
+    match e.raw_os_error() {
+        Some(code) => code == libc::EPIPE || code == libc::ECONNABORTED,
+        None => matches!(
+            e.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted | io::ErrorKind::WriteZero
+        ),
+    }
+}
+
+/// A transport EOF that a TLS stream reports as an error (no close_notify).
+fn is_transport_eof(e: &io::Error) -> bool {
+    e.raw_os_error().is_none() && e.kind() == io::ErrorKind::UnexpectedEof
+}
+
+/// stunnel's `sockerror` text: `OP: strerror (errno)`.
+fn describe(op: &str, e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            let text = io::Error::from_raw_os_error(code).to_string();
+            let text = text
+                .strip_suffix(&format!(" (os error {code})"))
+                .unwrap_or(&text);
+            format!("{op}: {text} ({code})")
+        }
+        None => format!("{op}: {e}"),
+    }
+}
+
+/// The idle/close timer: one `Sleep` per connection, re-armed lazily.
+struct Clock {
+    limits: Limits,
+    /// When bytes or states last moved.
+    last_progress: Instant,
+    /// Created on first need; its deadline may lag behind `last_progress`
+    /// (it is only moved forward when it fires, to keep the timer wheel
+    /// quiet on busy connections).
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl Clock {
+    fn new(limits: Limits) -> Clock {
+        Clock {
+            limits,
+            last_progress: Instant::now(),
+            sleep: None,
+        }
+    }
+
+    fn progress(&mut self) {
+        self.last_progress = Instant::now();
+    }
+
+    /// `Ready` with the ending when the timeout of the current phase has
+    /// expired; otherwise `Pending` with the timer registered.
+    fn poll_expired(&mut self, cx: &mut Context<'_>, idle: bool) -> Poll<Ending> {
+        let limit = if idle {
+            self.limits.idle
+        } else {
+            self.limits.close
+        };
+        let Some(limit) = limit else {
+            return Poll::Pending; // negative TIMEOUT*: wait forever
+        };
+        let deadline = self.last_progress + limit;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.deadline() > deadline {
+            // The phase changed to a shorter timeout.
+            sleep.as_mut().reset(deadline);
+        }
+        while !limit.is_zero() {
+            match sleep.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) if Instant::now() < deadline => sleep.as_mut().reset(deadline),
+                Poll::Ready(()) => break,
+            }
+        }
+        if idle {
+            crate::slog!(
+                INFO,
+                "transfer: s_poll_wait: TIMEOUTidle exceeded: sending reset"
+            );
+            Poll::Ready(Ending::IdleTimeout)
+        } else {
+            crate::slog!(ERR, "transfer: s_poll_wait: TIMEOUTclose exceeded: closing");
+            Poll::Ready(Ending::Closed)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,63 @@
+//! A bad configuration names its file and line, exits 1 and binds nothing
+//! (stunnel's error mode: everything buffered goes to stderr as `[c] text`).
+
+mod common;
+
+use std::process::Command;
+
+use common::{net, Impl};
+
+#[test]
+fn a_bad_line_is_named_and_nothing_is_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let (probe, port) = net::listener();
+    drop(probe);
+    let conf = dir.path().join("bad.conf");
+    std::fs::write(
+        &conf,
+        format!("foreground = yes\n[svc]\naccept = 127.0.0.1:{port}\nconnect = 9\nretry = 10\n"),
+    )
+    .unwrap();
+    let out = Command::new(Impl::Rstunnel.program())
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "[!] {}:5: \"retry = 10\": The argument needs to be either 'yes' or 'no'",
+        conf.canonicalize().unwrap().display()
+    );
+    assert!(
+        err.lines().any(|l| l == expected),
+        "missing {expected:?} in:\n{err}"
+    );
+    assert!(
+        err.lines().any(|l| l == "[!] Configuration failed"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "stunnel never writes to stdout");
+    // Nothing was bound: the port is still free.
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("port was bound by a failed start");
+}
+
+#[test]
+fn version_banner_is_parseable_like_stunnels() {
+    let out = Command::new(Impl::Rstunnel.program())
+        .arg("-version")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let first = err.lines().next().unwrap();
+    assert!(
+        first.starts_with("stunnel 5.68-compatible rstunnel ") && first.ends_with(" platform"),
+        "{first}"
+    );
+    let second = err.lines().nth(1).unwrap();
+    assert!(
+        second.starts_with("Compiled/running with OpenSSL ")
+            || second.starts_with("Compiled with OpenSSL ")
+    );
+    assert!(out.stdout.is_empty());
+}
