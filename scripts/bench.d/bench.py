@@ -118,10 +118,11 @@ def measure(test, chain, sink, tmp, secs):
 def measure_memory(chain, sink, count, timeout):
     """Fresh chain, baseline RSS/threads, `count` idle connections, RSS/threads again; per-connection deltas."""
     chain.start()
+    base_fds = chain.fds()
     warm = loads.IdleConnections()
     err = warm.open(chain.entry["bulk"], 10, sink, 30)
     warm.close(sink)
-    time.sleep(0.5)
+    chain.settle(base_fds)
     base = [procs.proc_status(pid) for pid in chain.pids()]
     held = loads.IdleConnections()
     t0 = time.monotonic()
@@ -131,6 +132,7 @@ def measure_memory(chain, sink, count, timeout):
     alive = chain.alive()
     now = [procs.proc_status(pid) for pid in chain.pids()] if alive else base
     held.close(sink)
+    left = chain.settle(base_fds) - base_fds
     chain.stop()
     rss = sum(n[0] for n in now) - sum(b[0] for b in base)
     threads = sum(n[1] for n in now) - sum(b[1] for b in base)
@@ -140,6 +142,8 @@ def measure_memory(chain, sink, count, timeout):
          "setup_s": setup, "errors": [err] if err else []}
     if not alive:
         r["errors"].append("a tunnel process exited")
+    elif left > 0:
+        r["errors"].append("%d descriptors still open 30 s after all connections closed" % left)
     return r
 
 

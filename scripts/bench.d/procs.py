@@ -123,9 +123,24 @@ class Chain:
                            "%s %s instance (%s)" % (self.label, role, self.binary))
 
     def stop(self):
-        for p in self.procs.values():
-            stop_process(p)
+        """Stop the entry (client-mode) instance first, so no new connection meets a missing server."""
+        for role in ("client", "server"):
+            if role in self.procs:
+                stop_process(self.procs[role])
         self.procs = {}
+
+    def fds(self):
+        """Open descriptors of both instances together."""
+        return sum(len(os.listdir("/proc/%d/fd" % pid)) for pid in self.pids())
+
+    def settle(self, fds, timeout=30.0):
+        """Wait (bounded) until both instances are back to at most `fds` descriptors; the count reached."""
+        deadline = time.monotonic() + timeout
+        while True:
+            n = self.fds() if self.alive() else 0
+            if n <= fds or time.monotonic() > deadline:
+                return n
+            time.sleep(0.05)
 
     def pids(self):
         return [p.pid for p in self.procs.values()]
