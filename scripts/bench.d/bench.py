@@ -19,6 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import loads  # noqa: E402
 import procs  # noqa: E402
+import perfprof  # noqa: E402
 import report  # noqa: E402
 
 TESTS = ("bulk1", "bulk4", "keepalive", "newconn_rsa", "newconn_ecdsa")
@@ -35,6 +36,8 @@ def parse_args():
     ap.add_argument("--mem-rounds", type=int, help="rounds per memory count (quick 1, full 3)")
     ap.add_argument("--tests", default=",".join(TESTS) + ",memory", help="subset to run (default: all)")
     ap.add_argument("--out", default="bench-results", help="results directory (default %(default)s)")
+    ap.add_argument("--profile", help="instead of comparing: perf-profile binary A under these tests "
+                    "(comma-separated from %s)" % ", ".join(TESTS))
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (configs, logs)")
     ap.add_argument("--debug", default="3", help="`debug =` in the tunnel configs (default %(default)s)")
     a = ap.parse_args()
@@ -147,6 +150,31 @@ def measure_memory(chain, sink, count, timeout):
     return r
 
 
+def profile_only(a, binary, name, stamp):
+    tests = [t for t in a.profile.split(",") if t in TESTS]
+    if not tests:
+        sys.exit("bench: --profile takes tests from %s" % ", ".join(TESTS))
+    tmp = tempfile.mkdtemp(prefix="rstunnel-bench-")
+    sink = nginx = chain = None
+    try:
+        certs = procs.make_certs(tmp)
+        sink = loads.Sink()
+        nginx = procs.Nginx(tmp)
+        nginx.start()
+        backends = {"bulk": sink.port, "http": nginx.port, "rsa": nginx.port, "ecdsa": nginx.port}
+        chain = procs.Chain(name, binary, tmp, certs, backends, a.debug)
+        out = os.path.join(a.out, "%s-profile.txt" % stamp)
+        log("profiling %s under %s" % (name, ", ".join(tests)))
+        perfprof.run(tests, chain, sink, tmp, a.seconds, out, measure)
+        log("profile: %s" % out)
+    finally:
+        for x in (chain, nginx, sink):
+            if x:
+                x.stop()
+        if not a.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     a = parse_args()
     bins = {"A": which(a.a), "B": which(a.b)}
@@ -169,6 +197,8 @@ def main():
                    "debug": a.debug, "keepalive_connections": 100, "newconn_connections": 50,
                    "wrk_threads": 2},
     }
+    if a.profile:
+        return profile_only(a, bins["A"], names["A"], stamp)
     log("machine busy before start: measuring 2 s")
     result["busy_before"] = machine_busy()
     result["load_before"] = os.getloadavg()
