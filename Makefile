@@ -25,7 +25,7 @@ run: build
 	scripts/demo
 
 test:
-	$(CARGO) test --release --locked -- --test-threads=2
+	$(CARGO) test --release --locked --no-fail-fast -- --test-threads=2
 
 bench: build
 	scripts/bench

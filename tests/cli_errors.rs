@@ -61,3 +61,28 @@ fn version_banner_is_parseable_like_stunnels() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// A CONNECT client without `protocolHost` could never work: refused when the
+/// file is read (stunnel 5.73+), not per connection as 5.68 does.
+#[test]
+fn connect_client_without_protocol_host_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("c.conf");
+    std::fs::write(
+        &conf,
+        "[c]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:9\nprotocol = connect\n",
+    )
+    .unwrap();
+    let out = Command::new(Impl::Rstunnel.program())
+        .arg("-test")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l == "[!] Service [c]: protocolHost not specified"),
+        "{err}"
+    );
+}

@@ -12,13 +12,25 @@ use std::process::Command;
 use common::Impl;
 
 fn check(path: &Path) {
-    let out = Command::new(Impl::Rstunnel.program()).arg("-test").arg(path).output().unwrap();
+    let out = Command::new(Impl::Rstunnel.program())
+        .arg("-test")
+        .arg(path)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{} failed -test:\n{err}", path.display());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{} failed -test:\n{err}",
+        path.display()
+    );
     let text = std::fs::read_to_string(path).unwrap();
     for line in text.lines().map(str::trim) {
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            assert!(err.contains(&format!("Service [{name}]:")), "no policy for [{name}] in:\n{err}");
+            assert!(
+                err.contains(&format!("Service [{name}]:")),
+                "no policy for [{name}] in:\n{err}"
+            );
         }
     }
     assert!(err.contains("security level: "), "{err}");

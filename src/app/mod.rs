@@ -117,6 +117,18 @@ fn load(source: &Source) -> Result<Config, ()> {
             }
         }
     })?;
+    // The protocol layer's configuration-time checks (stunnel's protocol
+    // "init" phase), e.g. `protocolHost not specified` for a CONNECT client.
+    let sections = config.services.iter().chain(config.global.inetd.as_deref());
+    for service in sections {
+        if let Some(settings) = &service.protocol {
+            if let Err(reason) = crate::protocol::check(settings, service.client) {
+                crate::slog!(ERR, "Service [{}]: {reason}", service.name);
+                crate::slog!(ERR, "Configuration failed");
+                return Err(());
+            }
+        }
+    }
     // `setEnv` only at start-up, while there is one thread: changing the
     // environment under running threads (a reload) is not sound.
     for (name, value) in config

@@ -60,9 +60,9 @@ pub(super) async fn client_try(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entr
         Err(how) => return aborted(how),
     };
     let result = if ctx.service.client {
-        client_mode(&ctx, local, early, &hooks).await
+        client_mode(&ctx, local, early, &hooks, entry).await
     } else if protocol::connect_before_tls(ctx.service.protocol.as_ref().map(|p| p.kind), false) {
-        server_connect_first(&ctx, local, early, &hooks).await
+        server_connect_first(&ctx, local, early, &hooks, entry).await
     } else {
         server_mode(ctx, local, early, &hooks, entry).await
     };
@@ -75,6 +75,7 @@ async fn client_mode(
     mut local: Rewind<Stream>,
     early: Outcome,
     hooks: &Hooks,
+    entry: &Entry,
 ) -> Result<Report, Abort> {
     let service = &ctx.service;
     let mut remote = connect(ctx, early.target, None).await?;
@@ -85,7 +86,8 @@ async fn client_mode(
     hooks
         .run(service, Phase::Late, &mut local, Some(&mut tls))
         .await?;
-    let report = transfer::run(&mut tls, &mut local, limits(service)).await;
+    let report =
+        transfer::run_counting(&mut tls, &mut local, limits(service), &entry.counters).await;
     if report.ending == Ending::Closed {
         tls.get_mut().close_cleanly();
         local.get_mut().close_cleanly();
@@ -100,6 +102,7 @@ async fn server_connect_first(
     mut local: Rewind<Stream>,
     early: Outcome,
     hooks: &Hooks,
+    entry: &Entry,
 ) -> Result<Report, Abort> {
     let service = &ctx.service;
     let mut remote = connect(ctx, early.target, None).await?;
@@ -111,7 +114,7 @@ async fn server_connect_first(
     hooks
         .run(service, Phase::Late, &mut tls, Some(&mut remote))
         .await?;
-    finish(service, tls, remote).await
+    finish(service, tls, remote, entry).await
 }
 
 /// Server mode: TLS with the client, then the backend the (possibly
@@ -138,7 +141,7 @@ async fn server_mode(
     hooks
         .run(service, Phase::Late, &mut tls, Some(&mut remote))
         .await?;
-    finish(service, tls, remote).await
+    finish(service, tls, remote, entry).await
 }
 
 /// The transfer of a server-mode connection (TLS on the local side).
@@ -146,8 +149,10 @@ async fn finish(
     service: &Service,
     mut tls: TlsStream<Rewind<Stream>>,
     mut remote: Stream,
+    entry: &Entry,
 ) -> Result<Report, Abort> {
-    let report = transfer::run(&mut tls, &mut remote, limits(service)).await;
+    let report =
+        transfer::run_counting(&mut tls, &mut remote, limits(service), &entry.counters).await;
     if report.ending == Ending::Closed {
         tls.get_mut().get_mut().close_cleanly();
         remote.close_cleanly();

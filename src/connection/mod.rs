@@ -84,8 +84,30 @@ pub fn contexts(services: &[Service], tls: Vec<TlsContext>) -> Vec<Arc<ServiceCt
 
 /// Serve one accepted connection; `id` is stunnel's sequential log id.
 pub async fn run(ctx: Arc<ServiceCtx>, local: Kind, id: u64) {
-    let log = ConnLog::new(id.to_string(), ctx.service.debug_level);
+    let log = ConnLog::new(log_id(ctx.service.log_id, id), ctx.service.debug_level);
     crate::log::scope(log, serve(ctx, local, id)).await
+}
+
+/// The `[id]` of this connection's log lines (`logId`, stunnel-reference
+/// §5.9.2): the sequence number, 22 random alphanumerics, the thread that
+/// starts serving it, or the process id.
+fn log_id(kind: crate::config::model::LogId, seq: u64) -> String {
+    use crate::config::model::LogId;
+    match kind {
+        LogId::Sequential => seq.to_string(),
+        LogId::Unique => {
+            const ALPHABET: &[u8] =
+                b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+            let mut bytes = [0u8; 22];
+            let _ = openssl::rand::rand_bytes(&mut bytes);
+            bytes
+                .iter()
+                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+                .collect()
+        }
+        LogId::Thread => nix::unistd::gettid().to_string(),
+        LogId::Process => std::process::id().to_string(),
+    }
 }
 
 async fn serve(ctx: Arc<ServiceCtx>, local: Kind, id: u64) {
@@ -102,4 +124,24 @@ async fn serve(ctx: Arc<ServiceCtx>, local: Kind, id: u64) {
         report.to_tls,
         report.to_socket
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::LogId;
+
+    #[test]
+    fn log_ids_follow_log_id_option() {
+        assert_eq!(log_id(LogId::Sequential, 42), "42");
+        let unique = log_id(LogId::Unique, 0);
+        assert_eq!(unique.len(), 22);
+        assert!(
+            unique.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{unique}"
+        );
+        assert_ne!(unique, log_id(LogId::Unique, 0));
+        assert_eq!(log_id(LogId::Process, 0), std::process::id().to_string());
+        assert!(log_id(LogId::Thread, 0).parse::<u32>().is_ok());
+    }
 }

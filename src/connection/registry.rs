@@ -2,24 +2,14 @@
 //! `Active connection N: Service [NAME], X byte(s) sent to TLS, Y byte(s)
 //! sent to socket`.
 //!
-//! Each connection registers an [`Entry`] whose counters the copy loop's
-//! streams bump through [`Counted`]; the entry unregisters on drop.
+//! Each connection registers an [`Entry`] whose counters the copy loop
+//! publishes to (`transfer::run_counting`); the entry unregisters on drop.
 
 use std::collections::BTreeMap;
-use std::io;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-/// Byte counters of one live connection.
-#[derive(Default)]
-pub struct Counters {
-    pub to_tls: AtomicU64,
-    pub to_socket: AtomicU64,
-}
+use crate::transfer::Counters;
 
 struct Live {
     service: String,
@@ -90,47 +80,4 @@ pub fn log_active() {
 /// Number of live connections (for shutdown and the `finished (N left)` line).
 pub fn count() -> usize {
     LIVE.lock().unwrap_or_else(|p| p.into_inner()).len()
-}
-
-/// A stream whose successful writes add to one counter.
-pub struct Counted<'a, S> {
-    pub inner: S,
-    counter: &'a AtomicU64,
-}
-
-impl<'a, S> Counted<'a, S> {
-    pub fn new(inner: S, counter: &'a AtomicU64) -> Self {
-        Counted { inner, counter }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Counted<'_, S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<'_, S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &r {
-            this.counter.fetch_add(*n as u64, Ordering::Relaxed);
-        }
-        r
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
 }
