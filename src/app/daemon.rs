@@ -12,16 +12,23 @@ use std::sync::Arc;
 
 use crate::config::model::{Config, Foreground};
 use crate::config::Source;
-use crate::connection::{registry, ServiceCtx};
-use crate::log::{self as logging, ERR, INFO, NOTICE};
+use crate::connection::{local, registry, ServiceCtx};
+use crate::log::{self as logging, DEBUG, ERR, INFO, NOTICE};
 use crate::os::{self, signals::Event};
 use crate::service::bind::{self, Bound};
 use crate::service::supervisor::Supervisor;
 
 pub fn run(source: &Source, config: Config) -> Result<(), ()> {
+    // A reload re-reads the absolute path resolved at start-up, as stunnel
+    // does: daemon() changes to `/`, and under a chroot it resolves inside.
+    let source = match source {
+        Source::File(_) => Source::File(config.origin.clone().into()),
+        Source::Fd(fd) => Source::Fd(*fd),
+    };
     let ctxs = super::contexts(&config)?;
     crate::slog!(NOTICE, "Configuration successful");
     let bound = bind_all(&ctxs)?;
+    crate::connection::local::set_keep_stderr(config.global.foreground != Foreground::No);
     let global = &config.global;
     let background = global.foreground == Foreground::No;
     // /dev/null must be opened before a chroot hides it.
@@ -47,24 +54,33 @@ pub fn run(source: &Source, config: Config) -> Result<(), ()> {
         .enable_all()
         .build()
         .map_err(|e| fatal("runtime", e))?;
-    runtime.block_on(serve(source, bound))
+    runtime.block_on(serve(&source, bound, &ctxs))
 }
 
 fn fatal(what: &str, e: std::io::Error) {
     crate::slog!(ERR, "{}", os::io_text(what, &e));
 }
 
-/// Bind every service that has `accept` (SNI secondaries have none).
+/// Bind every service that has `accept` (SNI secondaries and exec+connect
+/// sections have none).
 fn bind_all(ctxs: &[Arc<ServiceCtx>]) -> Result<Vec<(Arc<ServiceCtx>, Vec<Bound>)>, ()> {
     let mut out = Vec::new();
-    for ctx in ctxs.iter().filter(|c| !c.service.accept.is_empty()) {
-        out.push((ctx.clone(), bind::bind_service(&ctx.service)?));
+    for ctx in ctxs {
+        if !ctx.service.accept.is_empty() {
+            out.push((ctx.clone(), bind::bind_service(&ctx.service)?));
+        } else if local::is_exec_connect(&ctx.service) {
+            crate::slog!(DEBUG, "Skipped exec+connect service [{}]", ctx.service.name);
+        }
     }
     Ok(out)
 }
 
 /// Accept connections and act on signals until told to stop.
-async fn serve(source: &Source, services: Vec<(Arc<ServiceCtx>, Vec<Bound>)>) -> Result<(), ()> {
+async fn serve(
+    source: &Source,
+    services: Vec<(Arc<ServiceCtx>, Vec<Bound>)>,
+    ctxs: &[Arc<ServiceCtx>],
+) -> Result<(), ()> {
     // First: look at the inherited dispositions before anything installs
     // handlers (SIGINT/SIGQUIT stay ignored if they were).
     let mut signals = os::signals::events().map_err(|e| fatal("signals", e))?;
@@ -72,6 +88,7 @@ async fn serve(source: &Source, services: Vec<(Arc<ServiceCtx>, Vec<Bound>)>) ->
         crate::service::client_limit().max(1),
     ));
     let mut supervisor = Supervisor::start(services, permits).map_err(|e| fatal("listen", e))?;
+    supervisor.start_exec_connect(ctxs);
     crate::slog!(INFO, "Accepting new connections");
     loop {
         match signals.recv().await {

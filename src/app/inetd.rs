@@ -2,7 +2,7 @@
 //! connection on stdin/stdout; the process exits 0 when it ends, whatever
 //! happened to it (stunnel-reference §1.2, §5.1 item 8).
 
-use crate::config::model::Config;
+use crate::config::model::{Config, Foreground};
 use crate::connection::{self, ServiceCtx};
 use crate::log::{self as logging, ERR, NOTICE};
 use crate::tls;
@@ -15,6 +15,9 @@ pub fn run(config: &Config) -> Result<(), ()> {
     let tls = tls::build(service, tls::Loading::Files)
         .map_err(|e| super::tls_failed(&service.name, e))?;
     crate::slog!(NOTICE, "Configuration successful");
+    // stdin/stdout are the local side; `exec` alone is the remote side
+    // (spawned in the connection's connect stage).
+    connection::local::set_keep_stderr(config.global.foreground != Foreground::No);
     logging::activate(super::logs::sinks(config)?, config.global.debug.level);
     // SIGPIPE stays ignored (Rust's default): a vanished peer is an EPIPE
     // the copy loop handles, not a silent death.

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use tokio::io::{AsyncRead, AsyncWrite};
+
 use crate::transfer::Counters;
 
 struct Live {
@@ -22,6 +24,9 @@ static LIVE: Mutex<BTreeMap<u64, Live>> = Mutex::new(BTreeMap::new());
 pub struct Entry {
     id: u64,
     pub counters: Arc<Counters>,
+    /// The TLS side saw a fatal alert: its socket counts as `closed` in
+    /// the final `Connection reset/closed` line (stunnel-reference §5.7.4).
+    tls_alert: std::sync::atomic::AtomicBool,
 }
 
 impl Entry {
@@ -34,7 +39,37 @@ impl Entry {
         LIVE.lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, live);
-        Entry { id, counters }
+        Entry {
+            id,
+            counters,
+            tls_alert: Default::default(),
+        }
+    }
+
+    /// Record that a fatal TLS alert went either way.
+    pub fn note_fatal_alert(&self, seen: bool) {
+        if seen {
+            self.tls_alert.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub fn fatal_alert(&self) -> bool {
+        self.tls_alert.load(Ordering::Relaxed)
+    }
+
+    /// The copy loop with this entry's counters following it live (what
+    /// SIGUSR2 lists); the report is the loop's own.
+    pub async fn transfer<T, P>(
+        &self,
+        tls: &mut T,
+        plain: &mut P,
+        limits: crate::transfer::Limits,
+    ) -> crate::transfer::Report
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+        P: AsyncRead + AsyncWrite + Unpin,
+    {
+        crate::transfer::run_counting(tls, plain, limits, &self.counters).await
     }
 
     /// The SNI switch moves a connection to another service.
