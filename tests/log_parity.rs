@@ -43,6 +43,9 @@ enum Client {
     Plain,
     /// Plain TCP into a client-mode service whose TLS handshake fails.
     PlainRefused,
+    /// Plain TCP into a client-mode service: echo `ping`, then reset the
+    /// connection (RST) instead of closing it, as load generators do.
+    PlainReset,
 }
 
 /// What the service connects to.
@@ -242,6 +245,17 @@ fn drive(client: Client, port: u16, pki: &Pki) {
             let _ = std::io::Read::read_to_end(&mut s, &mut rest);
             assert!(rest.is_empty(), "{rest:?}");
         }
+        Client::PlainReset => {
+            let mut s = common::net::connect(port);
+            assert_eq!(support::read_n(&mut s, 2), b"T:");
+            s.write_all(b"ping").unwrap();
+            assert_eq!(support::read_n(&mut s, 4), b"ping");
+            let rst = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::Linger, &rst).unwrap();
+        }
         Client::PlainRefused => {
             let mut s = common::net::connect(port);
             let mut rest = Vec::new();
@@ -340,6 +354,17 @@ fn scenarios(pki: &Pki) -> Vec<Scenario> {
             service: client.clone(),
             expect: &[
                 "LOG5[#]: Certificate accepted at depth=0: CN=localhost",
+                "LOG5[#]: Connection closed: 4 byte(s) sent to TLS, 6 byte(s) sent to socket",
+            ],
+        },
+        Scenario {
+            name: "client mode, the plain client resets",
+            client: Client::PlainReset,
+            backend: Backend::Tls {
+                require_cert: false,
+            },
+            service: client.clone(),
+            expect: &[
                 "LOG5[#]: Connection closed: 4 byte(s) sent to TLS, 6 byte(s) sent to socket",
             ],
         },

@@ -220,6 +220,15 @@ fn on_fault(fault: Fault, dir: &mut Direction, other: &mut Direction) -> Option<
             other.abandon();
             None
         }
+        Fault::Read(e) if is_reset(&e) => {
+            // stunnel sees the RST as an error event on the socket, logs it
+            // at info and treats the socket as closed both ways; writes to
+            // it then fail as "Socket is closed" (checked against stunnel4).
+            crate::slog!(INFO, "{}", describe("socket fd", &e));
+            crate::slog!(INFO, "{}", labels.eof);
+            dir.read_closed();
+            None
+        }
         Fault::Read(e) if is_closed(&e) => {
             crate::slog!(INFO, "{}: Socket is closed", labels.read_op);
             crate::slog!(INFO, "{}", labels.eof);
@@ -230,7 +239,7 @@ fn on_fault(fault: Fault, dir: &mut Direction, other: &mut Direction) -> Option<
             crate::slog!(ERR, "{}", describe(labels.read_op, &e));
             Some(Ending::Error)
         }
-        Fault::Write(e) if is_closed(&e) || is_transport_eof(&e) => {
+        Fault::Write(e) if is_closed(&e) || is_reset(&e) || is_transport_eof(&e) => {
             crate::slog!(INFO, "{}: Socket is closed", labels.write_op);
             let unsent = dir.buffered();
             if unsent > 0 {
@@ -259,7 +268,9 @@ fn on_fault(fault: Fault, dir: &mut Direction, other: &mut Direction) -> Option<
 }
 
 /// stunnel's `parse_socket_error`: EPIPE and ECONNABORTED mean the socket is
-/// closed; everything else (ECONNRESET included) is an error that resets.
+/// closed; everything else is an error that resets, except a peer's RST
+/// ([`is_reset`]), which stunnel's poll loop sees first and treats as a
+/// close.
 fn is_closed(e: &io::Error) -> bool {
     match e.raw_os_error() {
         Some(code) => code == libc::EPIPE || code == libc::ECONNABORTED,
@@ -268,6 +279,11 @@ fn is_closed(e: &io::Error) -> bool {
             io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted | io::ErrorKind::WriteZero
         ),
     }
+}
+
+/// The peer reset the connection (ECONNRESET).
+fn is_reset(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ECONNRESET) || e.kind() == io::ErrorKind::ConnectionReset
 }
 
 /// A transport EOF that a TLS stream reports as an error (no close_notify).

@@ -310,4 +310,5 @@ fn describes_os_errors_like_stunnel() {
     );
     assert!(is_closed(&io::Error::from_raw_os_error(libc::EPIPE)));
     assert!(!is_closed(&e));
+    assert!(is_reset(&e));
 }
