@@ -185,6 +185,18 @@ impl Direction {
         W: AsyncWrite + Unpin,
     {
         let mut moved = false;
+        if self.cap == BUFFER_SIZE && self.pos > 0 {
+            // Full to the end but partly written: move the rest to the front
+            // so reading can go on while the writer catches up (a linear
+            // buffer would stall the reader until all 16 KiB were written).
+            // OpenSSL accepts the moved bytes: the TLS contexts set
+            // SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER.
+            if let Some(buf) = &mut self.buf {
+                buf.copy_within(self.pos..self.cap, 0);
+                self.cap -= self.pos;
+                self.pos = 0;
+            }
+        }
         if self.state == State::Open && self.cap < BUFFER_SIZE {
             let buf = self.buf.get_or_insert_with(take_buffer);
             let mut rb = ReadBuf::new(&mut buf[self.cap..]);
