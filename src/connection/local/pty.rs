@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::connection::fd_io;
 use crate::log::DEBUG;
 
 /// The master side, non-blocking, driven by tokio's reactor.
@@ -60,22 +61,11 @@ impl AsyncRead for Pty {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        loop {
-            let mut guard = std::task::ready!(self.master.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
-            match guard.try_io(|fd| {
-                nix::unistd::read(fd.get_ref().as_raw_fd(), unfilled).map_err(io::Error::from)
-            }) {
-                Ok(Ok(n)) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                // Linux reports "every slave descriptor closed" (the
-                // program exited) as EIO on the master: that is the EOF.
-                Ok(Err(e)) if e.raw_os_error() == Some(libc::EIO) => return Poll::Ready(Ok(())),
-                Ok(Err(e)) => return Poll::Ready(Err(e)),
-                Err(_would_block) => continue,
-            }
+        match std::task::ready!(fd_io::poll_read(&self.master, cx, buf)) {
+            // Linux reports "every slave descriptor closed" (the program
+            // exited) as EIO on the master: that is the EOF.
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => Poll::Ready(Ok(())),
+            other => Poll::Ready(other.map(|_| ())),
         }
     }
 }
@@ -86,17 +76,12 @@ impl AsyncWrite for Pty {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            let mut guard = std::task::ready!(self.master.poll_write_ready(cx))?;
-            match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(io::Error::from))
-            {
-                // The program is gone: the peer of a closed pipe.
-                Ok(Err(e)) if e.raw_os_error() == Some(libc::EIO) => {
-                    return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
-                }
-                Ok(result) => return Poll::Ready(result),
-                Err(_would_block) => continue,
+        match std::task::ready!(fd_io::poll_write(&self.master, cx, data)) {
+            // The program is gone: the peer of a closed pipe.
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
             }
+            other => Poll::Ready(other),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
