@@ -236,6 +236,12 @@ fn sinks(config: &Config) -> Result<Sinks, ()> {
 }
 
 async fn serve(services: Vec<(Arc<ServiceCtx>, Vec<Bound>)>) -> Result<(), ()> {
+    // Nobody set the limit yet (os layer not wired): stunnel's formula on
+    // the current descriptor limit, not a limit of one client.
+    if crate::service::client_limit() == 0 {
+        let nofile = crate::os::limits::nofile().unwrap_or(1024);
+        crate::service::set_client_limit(crate::os::limits::client_limit(nofile));
+    }
     let permits = Arc::new(tokio::sync::Semaphore::new(
         crate::service::client_limit().max(1),
     ));
