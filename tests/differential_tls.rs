@@ -184,6 +184,15 @@ fn probe(port: u16, pair: &Pair, psk: bool) -> Result<Option<(String, String)>, 
     }
 }
 
+/// The configs whose `rstunnel -test` report is checked against stunnel4:
+/// RSA and ECDSA stand-in keys, a `@SECLEVEL` override, PSK only.
+const REPORT_CASES: [&str; 4] = [
+    "defaults",
+    "seclevel0-in-ciphers-tls1",
+    "ecdsa-seclevel-in-ciphers-wins",
+    "psk-only",
+];
+
 /// One server configuration of the differential.
 struct Case {
     name: &'static str,
@@ -288,6 +297,26 @@ fn accepted_pairs_match_stunnel4_for_every_config() {
     let pairs = all_pairs();
     let cases = cases();
     assert!(cases.len() >= 10);
+
+    // `rstunnel -test` on some configs (each costs a few hundred trial
+    // handshakes), in the background meanwhile.
+    let reports: Vec<_> = cases
+        .iter()
+        .enumerate()
+        .filter(|(_, case)| REPORT_CASES.contains(&case.name))
+        .map(|(i, case)| {
+            let path = dir.path().join(format!("case{i}.conf"));
+            std::fs::write(&path, config_text(case, dir.path(), backend)).expect("conf");
+            let run = std::thread::spawn(move || {
+                run_cmd(
+                    Command::new(Impl::Rstunnel.program())
+                        .arg("-test")
+                        .arg(&path),
+                )
+            });
+            (i, run)
+        })
+        .collect();
 
     // Start every daemon pair up front; they run side by side.
     let mut daemons = Vec::new();
@@ -403,6 +432,23 @@ fn accepted_pairs_match_stunnel4_for_every_config() {
         started.elapsed()
     );
     assert!(report.is_empty(), "accepted sets differ:\n{report}");
+
+    // The `-test` report lists exactly what stunnel4 accepted.
+    for (c, handle) in reports {
+        let (ok, _, err) = handle.join().expect("-test thread");
+        let name = cases[c].name;
+        assert!(ok, "{name}: rstunnel -test failed:\n{err}");
+        let listed = test_report_pairs(&err);
+        let oracle: BTreeSet<Pair> = verdicts[2 * c + 1]
+            .iter()
+            .filter(|(_, r)| r.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert_eq!(
+            listed, oracle,
+            "{name}: -test report differs from stunnel4's accepted pairs:\n{err}"
+        );
+    }
     // Guard against a vacuous pass: the configs do accept different things.
     let distinct: BTreeSet<Vec<Pair>> = (0..cases.len())
         .map(|c| {
@@ -417,6 +463,27 @@ fn accepted_pairs_match_stunnel4_for_every_config() {
         distinct.len() >= cases.len() - 1,
         "configs are not varied enough:\n{summary}"
     );
+}
+
+/// The `TLSv1.2 ciphers: A:B` lines of `rstunnel -test` as pairs.
+fn test_report_pairs(report: &str) -> BTreeSet<Pair> {
+    let mut out = BTreeSet::new();
+    for line in report.lines() {
+        let Some((version, list)) = line.trim().split_once(" ciphers: ") else {
+            continue;
+        };
+        let v = match version {
+            "TLSv1" => Version::Tls1,
+            "TLSv1.1" => Version::Tls1_1,
+            "TLSv1.2" => Version::Tls1_2,
+            "TLSv1.3" => Version::Tls1_3,
+            _ => continue,
+        };
+        if list != "(none)" {
+            out.extend(list.split(':').map(|c| (v, c.to_string())));
+        }
+    }
+    out
 }
 
 fn tail(text: &str, n: usize) -> String {

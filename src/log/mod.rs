@@ -85,8 +85,29 @@ static GLOBAL_LEVEL: AtomicU8 = AtomicU8::new(NOTICE);
 /// daemonized (stunnel-reference §5.9.2).
 static MAIN_ID: Mutex<&'static str> = Mutex::new("ui");
 
+std::thread_local! {
+    /// Set by [`quiet`]: lines of this thread are dropped.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with every line this thread logs dropped (the `-test` report's
+/// trial handshakes must not look like connections).
+pub fn quiet<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            QUIET.with(|q| q.set(self.0));
+        }
+    }
+    let _restore = Restore(QUIET.with(|q| q.replace(true)));
+    f()
+}
+
 /// Write one line; see the module doc for filtering.
 pub fn emit(level: u8, args: fmt::Arguments<'_>) {
+    if QUIET.with(|q| q.get()) {
+        return;
+    }
     let conn = CONN.try_with(|c| (c.id.clone(), c.level.get())).ok();
     let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
     match &mut *state {

@@ -48,6 +48,9 @@ pub(super) struct Inner {
     pub sni_name: Option<String>,
     /// Server mode: secondaries reachable through this context.
     pub sni_table: sni::Table,
+    /// The configured `cert` file (the `-test` report reads its key type
+    /// when the context was built without files).
+    pub cert_file: Option<std::path::PathBuf>,
 }
 
 impl TlsContext {
@@ -188,6 +191,7 @@ fn build_one(
             last_session,
             sni_name: if client { tls.sni_name.clone() } else { None },
             sni_table,
+            cert_file: tls.cert.clone(),
         }),
     })
 }

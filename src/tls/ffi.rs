@@ -445,25 +445,34 @@ pub fn verify_result(code: c_int) -> openssl::x509::X509VerifyResult {
 /// `SSL_CTX_get_ciphers`: names of the context's TLS <= 1.2 and 1.3 cipher
 /// list, before version range and security level are applied.
 pub fn ctx_cipher_names(builder: &SslContextBuilder) -> Vec<String> {
+    // SAFETY: the stack belongs to the SSL_CTX (not freed here).
+    unsafe { cipher_names(SSL_CTX_get_ciphers(builder.as_ptr())) }
+}
+
+/// [`ctx_cipher_names`] of a built context.
+pub fn context_cipher_names(ctx: &openssl::ssl::SslContextRef) -> Vec<String> {
+    // SAFETY: as above; the context outlives the call.
+    unsafe { cipher_names(SSL_CTX_get_ciphers(ctx.as_ptr())) }
+}
+
+/// Names in a cipher stack not owned by us.
+///
+/// # Safety
+/// `sk` must be NULL or a live `STACK_OF(SSL_CIPHER)`.
+unsafe fn cipher_names(sk: *mut sys::stack_st_SSL_CIPHER) -> Vec<String> {
     let mut out = Vec::new();
-    // SAFETY: the stack belongs to the SSL_CTX (not freed here) and its
-    // entries are static SSL_CIPHERs; we copy the names.
-    unsafe {
-        let sk = SSL_CTX_get_ciphers(builder.as_ptr());
-        if sk.is_null() {
-            return out;
-        }
-        let n = sys::OPENSSL_sk_num(sk as *const sys::OPENSSL_STACK);
-        for i in 0..n {
-            let c =
-                sys::OPENSSL_sk_value(sk as *const sys::OPENSSL_STACK, i) as *const sys::SSL_CIPHER;
-            if !c.is_null() {
-                out.push(
-                    CStr::from_ptr(sys::SSL_CIPHER_get_name(c))
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
+    if sk.is_null() {
+        return out;
+    }
+    let n = sys::OPENSSL_sk_num(sk as *const sys::OPENSSL_STACK);
+    for i in 0..n {
+        let c = sys::OPENSSL_sk_value(sk as *const sys::OPENSSL_STACK, i) as *const sys::SSL_CIPHER;
+        if !c.is_null() {
+            out.push(
+                CStr::from_ptr(sys::SSL_CIPHER_get_name(c))
+                    .to_string_lossy()
+                    .into_owned(),
+            );
         }
     }
     out

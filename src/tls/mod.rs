@@ -7,7 +7,8 @@
 //!
 //! Files: `context` (build order), `policy` (versions, level, ciphers,
 //! options, `config`), `session`, `certs`, `psk`, `verify`, `sni`, `hello`
-//! (ClientHello diagnostics), `handshake`, `stream`, `describe`, `conn`
+//! (ClientHello diagnostics), `handshake`, `stream`, `describe` (with `probe`: trial
+//! handshakes in memory), `conn`
 //! (per-connection state), `ffi` (all `unsafe`).
 
 mod certs;
@@ -19,6 +20,7 @@ mod ffi;
 mod handshake;
 mod hello;
 mod policy;
+mod probe;
 mod psk;
 mod session;
 mod sni;
