@@ -38,6 +38,8 @@ pub struct Policy {
     pub psk: Vec<(String, Vec<u8>)>,
     /// OpenSSL verify mode derived from `verify` (and `redirect`).
     pub verify_mode: SslVerifyMode,
+    /// `OCSP` / `OCSPaia` checks of the peer chain.
+    pub ocsp: Option<Arc<super::ocsp::Settings>>,
 }
 
 /// `ticketKeySecret` / `ticketMacSecret` of the service that accepted.

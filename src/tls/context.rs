@@ -21,7 +21,7 @@ use crate::config::model::Service;
 use super::conn::{Policy, TicketKeys};
 use super::errors::TlsError;
 use super::session::LastSession;
-use super::{certs, hello, policy, psk, session, sni, verify};
+use super::{certs, hello, ocsp, policy, psk, session, sni, verify};
 
 /// Whether to read certificate/key/CA files while building (`-test` checks
 /// the TLS policy without the files).
@@ -155,14 +155,16 @@ fn build_one(
         certs::load_ca(&mut b, tls, client)?;
         certs::load_crl(&mut b, tls)?;
     }
+    if (tls.ocsp_url.is_some() || tls.ocsp_aia) && !tls.verify.chain && !tls.verify.peer {
+        // stunnel 5.68 accepts this and never checks; 5.70+ refuses it.
+        crate::slog!(
+            crate::log::WARNING,
+            "OCSP checks need \"verifyChain\" or \"verifyPeer\": OCSP disabled for this service"
+        );
+    }
     let redirect = !client && !service.redirect.is_empty();
     let verify_mode = verify::mode(&tls.verify, redirect);
     b.set_verify_callback(verify_mode, verify::callback);
-    if tls.ocsp_url.is_some() || tls.ocsp_aia {
-        return Err(TlsError::message(
-            "OCSP and OCSPaia are not supported by rstunnel",
-        ));
-    }
     if !client {
         sni::install(&mut b, sni_table.clone());
         b.set_client_hello_callback(hello::record);
@@ -182,6 +184,7 @@ fn build_one(
         renegotiation: tls.renegotiation,
         psk: secrets,
         verify_mode,
+        ocsp: ocsp::Settings::of(service),
     });
     Ok(TlsContext {
         inner: Arc::new(Inner {

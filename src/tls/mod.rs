@@ -6,7 +6,7 @@
 //! reach their primary) and [`TlsStream`] (what a handshake yields).
 //!
 //! Files: `context` (build order), `policy` (versions, level, ciphers,
-//! options, `config`), `session`, `certs`, `psk`, `verify`, `sni`, `hello`
+//! options, `config`), `session`, `certs`, `psk`, `verify`, `sni`, `ocsp` (+ `ocsp_http`), `hello`
 //! (ClientHello diagnostics), `handshake`, `stream`, `describe` (with `probe`: trial
 //! handshakes in memory), `conn`
 //! (per-connection state), `ffi` (all `unsafe`).
@@ -19,6 +19,8 @@ pub mod errors;
 mod ffi;
 mod handshake;
 mod hello;
+mod ocsp;
+mod ocsp_http;
 mod policy;
 mod probe;
 mod psk;
