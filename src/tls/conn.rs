@@ -69,10 +69,22 @@ pub struct Conn {
     pub tickets: Option<Arc<TicketKeys>>,
     /// The peer sent a fatal alert (stunnel then closes with FIN, not RST).
     pub fatal_alert: AtomicBool,
+    /// Client mode: the session slot new sessions go to (the connect
+    /// target index, `None` for the service-wide slot).
+    pub target: Option<usize>,
 }
 
 impl Conn {
     pub fn new(policy: Arc<Policy>, tickets: Option<Arc<TicketKeys>>) -> Arc<Conn> {
+        Conn::for_target(policy, tickets, None)
+    }
+
+    /// A client connection to session slot `target`.
+    pub fn for_target(
+        policy: Arc<Policy>,
+        tickets: Option<Arc<TicketKeys>>,
+        target: Option<usize>,
+    ) -> Arc<Conn> {
         Arc::new(Conn {
             active: Mutex::new(policy),
             verify_failed: AtomicBool::new(false),
@@ -80,6 +92,7 @@ impl Conn {
             reneg: AtomicU8::new(RENEG_INIT),
             tickets,
             fatal_alert: AtomicBool::new(false),
+            target,
         })
     }
 

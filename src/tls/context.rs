@@ -12,7 +12,7 @@
 //! wires SNI secondaries into their primary. Handshakes are in
 //! `handshake.rs`, the `-test` report in `describe.rs`.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use openssl::ssl::{SslContext, SslContextBuilder, SslMethod, SslOptions};
 
@@ -42,8 +42,11 @@ pub(super) struct Inner {
     pub ctx: SslContext,
     pub policy: Arc<Policy>,
     pub tickets: Option<Arc<TicketKeys>>,
-    /// Client mode: the session the next connect offers.
+    /// Client mode: the sessions the next connects offer.
     pub last_session: LastSession,
+    /// Client mode with `delay = yes`: targets are resolved per connection,
+    /// so their indexes mean nothing and one session serves the service.
+    pub delay: bool,
     /// Client mode: the server name to send (`None` = SNI disabled).
     pub sni_name: Option<String>,
     /// Server mode: secondaries reachable through this context.
@@ -143,7 +146,7 @@ fn build_one(
     policy::conf_commands(&mut b, tls, client)?;
     policy::modes(&mut b);
 
-    let last_session: LastSession = Arc::new(Mutex::new(None));
+    let last_session: LastSession = Arc::default();
     let tickets = session::setup(&mut b, &service.name, tls, client, &last_session)?;
     super::ffi::set_info_callback(&mut b);
     if loading == Loading::Files {
@@ -192,6 +195,7 @@ fn build_one(
             policy,
             tickets,
             last_session,
+            delay: service.delay,
             sni_name: if client { tls.sni_name.clone() } else { None },
             sni_table,
             cert_file: tls.cert.clone(),

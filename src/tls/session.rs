@@ -1,9 +1,12 @@
 //! Session resumption (stunnel-reference §5.11): the server cache (id
 //! context = service name, size, timeout), tickets and shared ticket keys,
-//! and the client's "last session" that the next connect offers.
+//! and the client's "last session" that the next connect offers — one per
+//! connect target index when the connection layer names the target and
+//! `delay = no` (stunnel's `connect_session[idx]`), else one per service.
 //!
 //! `sessiond` (external UDP cache) is not implemented here.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use openssl::ssl::{SslContextBuilder, SslSession, SslSessionCacheMode};
@@ -14,9 +17,29 @@ use super::conn::TicketKeys;
 use super::errors::TlsError;
 use super::ffi;
 
-/// The client's last resumable session, one per service (stunnel keeps the
-/// last session of the section).
-pub type LastSession = Arc<Mutex<Option<SslSession>>>;
+/// The client's last resumable sessions: per target index, or for the
+/// whole service (`None`).
+#[derive(Default)]
+pub struct ClientSessions {
+    slots: Mutex<HashMap<Option<usize>, SslSession>>,
+}
+
+impl ClientSessions {
+    /// The session to offer on a connection to `target`.
+    pub fn get(&self, target: Option<usize>) -> Option<SslSession> {
+        self.lock().get(&target).cloned()
+    }
+
+    fn put(&self, target: Option<usize>, session: SslSession) {
+        self.lock().insert(target, session);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Option<usize>, SslSession>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub type LastSession = Arc<ClientSessions>;
 
 /// Configure caching; returns the ticket keys when configured (server).
 pub fn setup(
@@ -48,9 +71,11 @@ pub fn setup(
         // OpenSSL hands every new session (TLS 1.3: every ticket) to this
         // callback; the latest one is offered on the next connect.
         b.set_session_cache_mode(SslSessionCacheMode::CLIENT);
-        let slot = last.clone();
-        b.set_new_session_callback(move |_ssl, session| {
-            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(session);
+        let slots = last.clone();
+        b.set_new_session_callback(move |ssl, session| {
+            crate::slog!(crate::log::INFO, "Session id: {}", hex(session.id()));
+            let target = super::conn::get(ssl).and_then(|c| c.target);
+            slots.put(target, session);
         });
     } else {
         b.set_session_cache_mode(SslSessionCacheMode::SERVER);
