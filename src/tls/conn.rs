@@ -72,6 +72,9 @@ pub struct Conn {
     /// Client mode: the session slot new sessions go to (the connect
     /// target index, `None` for the service-wide slot).
     pub target: Option<usize>,
+    /// The peer certificate went into this connection's sessions already
+    /// (OpenSSL derives later TLS 1.3 ticket sessions from the first).
+    pub peer_cert_cached: AtomicBool,
 }
 
 impl Conn {
@@ -93,6 +96,7 @@ impl Conn {
             tickets,
             fatal_alert: AtomicBool::new(false),
             target,
+            peer_cert_cached: AtomicBool::new(false),
         })
     }
 
@@ -136,6 +140,9 @@ const SSL3_AL_FATAL: i32 = 2;
 /// stunnel's `info_callback`: renegotiation detection, then the debug trace
 /// (`TLS state (accept): …`, `TLS alert (write): fatal: unknown CA`).
 pub fn on_info(ssl: &SslRef, where_: i32, ret: i32) {
+    if where_ & SSL_CB_HANDSHAKE_DONE != 0 {
+        print_stats(ssl);
+    }
     if let Some(conn) = get(ssl) {
         if where_ & SSL_CB_HANDSHAKE_DONE != 0 {
             let _ = conn.reneg.compare_exchange(
@@ -183,5 +190,35 @@ pub fn on_info(ssl: &SslRef, where_: i32, ret: i32) {
         }
         let (kind, desc) = super::ffi::alert_strings(ret);
         crate::slog!(crate::log::DEBUG, "TLS alert ({dir}): {kind}: {desc}");
+    }
+}
+
+/// stunnel's `print_stats` at the end of each handshake (debug): the
+/// context's session counters, client or server flavour.
+fn print_stats(ssl: &SslRef) {
+    let ctx = ssl.ssl_context();
+    let n = |cmd| super::ffi::sess_counter(ctx, cmd);
+    let lines: &[(i32, &str)] = if ssl.is_server() {
+        &[
+            (24, "server accept(s) requested"),
+            (25, "server accept(s) succeeded"),
+            (26, "server renegotiation(s) requested"),
+            (27, "session reuse(s)"),
+            (20, "internal session cache item(s)"),
+            (31, "internal session cache fill-up(s)"),
+            (29, "internal session cache miss(es)"),
+            (28, "external session cache hit(s)"),
+            (30, "expired session(s) retrieved"),
+        ]
+    } else {
+        &[
+            (21, "client connect(s) requested"),
+            (22, "client connect(s) succeeded"),
+            (23, "client renegotiation(s) requested"),
+            (27, "session reuse(s)"),
+        ]
+    };
+    for (cmd, text) in lines {
+        crate::slog!(crate::log::DEBUG, "{:6} {text}", n(*cmd));
     }
 }

@@ -580,3 +580,10 @@ pub fn store_of(ctx: &X509StoreContextRef) -> Option<&openssl::x509::store::X509
         }
     }
 }
+
+/// `SSL_CTX_sess_*` counters (`SSL_CTRL_SESS_NUMBER` = 20 …
+/// `SSL_CTRL_SESS_CACHE_FULL` = 31) for stunnel's handshake statistics.
+pub fn sess_counter(ctx: &openssl::ssl::SslContextRef, cmd: c_int) -> c_long {
+    // SAFETY: read-only counters of a live SSL_CTX.
+    unsafe { SSL_CTX_ctrl(ctx.as_ptr(), cmd, 0, ptr::null_mut()) }
+}

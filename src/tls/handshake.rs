@@ -142,9 +142,8 @@ fn handshake_error(context: &str, e: &openssl::ssl::Error) -> TlsError {
 
 fn log_success(ssl: &SslRef, client: bool) {
     let reused = ssl.session_reused();
-    if !client && !reused && ssl.peer_certificate().is_none() {
-        crate::slog!(crate::log::INFO, "No peer certificate received");
-    }
+    // `No peer certificate received` is the new-session callback's line
+    // (session.rs), as in stunnel.
     let verb = if client { "connected" } else { "accepted" };
     let how = if reused {
         "previous session reused"
@@ -152,6 +151,16 @@ fn log_success(ssl: &SslRef, client: bool) {
         "new session negotiated"
     };
     crate::slog!(crate::log::INFO, "TLS {verb}: {how}");
+    if !client && !reused {
+        // stunnel adds each new server session to the cache itself (also
+        // the ticket ones OpenSSL leaves out); a duplicate is ignored.
+        if let Some(session) = ssl.session() {
+            // SAFETY: the session was negotiated through this context.
+            unsafe {
+                ssl.ssl_context().add_session(session);
+            }
+        }
+    }
     if let Some(cipher) = ssl.current_cipher() {
         crate::slog!(
             crate::log::INFO,
@@ -163,6 +172,15 @@ fn log_success(ssl: &SslRef, client: bool) {
     }
     crate::slog!(crate::log::INFO, "{}", temporary_key(ssl));
     crate::slog!(crate::log::DEBUG, "Compression: null, expansion: null");
+    if reused {
+        if let Some(session) = ssl.session() {
+            crate::slog!(
+                crate::log::INFO,
+                "Session id: {}",
+                super::session::hex(session.id())
+            );
+        }
+    }
 }
 
 /// stunnel's `print_tmp_key`.

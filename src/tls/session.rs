@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use openssl::ssl::{SslContextBuilder, SslSession, SslSessionCacheMode};
+use std::sync::atomic::Ordering;
+
+use openssl::ssl::{SslContextBuilder, SslRef, SslSession, SslSessionCacheMode, SslSessionRef};
 
 use crate::config::model::TlsSettings;
 
@@ -73,15 +75,22 @@ pub fn setup(
         b.set_session_cache_mode(SslSessionCacheMode::CLIENT);
         let slots = last.clone();
         b.set_new_session_callback(move |ssl, session| {
-            crate::slog!(crate::log::INFO, "Session id: {}", hex(session.id()));
+            new_session(ssl, &session);
             let target = super::conn::get(ssl).and_then(|c| c.target);
             slots.put(target, session);
         });
     } else {
         b.set_session_cache_mode(SslSessionCacheMode::SERVER);
-        b.set_new_session_callback(|_ssl, session| {
-            crate::slog!(crate::log::INFO, "Session id: {}", hex(session.id()));
-        });
+        b.set_new_session_callback(|ssl, session| new_session(ssl, &session));
+        // stunnel's get callback only serves `sessiond`; OpenSSL asks it
+        // after a miss in its own cache.
+        // SAFETY: returns no session, so none from a foreign context.
+        unsafe {
+            b.set_get_session_callback(|_ssl, _id| {
+                crate::slog!(crate::log::DEBUG, "Get session callback");
+                None
+            });
+        }
     }
     crate::slog!(crate::log::INFO, "Session resumption enabled");
     let keys = match (&tls.ticket_key, &tls.ticket_mac, client) {
@@ -101,6 +110,35 @@ pub fn setup(
         _ => None,
     };
     Ok(keys)
+}
+
+/// stunnel's new-session callback lines (both modes): `New session
+/// callback`, the peer certificate note, `Session id: HEX` (one per
+/// session, so one per TLS 1.3 ticket).
+fn new_session(ssl: &SslRef, session: &SslSessionRef) {
+    crate::slog!(crate::log::DEBUG, "New session callback");
+    // stunnel keeps the certificate in the session's ex_data, which later
+    // TLS 1.3 ticket sessions (copies of the first) and a client's reused
+    // session (from its own cache) already carry.
+    let already = (!ssl.is_server() && ssl.session_reused())
+        || super::conn::get(ssl).is_some_and(|c| c.peer_cert_cached.load(Ordering::SeqCst));
+    if !already {
+        match ssl.peer_certificate() {
+            None => crate::slog!(crate::log::INFO, "No peer certificate received"),
+            Some(cert) => {
+                if let Some(c) = super::conn::get(ssl) {
+                    c.peer_cert_cached.store(true, Ordering::SeqCst);
+                }
+                // stunnel caches it PEM-encoded.
+                let len = cert.to_pem().map(|d| d.len()).unwrap_or(0);
+                crate::slog!(
+                    crate::log::DEBUG,
+                    "Peer certificate was cached ({len} bytes)"
+                );
+            }
+        }
+    }
+    crate::slog!(crate::log::INFO, "Session id: {}", hex(session.id()));
 }
 
 pub fn hex(bytes: &[u8]) -> String {
