@@ -13,6 +13,11 @@ DOCDIR   = $(DESTDIR)$(PREFIX)/share/doc/rstunnel
 SYSCONF  = $(DESTDIR)/etc/rstunnel
 UNITDIR  = $(DESTDIR)$(PREFIX)/lib/systemd/system
 ROTATE   = $(DESTDIR)/etc/logrotate.d
+F2BDIR   = $(DESTDIR)/etc/fail2ban/filter.d
+# What `make install` copies: the release binary (`make build` first; install
+# does not run cargo, so `sudo make install` builds nothing as root).
+RSTUNNEL_BIN ?= target/release/rstunnel
+INSTALL ?= install
 
 .PHONY: all build run test bench install uninstall clean
 
@@ -25,7 +30,7 @@ run: build
 	scripts/demo
 
 test:
-	$(CARGO) test --release --locked -- --test-threads=2
+	$(CARGO) test --release --locked --no-fail-fast -- --test-threads=2
 
 bench: build
 	scripts/bench
@@ -33,3 +38,36 @@ bench: build
 clean:
 	$(CARGO) clean
 	rm -rf demo
+
+# install: binary, man page, example configuration (never over an existing
+# one: then as rstunnel.conf.dist), systemd unit (ExecStart follows PREFIX),
+# logrotate snippet, fail2ban filter, and the example fail2ban jail as doc.
+install:
+	@test -x $(RSTUNNEL_BIN) || { echo "$(RSTUNNEL_BIN) missing: run 'make build' first" >&2; exit 1; }
+	$(INSTALL) -d $(BINDIR) $(MANDIR) $(SYSCONF) $(UNITDIR) $(ROTATE) $(F2BDIR) $(DOCDIR)
+	$(INSTALL) -m 755 $(RSTUNNEL_BIN) $(BINDIR)/rstunnel
+	$(INSTALL) -m 644 doc/rstunnel.8 $(MANDIR)/rstunnel.8
+	if [ -e $(SYSCONF)/rstunnel.conf ]; then \
+	    $(INSTALL) -m 644 conf/rstunnel.conf $(SYSCONF)/rstunnel.conf.dist; \
+	    echo "kept $(SYSCONF)/rstunnel.conf; the example is rstunnel.conf.dist"; \
+	else \
+	    $(INSTALL) -m 644 conf/rstunnel.conf $(SYSCONF)/rstunnel.conf; \
+	fi
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' conf/rstunnel.service.in > $(UNITDIR)/rstunnel.service
+	chmod 644 $(UNITDIR)/rstunnel.service
+	$(INSTALL) -m 644 conf/rstunnel.logrotate $(ROTATE)/rstunnel
+	$(INSTALL) -m 644 conf/fail2ban/filter.d/rstunnel.conf $(F2BDIR)/rstunnel.conf
+	$(INSTALL) -m 644 conf/fail2ban/jail.d/rstunnel.conf $(DOCDIR)/fail2ban-jail.conf
+
+# uninstall: what install put there. The configuration file goes only if it
+# is still the shipped example; directories only if rstunnel's and empty.
+uninstall:
+	rm -f $(BINDIR)/rstunnel $(MANDIR)/rstunnel.8 $(UNITDIR)/rstunnel.service \
+	      $(ROTATE)/rstunnel $(F2BDIR)/rstunnel.conf $(DOCDIR)/fail2ban-jail.conf \
+	      $(SYSCONF)/rstunnel.conf.dist
+	if cmp -s conf/rstunnel.conf $(SYSCONF)/rstunnel.conf; then \
+	    rm -f $(SYSCONF)/rstunnel.conf; \
+	elif [ -e $(SYSCONF)/rstunnel.conf ]; then \
+	    echo "kept $(SYSCONF)/rstunnel.conf (changed since install)"; \
+	fi
+	for d in $(DOCDIR) $(SYSCONF); do rmdir $$d 2>/dev/null || true; done

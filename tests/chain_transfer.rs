@@ -44,7 +44,12 @@ fn reply_after_eof_backend(expect: Vec<u8>, reply: Vec<u8>) -> u16 {
     std::thread::spawn(move || {
         let (mut conn, _) = l.accept().unwrap();
         let got = net::read_to_end(&mut conn);
-        assert!(got == expect, "backend got {} bytes, expected {}", got.len(), expect.len());
+        assert!(
+            got == expect,
+            "backend got {} bytes, expected {}",
+            got.len(),
+            expect.len()
+        );
         conn.write_all(&reply).unwrap();
         conn.shutdown(Shutdown::Write).unwrap();
     });
@@ -64,8 +69,15 @@ fn sixteen_mib_each_way_with_half_close() {
     let writer = net::send_then_half_close(conn.try_clone().unwrap(), up);
     let got = net::read_to_end(conn);
     writer.join().unwrap();
-    assert!(got == down, "client got {} bytes, expected {}", got.len(), down.len());
-    client.log.wait_for("Connection closed: 16777216 byte(s) sent to TLS, 16777216 byte(s) sent to socket");
+    assert!(
+        got == down,
+        "client got {} bytes, expected {}",
+        got.len(),
+        down.len()
+    );
+    client.log.wait_for(
+        "Connection closed: 16777216 byte(s) sent to TLS, 16777216 byte(s) sent to socket",
+    );
 }
 
 #[test]
@@ -82,6 +94,13 @@ fn both_directions_at_once_are_byte_exact() {
     let mut reader = conn;
     reader.read_to_end(&mut got).unwrap();
     writer.join().unwrap();
-    assert!(got == data, "echo returned {} bytes, expected {}", got.len(), data.len());
-    server.log.wait_for("Connection closed: 16777216 byte(s) sent to TLS, 16777216 byte(s) sent to socket");
+    assert!(
+        got == data,
+        "echo returned {} bytes, expected {}",
+        got.len(),
+        data.len()
+    );
+    server.log.wait_for(
+        "Connection closed: 16777216 byte(s) sent to TLS, 16777216 byte(s) sent to socket",
+    );
 }

@@ -39,9 +39,18 @@ fn round_trip(client_impl: Impl, server_impl: Impl) {
     conn.write_all(&data).unwrap();
     conn.shutdown(Shutdown::Write).unwrap();
     let got = net::read_to_end(conn);
-    assert!(got == data, "got {} bytes back, expected {}", got.len(), data.len());
-    server.log.wait_for("Connection closed: 1048576 byte(s) sent to TLS, 1048576 byte(s) sent to socket");
-    client.log.wait_for("Certificate accepted at depth=0: CN=localhost");
+    assert!(
+        got == data,
+        "got {} bytes back, expected {}",
+        got.len(),
+        data.len()
+    );
+    server
+        .log
+        .wait_for("Connection closed: 1048576 byte(s) sent to TLS, 1048576 byte(s) sent to socket");
+    client
+        .log
+        .wait_for("Certificate accepted at depth=0: CN=localhost");
 }
 
 #[test]

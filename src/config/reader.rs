@@ -242,7 +242,10 @@ fn warn_unauthenticated(service: &crate::config::model::Service) {
             "Service [{}] uses \"verifyChain\" without subject checks",
             service.name
         );
-        crate::slog!(crate::log::WARNING, "Use \"checkHost\" or \"checkIP\" to restrict trusted certificates");
+        crate::slog!(
+            crate::log::WARNING,
+            "Use \"checkHost\" or \"checkIP\" to restrict trusted certificates"
+        );
     }
 }
 

@@ -115,6 +115,13 @@ pub fn finish_service(raw: &RawService, known: Known<'_>, inetd: bool) -> Result
     }
     if raw.exec.is_some() {
         endpoints += 1;
+        // stunnel preloads its own libstunnel.so into the program for this;
+        // rstunnel has no such library, so refuse rather than ignore.
+        if matches!(raw.transparent, Transparent::Source | Transparent::Both) {
+            return Err(
+                "option transparent = source is not supported by rstunnel with exec".into(),
+            );
+        }
     }
     let kind = match &raw.protocol {
         Some(name) => Some(proto::check(name, raw.client)?),

@@ -77,11 +77,13 @@ impl Targets {
 }
 
 /// Connect to the first reachable target of `service`, or of `override_list`
-/// when a protocol or `redirect` chose the destination.
+/// when a protocol or `redirect` chose the destination. `client` is the
+/// address to bind to with `transparent = source`.
 pub async fn connect_remote(
     service: &Service,
     targets: &Targets,
     override_list: Option<Vec<Address>>,
+    client: Option<SocketAddr>,
 ) -> Option<Stream> {
     let list = match override_list {
         Some(list) => list,
@@ -94,7 +96,7 @@ pub async fn connect_remote(
     let start = targets.start(service, list.len());
     for addr in list.iter().cycle().skip(start).take(list.len()) {
         crate::slog!(INFO, "s_connect: connecting {addr}");
-        match connect_one(service, addr).await {
+        match connect_one(service, addr, client).await {
             Ok(stream) => {
                 crate::slog!(NOTICE, "s_connect: connected {addr}");
                 let local = stream.local_addr().map(|a| address::fmt_inet(&a));
@@ -135,14 +137,18 @@ enum Failure {
     Skipped,
 }
 
-async fn connect_one(service: &Service, addr: &Address) -> Result<Stream, Failure> {
+async fn connect_one(
+    service: &Service,
+    addr: &Address,
+    client: Option<SocketAddr>,
+) -> Result<Stream, Failure> {
     let limit = service.timeouts.connect;
     match addr {
         Address::Unix(path) => with_timeout(limit, UnixStream::connect(path))
             .await
             .map(|s| Stream::new(Kind::Unix(s), service.reset)),
         Address::Inet(target) => {
-            let socket = tcp_socket(service, target)?;
+            let socket = tcp_socket(service, target, client)?;
             with_timeout(limit, socket.connect(*target))
                 .await
                 .map(|s| Stream::new(Kind::Tcp(s), service.reset))
@@ -150,8 +156,13 @@ async fn connect_one(service: &Service, addr: &Address) -> Result<Stream, Failur
     }
 }
 
-/// A socket bound to `local` (port 0) when configured.
-fn tcp_socket(service: &Service, target: &SocketAddr) -> Result<TcpSocket, Failure> {
+/// A socket bound to `local` (port 0) when configured, else to the client's
+/// address with `transparent = source` (`local` wins, as in stunnel).
+fn tcp_socket(
+    service: &Service,
+    target: &SocketAddr,
+    client: Option<SocketAddr>,
+) -> Result<TcpSocket, Failure> {
     let socket = if target.is_ipv4() {
         TcpSocket::new_v4()
     } else {
@@ -163,6 +174,8 @@ fn tcp_socket(service: &Service, target: &SocketAddr) -> Result<TcpSocket, Failu
             return Err(Failure::Skipped);
         }
         socket.bind(SocketAddr::new(ip, 0)).map_err(Failure::Io)?;
+    } else if let Some(client) = client {
+        super::transparent::bind_source(&socket, client).map_err(Failure::Io)?;
     }
     Ok(socket)
 }
@@ -181,7 +194,7 @@ async fn with_timeout<T>(
 }
 
 /// `r:` socket options, applied after connecting; a failure is a warning.
-fn apply_remote_options(service: &Service, stream: &Stream) {
+pub(super) fn apply_remote_options(service: &Service, stream: &Stream) {
     if let (Kind::Tcp(_), Some(fd)) = (stream.kind(), stream.raw_fd()) {
         if let Err(e) = crate::os::sockopt::apply_socket_options(fd, &service.socket_options.remote)
         {

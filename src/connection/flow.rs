@@ -16,18 +16,19 @@
 use std::sync::Arc;
 
 use super::address::{self, Address};
-use super::connect::connect_remote;
+use super::connect::{apply_remote_options, connect_remote};
 use super::registry::Entry;
 use super::stream::{Kind, Stream};
 use super::ServiceCtx;
+use super::{ident, local, transparent};
 use crate::config::model::Service;
-use crate::log::{ERR, NOTICE, WARNING};
+use crate::log::{ERR, INFO, NOTICE, WARNING};
 use crate::protocol::{self, Abort, Io, Outcome, Phase, Rewind, SystemNet, Target};
 use crate::tls::{TlsError, TlsStream};
-use crate::transfer::{self, Ending, Limits, Report};
+use crate::transfer::{Ending, Limits, Report};
 
 /// How a connection ended before any byte was moved.
-fn aborted(how: Abort) -> Report {
+pub(super) fn aborted(how: Abort) -> Report {
     let ending = match how {
         Abort::Reset => Ending::Error,
         Abort::Close => Ending::Closed,
@@ -42,7 +43,9 @@ fn aborted(how: Abort) -> Report {
 /// Run every stage; the returned report is what the final log line says.
 pub(super) async fn client_try(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entry) -> Report {
     apply_local_options(&ctx.service, &local);
-    log_accepted(&ctx.service, &local);
+    if let Err(how) = local_start(&ctx.service, &local).await {
+        return aborted(how);
+    }
     let peer = local.peer_addr();
     let local_addr = local.local_addr();
     let original_dst = original_destination(&local);
@@ -60,9 +63,9 @@ pub(super) async fn client_try(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entr
         Err(how) => return aborted(how),
     };
     let result = if ctx.service.client {
-        client_mode(&ctx, local, early, &hooks).await
+        client_mode(&ctx, local, early, &hooks, entry).await
     } else if protocol::connect_before_tls(ctx.service.protocol.as_ref().map(|p| p.kind), false) {
-        server_connect_first(&ctx, local, early, &hooks).await
+        server_connect_first(&ctx, local, early, &hooks, entry).await
     } else {
         server_mode(ctx, local, early, &hooks, entry).await
     };
@@ -75,20 +78,25 @@ async fn client_mode(
     mut local: Rewind<Stream>,
     early: Outcome,
     hooks: &Hooks,
+    entry: &Entry,
 ) -> Result<Report, Abort> {
     let service = &ctx.service;
-    let mut remote = connect(ctx, early.target, None).await?;
+    let mut remote = connect(ctx, hooks, early.target, None, None).await?;
     hooks
         .run(service, Phase::Middle, &mut local, Some(&mut remote))
         .await?;
-    let mut tls = handshake(service, ctx.tls.connect(remote)).await?;
+    let mut tls = handshake(service, entry, ctx.tls.connect(remote)).await?;
     hooks
         .run(service, Phase::Late, &mut local, Some(&mut tls))
         .await?;
-    let report = transfer::run(&mut tls, &mut local, limits(service)).await;
+    let report = entry.transfer(&mut tls, &mut local, limits(service)).await;
+    entry.note_fatal_alert(tls.fatal_alert_received());
     if report.ending == Ending::Closed {
         tls.get_mut().close_cleanly();
         local.get_mut().close_cleanly();
+    } else if tls.fatal_alert_received() {
+        // The alert must reach the peer: FIN, not RST (§5.7.4).
+        tls.get_mut().close_cleanly();
     }
     Ok(report)
 }
@@ -100,18 +108,19 @@ async fn server_connect_first(
     mut local: Rewind<Stream>,
     early: Outcome,
     hooks: &Hooks,
+    entry: &Entry,
 ) -> Result<Report, Abort> {
     let service = &ctx.service;
-    let mut remote = connect(ctx, early.target, None).await?;
+    let mut remote = connect(ctx, hooks, early.target, None, None).await?;
     let middle = hooks
         .run(service, Phase::Middle, &mut local, Some(&mut remote))
         .await?;
     local.unread(&middle.pushback);
-    let mut tls = handshake(service, ctx.tls.accept(local)).await?;
+    let mut tls = handshake(service, entry, ctx.tls.accept(local)).await?;
     hooks
         .run(service, Phase::Late, &mut tls, Some(&mut remote))
         .await?;
-    finish(service, tls, remote).await
+    finish(service, tls, remote, entry).await
 }
 
 /// Server mode: TLS with the client, then the backend the (possibly
@@ -124,7 +133,7 @@ async fn server_mode(
     entry: &Entry,
 ) -> Result<Report, Abort> {
     local.unread(&early.pushback);
-    let mut tls = handshake(&ctx.service, ctx.tls.accept(local)).await?;
+    let mut tls = handshake(&ctx.service, entry, ctx.tls.accept(local)).await?;
     let ctx = switch_sni(ctx, tls.selected_service(), entry);
     let service = &ctx.service;
     let redirect = if !service.redirect.is_empty() && !tls.authenticated() {
@@ -134,11 +143,12 @@ async fn server_mode(
         None
     };
     let middle = hooks.run(service, Phase::Middle, &mut tls, None).await?;
-    let mut remote = connect(&ctx, middle.target.or(early.target), redirect).await?;
+    let target = middle.target.or(early.target);
+    let mut remote = connect(&ctx, hooks, target, redirect, tls.peer_names()).await?;
     hooks
         .run(service, Phase::Late, &mut tls, Some(&mut remote))
         .await?;
-    finish(service, tls, remote).await
+    finish(service, tls, remote, entry).await
 }
 
 /// The transfer of a server-mode connection (TLS on the local side).
@@ -146,11 +156,16 @@ async fn finish(
     service: &Service,
     mut tls: TlsStream<Rewind<Stream>>,
     mut remote: Stream,
+    entry: &Entry,
 ) -> Result<Report, Abort> {
-    let report = transfer::run(&mut tls, &mut remote, limits(service)).await;
+    let report = entry.transfer(&mut tls, &mut remote, limits(service)).await;
+    entry.note_fatal_alert(tls.fatal_alert_received());
     if report.ending == Ending::Closed {
         tls.get_mut().get_mut().close_cleanly();
         remote.close_cleanly();
+    } else if tls.fatal_alert_received() {
+        // The alert must reach the peer: FIN, not RST (§5.7.4).
+        tls.get_mut().get_mut().close_cleanly();
     }
     Ok(report)
 }
@@ -182,20 +197,52 @@ async fn resolve_redirect(service: &Service) -> Vec<Address> {
     }
 }
 
-/// Connect the remote side: `redirect` wins over a protocol's target, which
-/// wins over the configured `connect` list (stunnel-reference §5.4 item 4).
+/// Set up the remote side. `exec` without `connect` spawns the program
+/// (stunnel's `connect_local`; `client_dn` is the peer certificate's
+/// subject and issuer for its environment). Otherwise connect: `redirect`
+/// wins over a protocol's target, which wins over the original destination
+/// (`transparent = destination`), which wins over the configured `connect`
+/// list (stunnel-reference §5.4 item 4).
 async fn connect(
     ctx: &ServiceCtx,
+    hooks: &Hooks,
     target: Option<Target>,
     redirect: Option<Vec<Address>>,
+    client_dn: Option<(String, String)>,
 ) -> Result<Stream, Abort> {
-    let chosen = redirect.or_else(|| {
-        target.map(|t| match t {
-            Target::Addrs(addrs) => addrs.into_iter().map(Address::Inet).collect(),
-            Target::Unix(path) => vec![Address::Unix(path)],
+    let service = &ctx.service;
+    if let (true, Some(exec)) = (local::is_exec_remote(service), &service.exec) {
+        let env = local::ExecEnv {
+            peer: hooks.peer,
+            client_dn,
+        };
+        return match local::spawn(exec, &env) {
+            Ok(kind) => {
+                let stream = Stream::new(kind, service.reset);
+                apply_remote_options(service, &stream);
+                Ok(stream)
+            }
+            Err(e) => {
+                crate::slog!(ERR, "{}", crate::os::io_text("connect_local", &e));
+                Err(Abort::Reset)
+            }
+        };
+    }
+    let chosen = redirect
+        .or_else(|| {
+            target.map(|t| match t {
+                Target::Addrs(addrs) => addrs.into_iter().map(Address::Inet).collect(),
+                Target::Unix(path) => vec![Address::Unix(path)],
+            })
         })
-    });
-    connect_remote(&ctx.service, &ctx.targets, chosen)
+        .or_else(|| {
+            transparent::destination(service.transparent)
+                .then(|| hooks.original_dst.map(Address::Inet).into_iter().collect())
+        });
+    let client = hooks
+        .peer
+        .filter(|_| transparent::source(service.transparent));
+    connect_remote(service, &ctx.targets, chosen, client)
         .await
         .ok_or(Abort::Reset)
 }
@@ -203,6 +250,7 @@ async fn connect(
 /// A handshake under `TIMEOUTbusy`, failures logged as stunnel logs them.
 async fn handshake<S>(
     service: &Service,
+    entry: &Entry,
     fut: impl std::future::Future<Output = Result<TlsStream<S>, TlsError>>,
 ) -> Result<TlsStream<S>, Abort> {
     let outcome = match service.timeouts.busy {
@@ -219,6 +267,7 @@ async fn handshake<S>(
         None => fut.await,
     };
     outcome.map_err(|e| {
+        entry.note_fatal_alert(e.fatal_alert_received);
         e.log();
         Abort::Reset
     })
@@ -264,13 +313,37 @@ fn limits(service: &Service) -> Limits {
     }
 }
 
+/// stunnel's `local_start` checks, then the `accepted connection` line: a
+/// local side that is not a socket cannot be the source of a transparent
+/// connection; a TCP client must pass `ident` first.
+async fn local_start(service: &Service, local: &Stream) -> Result<(), Abort> {
+    let is_socket =
+        matches!(local.kind(), Kind::Tcp(_) | Kind::Unix(_)) || local.peer_addr().is_some();
+    if !is_socket && transparent::source(service.transparent) {
+        crate::slog!(ERR, "Transparent source needs a socket");
+        return Err(Abort::Reset);
+    }
+    if let Some(user) = &service.ident {
+        match (local.peer_addr(), local.local_addr()) {
+            (Some(peer), Some(ours)) => ident::check(service, user, peer, ours.port())
+                .await
+                .map_err(|()| Abort::Reset)?,
+            _ if matches!(local.kind(), Kind::Unix(_)) => {
+                crate::slog!(INFO, "IDENT not supported on Unix sockets")
+            }
+            _ => {}
+        }
+    }
+    log_accepted(service, local);
+    Ok(())
+}
+
 fn log_accepted(service: &Service, local: &Stream) {
-    match local.peer_addr() {
+    match local.peer_text() {
         Some(peer) => crate::slog!(
             NOTICE,
-            "Service [{}] accepted connection from {}",
-            service.name,
-            address::fmt_inet(&peer)
+            "Service [{}] accepted connection from {peer}",
+            service.name
         ),
         None => crate::slog!(NOTICE, "Service [{}] accepted connection", service.name),
     }

@@ -9,14 +9,18 @@
 pub mod address;
 pub mod connect;
 mod flow;
+pub mod ident;
+pub mod local;
 pub mod registry;
 pub mod stdio;
 pub mod stream;
+pub mod transparent;
 
 use std::sync::Arc;
 
 use crate::config::model::Service;
 use crate::log::{ConnLog, NOTICE};
+use crate::protocol;
 use crate::tls::TlsContext;
 use crate::transfer::Ending;
 use connect::Targets;
@@ -82,24 +86,131 @@ pub fn contexts(services: &[Service], tls: Vec<TlsContext>) -> Vec<Arc<ServiceCt
     built.into_iter().flatten().collect()
 }
 
+/// The `<status>` of `Connection <status>: …` (stunnel-reference §5.4
+/// item 6, §5.7.4): one word per socket, remote first, local second,
+/// folded into one when they agree. An error exit resets both sockets
+/// with `reset = yes` (closes them with `reset = no`), except the TLS-side
+/// socket after a fatal alert, which is closed so the alert gets through.
+fn status(ending: Ending, reset: bool, client: bool, fatal_alert: bool) -> &'static str {
+    let reset_exit = ending != Ending::Closed && reset;
+    let tls_side = reset_exit && !fatal_alert;
+    // The TLS side is the remote socket in client mode, the local one in
+    // server mode.
+    let (remote, local) = if client {
+        (tls_side, reset_exit)
+    } else {
+        (reset_exit, tls_side)
+    };
+    match (remote, local) {
+        (true, true) => "reset",
+        (true, false) => "reset/closed",
+        (false, true) => "closed/reset",
+        (false, false) => "closed",
+    }
+}
+
 /// Serve one accepted connection; `id` is stunnel's sequential log id.
 pub async fn run(ctx: Arc<ServiceCtx>, local: Kind, id: u64) {
-    let log = ConnLog::new(id.to_string(), ctx.service.debug_level);
+    let log = ConnLog::new(log_id(ctx.service.log_id, id), ctx.service.debug_level);
     crate::log::scope(log, serve(ctx, local, id)).await
+}
+
+/// The `[id]` of this connection's log lines (`logId`, stunnel-reference
+/// §5.9.2): the sequence number, 22 random alphanumerics, the thread that
+/// starts serving it, or the process id.
+fn log_id(kind: crate::config::model::LogId, seq: u64) -> String {
+    use crate::config::model::LogId;
+    match kind {
+        LogId::Sequential => seq.to_string(),
+        LogId::Unique => {
+            const ALPHABET: &[u8] =
+                b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+            let mut bytes = [0u8; 22];
+            let _ = openssl::rand::rand_bytes(&mut bytes);
+            bytes
+                .iter()
+                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+                .collect()
+        }
+        LogId::Thread => nix::unistd::gettid().to_string(),
+        LogId::Process => std::process::id().to_string(),
+    }
 }
 
 async fn serve(ctx: Arc<ServiceCtx>, local: Kind, id: u64) {
     let entry = registry::Entry::register(id, &ctx.service.name);
     let local = Stream::new(local, ctx.service.reset);
+    let (client, reset) = (ctx.service.client, ctx.service.reset);
     let report = flow::client_try(ctx, local, &entry).await;
-    let status = match report.ending {
-        Ending::Closed => "closed",
-        Ending::IdleTimeout | Ending::Error => "reset",
+    log_closed(
+        &report,
+        status(report.ending, reset, client, entry.fatal_alert()),
+    );
+}
+
+/// One run of an exec+connect section (`local::exec_connect`), inside the
+/// caller's log scope: the program is started as the local side, then the
+/// connection proceeds as an accepted one would.
+pub async fn serve_exec_connect(ctx: Arc<ServiceCtx>, id: u64) {
+    let Some(exec) = ctx.service.exec.clone() else {
+        return;
     };
+    match local::spawn(&exec, &local::ExecEnv::default()) {
+        Ok(kind) => serve(ctx, kind, id).await,
+        Err(e) => {
+            crate::slog!(
+                crate::log::ERR,
+                "{}",
+                crate::os::io_text("connect_local", &e)
+            );
+            let report = flow::aborted(protocol::Abort::Reset);
+            log_closed(
+                &report,
+                status(report.ending, ctx.service.reset, ctx.service.client, false),
+            );
+        }
+    }
+}
+
+/// The final line of every connection.
+fn log_closed(report: &crate::transfer::Report, status: &str) {
     crate::slog!(
         NOTICE,
         "Connection {status}: {} byte(s) sent to TLS, {} byte(s) sent to socket",
         report.to_tls,
         report.to_socket
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::LogId;
+
+    #[test]
+    fn log_ids_follow_log_id_option() {
+        assert_eq!(log_id(LogId::Sequential, 42), "42");
+        let unique = log_id(LogId::Unique, 0);
+        assert_eq!(unique.len(), 22);
+        assert!(
+            unique.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{unique}"
+        );
+        assert_ne!(unique, log_id(LogId::Unique, 0));
+        assert_eq!(log_id(LogId::Process, 0), std::process::id().to_string());
+        assert!(log_id(LogId::Thread, 0).parse::<u32>().is_ok());
+    }
+
+    #[test]
+    fn status_words_follow_stunnel() {
+        use Ending::*;
+        assert_eq!(status(Closed, true, false, false), "closed");
+        assert_eq!(status(Error, true, false, false), "reset");
+        assert_eq!(status(IdleTimeout, true, true, false), "reset");
+        assert_eq!(status(Error, false, false, false), "closed");
+        assert_eq!(status(Error, true, false, true), "reset/closed");
+        assert_eq!(status(Error, true, true, true), "closed/reset");
+        assert_eq!(status(Error, false, true, true), "closed");
+        assert_eq!(status(Closed, true, true, true), "closed");
+    }
 }

@@ -2,24 +2,16 @@
 //! `Active connection N: Service [NAME], X byte(s) sent to TLS, Y byte(s)
 //! sent to socket`.
 //!
-//! Each connection registers an [`Entry`] whose counters the copy loop's
-//! streams bump through [`Counted`]; the entry unregisters on drop.
+//! Each connection registers an [`Entry`] whose counters the copy loop
+//! publishes to (`transfer::run_counting`); the entry unregisters on drop.
 
 use std::collections::BTreeMap;
-use std::io;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 
-/// Byte counters of one live connection.
-#[derive(Default)]
-pub struct Counters {
-    pub to_tls: AtomicU64,
-    pub to_socket: AtomicU64,
-}
+use crate::transfer::Counters;
 
 struct Live {
     service: String,
@@ -32,6 +24,9 @@ static LIVE: Mutex<BTreeMap<u64, Live>> = Mutex::new(BTreeMap::new());
 pub struct Entry {
     id: u64,
     pub counters: Arc<Counters>,
+    /// The TLS side saw a fatal alert: its socket counts as `closed` in
+    /// the final `Connection reset/closed` line (stunnel-reference §5.7.4).
+    tls_alert: std::sync::atomic::AtomicBool,
 }
 
 impl Entry {
@@ -44,7 +39,37 @@ impl Entry {
         LIVE.lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, live);
-        Entry { id, counters }
+        Entry {
+            id,
+            counters,
+            tls_alert: Default::default(),
+        }
+    }
+
+    /// Record that a fatal TLS alert went either way.
+    pub fn note_fatal_alert(&self, seen: bool) {
+        if seen {
+            self.tls_alert.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub fn fatal_alert(&self) -> bool {
+        self.tls_alert.load(Ordering::Relaxed)
+    }
+
+    /// The copy loop with this entry's counters following it live (what
+    /// SIGUSR2 lists); the report is the loop's own.
+    pub async fn transfer<T, P>(
+        &self,
+        tls: &mut T,
+        plain: &mut P,
+        limits: crate::transfer::Limits,
+    ) -> crate::transfer::Report
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+        P: AsyncRead + AsyncWrite + Unpin,
+    {
+        crate::transfer::run_counting(tls, plain, limits, &self.counters).await
     }
 
     /// The SNI switch moves a connection to another service.
@@ -90,47 +115,4 @@ pub fn log_active() {
 /// Number of live connections (for shutdown and the `finished (N left)` line).
 pub fn count() -> usize {
     LIVE.lock().unwrap_or_else(|p| p.into_inner()).len()
-}
-
-/// A stream whose successful writes add to one counter.
-pub struct Counted<'a, S> {
-    pub inner: S,
-    counter: &'a AtomicU64,
-}
-
-impl<'a, S> Counted<'a, S> {
-    pub fn new(inner: S, counter: &'a AtomicU64) -> Self {
-        Counted { inner, counter }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Counted<'_, S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<'_, S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &r {
-            this.counter.fetch_add(*n as u64, Ordering::Relaxed);
-        }
-        r
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
 }

@@ -24,6 +24,39 @@ impl Stdio {
     }
 }
 
+impl Stdio {
+    /// The peer of stdin when it is a socket (inetd started us on an
+    /// accepted connection): an inet address, or `Err(Some(text))` with
+    /// stunnel's name for a Unix-domain peer; `Err(None)` for pipes/ttys.
+    pub fn peer(&self) -> Result<std::net::SocketAddr, Option<String>> {
+        use nix::sys::socket::{getpeername, SockaddrLike, SockaddrStorage};
+        let fd = self.input.get_ref().as_raw_fd();
+        let addr = getpeername::<SockaddrStorage>(fd).map_err(|_| None)?;
+        if let Some(inet) = inet(&addr) {
+            return Ok(inet);
+        }
+        match addr.as_unix_addr().and_then(|u| u.path()) {
+            Some(path) => Err(Some(path.display().to_string())),
+            None if addr.family().is_some() => Err(Some("unnamed socket".into())),
+            None => Err(None),
+        }
+    }
+
+    /// Our side of stdin when it is an inet socket (for the PROXY line).
+    pub fn local(&self) -> Option<std::net::SocketAddr> {
+        let fd = self.input.get_ref().as_raw_fd();
+        inet(&nix::sys::socket::getsockname(fd).ok()?)
+    }
+}
+
+fn inet(addr: &nix::sys::socket::SockaddrStorage) -> Option<std::net::SocketAddr> {
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Some(std::net::SocketAddrV4::from(*v4).into());
+    }
+    addr.as_sockaddr_in6()
+        .map(|v6| std::net::SocketAddrV6::from(*v6).into())
+}
+
 fn watch(fd: i32) -> io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
     use std::os::fd::{AsFd, BorrowedFd};
     // SAFETY: 0 and 1 are open for the life of the process.

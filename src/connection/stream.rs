@@ -1,5 +1,5 @@
 //! The plain byte streams a connection moves data between: TCP, Unix or the
-//! process's stdin/stdout (inetd mode), behind one `AsyncRead + AsyncWrite`.
+//! process's stdin/stdout (inetd mode) or an `exec` program's pty, behind one `AsyncRead + AsyncWrite`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,6 +25,8 @@ pub enum Kind {
     Unix(UnixStream),
     /// inetd mode: read stdin, write stdout.
     Stdio(crate::connection::stdio::Stdio),
+    /// `exec` with `pty = yes`: the master side of the program's terminal.
+    Pty(crate::connection::local::pty::Pty),
 }
 
 impl Drop for Stream {
@@ -53,17 +55,42 @@ impl Stream {
         &self.kind
     }
 
-    /// The peer as stunnel prints it; `None` for Unix sockets and pipes.
+    /// The inet peer (also of an inetd socket on stdin); `None` for
+    /// Unix-domain peers and pipes.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         match &self.kind {
             Kind::Tcp(s) => s.peer_addr().ok(),
-            _ => None,
+            Kind::Stdio(s) => s.peer().ok(),
+            Kind::Unix(_) | Kind::Pty(_) => None,
+        }
+    }
+
+    /// The peer as `accepted connection from …` names it: `ADDR:PORT`,
+    /// a socket path or `unnamed socket` for Unix-domain peers (also a
+    /// socketpair on stdin, as socat's EXEC gives), `None` when the local
+    /// side is not a socket at all (pipes).
+    pub fn peer_text(&self) -> Option<String> {
+        match &self.kind {
+            Kind::Tcp(s) => s.peer_addr().ok().map(|a| super::address::fmt_inet(&a)),
+            Kind::Unix(s) => Some(
+                s.peer_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                    .unwrap_or_else(|| "unnamed socket".into()),
+            ),
+            Kind::Stdio(s) => match s.peer() {
+                Ok(a) => Some(super::address::fmt_inet(&a)),
+                Err(text) => text,
+            },
+            // exec+connect: the program is the local side, not a peer.
+            Kind::Pty(_) => None,
         }
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
         match &self.kind {
             Kind::Tcp(s) => s.local_addr().ok(),
+            Kind::Stdio(s) => s.local(),
             _ => None,
         }
     }
@@ -86,17 +113,20 @@ impl Stream {
         match &self.kind {
             Kind::Tcp(s) => Some(s.as_raw_fd()),
             Kind::Unix(s) => Some(s.as_raw_fd()),
+            Kind::Pty(p) => Some(p.raw_fd()),
             Kind::Stdio(_) => None,
         }
     }
 }
 
+/// An IPv4/IPv6 address out of `getpeername`/`getsockname`.
 macro_rules! delegate {
     ($self:ident, $s:ident => $e:expr) => {
         match &mut $self.get_mut().kind {
             Kind::Tcp($s) => $e,
             Kind::Unix($s) => $e,
             Kind::Stdio($s) => $e,
+            Kind::Pty($s) => $e,
         }
     };
 }

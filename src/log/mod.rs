@@ -19,7 +19,7 @@ pub use format::{level_char, line};
 pub use sink::Sinks;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 pub const EMERG: u8 = 0;
@@ -103,22 +103,36 @@ pub fn quiet<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Write one line; see the module doc for filtering.
+/// Sinks are active (not buffering): lines above the threshold can be
+/// dropped without taking the lock.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Write one line; see the module doc for filtering. A line the threshold
+/// drops costs two loads: no lock, no formatting (connections log many
+/// debug lines that a production `debug = notice` never shows).
 pub fn emit(level: u8, args: fmt::Arguments<'_>) {
     if QUIET.with(|q| q.get()) {
         return;
     }
-    let conn = CONN.try_with(|c| (c.id.clone(), c.level.get())).ok();
+    let conn_level = CONN.try_with(|c| c.level.get()).ok();
+    if ACTIVE.load(Ordering::Acquire) {
+        let threshold = conn_level.unwrap_or_else(|| GLOBAL_LEVEL.load(Ordering::Relaxed));
+        if level > threshold {
+            return;
+        }
+    }
+    let text = sanitize(&args.to_string());
+    let conn_id = CONN.try_with(|c| c.id.clone()).ok();
     let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
     match &mut *state {
-        State::Buffering(lines) => lines.push((level, sanitize(&args.to_string()))),
+        State::Buffering(lines) => lines.push((level, text)),
         State::Active(sinks) => {
-            let (id, threshold) = match conn {
-                Some((id, lvl)) => (id, lvl),
-                None => (main_id().to_string(), GLOBAL_LEVEL.load(Ordering::Relaxed)),
-            };
+            // Re-checked here: the sinks may have become active after the
+            // fast check above.
+            let threshold = conn_level.unwrap_or_else(|| GLOBAL_LEVEL.load(Ordering::Relaxed));
             if level <= threshold {
-                sinks.write(level, &id, &sanitize(&args.to_string()));
+                let id = conn_id.unwrap_or_else(|| main_id().to_string());
+                sinks.write(level, &id, &text);
             }
         }
     }
@@ -139,6 +153,7 @@ pub fn activate(sinks: Sinks, global_level: u8) {
     GLOBAL_LEVEL.store(global_level, Ordering::Relaxed);
     let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
     let previous = std::mem::replace(&mut *state, State::Active(sinks));
+    ACTIVE.store(true, Ordering::Release);
     if let (State::Buffering(lines), State::Active(sinks)) = (previous, &mut *state) {
         let id = main_id();
         for (level, text) in lines.iter().filter(|(l, _)| *l <= global_level) {
@@ -147,10 +162,12 @@ pub fn activate(sinks: Sinks, global_level: u8) {
     }
 }
 
-/// Go back to buffering (a reload in progress: its errors are reported
-/// through the live sinks by the caller, so this is only used at start-up).
-pub fn start_buffering() {
-    *STATE.lock().unwrap_or_else(|p| p.into_inner()) = State::Buffering(Vec::new());
+/// Still at start-up (nothing activated yet)?
+pub fn is_buffering() -> bool {
+    matches!(
+        &*STATE.lock().unwrap_or_else(|p| p.into_inner()),
+        State::Buffering(_)
+    )
 }
 
 /// Error mode: every buffered line, all levels, to stderr as `[c] text`.

@@ -13,11 +13,24 @@ pub struct Sinks {
     pub stderr: bool,
     /// `output` file and whether it is opened with O_TRUNC (`log = overwrite`).
     pub file: Option<(PathBuf, File, bool)>,
-    /// syslog opened with this ident (leaked once: openlog keeps the pointer).
+    /// syslog, opened by [`Sinks::open_syslog`].
     pub syslog: bool,
 }
 
 impl Sinks {
+    /// `openlog(ident, LOG_CONS | LOG_NDELAY, facility)` as stunnel does. The
+    /// ident string is leaked on purpose: openlog keeps the pointer, and a
+    /// reload opening it again leaks a few bytes, never a dangling pointer.
+    pub fn open_syslog(&mut self, ident: &str, facility: i32) {
+        let Ok(ident) = std::ffi::CString::new(ident) else {
+            return;
+        };
+        let ident: &'static std::ffi::CStr = Box::leak(ident.into_boxed_c_str());
+        // SAFETY: `ident` lives for the rest of the process.
+        unsafe { libc::openlog(ident.as_ptr(), libc::LOG_CONS | libc::LOG_NDELAY, facility) };
+        self.syslog = true;
+    }
+
     /// Open `path` the way stunnel opens `output`: mode 0640, append or truncate.
     pub fn open_file(path: &Path, overwrite: bool) -> std::io::Result<File> {
         let mut opts = OpenOptions::new();

@@ -51,15 +51,16 @@ mod proxy;
 mod rewind;
 mod smtp;
 mod socks;
+mod table;
+
+use table::{entry, BoxFuture};
 
 pub use net::{Net, SystemNet};
 pub use rewind::Rewind;
 
 use crate::config::model::{Protocol, ProtocolKind};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -150,223 +151,6 @@ impl<'a> Streams<'a> {
                 Err(Abort::Reset)
             }
         }
-    }
-}
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-type HookFn = for<'a> fn(&'a Ctx<'a>, Streams<'a>) -> BoxFuture<'a, HookResult>;
-
-/// Wrap an `async fn(&Ctx, Streams) -> HookResult` into a table cell.
-macro_rules! hook {
-    ($f:path) => {{
-        fn cell<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> BoxFuture<'a, HookResult> {
-            Box::pin($f(ctx, s))
-        }
-        Some(cell as HookFn)
-    }};
-}
-
-/// One mode's column: the hook of each phase, `None` = nothing to do.
-#[derive(Clone, Copy)]
-struct Hooks {
-    early: Option<HookFn>,
-    middle: Option<HookFn>,
-    late: Option<HookFn>,
-}
-
-const NONE: Hooks = Hooks {
-    early: None,
-    middle: None,
-    late: None,
-};
-
-/// One row of the table.
-struct Entry {
-    kind: ProtocolKind,
-    /// The name in `protocol = …` and in the mode error.
-    name: &'static str,
-    /// `None`: not supported in client mode.
-    client: Option<Hooks>,
-    /// `None`: not supported in server mode.
-    server: Option<Hooks>,
-    /// Server mode needs the remote before TLS (`connect_before_ssl`).
-    server_connects_first: bool,
-    /// The protocol itself is the endpoint, no `connect` needed
-    /// (`protocol_endpoint`): (client, server).
-    endpoint: (bool, bool),
-}
-
-/// stunnel 5.68's `protocol()` if-chain, as a table (reference §4.1).
-fn table() -> [Entry; 12] {
-    use ProtocolKind::*;
-    [
-        Entry {
-            kind: Socks,
-            name: "socks",
-            client: Some(Hooks {
-                late: hook!(socks::client_late),
-                ..NONE
-            }),
-            server: Some(Hooks {
-                middle: hook!(socks::server_middle),
-                ..NONE
-            }),
-            server_connects_first: false,
-            endpoint: (false, true),
-        },
-        Entry {
-            kind: Proxy,
-            name: "proxy",
-            client: None,
-            server: Some(Hooks {
-                late: hook!(proxy::server_late),
-                ..NONE
-            }),
-            server_connects_first: false,
-            endpoint: (false, false),
-        },
-        Entry {
-            kind: Cifs,
-            name: "cifs",
-            client: Some(Hooks {
-                middle: hook!(cifs::client_middle),
-                ..NONE
-            }),
-            server: Some(Hooks {
-                early: hook!(cifs::server_early),
-                ..NONE
-            }),
-            server_connects_first: false,
-            endpoint: (false, false),
-        },
-        Entry {
-            kind: Pgsql,
-            name: "pgsql",
-            client: Some(Hooks {
-                middle: hook!(pgsql::client_middle),
-                ..NONE
-            }),
-            server: Some(Hooks {
-                early: hook!(pgsql::server_early),
-                ..NONE
-            }),
-            server_connects_first: false,
-            endpoint: (false, false),
-        },
-        Entry {
-            kind: Smtp,
-            name: "smtp",
-            client: Some(Hooks {
-                middle: hook!(smtp::client_middle),
-                late: hook!(smtp::client_late),
-                ..NONE
-            }),
-            server: Some(Hooks {
-                middle: hook!(smtp::server_middle),
-                ..NONE
-            }),
-            server_connects_first: true,
-            endpoint: (false, false),
-        },
-        Entry {
-            kind: Pop3,
-            name: "pop3",
-            client: Some(Hooks {
-                middle: hook!(pop3::client_middle),
-                ..NONE
-            }),
-            server: Some(Hooks {
-                middle: hook!(pop3::server_middle),
-                ..NONE
-            }),
-            server_connects_first: true,
-            endpoint: (false, false),
-        },
-        Entry {
-            kind: Imap,
-            name: "imap",
-            client: Some(Hooks {
-                middle: hook!(imap::client_middle),
-                ..NONE
-            }),
-            server: Some(Hooks {
-                middle: hook!(imap::server_middle),
-                ..NONE
-            }),
-            server_connects_first: true,
-            endpoint: (false, false),
-        },
-        Entry {
-            kind: Nntp,
-            name: "nntp",
-            client: Some(Hooks {
-                middle: hook!(nntp::client_middle),
-                ..NONE
-            }),
-            server: None,
-            server_connects_first: false,
-            endpoint: (false, false),
-        },
-        Entry {
-            kind: Ldap,
-            name: "ldap",
-            client: Some(Hooks {
-                middle: hook!(ldap::client_middle),
-                ..NONE
-            }),
-            server: None,
-            server_connects_first: false,
-            endpoint: (false, false),
-        },
-        Entry {
-            kind: Connect,
-            name: "connect",
-            client: Some(Hooks {
-                middle: hook!(connect::client_middle),
-                ..NONE
-            }),
-            server: Some(Hooks {
-                early: hook!(connect::server_early),
-                ..NONE
-            }),
-            server_connects_first: false,
-            endpoint: (false, false),
-        },
-        Entry {
-            kind: Capwin,
-            name: "capwin",
-            client: Some(Hooks {
-                late: hook!(capwin::client_late),
-                ..NONE
-            }),
-            server: Some(Hooks {
-                middle: hook!(capwin::server_middle),
-                late: hook!(capwin::server_late),
-                ..NONE
-            }),
-            server_connects_first: false,
-            endpoint: (false, false),
-        },
-        Entry {
-            kind: Capwinctrl,
-            name: "capwinctrl",
-            client: Some(Hooks {
-                early: hook!(capwin::ctrl_client_early),
-                ..NONE
-            }),
-            server: None,
-            server_connects_first: false,
-            endpoint: (true, false),
-        },
-    ]
-}
-
-fn entry(kind: ProtocolKind) -> Entry {
-    // The table has one row per ProtocolKind variant (see the unit test).
-    let mut rows = table().into_iter();
-    match rows.find(|e| e.kind == kind) {
-        Some(e) => e,
-        None => unreachable!("protocol table misses {kind:?}"),
     }
 }
 
@@ -482,7 +266,7 @@ mod tests {
     fn every_kind_has_exactly_one_row() {
         for kind in ALL {
             assert_eq!(
-                table().iter().filter(|e| e.kind == kind).count(),
+                table::table().iter().filter(|e| e.kind == kind).count(),
                 1,
                 "{kind:?}"
             );

@@ -77,6 +77,7 @@ fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
         Address::Unix(path) => {
             let listener = UnixListener::bind(path).map_err(|e| errno_text(&e))?;
             listener.set_nonblocking(true).map_err(|e| errno_text(&e))?;
+            set_socket_owner(service, path)?;
             Ok(Bound::Unix(listener, path.clone()))
         }
         Address::Inet(sa) => {
@@ -93,8 +94,12 @@ fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
                 &service.socket_options.accept,
             )?;
             match sa {
-                std::net::SocketAddr::V4(v4) => socket::bind(fd.as_raw_fd(), &SockaddrIn::from(*v4)),
-                std::net::SocketAddr::V6(v6) => socket::bind(fd.as_raw_fd(), &SockaddrIn6::from(*v6)),
+                std::net::SocketAddr::V4(v4) => {
+                    socket::bind(fd.as_raw_fd(), &SockaddrIn::from(*v4))
+                }
+                std::net::SocketAddr::V6(v6) => {
+                    socket::bind(fd.as_raw_fd(), &SockaddrIn6::from(*v6))
+                }
             }
             .map_err(errno)?;
             socket::listen(&fd, socket::Backlog::MAXCONN).map_err(errno)?;
@@ -104,6 +109,23 @@ fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
             }))
         }
     }
+}
+
+/// A section's `setuid`/`setgid` give its Unix `accept` socket an owner
+/// (stunnel 5.24+), so a client running as that user may connect.
+fn set_socket_owner(service: &Service, path: &std::path::Path) -> Result<(), String> {
+    if service.socket_owner.is_none() && service.socket_group.is_none() {
+        return Ok(());
+    }
+    let uid = match &service.socket_owner {
+        Some(u) => Some(crate::os::privileges::resolve_user(u)?),
+        None => None,
+    };
+    let gid = match &service.socket_group {
+        Some(g) => Some(crate::os::privileges::resolve_group(g)?),
+        None => None,
+    };
+    nix::unistd::chown(path, uid, gid).map_err(errno)
 }
 
 fn errno(e: nix::errno::Errno) -> String {

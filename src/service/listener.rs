@@ -17,6 +17,11 @@ use crate::log::{ERR, NOTICE, WARNING};
 /// continuing across reloads (stunnel-reference §5.9.2).
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
+/// The next connection id (also taken by each exec+connect section).
+pub fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A listening socket registered with tokio.
 pub enum Listener {
     Tcp(TcpListener),
@@ -54,7 +59,7 @@ pub async fn accept_loop(
             continue;
         };
         let ctx = ctx.borrow().clone();
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let id = next_id();
         tokio::spawn(async move {
             connection::run(ctx, stream, id).await;
             drop(permit);

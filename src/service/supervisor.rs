@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::bind::{self, Bound};
 use super::listener::{accept_loop, Listener};
+use crate::connection::local::{self, exec_connect};
 use crate::connection::ServiceCtx;
 use crate::log::ERR;
 
@@ -46,6 +47,8 @@ impl RunningService {
 pub struct Supervisor {
     running: Vec<RunningService>,
     permits: Arc<Semaphore>,
+    /// exec+connect loops; dropping a handle stops that loop's retries.
+    exec_connect: Vec<exec_connect::Handle>,
 }
 
 impl Supervisor {
@@ -59,13 +62,29 @@ impl Supervisor {
         for (ctx, bound) in services {
             running.push(spawn(ctx, bound, &permits)?);
         }
-        Ok(Supervisor { running, permits })
+        Ok(Supervisor {
+            running,
+            permits,
+            exec_connect: Vec::new(),
+        })
+    }
+
+    /// Start the exec+connect sections among `ctxs` (stunnel starts them
+    /// after binding, before `Accepting new connections`).
+    pub fn start_exec_connect(&mut self, ctxs: &[Arc<ServiceCtx>]) {
+        for ctx in ctxs.iter().filter(|c| local::is_exec_connect(&c.service)) {
+            self.exec_connect.push(exec_connect::start(ctx.clone()));
+        }
     }
 
     /// Apply a new set of service contexts (already built and validated).
     /// Returns `Err` if a new listener could not be bound; the services that
     /// could be started run anyway.
     pub fn reload(&mut self, new: Vec<Arc<ServiceCtx>>) -> Result<(), ()> {
+        // Old exec+connect loops stop retrying (a running pair finishes on
+        // the old settings); the new configuration starts its own.
+        self.exec_connect.clear();
+        self.start_exec_connect(&new);
         let mut old: HashMap<String, RunningService> = HashMap::new();
         for r in self.running.drain(..) {
             let name = r.ctx.borrow().service.name.clone();

@@ -67,7 +67,8 @@ pub struct Conn {
     pub reneg: AtomicU8,
     /// Session-ticket keys of the accepting service.
     pub tickets: Option<Arc<TicketKeys>>,
-    /// The peer sent a fatal alert (stunnel then closes with FIN, not RST).
+    /// A fatal alert was received or sent (stunnel then closes the TLS
+    /// side with FIN, not RST, and logs it `closed`).
     pub fatal_alert: AtomicBool,
     /// Client mode: the session slot new sessions go to (the connect
     /// target index, `None` for the service-wide slot).
@@ -183,7 +184,10 @@ pub fn on_info(ssl: &SslRef, where_: i32, ret: i32) {
         } else {
             "write"
         };
-        if where_ & SSL_CB_READ != 0 && (ret >> 8) == SSL3_AL_FATAL {
+        // Either direction: stunnel 5.68 logs `Connection reset/closed`
+        // after a fatal alert it sent (no client certificate) as well as
+        // after one it received (client rejected our certificate).
+        if (ret >> 8) == SSL3_AL_FATAL {
             if let Some(conn) = get(ssl) {
                 conn.fatal_alert.store(true, Ordering::SeqCst);
             }

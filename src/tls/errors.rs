@@ -21,8 +21,8 @@ pub struct TlsError {
     /// Lines logged after the queue (our diagnostics, e.g. what a client
     /// offered and the option that would accept it), at notice level.
     pub hints: Vec<String>,
-    /// The peer sent a fatal TLS alert: stunnel closes that socket with a
-    /// FIN instead of a reset (stunnel-reference §5.7.4).
+    /// A fatal TLS alert was received or sent: stunnel closes that socket
+    /// with a FIN instead of a reset (stunnel-reference §5.7.4).
     pub fatal_alert_received: bool,
 }
 

@@ -88,7 +88,7 @@ impl<S> TlsStream<S> {
         self.eof_without_notify
     }
 
-    /// The peer sent a fatal TLS alert.
+    /// A fatal TLS alert was received or sent on this connection.
     pub fn fatal_alert_received(&self) -> bool {
         self.state.fatal_alert.load(Ordering::SeqCst)
     }
@@ -99,6 +99,17 @@ impl<S> TlsStream<S> {
             .ssl()
             .peer_certificate()
             .map(|c| ffi::name_text(c.subject_name()))
+    }
+
+    /// Subject and issuer of the peer certificate in stunnel's one-line
+    /// form (`exec`'s `SSL_CLIENT_DN` and `SSL_CLIENT_I_DN`).
+    pub fn peer_names(&self) -> Option<(String, String)> {
+        self.inner.ssl().peer_certificate().map(|c| {
+            (
+                ffi::name_text(c.subject_name()),
+                ffi::name_text(c.issuer_name()),
+            )
+        })
     }
 
     fn renegotiation_abort(&self) -> Option<io::Error> {
@@ -156,9 +167,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
                 this.eof_without_notify = true;
                 Poll::Ready(Ok(()))
             }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(stunnel_error(e))),
             other => other,
         }
     }
+}
+
+/// An OpenSSL error out of `SSL_read`/`SSL_write` in stunnel's form: the
+/// older queue entries are logged now as `error queue: FILE:LINE: error:…`
+/// (err) and the newest becomes the error's text, which the copy loop logs
+/// as `SSL_read: FILE:LINE: error:…` (stunnel-reference §5.9.4). Socket
+/// errors pass unchanged.
+fn stunnel_error(e: io::Error) -> io::Error {
+    let Some(stack) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<openssl::ssl::Error>())
+        .and_then(|ssl| ssl.ssl_error())
+    else {
+        return e;
+    };
+    let err = super::TlsError::new("", stack);
+    let Some((last, older)) = err.queue.split_last() else {
+        return e;
+    };
+    for entry in older {
+        crate::slog!(crate::log::ERR, "error queue: {entry}");
+    }
+    io::Error::other(last.clone())
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
@@ -167,7 +202,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        match Pin::new(&mut self.get_mut().inner).poll_write(cx, buf) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(stunnel_error(e))),
+            other => other,
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -1,8 +1,11 @@
 //! One half of the copy loop: bytes read from one side, written to the other.
 //!
-//! A [`Direction`] owns a single buffer allocated when the connection starts
-//! and reused for its whole life (no allocation per read). Its state only
-//! moves forward:
+//! A [`Direction`] holds a buffer only while it has bytes in flight: an
+//! empty buffer goes back to a small per-thread pool after each step and is
+//! taken again before the next read. Reads into it never keep it (tokio
+//! streams and OpenSSL buffer partial records themselves), so an idle
+//! connection holds no transfer buffer at all, and a busy one reuses pooled
+//! buffers instead of allocating per read. Its state only moves forward:
 //!
 //! ```text
 //! Open ──reader EOF──▶ Draining ──buffer empty──▶ ShuttingDown ──poll_shutdown ok──▶ Done
@@ -25,6 +28,28 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// Size of each direction's buffer. stunnel uses 18432 bytes (a TLS record
 /// plus slack); 16 KiB is one full TLS record payload.
 pub const BUFFER_SIZE: usize = 16 * 1024;
+
+/// Free buffers kept per worker thread; beyond this they are freed.
+const POOL_LIMIT: usize = 64;
+
+thread_local! {
+    /// Empty buffers ready for the next read on this thread.
+    static POOL: std::cell::RefCell<Vec<Box<[u8]>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn take_buffer() -> Box<[u8]> {
+    POOL.with(|p| p.borrow_mut().pop())
+        .unwrap_or_else(|| vec![0; BUFFER_SIZE].into_boxed_slice())
+}
+
+fn give_back(buf: Box<[u8]>) {
+    POOL.with(|p| {
+        let mut pool = p.borrow_mut();
+        if pool.len() < POOL_LIMIT {
+            pool.push(buf);
+        }
+    });
+}
 
 /// The fixed texts of one direction: which stunnel lines it logs and how its
 /// operations are named in error lines.
@@ -72,8 +97,9 @@ pub enum Fault {
 
 /// One direction of the copy loop.
 pub struct Direction {
-    /// Reused for the whole connection; `buf[pos..cap]` is read but unwritten.
-    buf: Box<[u8]>,
+    /// `buf[pos..cap]` is read but unwritten; `None` while nothing is in
+    /// flight (the buffer is back in the pool).
+    buf: Option<Box<[u8]>>,
     /// Start of the unwritten bytes.
     pos: usize,
     /// End of the bytes read so far.
@@ -89,7 +115,7 @@ pub struct Direction {
 impl Direction {
     pub fn new(labels: &'static Labels) -> Direction {
         Direction {
-            buf: vec![0; BUFFER_SIZE].into_boxed_slice(),
+            buf: None,
             pos: 0,
             cap: 0,
             state: State::Open,
@@ -134,15 +160,34 @@ impl Direction {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
-        let mut moved = false;
-
         if self.pos == self.cap {
             // Empty: start over at the front so reads stay large.
             self.pos = 0;
             self.cap = 0;
         }
-        if self.state == State::Open && self.cap < self.buf.len() {
-            let mut rb = ReadBuf::new(&mut self.buf[self.cap..]);
+        let moved = self.step_with_buffer(cx, r, w);
+        if self.pos == self.cap {
+            if let Some(buf) = self.buf.take() {
+                give_back(buf);
+            }
+        }
+        moved
+    }
+
+    fn step_with_buffer<R, W>(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: &mut R,
+        w: &mut W,
+    ) -> Result<bool, Fault>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let mut moved = false;
+        if self.state == State::Open && self.cap < BUFFER_SIZE {
+            let buf = self.buf.get_or_insert_with(take_buffer);
+            let mut rb = ReadBuf::new(&mut buf[self.cap..]);
             match Pin::new(&mut *r).poll_read(cx, &mut rb) {
                 Poll::Ready(Ok(())) => {
                     let n = rb.filled().len();
@@ -164,8 +209,8 @@ impl Direction {
             }
         }
 
-        if self.pos < self.cap {
-            match Pin::new(&mut *w).poll_write(cx, &self.buf[self.pos..self.cap]) {
+        if let (true, Some(buf)) = (self.pos < self.cap, &self.buf) {
+            match Pin::new(&mut *w).poll_write(cx, &buf[self.pos..self.cap]) {
                 Poll::Ready(Ok(0)) => return Err(Fault::Write(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
                     self.pos += n;
@@ -212,5 +257,45 @@ impl Direction {
         }
 
         Ok(moved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    static LABELS: Labels = Labels {
+        eof: "eof",
+        read_op: "read",
+        write_op: "write",
+        hangup: "hangup",
+        shutdown_op: "shutdown",
+        shutdown_start: None,
+        shutdown_done: (crate::log::DEBUG, "done"),
+        tls_reader: false,
+    };
+
+    /// An idle direction holds no buffer: memory per idle connection is what
+    /// the sockets and TLS state need, not 2 × 16 KiB (issue 6).
+    #[tokio::test]
+    async fn idle_direction_holds_no_buffer() {
+        let (mut feed, mut reader) = tokio::io::duplex(64);
+        let (mut writer, _sink) = tokio::io::duplex(1 << 20);
+        let mut d = Direction::new(&LABELS);
+        let moved =
+            std::future::poll_fn(|cx| Poll::Ready(d.step(cx, &mut reader, &mut writer))).await;
+        assert!(!moved.unwrap(), "nothing to move yet");
+        assert!(d.buf.is_none(), "an idle direction keeps a buffer");
+
+        feed.write_all(b"hello").await.unwrap();
+        let moved =
+            std::future::poll_fn(|cx| Poll::Ready(d.step(cx, &mut reader, &mut writer))).await;
+        assert!(moved.unwrap());
+        assert_eq!(d.bytes, 5);
+        assert!(
+            d.buf.is_none(),
+            "the buffer went back to the pool once written"
+        );
     }
 }

@@ -23,6 +23,7 @@ mod direction;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -92,8 +93,30 @@ static TO_SOCKET: Labels = Labels {
 /// connection whose streams never return `Pending` cannot hog a worker.
 const PASSES_PER_POLL: usize = 64;
 
+/// Live byte counters of a transfer, readable while it runs (SIGUSR2's
+/// listing of active connections).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub to_tls: AtomicU64,
+    pub to_socket: AtomicU64,
+}
+
 /// Move bytes both ways until both directions are closed or a limit expires.
 pub async fn run<T, P>(tls: &mut T, plain: &mut P, limits: Limits) -> Report
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    P: AsyncRead + AsyncWrite + Unpin,
+{
+    run_counting(tls, plain, limits, &Counters::default()).await
+}
+
+/// [`run`], publishing the byte counts to `counters` after every poll.
+pub async fn run_counting<T, P>(
+    tls: &mut T,
+    plain: &mut P,
+    limits: Limits,
+    counters: &Counters,
+) -> Report
 where
     T: AsyncRead + AsyncWrite + Unpin,
     P: AsyncRead + AsyncWrite + Unpin,
@@ -101,7 +124,13 @@ where
     let mut up = Direction::new(&TO_TLS);
     let mut down = Direction::new(&TO_SOCKET);
     let mut clock = Clock::new(limits);
-    let ending = poll_fn(|cx| poll_transfer(cx, tls, plain, &mut up, &mut down, &mut clock)).await;
+    let ending = poll_fn(|cx| {
+        let poll = poll_transfer(cx, tls, plain, &mut up, &mut down, &mut clock);
+        counters.to_tls.store(up.bytes, Ordering::Relaxed);
+        counters.to_socket.store(down.bytes, Ordering::Relaxed);
+        poll
+    })
+    .await;
     Report {
         to_tls: up.bytes,
         to_socket: down.bytes,

@@ -57,13 +57,21 @@ impl Log {
                 return found.clone();
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "timed out waiting for {needle:?} (x{n}); log so far:\n{}", lines.join("\n"));
+            assert!(
+                !left.is_zero(),
+                "timed out waiting for {needle:?} (x{n}); log so far:\n{}",
+                lines.join("\n")
+            );
             lines = self.changed.wait_timeout(lines, left).unwrap().0;
         }
     }
 
     pub fn contains(&self, needle: &str) -> bool {
-        self.lines.lock().unwrap().iter().any(|l| l.contains(needle))
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(needle))
     }
 
     pub fn text(&self) -> String {
@@ -111,14 +119,24 @@ impl Daemon {
                 sink.push(line);
             }
         });
-        Daemon { child, log, dir, conf: path }
+        Daemon {
+            child,
+            log,
+            dir,
+            conf: path,
+        }
     }
 
     /// The port service `name` bound (from its `bound to` log line).
     pub fn port(&self, name: &str) -> u16 {
         let line = self.log.wait_for(&format!("Service [{name}] (FD="));
         let addr = line.rsplit(" bound to ").next().unwrap();
-        addr.rsplit(':').next().unwrap().trim().parse().unwrap_or_else(|_| panic!("no port in {line:?}"))
+        addr.rsplit(':')
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("no port in {line:?}"))
     }
 
     /// Wait for the process to exit by itself; return its status code.
@@ -128,7 +146,11 @@ impl Daemon {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code().unwrap_or(-1);
             }
-            assert!(Instant::now() < deadline, "daemon did not exit; log:\n{}", self.log.text());
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not exit; log:\n{}",
+                self.log.text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -161,9 +183,16 @@ pub fn p(path: &Path) -> String {
 pub fn pids_with_arg(needle: &str) -> Vec<i32> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
-        if cmdline.split(|b| *b == 0).any(|arg| arg == needle.as_bytes()) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline
+            .split(|b| *b == 0)
+            .any(|arg| arg == needle.as_bytes())
+        {
             out.push(pid);
         }
     }
@@ -184,7 +213,11 @@ impl Drop for KillOnDrop {
 /// A port that was free a moment ago (bind 0, read, release). Only for
 /// configs that must stay verbatim and so cannot log their bound port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Poll until something accepts on 127.0.0.1:port.
@@ -237,8 +270,13 @@ srv.serve_forever()
             .spawn()
             .expect("python3");
         let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-        let port = first.trim().parse().unwrap_or_else(|_| panic!("python server said {first:?}"));
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let port = first
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("python server said {first:?}"));
         PyHttps { child, port }
     }
 }
@@ -252,7 +290,12 @@ impl Drop for PyHttps {
 
 /// Run a command to completion within PATIENCE; return (success, stdout, stderr).
 pub fn run_cmd(cmd: &mut Command) -> (bool, String, String) {
-    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid = child.id() as i32;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -49,7 +49,9 @@ pub fn connect(port: u16) -> TcpStream {
 
 /// `len` bytes of a pattern that makes misplaced or dropped bytes visible.
 pub fn payload(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| ((i * 31 + i / 7919) as u8).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| ((i * 31 + i / 7919) as u8).wrapping_add(seed))
+        .collect()
 }
 
 /// Read until EOF into a vector.

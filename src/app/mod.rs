@@ -9,15 +9,17 @@
 //! binding privileged ports and forking happen before any worker thread
 //! exists (pingora's rule; style.md habit 13).
 
+mod daemon;
+mod inetd;
+mod logs;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::cli::{self, Invocation};
 use crate::config::{self, model::Config, Source};
 use crate::connection::{self, ServiceCtx};
-use crate::log::{self as logging, Sinks, ERR, INFO, NOTICE};
-use crate::service::bind::{self, Bound};
-use crate::service::supervisor::Supervisor;
+use crate::log::{self as logging, ERR, NOTICE};
 use crate::tls;
 
 /// The process: parse the command line, do what it asks, map the outcome
@@ -115,8 +117,26 @@ fn load(source: &Source) -> Result<Config, ()> {
             }
         }
     })?;
-    for (name, value) in &config.global.set_env {
-        // Still one thread here, so changing the environment is sound.
+    // The protocol layer's configuration-time checks (stunnel's protocol
+    // "init" phase), e.g. `protocolHost not specified` for a CONNECT client.
+    let sections = config.services.iter().chain(config.global.inetd.as_deref());
+    for service in sections {
+        if let Some(settings) = &service.protocol {
+            if let Err(reason) = crate::protocol::check(settings, service.client) {
+                crate::slog!(ERR, "Service [{}]: {reason}", service.name);
+                crate::slog!(ERR, "Configuration failed");
+                return Err(());
+            }
+        }
+    }
+    // `setEnv` only at start-up, while there is one thread: changing the
+    // environment under running threads (a reload) is not sound.
+    for (name, value) in config
+        .global
+        .set_env
+        .iter()
+        .filter(|_| logging::is_buffering())
+    {
         match value {
             Some(v) => std::env::set_var(name, v),
             None => std::env::remove_var(name),
@@ -151,112 +171,37 @@ pub fn contexts(config: &Config) -> Result<Vec<Arc<ServiceCtx>>, ()> {
     Ok(connection::contexts(&config.services, tls))
 }
 
-/// Daemon (or inetd) mode until a terminating signal.
+/// Daemon or inetd mode, until the service ends or a terminating signal.
 fn run(source: &Source) -> Result<(), ()> {
     banner();
     let config = load(source)?;
+    descriptor_limit();
     if config.is_inetd() {
-        return run_inetd(&config);
+        inetd::run(&config)
+    } else {
+        daemon::run(source, config)
     }
-    let ctxs = contexts(&config)?;
-    crate::slog!(NOTICE, "Configuration successful");
-    let bound = bind_all(&ctxs)?;
-    logging::activate(sinks(&config)?, config.global.debug.level);
-    let runtime = runtime()?;
-    runtime.block_on(serve(bound))
 }
 
-/// Bind every service that has `accept` (SNI secondaries have none).
-fn bind_all(ctxs: &[Arc<ServiceCtx>]) -> Result<Vec<(Arc<ServiceCtx>, Vec<Bound>)>, ()> {
-    let mut out = Vec::new();
-    for ctx in ctxs.iter().filter(|c| !c.service.accept.is_empty()) {
-        out.push((ctx.clone(), bind::bind_service(&ctx.service)?));
-    }
-    Ok(out)
-}
-
-/// A multi-threaded runtime sized to the machine's cores.
-fn runtime() -> Result<tokio::runtime::Runtime, ()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            crate::slog!(ERR, "Cannot start the runtime: {e}");
-        })
-}
-
-/// inetd mode (no `[section]`): the global section's service serves one
-/// connection on stdin/stdout; the process exits 0 when it ends, whatever
-/// happened to it (stunnel-reference §1.2, §5.1 item 8).
-fn run_inetd(config: &Config) -> Result<(), ()> {
-    let Some(service) = config.global.inetd.as_deref() else {
-        crate::slog!(ERR, "Inetd mode: Inetd mode must define one endpoint");
-        return Err(());
-    };
-    let tls = tls::build(service, tls::Loading::Files).map_err(|e| tls_failed(&service.name, e))?;
-    crate::slog!(NOTICE, "Configuration successful");
-    logging::activate(sinks(config)?, config.global.debug.level);
-    // SIGPIPE stays ignored (Rust's default): a vanished peer is an EPIPE
-    // the copy loop handles, not a silent death.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            crate::slog!(ERR, "Cannot start the runtime: {e}");
-        })?;
-    runtime.block_on(async {
-        let local = connection::stdio::Stdio::new().map_err(|e| {
-            crate::slog!(ERR, "Cannot use stdin/stdout: {e}");
-        })?;
-        let ctx = ServiceCtx::new(service.clone(), tls, Vec::new());
-        connection::run(ctx, connection::Kind::Stdio(local), 0).await;
-        Ok(())
-    })
-}
-
-/// The log destinations the configuration asks for.
-fn sinks(config: &Config) -> Result<Sinks, ()> {
-    let global = &config.global;
-    let mut sinks = Sinks {
-        stderr: global.foreground == config::model::Foreground::Yes,
-        file: None,
-        syslog: false,
-    };
-    if let Some(path) = &global.output {
-        let overwrite = global.log_mode == config::model::LogMode::Overwrite;
-        match Sinks::open_file(path, overwrite) {
-            Ok(f) => sinks.file = Some((path.clone(), f, overwrite)),
-            Err(_) => {
-                crate::slog!(ERR, "Cannot open log file: {}", path.display());
-                return Err(());
-            }
+/// Raise the soft RLIMIT_NOFILE to the hard limit (beyond stunnel, which
+/// keeps the inherited soft limit) and derive the client limit from it.
+fn descriptor_limit() {
+    use crate::os::limits;
+    let nofile = match limits::raise_nofile() {
+        Ok(n) => n,
+        Err(e) => {
+            crate::slog!(
+                crate::log::WARNING,
+                "Cannot raise the file descriptor limit: {e}"
+            );
+            limits::nofile().unwrap_or(1024)
         }
-    }
-    Ok(sinks)
-}
-
-async fn serve(services: Vec<(Arc<ServiceCtx>, Vec<Bound>)>) -> Result<(), ()> {
-    // Nobody set the limit yet (os layer not wired): stunnel's formula on
-    // the current descriptor limit, not a limit of one client.
-    if crate::service::client_limit() == 0 {
-        let nofile = crate::os::limits::nofile().unwrap_or(1024);
-        crate::service::set_client_limit(crate::os::limits::client_limit(nofile));
-    }
-    let permits = Arc::new(tokio::sync::Semaphore::new(
-        crate::service::client_limit().max(1),
-    ));
-    let supervisor = Supervisor::start(services, permits).map_err(|e| {
-        crate::slog!(ERR, "Cannot register listener: {e}");
-    })?;
-    crate::slog!(INFO, "Accepting new connections");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|_| ())?;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|_| ())?;
-    tokio::select! {
-        _ = term.recv() => crate::slog!(NOTICE, "Terminated"),
-        _ = int.recv() => crate::slog!(ERR, "Received SIGINT; terminating"),
-    }
-    drop(supervisor);
-    Ok(())
+    };
+    let clients = limits::client_limit(nofile);
+    crate::service::set_client_limit(clients);
+    crate::slog!(crate::log::DEBUG, "Clients allowed={clients}");
+    crate::slog!(
+        crate::log::INFO,
+        "File descriptor limit {nofile}: up to {clients} concurrent connections"
+    );
 }

@@ -1,0 +1,145 @@
+//! Daemon mode: stunnel's start-up order (stunnel-reference §5.1), then the
+//! signal loop (§5.2, §5.3).
+//!
+//! ```text
+//! TLS contexts → bind → chroot → setgid/setuid → open log → daemon()
+//!   → pid file → runtime → signals → serve
+//! ```
+//! Certificates are read and ports bound while still privileged; the fork
+//! happens while the process has one thread (the runtime comes after).
+
+use std::sync::Arc;
+
+use crate::config::model::{Config, Foreground};
+use crate::config::Source;
+use crate::connection::{local, registry, ServiceCtx};
+use crate::log::{self as logging, DEBUG, ERR, INFO, NOTICE};
+use crate::os::{self, signals::Event};
+use crate::service::bind::{self, Bound};
+use crate::service::supervisor::Supervisor;
+
+pub fn run(source: &Source, config: Config) -> Result<(), ()> {
+    // A reload re-reads the absolute path resolved at start-up, as stunnel
+    // does: daemon() changes to `/`, and under a chroot it resolves inside.
+    let source = match source {
+        Source::File(_) => Source::File(config.origin.clone().into()),
+        Source::Fd(fd) => Source::Fd(*fd),
+    };
+    let ctxs = super::contexts(&config)?;
+    crate::slog!(NOTICE, "Configuration successful");
+    let bound = bind_all(&ctxs)?;
+    crate::connection::local::set_keep_stderr(config.global.foreground != Foreground::No);
+    let global = &config.global;
+    let background = global.foreground == Foreground::No;
+    // /dev/null must be opened before a chroot hides it.
+    let null = if background {
+        Some(os::daemon::DevNull::open().map_err(|e| fatal("open /dev/null", e))?)
+    } else {
+        None
+    };
+    if let Some(dir) = &global.chroot {
+        os::chroot::enter(dir).map_err(|e| crate::slog!(ERR, "{e}"))?;
+    }
+    os::privileges::drop_privileges(global.setuid.as_ref(), global.setgid.as_ref())
+        .map_err(|e| crate::slog!(ERR, "{e}"))?;
+    logging::activate(super::logs::sinks(&config)?, global.debug.level);
+    if let Some(null) = null {
+        os::daemon::daemonize_with(null).map_err(|e| fatal("daemon", e))?;
+    }
+    let _pid = match &global.pid {
+        Some(path) => Some(os::pidfile::PidFile::create(path).map_err(|_| ())?),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fatal("runtime", e))?;
+    runtime.block_on(serve(&source, bound, &ctxs))
+}
+
+fn fatal(what: &str, e: std::io::Error) {
+    crate::slog!(ERR, "{}", os::io_text(what, &e));
+}
+
+/// Bind every service that has `accept` (SNI secondaries and exec+connect
+/// sections have none).
+fn bind_all(ctxs: &[Arc<ServiceCtx>]) -> Result<Vec<(Arc<ServiceCtx>, Vec<Bound>)>, ()> {
+    let mut out = Vec::new();
+    for ctx in ctxs {
+        if !ctx.service.accept.is_empty() {
+            out.push((ctx.clone(), bind::bind_service(&ctx.service)?));
+        } else if local::is_exec_connect(&ctx.service) {
+            crate::slog!(DEBUG, "Skipped exec+connect service [{}]", ctx.service.name);
+        }
+    }
+    Ok(out)
+}
+
+/// Accept connections and act on signals until told to stop.
+async fn serve(
+    source: &Source,
+    services: Vec<(Arc<ServiceCtx>, Vec<Bound>)>,
+    ctxs: &[Arc<ServiceCtx>],
+) -> Result<(), ()> {
+    // First: look at the inherited dispositions before anything installs
+    // handlers (SIGINT/SIGQUIT stay ignored if they were).
+    let mut signals = os::signals::events().map_err(|e| fatal("signals", e))?;
+    let permits = Arc::new(tokio::sync::Semaphore::new(
+        crate::service::client_limit().max(1),
+    ));
+    let mut supervisor = Supervisor::start(services, permits).map_err(|e| fatal("listen", e))?;
+    supervisor.start_exec_connect(ctxs);
+    crate::slog!(INFO, "Accepting new connections");
+    loop {
+        match signals.recv().await {
+            Some(Event::Reload) => reload(source, &mut supervisor),
+            Some(Event::ReopenLog) => reopen_log(),
+            Some(Event::ListConnections) => registry::log_active(),
+            Some(Event::Terminate(sig)) => {
+                let (level, line) = os::signals::termination_line(sig);
+                crate::slog!(level, "{line}");
+                break;
+            }
+            // No handler could be installed at all: serve until killed.
+            None => std::future::pending::<()>().await,
+        }
+    }
+    drop(supervisor);
+    Ok(())
+}
+
+/// SIGHUP: parse and build everything new first; any failure keeps the
+/// running configuration (stunnel-reference §5.3).
+fn reload(source: &Source, supervisor: &mut Supervisor) {
+    let Ok(config) = super::load(source) else {
+        crate::slog!(ERR, "Failed to reload the configuration file");
+        return;
+    };
+    if config.is_inetd() {
+        crate::slog!(ERR, "Inetd mode: a reload cannot switch to inetd mode");
+        crate::slog!(ERR, "Failed to reload the configuration file");
+        return;
+    }
+    let Ok(ctxs) = super::contexts(&config) else {
+        crate::slog!(ERR, "Failed to reload the configuration file");
+        return;
+    };
+    let Ok(sinks) = super::logs::sinks(&config) else {
+        crate::slog!(ERR, "Failed to reload the configuration file");
+        return;
+    };
+    logging::activate(sinks, config.global.debug.level);
+    if supervisor.reload(ctxs).is_err() {
+        crate::slog!(ERR, "Some services could not be bound after the reload");
+    }
+    crate::slog!(NOTICE, "Configuration successful");
+}
+
+/// SIGUSR1: reopen the `output` file (after logrotate moved it).
+fn reopen_log() {
+    match logging::with_sinks(|s| s.reopen()) {
+        Some(Ok(())) => crate::slog!(NOTICE, "Log file reopened"),
+        Some(Err(e)) => crate::slog!(ERR, "{}", os::io_text("Cannot reopen log file", &e)),
+        None => {}
+    }
+}

@@ -1,0 +1,38 @@
+//! inetd mode (no `[section]`): the global section's service serves one
+//! connection on stdin/stdout; the process exits 0 when it ends, whatever
+//! happened to it (stunnel-reference §1.2, §5.1 item 8).
+
+use crate::config::model::{Config, Foreground};
+use crate::connection::{self, ServiceCtx};
+use crate::log::{self as logging, ERR, NOTICE};
+use crate::tls;
+
+pub fn run(config: &Config) -> Result<(), ()> {
+    let Some(service) = config.global.inetd.as_deref() else {
+        crate::slog!(ERR, "Inetd mode: Inetd mode must define one endpoint");
+        return Err(());
+    };
+    let tls = tls::build(service, tls::Loading::Files)
+        .map_err(|e| super::tls_failed(&service.name, e))?;
+    crate::slog!(NOTICE, "Configuration successful");
+    // stdin/stdout are the local side; `exec` alone is the remote side
+    // (spawned in the connection's connect stage).
+    connection::local::set_keep_stderr(config.global.foreground != Foreground::No);
+    logging::activate(super::logs::sinks(config)?, config.global.debug.level);
+    // SIGPIPE stays ignored (Rust's default): a vanished peer is an EPIPE
+    // the copy loop handles, not a silent death.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            crate::slog!(ERR, "Cannot start the runtime: {e}");
+        })?;
+    runtime.block_on(async {
+        let local = connection::stdio::Stdio::new().map_err(|e| {
+            crate::slog!(ERR, "Cannot use stdin/stdout: {e}");
+        })?;
+        let ctx = ServiceCtx::new(service.clone(), tls, Vec::new());
+        connection::run(ctx, connection::Kind::Stdio(local), 0).await;
+        Ok(())
+    })
+}

@@ -1,0 +1,29 @@
+//! The log destinations a configuration asks for (stunnel-reference §5.9.3).
+
+use crate::config::model::{Config, Foreground, LogMode};
+use crate::log::{Sinks, ERR};
+
+/// Open the configured sinks: stderr with `foreground = yes`, the `output`
+/// file, syslog with `syslog = yes`.
+pub fn sinks(config: &Config) -> Result<Sinks, ()> {
+    let global = &config.global;
+    let mut sinks = Sinks {
+        stderr: global.foreground == Foreground::Yes,
+        file: None,
+        syslog: false,
+    };
+    if let Some(path) = &global.output {
+        let overwrite = global.log_mode == LogMode::Overwrite;
+        match Sinks::open_file(path, overwrite) {
+            Ok(f) => sinks.file = Some((path.clone(), f, overwrite)),
+            Err(_) => {
+                crate::slog!(ERR, "Cannot open log file: {}", path.display());
+                return Err(());
+            }
+        }
+    }
+    if global.syslog {
+        sinks.open_syslog(&global.service_name, global.debug.facility);
+    }
+    Ok(sinks)
+}

@@ -1,0 +1,228 @@
+//! The protocol table: for each `protocol =` name, the hooks of each mode
+//! and phase (stunnel 5.70's `protocol.c` table; 5.68's if-chain has the
+//! same cells). An empty mode is the 5.68 "not supported in … mode" error.
+
+use super::{
+    capwin, cifs, connect, imap, ldap, nntp, pgsql, pop3, proxy, smtp, socks, Ctx, HookResult,
+    Streams,
+};
+use crate::config::model::ProtocolKind;
+use std::future::Future;
+use std::pin::Pin;
+
+pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(super) type HookFn = for<'a> fn(&'a Ctx<'a>, Streams<'a>) -> BoxFuture<'a, HookResult>;
+
+/// Wrap an `async fn(&Ctx, Streams) -> HookResult` into a table cell.
+macro_rules! hook {
+    ($f:path) => {{
+        fn cell<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> BoxFuture<'a, HookResult> {
+            Box::pin($f(ctx, s))
+        }
+        Some(cell as HookFn)
+    }};
+}
+
+/// One mode's column: the hook of each phase, `None` = nothing to do.
+#[derive(Clone, Copy)]
+pub(super) struct Hooks {
+    pub(super) early: Option<HookFn>,
+    pub(super) middle: Option<HookFn>,
+    pub(super) late: Option<HookFn>,
+}
+
+const NONE: Hooks = Hooks {
+    early: None,
+    middle: None,
+    late: None,
+};
+
+/// One row of the table.
+pub(super) struct Entry {
+    pub(super) kind: ProtocolKind,
+    /// The name in `protocol = …` and in the mode error.
+    pub(super) name: &'static str,
+    /// `None`: not supported in client mode.
+    pub(super) client: Option<Hooks>,
+    /// `None`: not supported in server mode.
+    pub(super) server: Option<Hooks>,
+    /// Server mode needs the remote before TLS (`connect_before_ssl`).
+    pub(super) server_connects_first: bool,
+    /// The protocol itself is the endpoint, no `connect` needed
+    /// (`protocol_endpoint`): (client, server).
+    pub(super) endpoint: (bool, bool),
+}
+
+/// stunnel 5.68's `protocol()` if-chain, as a table (reference §4.1).
+pub(super) fn table() -> [Entry; 12] {
+    use ProtocolKind::*;
+    [
+        Entry {
+            kind: Socks,
+            name: "socks",
+            client: Some(Hooks {
+                late: hook!(socks::client_late),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                middle: hook!(socks::server_middle),
+                ..NONE
+            }),
+            server_connects_first: false,
+            endpoint: (false, true),
+        },
+        Entry {
+            kind: Proxy,
+            name: "proxy",
+            client: None,
+            server: Some(Hooks {
+                late: hook!(proxy::server_late),
+                ..NONE
+            }),
+            server_connects_first: false,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Cifs,
+            name: "cifs",
+            client: Some(Hooks {
+                middle: hook!(cifs::client_middle),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                early: hook!(cifs::server_early),
+                ..NONE
+            }),
+            server_connects_first: false,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Pgsql,
+            name: "pgsql",
+            client: Some(Hooks {
+                middle: hook!(pgsql::client_middle),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                early: hook!(pgsql::server_early),
+                ..NONE
+            }),
+            server_connects_first: false,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Smtp,
+            name: "smtp",
+            client: Some(Hooks {
+                middle: hook!(smtp::client_middle),
+                late: hook!(smtp::client_late),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                middle: hook!(smtp::server_middle),
+                ..NONE
+            }),
+            server_connects_first: true,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Pop3,
+            name: "pop3",
+            client: Some(Hooks {
+                middle: hook!(pop3::client_middle),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                middle: hook!(pop3::server_middle),
+                ..NONE
+            }),
+            server_connects_first: true,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Imap,
+            name: "imap",
+            client: Some(Hooks {
+                middle: hook!(imap::client_middle),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                middle: hook!(imap::server_middle),
+                ..NONE
+            }),
+            server_connects_first: true,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Nntp,
+            name: "nntp",
+            client: Some(Hooks {
+                middle: hook!(nntp::client_middle),
+                ..NONE
+            }),
+            server: None,
+            server_connects_first: false,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Ldap,
+            name: "ldap",
+            client: Some(Hooks {
+                middle: hook!(ldap::client_middle),
+                ..NONE
+            }),
+            server: None,
+            server_connects_first: false,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Connect,
+            name: "connect",
+            client: Some(Hooks {
+                middle: hook!(connect::client_middle),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                early: hook!(connect::server_early),
+                ..NONE
+            }),
+            server_connects_first: false,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Capwin,
+            name: "capwin",
+            client: Some(Hooks {
+                late: hook!(capwin::client_late),
+                ..NONE
+            }),
+            server: Some(Hooks {
+                middle: hook!(capwin::server_middle),
+                late: hook!(capwin::server_late),
+                ..NONE
+            }),
+            server_connects_first: false,
+            endpoint: (false, false),
+        },
+        Entry {
+            kind: Capwinctrl,
+            name: "capwinctrl",
+            client: Some(Hooks {
+                early: hook!(capwin::ctrl_client_early),
+                ..NONE
+            }),
+            server: None,
+            server_connects_first: false,
+            endpoint: (true, false),
+        },
+    ]
+}
+
+pub(super) fn entry(kind: ProtocolKind) -> Entry {
+    // The table has one row per ProtocolKind variant (see the unit test).
+    let mut rows = table().into_iter();
+    match rows.find(|e| e.kind == kind) {
+        Some(e) => e,
+        None => unreachable!("protocol table misses {kind:?}"),
+    }
+}

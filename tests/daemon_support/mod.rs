@@ -1,0 +1,332 @@
+//! Helpers for the daemon-behaviour tests (daemon_*, signals_*, reload_*,
+//! log_parity): processes whose log goes to an `output` file (so the same
+//! reader works for foreground, daemonized, chrooted and inetd runs), a
+//! blocking TLS client on the real OpenSSL, and tagged backends that say
+//! which of them a connection reached.
+//!
+//! Include after `mod common;` with
+//! `#[path = "daemon_support/mod.rs"] mod support;`. Every wait is bounded
+//! by `common::PATIENCE`; processes are killed by their own pid on drop.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode};
+
+use crate::common::{Impl, PATIENCE};
+
+/// A log file written by a daemon, read by polling (bounded).
+pub struct LogFile(pub PathBuf);
+
+impl LogFile {
+    pub fn text(&self) -> String {
+        std::fs::read_to_string(&self.0).unwrap_or_default()
+    }
+
+    /// Wait until `n` lines contain `needle`; return the n-th.
+    pub fn wait_for_nth(&self, needle: &str, n: usize) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let text = self.text();
+            if let Some(line) = text.lines().filter(|l| l.contains(needle)).nth(n - 1) {
+                return line.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needle:?} (x{n}) in {}:\n{text}",
+                self.0.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn wait_for(&self, needle: &str) -> String {
+        self.wait_for_nth(needle, 1)
+    }
+
+    pub fn count(&self, needle: &str) -> usize {
+        self.text().lines().filter(|l| l.contains(needle)).count()
+    }
+
+    /// The port service `name` bound, from its `bound to` line.
+    pub fn port(&self, name: &str) -> u16 {
+        let line = self.wait_for(&format!("Service [{name}] (FD="));
+        line.rsplit(':')
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"))
+    }
+}
+
+/// A process we started (foreground, or found through its pid file when it
+/// daemonized); SIGKILLed on drop if still there.
+pub struct Proc {
+    pub pid: i32,
+    child: Option<Child>,
+}
+
+impl Proc {
+    pub fn from_child(child: Child) -> Proc {
+        Proc {
+            pid: child.id() as i32,
+            child: Some(child),
+        }
+    }
+
+    /// A daemonized process, known only by pid (not our child).
+    pub fn adopted(pid: i32) -> Proc {
+        Proc { pid, child: None }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on a pid we started.
+        unsafe { libc::kill(self.pid, sig) };
+    }
+
+    pub fn alive(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => c.try_wait().ok().flatten().is_none(),
+            // Not our child: gone when /proc has no entry (or a zombie the
+            // adopting init has not reaped yet).
+            None => std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+                .map(|s| !stat_field(&s, 3).is_some_and(|st| st == "Z"))
+                .unwrap_or(false),
+        }
+    }
+
+    /// Wait for our child to exit; its exit code.
+    pub fn wait_exit(&mut self) -> i32 {
+        let deadline = Instant::now() + PATIENCE;
+        let child = self.child.as_mut().expect("wait_exit needs our own child");
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process {} did not exit",
+                self.pid
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait until the process is gone (any parent).
+    pub fn wait_gone(&mut self) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.alive() {
+            assert!(Instant::now() < deadline, "process {} still runs", self.pid);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A `Name:\tvalue` line of /proc/PID/status, e.g. `Uid`.
+    pub fn status_field(&self, name: &str) -> String {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in /proc/{}/status", self.pid))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.alive() {
+            self.signal(libc::SIGKILL);
+        }
+        if let Some(c) = &mut self.child {
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Field `n` (1-based) of /proc/PID/stat, skipping the parenthesised name.
+pub fn stat_field(stat: &str, n: usize) -> Option<String> {
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(n - 3).map(str::to_string)
+}
+
+/// Start `imp` on `conf_path` in `dir`, stdout/stderr discarded (the log
+/// goes to the `output` file), optionally with SIGINT ignored as a shell
+/// with `&` would leave it.
+pub fn spawn(imp: Impl, conf_path: &Path, dir: &Path, ignore_sigint: bool) -> Proc {
+    let mut cmd = Command::new(imp.program());
+    cmd.arg(conf_path)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if ignore_sigint {
+        // SAFETY: only signal(2), async-signal-safe, between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+    }
+    Proc::from_child(cmd.spawn().expect("start daemon"))
+}
+
+/// A TLS client on the real OpenSSL that does not verify the server.
+pub fn tls_connect(port: u16) -> SslStream<TcpStream> {
+    tls_connect_with(port, |_| {}).expect("TLS handshake")
+}
+
+/// A TLS client configured by `setup` (client certificate, CA…).
+pub fn tls_connect_with(
+    port: u16,
+    setup: impl FnOnce(&mut openssl::ssl::SslConnectorBuilder),
+) -> Result<SslStream<TcpStream>, openssl::ssl::HandshakeError<TcpStream>> {
+    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    b.set_verify(SslVerifyMode::NONE);
+    setup(&mut b);
+    let connector = b.build();
+    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    tcp.set_write_timeout(Some(PATIENCE)).unwrap();
+    let mut cfg = connector.configure().unwrap();
+    cfg.set_verify_hostname(false);
+    cfg.set_use_server_name_indication(false);
+    cfg.connect("localhost", tcp)
+}
+
+/// Send `msg` and read back exactly as many bytes.
+pub fn echo(s: &mut SslStream<TcpStream>, msg: &[u8]) -> Vec<u8> {
+    s.write_all(msg).unwrap();
+    read_n(s, msg.len())
+}
+
+pub fn read_n(s: &mut impl Read, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    s.read_exact(&mut buf).unwrap();
+    buf
+}
+
+/// Close the TLS session cleanly (close_notify both ways, then FIN).
+pub fn close(mut s: SslStream<TcpStream>) {
+    let _ = s.shutdown();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let _ = s.get_ref().shutdown(Shutdown::Both);
+}
+
+/// A backend that greets every connection with `tag` then echoes: the
+/// greeting tells a test which backend a connection reached.
+pub fn tagged_echo(tag: &'static [u8]) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                if conn.write_all(tag).is_err() {
+                    return;
+                }
+                let mut buf = [0u8; 16384];
+                loop {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if conn.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                let _ = conn.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+/// Wait (bounded) for `cond` to hold.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The TCP ports process `pid` listens on (from its socket inodes and
+/// /proc/net/tcp{,6}); for logs below info, which have no `bound to` line.
+pub fn listening_ports(pid: i32) -> Vec<u16> {
+    let mut inodes = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(target) = std::fs::read_link(entry.path()) {
+            let t = target.to_string_lossy();
+            if let Some(inode) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
+                inodes.push(inode.to_string());
+            }
+        }
+    }
+    let mut ports = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        for line in std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // sl local rem st tx:rx tr:when retr uid timeout inode
+            if f.len() > 9 && f[3] == "0A" && inodes.iter().any(|i| i == f[9]) {
+                if let Some(port) = f[1]
+                    .rsplit(':')
+                    .next()
+                    .and_then(|h| u16::from_str_radix(h, 16).ok())
+                {
+                    ports.push(port);
+                }
+            }
+        }
+    }
+    ports
+}
+
+/// Wait until `pid` listens on exactly one port; return it.
+pub fn wait_listening_port(pid: i32) -> u16 {
+    let mut found = Vec::new();
+    wait_until("a listening socket", || {
+        found = listening_ports(pid);
+        found.len() == 1
+    });
+    found[0]
+}
+
+/// A port where nothing accepts for as long as the returned socket lives
+/// (bound, never listening): connects to it are refused.
+pub fn dead_port() -> (std::os::fd::OwnedFd, u16) {
+    use nix::sys::socket::{
+        bind, getsockname, socket, AddressFamily, SockFlag, SockType, SockaddrIn,
+    };
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrIn::new(127, 0, 0, 1, 0),
+    )
+    .unwrap();
+    let addr: SockaddrIn = getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd)).unwrap();
+    (fd, addr.port())
+}
