@@ -30,10 +30,26 @@ fn client_service(name: &str, pki: &tls_pki::Pki) -> Service {
 
 /// Connect, send a line through `s_server -rev`, expect it reversed.
 async fn round_trip(ctx: &TlsContext, port: u16, id: &str) -> Result<(), rstunnel::tls::TlsError> {
+    round_trip_to(ctx, port, None, id).await
+}
+
+/// [`round_trip`] through `connect_to(target)` when a target is given.
+async fn round_trip_to(
+    ctx: &TlsContext,
+    port: u16,
+    target: Option<usize>,
+    id: &str,
+) -> Result<(), rstunnel::tls::TlsError> {
     let tcp = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("tcp connect");
-    let mut tls = logged(id, timeout(LIMIT, ctx.connect(tcp)))
+    let handshake = async {
+        match target {
+            Some(t) => ctx.connect_to(tcp, t).await,
+            None => ctx.connect(tcp).await,
+        }
+    };
+    let mut tls = logged(id, timeout(LIMIT, handshake))
         .await
         .expect("in time")?;
     tls.write_all(b"abc\n").await.expect("write");
@@ -177,4 +193,44 @@ async fn without_verification_every_certificate_is_accepted_and_sni_can_be_off()
     assert!(has_line("noverify-1", "Peer certificate not required"));
     assert!(has_line("noverify-1", "Certificate verification disabled"));
     drop(peer);
+}
+
+/// stunnel §5.11: with several targets and `delay = no` each target keeps
+/// its own session; with `delay = yes` one session serves the service.
+/// Two `s_server`s are two targets that cannot resume each other's
+/// sessions, so alternating between them shows which slot was offered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_kept_per_connect_target_unless_delay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = tls_pki::make_pki(dir.path());
+    let (cert, key) = (
+        pki.server_cert.display().to_string(),
+        pki.server_key.display().to_string(),
+    );
+    let args = ["-cert", &cert, "-key", &key, "-rev", "-naccept", "3"];
+    for delay in [false, true] {
+        let (peer_a, a) = s_server(&args);
+        let (peer_b, b) = s_server(&args);
+        let mut svc = client_service("targets", &pki);
+        svc.delay = delay;
+        let ctx = build(&svc, Loading::Files).expect("build");
+        let plan = [(a, 0), (b, 1), (a, 0), (b, 1)];
+        for (i, (port, target)) in plan.into_iter().enumerate() {
+            let id = format!("targets-{delay}-{i}");
+            round_trip_to(&ctx, port, Some(target), &id)
+                .await
+                .expect("connect");
+            let reused = has_line(&id, "TLS connected: previous session reused");
+            let fresh = has_line(&id, "TLS connected: new session negotiated");
+            assert!(reused || fresh, "{:?}", lines(&id));
+            let expect_reuse = i >= 2 && !delay;
+            assert_eq!(
+                reused,
+                expect_reuse,
+                "connect {i} (delay = {delay}): {:?}",
+                lines(&id)
+            );
+        }
+        drop((peer_a, peer_b));
+    }
 }

@@ -85,6 +85,24 @@ static GLOBAL_LEVEL: AtomicU8 = AtomicU8::new(NOTICE);
 /// daemonized (stunnel-reference §5.9.2).
 static MAIN_ID: Mutex<&'static str> = Mutex::new("ui");
 
+std::thread_local! {
+    /// Set by [`quiet`]: lines of this thread are dropped.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with every line this thread logs dropped (the `-test` report's
+/// trial handshakes must not look like connections).
+pub fn quiet<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            QUIET.with(|q| q.set(self.0));
+        }
+    }
+    let _restore = Restore(QUIET.with(|q| q.replace(true)));
+    f()
+}
+
 /// Sinks are active (not buffering): lines above the threshold can be
 /// dropped without taking the lock.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -93,6 +111,9 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// drops costs two loads: no lock, no formatting (connections log many
 /// debug lines that a production `debug = notice` never shows).
 pub fn emit(level: u8, args: fmt::Arguments<'_>) {
+    if QUIET.with(|q| q.get()) {
+        return;
+    }
     let conn_level = CONN.try_with(|c| c.level.get()).ok();
     if ACTIVE.load(Ordering::Acquire) {
         let threshold = conn_level.unwrap_or_else(|| GLOBAL_LEVEL.load(Ordering::Relaxed));

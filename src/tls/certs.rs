@@ -230,37 +230,56 @@ pub fn load_ca(b: &mut SslContextBuilder, tls: &TlsSettings, client: bool) -> Re
                 TlsError::new("SSL_CTX_load_verify_locations", &e)
             })?;
     }
+    // The subjects of every certificate in CAfile, then in the CApath
+    // files (stunnel lists both; OpenSSL reads the directory lazily).
+    let mut names: Vec<X509Name> = Vec::new();
+    let mut add = |cert: &X509| {
+        let Ok(der) = cert.subject_name().to_der() else {
+            return;
+        };
+        let seen = names.iter().any(|n| n.to_der().is_ok_and(|d| d == der));
+        if !seen {
+            if let Ok(name) = X509Name::from_der(&der) {
+                names.push(name);
+            }
+        }
+    };
     if let Some(file) = &tls.ca_file {
-        let certs = read_certs(file);
-        if !client {
-            let names = X509Name::load_client_ca_file(file)
-                .map_err(|e| TlsError::new("SSL_load_client_CA_file", &e))?;
-            for name in &names {
-                crate::slog!(
-                    crate::log::INFO,
-                    "Configured trusted client CA: {}",
-                    ffi::name_text(name)
-                );
-            }
-            b.set_client_ca_list(names);
-        } else {
-            for cert in &certs {
-                crate::slog!(
-                    crate::log::INFO,
-                    "Configured trusted server CA: {}",
-                    ffi::name_text(cert.subject_name())
-                );
-            }
+        read_certs(file).iter().for_each(&mut add);
+    }
+    if let Some(dir) = &tls.ca_path {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        for file in files.iter().filter(|f| f.is_file()) {
+            read_certs(file).iter().for_each(&mut add);
         }
-        if certs.is_empty() && tls.ca_path.is_none() {
-            crate::slog!(crate::log::ERR, "No trusted certificates found");
-            if tls.verify.chain || tls.verify.peer {
-                return Err(TlsError::message(format!(
-                    "No trusted certificates found in {}",
-                    file.display()
-                )));
-            }
+    }
+    if names.is_empty() {
+        if tls.verify.chain || tls.verify.peer {
+            return Err(TlsError::message("No trusted certificates found"));
         }
+        crate::slog!(crate::log::ERR, "No trusted certificates found");
+        return Ok(());
+    }
+    let side = if client { "server" } else { "client" };
+    for name in &names {
+        crate::slog!(
+            crate::log::INFO,
+            "Configured trusted {side} CA: {}",
+            ffi::name_text(name)
+        );
+    }
+    if !client {
+        let mut stack = openssl::stack::Stack::new()
+            .map_err(|e| TlsError::new("SSL_CTX_set_client_CA_list", &e))?;
+        for name in names {
+            stack
+                .push(name)
+                .map_err(|e| TlsError::new("SSL_CTX_set_client_CA_list", &e))?;
+        }
+        b.set_client_ca_list(stack);
     }
     Ok(())
 }

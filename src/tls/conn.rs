@@ -38,6 +38,8 @@ pub struct Policy {
     pub psk: Vec<(String, Vec<u8>)>,
     /// OpenSSL verify mode derived from `verify` (and `redirect`).
     pub verify_mode: SslVerifyMode,
+    /// `OCSP` / `OCSPaia` checks of the peer chain.
+    pub ocsp: Option<Arc<super::ocsp::Settings>>,
 }
 
 /// `ticketKeySecret` / `ticketMacSecret` of the service that accepted.
@@ -68,10 +70,25 @@ pub struct Conn {
     /// A fatal alert was received or sent (stunnel then closes the TLS
     /// side with FIN, not RST, and logs it `closed`).
     pub fatal_alert: AtomicBool,
+    /// Client mode: the session slot new sessions go to (the connect
+    /// target index, `None` for the service-wide slot).
+    pub target: Option<usize>,
+    /// The peer certificate went into this connection's sessions already
+    /// (OpenSSL derives later TLS 1.3 ticket sessions from the first).
+    pub peer_cert_cached: AtomicBool,
 }
 
 impl Conn {
     pub fn new(policy: Arc<Policy>, tickets: Option<Arc<TicketKeys>>) -> Arc<Conn> {
+        Conn::for_target(policy, tickets, None)
+    }
+
+    /// A client connection to session slot `target`.
+    pub fn for_target(
+        policy: Arc<Policy>,
+        tickets: Option<Arc<TicketKeys>>,
+        target: Option<usize>,
+    ) -> Arc<Conn> {
         Arc::new(Conn {
             active: Mutex::new(policy),
             verify_failed: AtomicBool::new(false),
@@ -79,6 +96,8 @@ impl Conn {
             reneg: AtomicU8::new(RENEG_INIT),
             tickets,
             fatal_alert: AtomicBool::new(false),
+            target,
+            peer_cert_cached: AtomicBool::new(false),
         })
     }
 
@@ -122,6 +141,9 @@ const SSL3_AL_FATAL: i32 = 2;
 /// stunnel's `info_callback`: renegotiation detection, then the debug trace
 /// (`TLS state (accept): …`, `TLS alert (write): fatal: unknown CA`).
 pub fn on_info(ssl: &SslRef, where_: i32, ret: i32) {
+    if where_ & SSL_CB_HANDSHAKE_DONE != 0 {
+        print_stats(ssl);
+    }
     if let Some(conn) = get(ssl) {
         if where_ & SSL_CB_HANDSHAKE_DONE != 0 {
             let _ = conn.reneg.compare_exchange(
@@ -172,5 +194,35 @@ pub fn on_info(ssl: &SslRef, where_: i32, ret: i32) {
         }
         let (kind, desc) = super::ffi::alert_strings(ret);
         crate::slog!(crate::log::DEBUG, "TLS alert ({dir}): {kind}: {desc}");
+    }
+}
+
+/// stunnel's `print_stats` at the end of each handshake (debug): the
+/// context's session counters, client or server flavour.
+fn print_stats(ssl: &SslRef) {
+    let ctx = ssl.ssl_context();
+    let n = |cmd| super::ffi::sess_counter(ctx, cmd);
+    let lines: &[(i32, &str)] = if ssl.is_server() {
+        &[
+            (24, "server accept(s) requested"),
+            (25, "server accept(s) succeeded"),
+            (26, "server renegotiation(s) requested"),
+            (27, "session reuse(s)"),
+            (20, "internal session cache item(s)"),
+            (31, "internal session cache fill-up(s)"),
+            (29, "internal session cache miss(es)"),
+            (28, "external session cache hit(s)"),
+            (30, "expired session(s) retrieved"),
+        ]
+    } else {
+        &[
+            (21, "client connect(s) requested"),
+            (22, "client connect(s) succeeded"),
+            (23, "client renegotiation(s) requested"),
+            (27, "session reuse(s)"),
+        ]
+    };
+    for (cmd, text) in lines {
+        crate::slog!(crate::log::DEBUG, "{:6} {text}", n(*cmd));
     }
 }

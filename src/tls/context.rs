@@ -12,7 +12,7 @@
 //! wires SNI secondaries into their primary. Handshakes are in
 //! `handshake.rs`, the `-test` report in `describe.rs`.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use openssl::ssl::{SslContext, SslContextBuilder, SslMethod, SslOptions};
 
@@ -21,7 +21,7 @@ use crate::config::model::Service;
 use super::conn::{Policy, TicketKeys};
 use super::errors::TlsError;
 use super::session::LastSession;
-use super::{certs, hello, policy, psk, session, sni, verify};
+use super::{certs, hello, ocsp, policy, psk, session, sni, verify};
 
 /// Whether to read certificate/key/CA files while building (`-test` checks
 /// the TLS policy without the files).
@@ -42,12 +42,18 @@ pub(super) struct Inner {
     pub ctx: SslContext,
     pub policy: Arc<Policy>,
     pub tickets: Option<Arc<TicketKeys>>,
-    /// Client mode: the session the next connect offers.
+    /// Client mode: the sessions the next connects offer.
     pub last_session: LastSession,
+    /// Client mode with `delay = yes`: targets are resolved per connection,
+    /// so their indexes mean nothing and one session serves the service.
+    pub delay: bool,
     /// Client mode: the server name to send (`None` = SNI disabled).
     pub sni_name: Option<String>,
     /// Server mode: secondaries reachable through this context.
     pub sni_table: sni::Table,
+    /// The configured `cert` file (the `-test` report reads its key type
+    /// when the context was built without files).
+    pub cert_file: Option<std::path::PathBuf>,
 }
 
 impl TlsContext {
@@ -140,7 +146,7 @@ fn build_one(
     policy::conf_commands(&mut b, tls, client)?;
     policy::modes(&mut b);
 
-    let last_session: LastSession = Arc::new(Mutex::new(None));
+    let last_session: LastSession = Arc::default();
     let tickets = session::setup(&mut b, &service.name, tls, client, &last_session)?;
     super::ffi::set_info_callback(&mut b);
     if loading == Loading::Files {
@@ -152,14 +158,16 @@ fn build_one(
         certs::load_ca(&mut b, tls, client)?;
         certs::load_crl(&mut b, tls)?;
     }
+    if (tls.ocsp_url.is_some() || tls.ocsp_aia) && !tls.verify.chain && !tls.verify.peer {
+        // stunnel 5.68 accepts this and never checks; 5.70+ refuses it.
+        crate::slog!(
+            crate::log::WARNING,
+            "OCSP checks need \"verifyChain\" or \"verifyPeer\": OCSP disabled for this service"
+        );
+    }
     let redirect = !client && !service.redirect.is_empty();
     let verify_mode = verify::mode(&tls.verify, redirect);
     b.set_verify_callback(verify_mode, verify::callback);
-    if tls.ocsp_url.is_some() || tls.ocsp_aia {
-        return Err(TlsError::message(
-            "OCSP and OCSPaia are not supported by rstunnel",
-        ));
-    }
     if !client {
         sni::install(&mut b, sni_table.clone());
         b.set_client_hello_callback(hello::record);
@@ -179,6 +187,7 @@ fn build_one(
         renegotiation: tls.renegotiation,
         psk: secrets,
         verify_mode,
+        ocsp: ocsp::Settings::of(service),
     });
     Ok(TlsContext {
         inner: Arc::new(Inner {
@@ -186,8 +195,10 @@ fn build_one(
             policy,
             tickets,
             last_session,
+            delay: service.delay,
             sni_name: if client { tls.sni_name.clone() } else { None },
             sni_table,
+            cert_file: tls.cert.clone(),
         }),
     })
 }

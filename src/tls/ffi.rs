@@ -74,6 +74,13 @@ extern "C" {
     fn ERR_error_string_n(code: c_ulong, buf: *mut c_char, len: usize);
     fn SSL_alert_type_string_long(value: c_int) -> *const c_char;
     fn SSL_alert_desc_string_long(value: c_int) -> *const c_char;
+    fn OCSP_request_add1_nonce(req: *mut sys::OCSP_REQUEST, val: *mut c_uchar, len: c_int)
+        -> c_int;
+    fn OCSP_check_nonce(req: *mut sys::OCSP_REQUEST, bs: *mut sys::OCSP_BASICRESP) -> c_int;
+    fn OCSP_response_status_str(s: c_long) -> *const c_char;
+    fn OCSP_cert_status_str(s: c_long) -> *const c_char;
+    fn OCSP_crl_reason_str(s: c_long) -> *const c_char;
+    fn X509_STORE_CTX_get0_store(ctx: *mut sys::X509_STORE_CTX) -> *mut sys::X509_STORE;
 }
 
 const SSL_CONF_FLAG_FILE: c_uint = 0x2;
@@ -445,25 +452,34 @@ pub fn verify_result(code: c_int) -> openssl::x509::X509VerifyResult {
 /// `SSL_CTX_get_ciphers`: names of the context's TLS <= 1.2 and 1.3 cipher
 /// list, before version range and security level are applied.
 pub fn ctx_cipher_names(builder: &SslContextBuilder) -> Vec<String> {
+    // SAFETY: the stack belongs to the SSL_CTX (not freed here).
+    unsafe { cipher_names(SSL_CTX_get_ciphers(builder.as_ptr())) }
+}
+
+/// [`ctx_cipher_names`] of a built context.
+pub fn context_cipher_names(ctx: &openssl::ssl::SslContextRef) -> Vec<String> {
+    // SAFETY: as above; the context outlives the call.
+    unsafe { cipher_names(SSL_CTX_get_ciphers(ctx.as_ptr())) }
+}
+
+/// Names in a cipher stack not owned by us.
+///
+/// # Safety
+/// `sk` must be NULL or a live `STACK_OF(SSL_CIPHER)`.
+unsafe fn cipher_names(sk: *mut sys::stack_st_SSL_CIPHER) -> Vec<String> {
     let mut out = Vec::new();
-    // SAFETY: the stack belongs to the SSL_CTX (not freed here) and its
-    // entries are static SSL_CIPHERs; we copy the names.
-    unsafe {
-        let sk = SSL_CTX_get_ciphers(builder.as_ptr());
-        if sk.is_null() {
-            return out;
-        }
-        let n = sys::OPENSSL_sk_num(sk as *const sys::OPENSSL_STACK);
-        for i in 0..n {
-            let c =
-                sys::OPENSSL_sk_value(sk as *const sys::OPENSSL_STACK, i) as *const sys::SSL_CIPHER;
-            if !c.is_null() {
-                out.push(
-                    CStr::from_ptr(sys::SSL_CIPHER_get_name(c))
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
+    if sk.is_null() {
+        return out;
+    }
+    let n = sys::OPENSSL_sk_num(sk as *const sys::OPENSSL_STACK);
+    for i in 0..n {
+        let c = sys::OPENSSL_sk_value(sk as *const sys::OPENSSL_STACK, i) as *const sys::SSL_CIPHER;
+        if !c.is_null() {
+            out.push(
+                CStr::from_ptr(sys::SSL_CIPHER_get_name(c))
+                    .to_string_lossy()
+                    .into_owned(),
+            );
         }
     }
     out
@@ -505,4 +521,69 @@ pub fn ctx_proto_range(ctx: &openssl::ssl::SslContextRef) -> (i32, i32) {
         let max = SSL_CTX_ctrl(ctx.as_ptr(), GET_MAX, 0, ptr::null_mut());
         (min as i32, max as i32)
     }
+}
+
+/// `OCSP_request_add1_nonce(req, NULL, -1)`: a random nonce.
+pub fn ocsp_add_nonce(req: &mut openssl::ocsp::OcspRequestRef) {
+    // SAFETY: live request; NULL/-1 asks OpenSSL for 16 random bytes.
+    unsafe {
+        OCSP_request_add1_nonce(req.as_ptr(), ptr::null_mut(), -1);
+    }
+}
+
+/// `OCSP_check_nonce(req, bs) > 0` (stunnel rejects 0 and -1).
+pub fn ocsp_nonce_ok(
+    req: &openssl::ocsp::OcspRequestRef,
+    bs: &openssl::ocsp::OcspBasicResponseRef,
+) -> bool {
+    // SAFETY: read-only comparison of two live objects.
+    unsafe { OCSP_check_nonce(req.as_ptr(), bs.as_ptr()) > 0 }
+}
+
+/// Static OpenSSL string or `unknown`.
+fn static_str(p: *const c_char) -> String {
+    if p.is_null() {
+        return String::from("unknown");
+    }
+    // SAFETY: callers pass OpenSSL's static, NUL-terminated tables.
+    unsafe { CStr::from_ptr(p).to_string_lossy().into_owned() }
+}
+
+/// `OCSP_response_status_str` (`successful`, `trylater`, …).
+pub fn ocsp_response_status_str(status: c_int) -> String {
+    // SAFETY: table lookup, any value allowed.
+    static_str(unsafe { OCSP_response_status_str(c_long::from(status)) })
+}
+
+/// `OCSP_cert_status_str` (`good`, `revoked`, `unknown`).
+pub fn ocsp_cert_status_str(status: c_int) -> String {
+    // SAFETY: table lookup, any value allowed.
+    static_str(unsafe { OCSP_cert_status_str(c_long::from(status)) })
+}
+
+/// `OCSP_crl_reason_str` (`keyCompromise`, …).
+pub fn ocsp_crl_reason_str(reason: c_int) -> String {
+    // SAFETY: table lookup, any value allowed.
+    static_str(unsafe { OCSP_crl_reason_str(c_long::from(reason)) })
+}
+
+/// `X509_STORE_CTX_get0_store`: the trust store being verified against
+/// (the context's `CAfile`/`CApath`).
+pub fn store_of(ctx: &X509StoreContextRef) -> Option<&openssl::x509::store::X509StoreRef> {
+    // SAFETY: the store outlives the verification context borrowing it.
+    unsafe {
+        let p = X509_STORE_CTX_get0_store(ctx.as_ptr());
+        if p.is_null() {
+            None
+        } else {
+            Some(openssl::x509::store::X509StoreRef::from_ptr(p))
+        }
+    }
+}
+
+/// `SSL_CTX_sess_*` counters (`SSL_CTRL_SESS_NUMBER` = 20 …
+/// `SSL_CTRL_SESS_CACHE_FULL` = 31) for stunnel's handshake statistics.
+pub fn sess_counter(ctx: &openssl::ssl::SslContextRef, cmd: c_int) -> c_long {
+    // SAFETY: read-only counters of a live SSL_CTX.
+    unsafe { SSL_CTX_ctrl(ctx.as_ptr(), cmd, 0, ptr::null_mut()) }
 }

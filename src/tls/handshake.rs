@@ -18,13 +18,21 @@ use super::errors::TlsError;
 use super::stream::{Plain, TlsStream};
 use super::{ffi, hello};
 
+/// Which end of the handshake we are.
+enum Role {
+    Server,
+    /// Client, with the session slot to offer from and store into (a
+    /// connect target index, `None` for the service-wide slot).
+    Client(Option<usize>),
+}
+
 impl TlsContext {
     /// Server side: TLS handshake with a client on `stream`.
     pub async fn accept<S>(&self, stream: S) -> Result<TlsStream<S>, TlsError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        self.handshake(stream, false).await
+        self.handshake(stream, Role::Server).await
     }
 
     /// Client side: TLS handshake with a server on `stream`, offering the
@@ -33,20 +41,36 @@ impl TlsContext {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        self.handshake(stream, true).await
+        self.handshake(stream, Role::Client(None)).await
     }
 
-    async fn handshake<S>(&self, stream: S, client: bool) -> Result<TlsStream<S>, TlsError>
+    /// Client side, for a connection that reached connect target `target`
+    /// (index into the service's resolved address list): offers and keeps
+    /// the session of that target, as stunnel does with several targets and
+    /// `delay = no` (§5.11). With `delay = yes` this is [`Self::connect`].
+    pub async fn connect_to<S>(&self, stream: S, target: usize) -> Result<TlsStream<S>, TlsError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        let slot = (!self.inner.delay).then_some(target);
+        self.handshake(stream, Role::Client(slot)).await
+    }
+
+    async fn handshake<S>(&self, stream: S, role: Role) -> Result<TlsStream<S>, TlsError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let (client, slot) = match role {
+            Role::Server => (false, None),
+            Role::Client(slot) => (true, slot),
+        };
         let context = if client { "SSL_connect" } else { "SSL_accept" };
         let inner = &self.inner;
         // Leftovers of earlier failures on this thread must not show up in
         // this connection's error lines.
         let _ = openssl::error::ErrorStack::get();
         let mut ssl = Ssl::new(&inner.ctx).map_err(|e| TlsError::new("SSL_new", &e))?;
-        let state = Conn::new(inner.policy.clone(), inner.tickets.clone());
+        let state = Conn::for_target(inner.policy.clone(), inner.tickets.clone(), slot);
         let index = conn::index().ok_or_else(|| TlsError::from_queue("SSL_get_ex_new_index"))?;
         ssl.set_ex_data(index, state.clone());
         if client {
@@ -58,12 +82,7 @@ impl TlsContext {
                 }
                 None => crate::slog!(crate::log::INFO, "SNI: extension disabled"),
             }
-            let last = inner
-                .last_session
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            if let Some(session) = last {
+            if let Some(session) = inner.last_session.get(slot) {
                 ffi::offer_session(&mut ssl, &session);
             }
         }
@@ -123,9 +142,8 @@ fn handshake_error(context: &str, e: &openssl::ssl::Error) -> TlsError {
 
 fn log_success(ssl: &SslRef, client: bool) {
     let reused = ssl.session_reused();
-    if !client && !reused && ssl.peer_certificate().is_none() {
-        crate::slog!(crate::log::INFO, "No peer certificate received");
-    }
+    // `No peer certificate received` is the new-session callback's line
+    // (session.rs), as in stunnel.
     let verb = if client { "connected" } else { "accepted" };
     let how = if reused {
         "previous session reused"
@@ -133,6 +151,16 @@ fn log_success(ssl: &SslRef, client: bool) {
         "new session negotiated"
     };
     crate::slog!(crate::log::INFO, "TLS {verb}: {how}");
+    if !client && !reused {
+        // stunnel adds each new server session to the cache itself (also
+        // the ticket ones OpenSSL leaves out); a duplicate is ignored.
+        if let Some(session) = ssl.session() {
+            // SAFETY: the session was negotiated through this context.
+            unsafe {
+                ssl.ssl_context().add_session(session);
+            }
+        }
+    }
     if let Some(cipher) = ssl.current_cipher() {
         crate::slog!(
             crate::log::INFO,
@@ -144,6 +172,15 @@ fn log_success(ssl: &SslRef, client: bool) {
     }
     crate::slog!(crate::log::INFO, "{}", temporary_key(ssl));
     crate::slog!(crate::log::DEBUG, "Compression: null, expansion: null");
+    if reused {
+        if let Some(session) = ssl.session() {
+            crate::slog!(
+                crate::log::INFO,
+                "Session id: {}",
+                super::session::hex(session.id())
+            );
+        }
+    }
 }
 
 /// stunnel's `print_tmp_key`.

@@ -6,8 +6,9 @@
 //! reach their primary) and [`TlsStream`] (what a handshake yields).
 //!
 //! Files: `context` (build order), `policy` (versions, level, ciphers,
-//! options, `config`), `session`, `certs`, `psk`, `verify`, `sni`, `hello`
-//! (ClientHello diagnostics), `handshake`, `stream`, `describe`, `conn`
+//! options, `config`), `session`, `certs`, `psk`, `verify`, `sni`, `ocsp` (+ `ocsp_http`), `hello`
+//! (ClientHello diagnostics), `handshake`, `stream`, `describe` (with `probe`: trial
+//! handshakes in memory), `conn`
 //! (per-connection state), `ffi` (all `unsafe`).
 
 mod certs;
@@ -18,7 +19,10 @@ pub mod errors;
 mod ffi;
 mod handshake;
 mod hello;
+mod ocsp;
+mod ocsp_http;
 mod policy;
+mod probe;
 mod psk;
 mod session;
 mod sni;

@@ -95,6 +95,15 @@ fn checks(policy: &Policy, preverify_ok: bool, store: &mut X509StoreContextRef) 
         );
         return false;
     }
+    if let Some(settings) = &policy.ocsp {
+        if !super::ocsp::check(settings, store) {
+            crate::slog!(
+                crate::log::WARNING,
+                "Rejected by OCSP at depth={depth}: {subject}"
+            );
+            return false;
+        }
+    }
     let level = if depth == 0 {
         crate::log::NOTICE
     } else {

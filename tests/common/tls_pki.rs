@@ -18,7 +18,7 @@ use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::extension::{
-    AuthorityKeyIdentifier, BasicConstraints, KeyUsage, SubjectAlternativeName,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
     SubjectKeyIdentifier,
 };
 use openssl::x509::{
@@ -85,6 +85,10 @@ struct Spec<'a> {
     ca: bool,
     dns: &'a [&'a str],
     ips: &'a [&'a str],
+    /// Authority Information Access: the OCSP responder URL.
+    aia: Option<&'a str>,
+    /// Extended key usage OCSPSigning (a delegated OCSP responder).
+    ocsp_signer: bool,
 }
 
 fn make_cert(
@@ -139,6 +143,25 @@ fn make_cert(
         let ext = san.build(&ctx).expect("san");
         b.append_extension(ext).expect("ext");
     }
+    if let Some(url) = spec.aia {
+        let ctx = b.x509v3_context(issuer.map(|(c, _)| &**c), None);
+        #[allow(deprecated)]
+        let ext = X509Extension::new(
+            None,
+            Some(&ctx),
+            "authorityInfoAccess",
+            &format!("OCSP;URI:{url}"),
+        )
+        .expect("aia");
+        b.append_extension(ext).expect("ext");
+    }
+    if spec.ocsp_signer {
+        let eku = ExtendedKeyUsage::new()
+            .other("OCSPSigning")
+            .build()
+            .expect("eku");
+        b.append_extension(eku).expect("ext");
+    }
     let signer = issuer.map(|(_, k)| k).unwrap_or(key);
     b.sign(signer, MessageDigest::sha256()).expect("sign");
     b.build()
@@ -186,6 +209,8 @@ pub fn make_pki(dir: &Path) -> Pki {
         ca: true,
         dns: &[],
         ips: &[],
+        aia: None,
+        ocsp_signer: false,
     };
     let ca = make_cert(&ca_spec, &ca_key, None);
     let ca_path = dir.join("ca.pem");
@@ -200,6 +225,8 @@ pub fn make_pki(dir: &Path) -> Pki {
         ca: false,
         dns: &["localhost"],
         ips: &["127.0.0.1"],
+        aia: None,
+        ocsp_signer: false,
     };
     let (server_cert, server_key, combined) = leaf(dir, "server", &server, Alg::Rsa, issuer);
     let ecdsa = Spec {
@@ -213,6 +240,8 @@ pub fn make_pki(dir: &Path) -> Pki {
         ca: false,
         dns: &["sni.example", "*.sni.example"],
         ips: &[],
+        aia: None,
+        ocsp_signer: false,
     };
     let (sni_cert, sni_key, sni_combined) = leaf(dir, "sni", &sni, Alg::Rsa, issuer);
     let client = Spec {
@@ -221,6 +250,8 @@ pub fn make_pki(dir: &Path) -> Pki {
         ca: false,
         dns: &[],
         ips: &[],
+        aia: None,
+        ocsp_signer: false,
     };
     let (client_cert, client_key, client_combined) = leaf(dir, "client", &client, Alg::Rsa, issuer);
     let revoked = Spec {
@@ -299,4 +330,104 @@ pub fn make_pki(dir: &Path) -> Pki {
         crl: crl_path,
         ca_and_crl,
     }
+}
+
+/// OCSP material on top of a [`Pki`]: a delegated responder certificate,
+/// server/client leaves (`CN=localhost`, SAN localhost and 127.0.0.1)
+/// whose AIA names the responder, and the `openssl ocsp -index` database
+/// marking one good and one revoked (keyCompromise).
+#[derive(Debug, Clone)]
+pub struct OcspPki {
+    /// Responder certificate (EKU OCSPSigning, issued by the CA) and key.
+    pub signer_cert: PathBuf,
+    pub signer_key: PathBuf,
+    /// Good leaf, certificate then key.
+    pub good_combined: PathBuf,
+    /// Revoked leaf, certificate then key.
+    pub revoked_combined: PathBuf,
+    /// The CA database for `openssl ocsp -index`.
+    pub index: PathBuf,
+}
+
+/// Serials of the OCSP leaves (hex in the index).
+const OCSP_GOOD_SERIAL: u32 = 0x20;
+const OCSP_REVOKED_SERIAL: u32 = 0x21;
+
+/// Write the responder certificate and the index (they do not depend on
+/// the responder's port): call before starting `openssl ocsp`.
+pub fn make_ocsp_responder(pki: &Pki) -> (PathBuf, PathBuf, PathBuf) {
+    let (ca, ca_key) = load_ca(pki);
+    let spec = Spec {
+        subject: &[("CN", "rstunnel test OCSP responder")],
+        serial: 0x1f,
+        ca: false,
+        dns: &[],
+        ips: &[],
+        aia: None,
+        ocsp_signer: true,
+    };
+    let (cert, key, _) = leaf(
+        &pki.dir,
+        "ocsp-signer",
+        &spec,
+        Alg::Rsa,
+        Some((&ca, &ca_key)),
+    );
+    let index = pki.dir.join("ocsp-index.txt");
+    std::fs::write(
+        &index,
+        format!(
+            "V\t301231235959Z\t\t{OCSP_GOOD_SERIAL:X}\tunknown\t/CN=localhost\n\
+             R\t301231235959Z\t240101000000Z,keyCompromise\t{OCSP_REVOKED_SERIAL:X}\tunknown\t/O=revoked/CN=localhost\n"
+        ),
+    )
+    .expect("index");
+    (cert, key, index)
+}
+
+/// The leaves, with `aia` as their OCSP responder URL.
+pub fn make_ocsp_leaves(pki: &Pki, aia: &str) -> OcspPki {
+    let (ca, ca_key) = load_ca(pki);
+    let (signer_cert, signer_key, index) = (
+        pki.dir.join("ocsp-signer.pem"),
+        pki.dir.join("ocsp-signer.key"),
+        pki.dir.join("ocsp-index.txt"),
+    );
+    let good = Spec {
+        subject: &[("CN", "localhost")],
+        serial: OCSP_GOOD_SERIAL,
+        ca: false,
+        dns: &["localhost"],
+        ips: &["127.0.0.1"],
+        aia: Some(aia),
+        ocsp_signer: false,
+    };
+    let (_, _, good_combined) = leaf(&pki.dir, "ocsp-good", &good, Alg::Rsa, Some((&ca, &ca_key)));
+    // Distinct subjects: the responder's index requires unique ones.
+    let revoked = Spec {
+        subject: &[("O", "revoked"), ("CN", "localhost")],
+        serial: OCSP_REVOKED_SERIAL,
+        ..good
+    };
+    let (_, _, revoked_combined) = leaf(
+        &pki.dir,
+        "ocsp-revoked",
+        &revoked,
+        Alg::Rsa,
+        Some((&ca, &ca_key)),
+    );
+    OcspPki {
+        signer_cert,
+        signer_key,
+        good_combined,
+        revoked_combined,
+        index,
+    }
+}
+
+fn load_ca(pki: &Pki) -> (X509, PKey<Private>) {
+    let ca = X509::from_pem(&std::fs::read(&pki.ca).expect("ca")).expect("ca pem");
+    let key = PKey::private_key_from_pem(&std::fs::read(&pki.ca_key).expect("ca key"))
+        .expect("ca key pem");
+    (ca, key)
 }

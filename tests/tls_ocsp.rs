@@ -1,0 +1,319 @@
+//! OCSP checks of the peer chain (`OCSP`, `OCSPaia`, `OCSPnonce`,
+//! `OCSPrequire`, `TIMEOUTocsp`) against a real responder (`openssl ocsp
+//! -index`) holding one good and one revoked certificate.
+//!
+//! Every case that stunnel 5.68 also knows runs the same configuration
+//! under rstunnel and stunnel4 and compares the outcome and the `OCSP`
+//! log lines. `OCSPrequire` and `TIMEOUTocsp` are 5.71 options (stunnel4
+//! 5.68 rejects them), checked on rstunnel alone.
+
+mod common;
+#[path = "common/tls_service.rs"]
+mod tls_service;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::tls_pki::{self, OcspPki, Pki};
+use common::{p, Daemon, Impl};
+use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
+use tls_service::{s_server, Peer};
+
+const LIMIT: Duration = Duration::from_secs(15);
+
+/// The PKI, a running responder and its URL.
+struct Env {
+    _dir: tempfile::TempDir,
+    pki: Pki,
+    ocsp: OcspPki,
+    url: String,
+    _responder: Peer,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = tls_pki::make_pki(dir.path());
+    let (signer, key, index) = tls_pki::make_ocsp_responder(&pki);
+    let mut child = Command::new("openssl")
+        .args(["ocsp", "-port", "0", "-ndays", "1", "-index"])
+        .arg(&index)
+        .arg("-rsigner")
+        .arg(&signer)
+        .arg("-rkey")
+        .arg(&key)
+        .arg("-CA")
+        .arg(&pki.ca)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl ocsp");
+    let stdout = child.stdout.take().expect("stdout");
+    let responder = Peer(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        // `ACCEPT [::]:PORT PID=N`
+        let port = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse::<u16>().ok());
+        let _ = tx.send(port);
+    });
+    let port = rx
+        .recv_timeout(LIMIT)
+        .ok()
+        .flatten()
+        .expect("responder port");
+    let url = format!("http://127.0.0.1:{port}/");
+    let ocsp = tls_pki::make_ocsp_leaves(&pki, &url);
+    Env {
+        _dir: dir,
+        pki,
+        ocsp,
+        url,
+        _responder: responder,
+    }
+}
+
+/// What one connection through a daemon showed.
+struct Outcome {
+    /// Data made it through the tunnel.
+    passed: bool,
+    /// The daemon's `OCSP` lines (text only, times cut off).
+    ocsp: Vec<String>,
+    log: String,
+}
+
+fn outcome(d: &Daemon, passed: bool) -> Outcome {
+    d.log.wait_for("]: Connection ");
+    let log = d.log.text();
+    let ocsp = log
+        .lines()
+        .filter(|l| l.contains("OCSP"))
+        .filter_map(|l| l.split_once("]: ").map(|(_, t)| t))
+        .filter(|t| !t.starts_with("Threading:"))
+        .map(|t| match t.find(" update: ").or_else(|| t.find(" at: ")) {
+            Some(i) => t[..i].to_string(),
+            None => t.to_string(),
+        })
+        .collect();
+    Outcome { passed, ocsp, log }
+}
+
+fn header() -> String {
+    "foreground = yes\ndebug = debug\nsyslog = no\n".to_string()
+}
+
+/// Client mode: the daemon connects to an `s_server -www` presenting
+/// `leaf`; a plain request through it must come back as HTTP 200.
+fn client_case(imp: Impl, e: &Env, leaf: &std::path::Path, extra: &str) -> Outcome {
+    let leaf = p(leaf);
+    let (_server, port) = s_server(&["-cert", &leaf, "-www"]);
+    let conf = format!(
+        "{}[c]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{port}\n\
+         verifyChain = yes\nCAfile = {}\n{extra}\n",
+        header(),
+        p(&e.pki.ca)
+    );
+    let d = Daemon::start(imp, &conf);
+    let mut s = TcpStream::connect(("127.0.0.1", d.port("c"))).expect("connect");
+    s.set_read_timeout(Some(LIMIT)).expect("timeout");
+    let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    // Closing our side lets the daemon finish the connection.
+    drop(s);
+    outcome(&d, answer.starts_with(b"HTTP/1.0 200"))
+}
+
+/// Server mode: a client presenting `leaf` sends a line to an echo backend.
+fn server_case(imp: Impl, e: &Env, leaf: &std::path::Path, extra: &str) -> Outcome {
+    let backend = common::net::echo_server();
+    let conf = format!(
+        "{}[s]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{backend}\ncert = {}\n\
+         verifyChain = yes\nCAfile = {}\n{extra}\n",
+        header(),
+        p(&e.pki.combined),
+        p(&e.pki.ca)
+    );
+    let d = Daemon::start(imp, &conf);
+    let mut b = SslConnector::builder(SslMethod::tls_client()).expect("connector");
+    b.set_verify(SslVerifyMode::NONE);
+    b.set_certificate_chain_file(leaf).expect("client cert");
+    b.set_private_key_file(leaf, SslFiletype::PEM)
+        .expect("client key");
+    let tcp = TcpStream::connect(("127.0.0.1", d.port("s"))).expect("connect");
+    tcp.set_read_timeout(Some(LIMIT)).expect("timeout");
+    let passed = match b.build().connect("localhost", tcp) {
+        Ok(mut tls) => {
+            let _ = tls.write_all(b"ping\n");
+            let mut buf = [0u8; 5];
+            let echoed = tls.read_exact(&mut buf).is_ok() && &buf == b"ping\n";
+            let _ = tls.shutdown();
+            echoed
+        }
+        Err(_) => false,
+    };
+    outcome(&d, passed)
+}
+
+/// Same outcome and the same OCSP lines under both implementations.
+fn same_as_stunnel4(
+    case: impl Fn(Impl) -> Outcome,
+    expect_pass: bool,
+    must_log: &[&str],
+) -> Outcome {
+    let theirs = case(Impl::Stunnel4);
+    let ours = case(Impl::Rstunnel);
+    assert_eq!(
+        ours.passed, expect_pass,
+        "rstunnel outcome; log:\n{}",
+        ours.log
+    );
+    assert_eq!(
+        theirs.passed, expect_pass,
+        "stunnel4 outcome; log:\n{}",
+        theirs.log
+    );
+    assert_eq!(
+        ours.ocsp, theirs.ocsp,
+        "OCSP lines differ\nrstunnel:\n{}\nstunnel4:\n{}",
+        ours.log, theirs.log
+    );
+    for needle in must_log {
+        assert!(
+            ours.ocsp.iter().any(|l| l.contains(needle)) || ours.log.contains(needle),
+            "missing {needle:?}:\n{}",
+            ours.log
+        );
+    }
+    ours
+}
+
+#[test]
+fn client_mode_configured_responder_good_and_revoked() {
+    let e = env();
+    let ocsp = format!("OCSP = {}", e.url);
+    same_as_stunnel4(
+        |imp| client_case(imp, &e, &e.ocsp.good_combined, &ocsp),
+        true,
+        &[
+            "OCSP: Ignoring root certificate",
+            &format!("OCSP: Connecting the configured responder \"{}\"", e.url),
+            "OCSP: Status: good",
+            "OCSP: Certificate accepted",
+            "Certificate accepted at depth=0: CN=localhost",
+        ],
+    );
+    same_as_stunnel4(
+        |imp| client_case(imp, &e, &e.ocsp.revoked_combined, &ocsp),
+        false,
+        &[
+            "OCSP: Status: revoked",
+            "OCSP: Certificate revoked: 1: keyCompromise",
+            "Rejected by OCSP at depth=0: O=revoked, CN=localhost",
+        ],
+    );
+}
+
+#[test]
+fn client_mode_aia_and_nonce() {
+    let e = env();
+    same_as_stunnel4(
+        |imp| client_case(imp, &e, &e.ocsp.revoked_combined, "OCSPaia = yes"),
+        false,
+        &[
+            &format!("OCSP: Connecting the AIA responder \"{}\"", e.url),
+            "OCSP: Certificate revoked",
+        ],
+    );
+    let nonce = format!("OCSP = {}\nOCSPnonce = yes", e.url);
+    same_as_stunnel4(
+        |imp| client_case(imp, &e, &e.ocsp.good_combined, &nonce),
+        true,
+        &["OCSP: Certificate accepted"],
+    );
+}
+
+#[test]
+fn server_mode_checks_client_certificates() {
+    let e = env();
+    let ocsp = format!("OCSP = {}", e.url);
+    same_as_stunnel4(
+        |imp| server_case(imp, &e, &e.ocsp.good_combined, &ocsp),
+        true,
+        &["OCSP: Certificate accepted"],
+    );
+    same_as_stunnel4(
+        |imp| server_case(imp, &e, &e.ocsp.revoked_combined, &ocsp),
+        false,
+        &[
+            "OCSP: Certificate revoked",
+            "Rejected by OCSP at depth=0: O=revoked, CN=localhost",
+        ],
+    );
+}
+
+#[test]
+fn unreachable_responder_rejects_unless_ocsp_require_is_no() {
+    let e = env();
+    let dead = common::free_port();
+    let ocsp = format!("OCSP = http://127.0.0.1:{dead}/");
+    // stunnel4 5.68 rejects without a conclusive answer too.
+    let ours = same_as_stunnel4(
+        |imp| client_case(imp, &e, &e.ocsp.good_combined, &ocsp),
+        false,
+        &[],
+    );
+    assert!(
+        ours.log.contains("s_connect: connect 127.0.0.1:"),
+        "{}",
+        ours.log
+    );
+    let ours = client_case(
+        Impl::Rstunnel,
+        &e,
+        &e.ocsp.good_combined,
+        &format!("{ocsp}\nOCSPrequire = no"),
+    );
+    assert!(ours.passed, "{}", ours.log);
+    assert!(
+        ours.ocsp
+            .iter()
+            .any(|l| l == "OCSP: Accepted (OCSPrequire = no)"),
+        "{}",
+        ours.log
+    );
+}
+
+#[test]
+fn silent_responder_is_bounded_by_timeout_ocsp() {
+    let e = env();
+    // Accepts connections (kernel backlog) and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let started = Instant::now();
+    let ours = client_case(
+        Impl::Rstunnel,
+        &e,
+        &e.ocsp.good_combined,
+        &format!("OCSP = http://127.0.0.1:{port}/\nTIMEOUTocsp = 1"),
+    );
+    assert!(!ours.passed, "{}", ours.log);
+    assert!(
+        ours.log.contains("OCSP: s_poll_wait: TIMEOUTocsp exceeded"),
+        "{}",
+        ours.log
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}
