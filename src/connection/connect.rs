@@ -79,12 +79,16 @@ impl Targets {
 /// Connect to the first reachable target of `service`, or of `override_list`
 /// when a protocol or `redirect` chose the destination. `client` is the
 /// address to bind to with `transparent = source`.
+/// Returns the stream and, when the configured `connect` list was used,
+/// the index of the target reached (client-mode sessions are kept per
+/// target, stunnel-reference §5.11).
 pub async fn connect_remote(
     service: &Service,
     targets: &Targets,
     override_list: Option<Vec<Address>>,
     client: Option<SocketAddr>,
-) -> Option<Stream> {
+) -> Option<(Stream, Option<usize>)> {
+    let configured = override_list.is_none();
     let list = match override_list {
         Some(list) => list,
         None => targets.list(service).await,
@@ -94,7 +98,7 @@ pub async fn connect_remote(
         return None;
     }
     let start = targets.start(service, list.len());
-    for addr in list.iter().cycle().skip(start).take(list.len()) {
+    for (index, addr) in list.iter().enumerate().cycle().skip(start).take(list.len()) {
         crate::slog!(INFO, "s_connect: connecting {addr}");
         match connect_one(service, addr, client).await {
             Ok(stream) => {
@@ -107,7 +111,7 @@ pub async fn connect_remote(
                     local.as_deref().unwrap_or("unnamed socket")
                 );
                 apply_remote_options(service, &stream);
-                return Some(stream);
+                return Some((stream, configured.then_some(index)));
             }
             Err(Failure::Timeout) => {
                 crate::slog!(

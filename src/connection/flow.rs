@@ -81,11 +81,13 @@ async fn client_mode(
     entry: &Entry,
 ) -> Result<Report, Abort> {
     let service = &ctx.service;
-    let mut remote = connect(ctx, hooks, early.target, None, None).await?;
+    let (mut remote, target) = connect(ctx, hooks, early.target, None, None).await?;
     hooks
         .run(service, Phase::Middle, &mut local, Some(&mut remote))
         .await?;
-    let mut tls = handshake(service, entry, ctx.tls.connect(remote)).await?;
+    // The session offered is the one of the target reached.
+    let connecting = ctx.tls.connect_to(remote, target.unwrap_or(0));
+    let mut tls = handshake(service, entry, connecting).await?;
     hooks
         .run(service, Phase::Late, &mut local, Some(&mut tls))
         .await?;
@@ -111,7 +113,7 @@ async fn server_connect_first(
     entry: &Entry,
 ) -> Result<Report, Abort> {
     let service = &ctx.service;
-    let mut remote = connect(ctx, hooks, early.target, None, None).await?;
+    let (mut remote, _) = connect(ctx, hooks, early.target, None, None).await?;
     let middle = hooks
         .run(service, Phase::Middle, &mut local, Some(&mut remote))
         .await?;
@@ -144,7 +146,7 @@ async fn server_mode(
     };
     let middle = hooks.run(service, Phase::Middle, &mut tls, None).await?;
     let target = middle.target.or(early.target);
-    let mut remote = connect(&ctx, hooks, target, redirect, tls.peer_names()).await?;
+    let (mut remote, _) = connect(&ctx, hooks, target, redirect, tls.peer_names()).await?;
     hooks
         .run(service, Phase::Late, &mut tls, Some(&mut remote))
         .await?;
@@ -209,7 +211,7 @@ async fn connect(
     target: Option<Target>,
     redirect: Option<Vec<Address>>,
     client_dn: Option<(String, String)>,
-) -> Result<Stream, Abort> {
+) -> Result<(Stream, Option<usize>), Abort> {
     let service = &ctx.service;
     if let (true, Some(exec)) = (local::is_exec_remote(service), &service.exec) {
         let env = local::ExecEnv {
@@ -220,7 +222,7 @@ async fn connect(
             Ok(kind) => {
                 let stream = Stream::new(kind, service.reset);
                 apply_remote_options(service, &stream);
-                Ok(stream)
+                Ok((stream, None))
             }
             Err(e) => {
                 crate::slog!(ERR, "{}", crate::os::io_text("connect_local", &e));
