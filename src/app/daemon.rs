@@ -8,6 +8,7 @@
 //! Certificates are read and ports bound while still privileged; the fork
 //! happens while the process has one thread (the runtime comes after).
 
+use crate::log::Logged;
 use std::sync::Arc;
 
 use crate::config::model::{Config, Foreground};
@@ -15,10 +16,10 @@ use crate::config::Source;
 use crate::connection::{local, registry, ServiceCtx};
 use crate::log::{self as logging, DEBUG, ERR, INFO, NOTICE};
 use crate::os::{self, signals::Event};
-use crate::service::bind::{self, Bound};
+use crate::service::bind::{self, BoundService};
 use crate::service::supervisor::Supervisor;
 
-pub fn run(source: &Source, config: Config) -> Result<(), ()> {
+pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
     // A reload re-reads the absolute path resolved at start-up, as stunnel
     // does: daemon() changes to `/`, and under a chroot it resolves inside.
     let source = match source {
@@ -38,16 +39,16 @@ pub fn run(source: &Source, config: Config) -> Result<(), ()> {
         None
     };
     if let Some(dir) = &global.chroot {
-        os::chroot::enter(dir).map_err(|e| crate::slog!(ERR, "{e}"))?;
+        os::chroot::enter(dir).map_err(crate::log::error)?;
     }
     os::privileges::drop_privileges(global.setuid.as_ref(), global.setgid.as_ref())
-        .map_err(|e| crate::slog!(ERR, "{e}"))?;
+        .map_err(crate::log::error)?;
     logging::activate(super::logs::sinks(&config)?, global.debug.level);
     if let Some(null) = null {
         os::daemon::daemonize_with(null).map_err(|e| fatal("daemon", e))?;
     }
     let _pid = match &global.pid {
-        Some(path) => Some(os::pidfile::PidFile::create(path).map_err(|_| ())?),
+        Some(path) => Some(os::pidfile::PidFile::create(path).map_err(|_| Logged)?),
         None => None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -57,13 +58,13 @@ pub fn run(source: &Source, config: Config) -> Result<(), ()> {
     runtime.block_on(serve(&source, bound, &ctxs))
 }
 
-fn fatal(what: &str, e: std::io::Error) {
-    crate::slog!(ERR, "{}", os::io_text(what, &e));
+fn fatal(what: &str, e: std::io::Error) -> Logged {
+    crate::log::error(os::io_text(what, &e))
 }
 
 /// Bind every service that has `accept` (SNI secondaries and exec+connect
 /// sections have none).
-fn bind_all(ctxs: &[Arc<ServiceCtx>]) -> Result<Vec<(Arc<ServiceCtx>, Vec<Bound>)>, ()> {
+fn bind_all(ctxs: &[Arc<ServiceCtx>]) -> Result<Vec<BoundService>, Logged> {
     let mut out = Vec::new();
     for ctx in ctxs {
         if !ctx.service.accept.is_empty() {
@@ -78,9 +79,9 @@ fn bind_all(ctxs: &[Arc<ServiceCtx>]) -> Result<Vec<(Arc<ServiceCtx>, Vec<Bound>
 /// Accept connections and act on signals until told to stop.
 async fn serve(
     source: &Source,
-    services: Vec<(Arc<ServiceCtx>, Vec<Bound>)>,
+    services: Vec<BoundService>,
     ctxs: &[Arc<ServiceCtx>],
-) -> Result<(), ()> {
+) -> Result<(), Logged> {
     // First: look at the inherited dispositions before anything installs
     // handlers (SIGINT/SIGQUIT stay ignored if they were).
     let mut signals = os::signals::events().map_err(|e| fatal("signals", e))?;

@@ -4,13 +4,14 @@
 
 use crate::config::model::{Config, Foreground};
 use crate::connection::{self, ServiceCtx};
+use crate::log::Logged;
 use crate::log::{self as logging, ERR, NOTICE};
 use crate::tls;
 
-pub fn run(config: &Config) -> Result<(), ()> {
+pub fn run(config: &Config) -> Result<(), Logged> {
     let Some(service) = config.global.inetd.as_deref() else {
         crate::slog!(ERR, "Inetd mode: Inetd mode must define one endpoint");
-        return Err(());
+        return Err(Logged);
     };
     let tls = tls::build(service, tls::Loading::Files)
         .map_err(|e| super::tls_failed(&service.name, e))?;
@@ -26,10 +27,12 @@ pub fn run(config: &Config) -> Result<(), ()> {
         .build()
         .map_err(|e| {
             crate::slog!(ERR, "Cannot start the runtime: {e}");
+            Logged
         })?;
     runtime.block_on(async {
         let local = connection::stdio::Stdio::new().map_err(|e| {
             crate::slog!(ERR, "Cannot use stdin/stdout: {e}");
+            Logged
         })?;
         let ctx = ServiceCtx::new(service.clone(), tls, Vec::new());
         connection::run(ctx, connection::Kind::Stdio(local), 0).await;

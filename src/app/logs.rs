@@ -1,11 +1,12 @@
 //! The log destinations a configuration asks for (stunnel-reference §5.9.3).
 
 use crate::config::model::{Config, Foreground, LogMode};
+use crate::log::Logged;
 use crate::log::{Sinks, ERR};
 
 /// Open the configured sinks: stderr with `foreground = yes`, the `output`
 /// file, syslog with `syslog = yes`.
-pub fn sinks(config: &Config) -> Result<Sinks, ()> {
+pub fn sinks(config: &Config) -> Result<Sinks, Logged> {
     let global = &config.global;
     let mut sinks = Sinks {
         stderr: global.foreground == Foreground::Yes,
@@ -18,7 +19,7 @@ pub fn sinks(config: &Config) -> Result<Sinks, ()> {
             Ok(f) => sinks.file = Some((path.clone(), f, overwrite)),
             Err(_) => {
                 crate::slog!(ERR, "Cannot open log file: {}", path.display());
-                return Err(());
+                return Err(Logged);
             }
         }
     }

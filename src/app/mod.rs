@@ -13,6 +13,7 @@ mod daemon;
 mod inetd;
 mod logs;
 
+use crate::log::Logged;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -46,7 +47,7 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(()) => {
+        Err(Logged) => {
             // Error mode: everything buffered so far, all levels, to stderr.
             logging::dump_buffered();
             ExitCode::from(1)
@@ -55,7 +56,7 @@ pub fn main(args: &[String]) -> ExitCode {
 }
 
 /// Information mode: banner then `lines`, plain, on stderr.
-fn info(lines: Vec<String>) -> Result<(), ()> {
+fn info(lines: Vec<String>) -> Result<(), Logged> {
     banner();
     logging::print_buffered_plain();
     print_plain(&lines);
@@ -81,7 +82,7 @@ fn banner() {
 /// `-test`: load the configuration and build every TLS policy without
 /// reading certificate files or opening sockets; print what each service
 /// will accept.
-fn check(source: &Source) -> Result<(), ()> {
+fn check(source: &Source) -> Result<(), Logged> {
     banner();
     let config = load(source)?;
     let services: Vec<_> = config
@@ -105,7 +106,7 @@ fn check(source: &Source) -> Result<(), ()> {
 
 /// Read and validate the configuration, then apply its process-wide
 /// side effects that stunnel executes while parsing (`setEnv`, `provider`).
-fn load(source: &Source) -> Result<Config, ()> {
+fn load(source: &Source) -> Result<Config, Logged> {
     let config = config::load(source).map_err(|e| {
         for line in e.lines() {
             crate::slog!(ERR, "{line}");
@@ -116,6 +117,7 @@ fn load(source: &Source) -> Result<Config, ()> {
                 crate::slog!(NOTICE, "{line}");
             }
         }
+        Logged
     })?;
     // The protocol layer's configuration-time checks (stunnel's protocol
     // "init" phase), e.g. `protocolHost not specified` for a CONNECT client.
@@ -125,7 +127,7 @@ fn load(source: &Source) -> Result<Config, ()> {
             if let Err(reason) = crate::protocol::check(settings, service.client) {
                 crate::slog!(ERR, "Service [{}]: {reason}", service.name);
                 crate::slog!(ERR, "Configuration failed");
-                return Err(());
+                return Err(Logged);
             }
         }
     }
@@ -150,29 +152,30 @@ fn load(source: &Source) -> Result<Config, ()> {
                 tls::TlsError::new("OSSL_PROVIDER_try_load", &e).log();
                 crate::slog!(ERR, "Global options: Failed to load provider");
                 crate::slog!(ERR, "Configuration failed");
-                return Err(());
+                return Err(Logged);
             }
         }
     }
     Ok(config)
 }
 
-fn tls_failed(name: &str, e: tls::TlsError) {
+fn tls_failed(name: &str, e: tls::TlsError) -> Logged {
     e.log();
     crate::slog!(ERR, "Service [{name}]: Failed to initialize TLS context");
     crate::slog!(ERR, "Configuration failed");
+    Logged
 }
 
 /// Build the TLS context of every service (reading certificates now, before
 /// any privilege is dropped) and the per-service connection contexts.
-pub fn contexts(config: &Config) -> Result<Vec<Arc<ServiceCtx>>, ()> {
+pub fn contexts(config: &Config) -> Result<Vec<Arc<ServiceCtx>>, Logged> {
     let tls = tls::build_all(&config.services, tls::Loading::Files)
         .map_err(|(i, e)| tls_failed(&config.services[i].name, e))?;
     Ok(connection::contexts(&config.services, tls))
 }
 
 /// Daemon or inetd mode, until the service ends or a terminating signal.
-fn run(source: &Source) -> Result<(), ()> {
+fn run(source: &Source) -> Result<(), Logged> {
     banner();
     let config = load(source)?;
     descriptor_limit();

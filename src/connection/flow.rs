@@ -329,7 +329,7 @@ async fn local_start(service: &Service, local: &Stream) -> Result<(), Abort> {
         match (local.peer_addr(), local.local_addr()) {
             (Some(peer), Some(ours)) => ident::check(service, user, peer, ours.port())
                 .await
-                .map_err(|()| Abort::Reset)?,
+                .map_err(|crate::log::Logged| Abort::Reset)?,
             _ if matches!(local.kind(), Kind::Unix(_)) => {
                 crate::slog!(INFO, "IDENT not supported on Unix sockets")
             }

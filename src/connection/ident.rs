@@ -15,6 +15,7 @@
 //! port of the section's first configured `accept` address, which is the
 //! same unless the section listens on several ports or on port 0.)
 
+use crate::log::Logged;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -36,7 +37,7 @@ pub async fn check(
     user: &str,
     peer: SocketAddr,
     local_port: u16,
-) -> Result<(), ()> {
+) -> Result<(), Logged> {
     let server = SocketAddr::new(peer.ip(), auth_port());
     let mut conn = connect(service, server).await?;
     crate::slog!(DEBUG, "IDENT server connected");
@@ -44,13 +45,13 @@ pub async fn check(
     let busy = service.timeouts.busy;
     let line = match within(busy, exchange(&mut conn, &request)).await {
         Some(Ok(line)) => line,
-        Some(Err(())) => return Err(()),
+        Some(Err(Logged)) => return Err(Logged),
         None => {
             crate::slog!(
                 INFO,
                 "s_read_eof: s_poll_wait: TIMEOUTbusy exceeded: sending reset"
             );
-            return Err(());
+            return Err(Logged);
         }
     };
     drop(conn);
@@ -62,7 +63,7 @@ pub async fn check(
             fmt_inet(&peer),
             safe_string(got)
         );
-        return Err(());
+        return Err(Logged);
     }
     crate::slog!(INFO, "IDENT authentication passed");
     Ok(())
@@ -72,7 +73,7 @@ pub async fn check(
 /// first three colons, the type must be exactly ` USERID ` (spaces
 /// included), leading spaces of the user are skipped, nothing is trimmed
 /// at the end.
-fn parse(line: &[u8]) -> Result<&[u8], ()> {
+fn parse(line: &[u8]) -> Result<&[u8], Logged> {
     let malformed = || crate::slog!(ERR, "Malformed IDENT response");
     let mut fields = line.splitn(4, |b| *b == b':');
     let (_ports, kind, _system, user) =
@@ -81,16 +82,16 @@ fn parse(line: &[u8]) -> Result<&[u8], ()> {
             (Some(_), Some(k), Some(_), None) if k != b" USERID " => {
                 // stunnel checks the type before looking for the user field.
                 crate::slog!(ERR, "Incorrect IDENT response type");
-                return Err(());
+                return Err(Logged);
             }
             _ => {
                 malformed();
-                return Err(());
+                return Err(Logged);
             }
         };
     if kind != b" USERID " {
         crate::slog!(ERR, "Incorrect IDENT response type");
-        return Err(());
+        return Err(Logged);
     }
     let start = user.iter().position(|b| *b != b' ').unwrap_or(user.len());
     Ok(&user[start..])
@@ -110,7 +111,7 @@ fn safe_string(s: &[u8]) -> String {
 }
 
 /// `s_connect` to the ident server, with its log lines.
-async fn connect(service: &Service, server: SocketAddr) -> Result<TcpStream, ()> {
+async fn connect(service: &Service, server: SocketAddr) -> Result<TcpStream, Logged> {
     let shown = fmt_inet(&server);
     crate::slog!(INFO, "s_connect: connecting {shown}");
     match within(service.timeouts.connect, TcpStream::connect(server)).await {
@@ -120,24 +121,24 @@ async fn connect(service: &Service, server: SocketAddr) -> Result<TcpStream, ()>
         }
         Some(Err(e)) => {
             crate::slog!(ERR, "s_connect: connect {shown}: {}", errno_text(&e));
-            Err(())
+            Err(Logged)
         }
         None => {
             crate::slog!(
                 ERR,
                 "s_connect: s_poll_wait {shown}: TIMEOUTconnect exceeded"
             );
-            Err(())
+            Err(Logged)
         }
     }
 }
 
 /// Send the request line (`fd_printf`, CRLF) and read one reply line
 /// (`fd_getline`: ends at LF or NUL, CRs dropped, 64 KiB at most).
-async fn exchange(conn: &mut TcpStream, request: &str) -> Result<Vec<u8>, ()> {
+async fn exchange(conn: &mut TcpStream, request: &str) -> Result<Vec<u8>, Logged> {
     if let Err(e) = conn.write_all(format!("{request}\r\n").as_bytes()).await {
         crate::slog!(ERR, "s_write: writesocket: {}", errno_text(&e));
-        return Err(());
+        return Err(Logged);
     }
     crate::slog!(DEBUG, " -> {request}");
     let mut line = Vec::new();
@@ -146,12 +147,12 @@ async fn exchange(conn: &mut TcpStream, request: &str) -> Result<Vec<u8>, ()> {
         let n = match conn.read(&mut buf).await {
             Ok(0) => {
                 crate::slog!(ERR, "s_read: Unexpected socket close");
-                return Err(());
+                return Err(Logged);
             }
             Ok(n) => n,
             Err(e) => {
                 crate::slog!(ERR, "s_read_eof: readsocket: {}", errno_text(&e));
-                return Err(());
+                return Err(Logged);
             }
         };
         for &b in &buf[..n] {
@@ -166,7 +167,7 @@ async fn exchange(conn: &mut TcpStream, request: &str) -> Result<Vec<u8>, ()> {
         }
         if line.len() > MAX_LINE {
             crate::slog!(ERR, "fd_getline: Line too long");
-            return Err(());
+            return Err(Logged);
         }
     }
 }
@@ -217,10 +218,10 @@ mod tests {
         );
         // Extra colons belong to the user field; trailing spaces are kept.
         assert_eq!(parse(b"1 , 2 : USERID : UNIX :  a:b "), Ok(&b"a:b "[..]));
-        assert_eq!(parse(b"1 , 2 : ERROR : NO-USER"), Err(()));
-        assert_eq!(parse(b"1 , 2 :USERID: UNIX : x"), Err(()));
-        assert_eq!(parse(b"garbage"), Err(()));
-        assert_eq!(parse(b"1 , 2 : USERID : UNIX"), Err(()));
+        assert_eq!(parse(b"1 , 2 : ERROR : NO-USER"), Err(Logged));
+        assert_eq!(parse(b"1 , 2 :USERID: UNIX : x"), Err(Logged));
+        assert_eq!(parse(b"garbage"), Err(Logged));
+        assert_eq!(parse(b"1 , 2 : USERID : UNIX"), Err(Logged));
     }
 
     #[test]

@@ -39,6 +39,18 @@ macro_rules! slog {
     };
 }
 
+/// A failure that was already logged the way stunnel logs it: the caller
+/// only needs to know that it failed (exit 1, keep the running
+/// configuration, end the connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Logged;
+
+/// Log `text` at err level and return [`Logged`]: `.map_err(log::error)`.
+pub fn error(text: impl fmt::Display) -> Logged {
+    crate::slog!(ERR, "{text}");
+    Logged
+}
+
 /// The identity of the connection a task serves, for `LOG5[<id>]` and the
 /// per-service threshold.
 #[derive(Debug)]

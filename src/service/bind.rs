@@ -1,6 +1,7 @@
 //! Binding a service's `accept` addresses, before the runtime exists (so
 //! privileged ports can be bound before `setuid`, stunnel-reference §5.1).
 
+use crate::log::Logged;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 
@@ -10,6 +11,9 @@ use crate::config::model::Service;
 use crate::connection::address::{self, Address};
 use crate::connection::connect::errno_text;
 use crate::log::{ERR, INFO, NOTICE};
+
+/// A service and the sockets bound for it before the runtime started.
+pub type BoundService = (std::sync::Arc<crate::connection::ServiceCtx>, Vec<Bound>);
 
 /// A bound, listening socket, not yet registered with tokio.
 pub enum Bound {
@@ -32,7 +36,7 @@ impl Bound {
 /// Bind every address of every `accept` line. An address that fails is
 /// logged at notice and skipped; a service with none bound fails, as in
 /// stunnel (`Binding service [NAME] failed`).
-pub fn bind_service(service: &Service) -> Result<Vec<Bound>, ()> {
+pub fn bind_service(service: &Service) -> Result<Vec<Bound>, Logged> {
     let mut bound = Vec::new();
     for endpoint in &service.accept {
         let addrs = match address::resolve_accept(endpoint) {
@@ -67,7 +71,7 @@ pub fn bind_service(service: &Service) -> Result<Vec<Bound>, ()> {
     }
     if bound.is_empty() {
         crate::slog!(ERR, "Binding service [{}] failed", service.name);
-        return Err(());
+        return Err(Logged);
     }
     Ok(bound)
 }

@@ -9,13 +9,14 @@
 //! stop listening. Live connections keep the `Arc<ServiceCtx>` they started
 //! with, so they finish on the old settings.
 
+use crate::log::Logged;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::bind::{self, Bound};
+use super::bind::{self, Bound, BoundService};
 use super::listener::{accept_loop, Listener};
 use crate::connection::local::{self, exec_connect};
 use crate::connection::ServiceCtx;
@@ -54,10 +55,7 @@ pub struct Supervisor {
 impl Supervisor {
     /// Start accept loops for services bound before the runtime existed.
     /// Must be called inside the runtime.
-    pub fn start(
-        services: Vec<(Arc<ServiceCtx>, Vec<Bound>)>,
-        permits: Arc<Semaphore>,
-    ) -> std::io::Result<Self> {
+    pub fn start(services: Vec<BoundService>, permits: Arc<Semaphore>) -> std::io::Result<Self> {
         let mut running = Vec::new();
         for (ctx, bound) in services {
             running.push(spawn(ctx, bound, &permits)?);
@@ -80,7 +78,7 @@ impl Supervisor {
     /// Apply a new set of service contexts (already built and validated).
     /// Returns `Err` if a new listener could not be bound; the services that
     /// could be started run anyway.
-    pub fn reload(&mut self, new: Vec<Arc<ServiceCtx>>) -> Result<(), ()> {
+    pub fn reload(&mut self, new: Vec<Arc<ServiceCtx>>) -> Result<(), Logged> {
         // Old exec+connect loops stop retrying (a running pair finishes on
         // the old settings); the new configuration starts its own.
         self.exec_connect.clear();
@@ -117,14 +115,14 @@ impl Supervisor {
                             ok = false;
                         }
                     },
-                    Err(()) => ok = false,
+                    Err(Logged) => ok = false,
                 },
             }
         }
         if ok {
             Ok(())
         } else {
-            Err(())
+            Err(Logged)
         }
     }
 }
