@@ -8,13 +8,12 @@
 //! Certificates are read and ports bound while still privileged; the fork
 //! happens while the process has one thread (the runtime comes after).
 
-use crate::log::Logged;
 use std::sync::Arc;
 
 use crate::config::model::{Config, Foreground};
 use crate::config::Source;
 use crate::connection::{local, registry, ServiceCtx};
-use crate::log::{self as logging, DEBUG, ERR, INFO, NOTICE};
+use crate::log::{self as logging, Logged, DEBUG, ERR, INFO, NOTICE};
 use crate::os::{self, signals::Event};
 use crate::service::bind::{self, BoundService};
 use crate::service::supervisor::Supervisor;

@@ -4,8 +4,7 @@
 
 use crate::config::model::{Config, Foreground};
 use crate::connection::{self, ServiceCtx};
-use crate::log::Logged;
-use crate::log::{self as logging, ERR, NOTICE};
+use crate::log::{self as logging, Logged, ERR, NOTICE};
 use crate::tls;
 
 pub fn run(config: &Config) -> Result<(), Logged> {

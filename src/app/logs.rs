@@ -1,8 +1,7 @@
 //! The log destinations a configuration asks for (stunnel-reference §5.9.3).
 
 use crate::config::model::{Config, Foreground, LogMode};
-use crate::log::Logged;
-use crate::log::{Sinks, ERR};
+use crate::log::{Logged, Sinks, ERR};
 
 /// Open the configured sinks: stderr with `foreground = yes`, the `output`
 /// file, syslog with `syslog = yes`.

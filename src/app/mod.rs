@@ -13,14 +13,13 @@ mod daemon;
 mod inetd;
 mod logs;
 
-use crate::log::Logged;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::cli::{self, Invocation};
 use crate::config::{self, model::Config, Source};
 use crate::connection::{self, ServiceCtx};
-use crate::log::{self as logging, ERR, NOTICE};
+use crate::log::{self as logging, Logged, ERR, NOTICE};
 use crate::tls;
 
 /// The process: parse the command line, do what it asks, map the outcome

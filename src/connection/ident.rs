@@ -15,7 +15,6 @@
 //! port of the section's first configured `accept` address, which is the
 //! same unless the section listens on several ports or on port 0.)
 
-use crate::log::Logged;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -25,7 +24,7 @@ use tokio::net::TcpStream;
 use super::address::fmt_inet;
 use super::connect::errno_text;
 use crate::config::model::Service;
-use crate::log::{DEBUG, ERR, INFO, NOTICE, WARNING};
+use crate::log::{Logged, DEBUG, ERR, INFO, NOTICE, WARNING};
 
 /// stunnel's DoS limit for one line (`fd_getline`).
 const MAX_LINE: usize = 65536;

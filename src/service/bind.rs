@@ -1,7 +1,6 @@
 //! Binding a service's `accept` addresses, before the runtime exists (so
 //! privileged ports can be bound before `setuid`, stunnel-reference §5.1).
 
-use crate::log::Logged;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 
@@ -10,7 +9,7 @@ use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, Sock
 use crate::config::model::Service;
 use crate::connection::address::{self, Address};
 use crate::connection::connect::errno_text;
-use crate::log::{ERR, INFO, NOTICE};
+use crate::log::{Logged, ERR, INFO, NOTICE};
 
 /// A service and the sockets bound for it before the runtime started.
 pub type BoundService = (std::sync::Arc<crate::connection::ServiceCtx>, Vec<Bound>);

@@ -9,7 +9,6 @@
 //! stop listening. Live connections keep the `Arc<ServiceCtx>` they started
 //! with, so they finish on the old settings.
 
-use crate::log::Logged;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -20,7 +19,7 @@ use super::bind::{self, Bound, BoundService};
 use super::listener::{accept_loop, Listener};
 use crate::connection::local::{self, exec_connect};
 use crate::connection::ServiceCtx;
-use crate::log::ERR;
+use crate::log::{Logged, ERR};
 
 /// A service whose listeners run; dropping it stops them (rathole's handle
 /// pattern), live connections keep running on their own `Arc<ServiceCtx>`.
