@@ -86,7 +86,11 @@ async fn client_mode(
         .run(service, Phase::Middle, &mut local, Some(&mut remote))
         .await?;
     // The session offered is the one of the target reached.
-    let connecting = ctx.tls.connect_to(remote, target.unwrap_or(0));
+    let alert = entry.alert_flag();
+    remote.fin_after_alert(alert.clone());
+    let connecting = ctx
+        .tls
+        .connect_to_noting(remote, target.unwrap_or(0), &alert);
     let mut tls = handshake(service, entry, connecting).await?;
     hooks
         .run(service, Phase::Late, &mut local, Some(&mut tls))
@@ -96,9 +100,6 @@ async fn client_mode(
     if report.ending == Ending::Closed {
         tls.get_mut().close_cleanly();
         local.get_mut().close_cleanly();
-    } else if tls.fatal_alert_received() {
-        // The alert must reach the peer: FIN, not RST (§5.7.4).
-        tls.get_mut().close_cleanly();
     }
     Ok(report)
 }
@@ -118,7 +119,9 @@ async fn server_connect_first(
         .run(service, Phase::Middle, &mut local, Some(&mut remote))
         .await?;
     local.unread(&middle.pushback);
-    let mut tls = handshake(service, entry, ctx.tls.accept(local)).await?;
+    let alert = entry.alert_flag();
+    local.get_mut().fin_after_alert(alert.clone());
+    let mut tls = handshake(service, entry, ctx.tls.accept_noting(local, &alert)).await?;
     hooks
         .run(service, Phase::Late, &mut tls, Some(&mut remote))
         .await?;
@@ -135,7 +138,9 @@ async fn server_mode(
     entry: &Entry,
 ) -> Result<Report, Abort> {
     local.unread(&early.pushback);
-    let mut tls = handshake(&ctx.service, entry, ctx.tls.accept(local)).await?;
+    let alert = entry.alert_flag();
+    local.get_mut().fin_after_alert(alert.clone());
+    let mut tls = handshake(&ctx.service, entry, ctx.tls.accept_noting(local, &alert)).await?;
     let ctx = switch_sni(ctx, tls.selected_service(), entry);
     let service = &ctx.service;
     let redirect = if !service.redirect.is_empty() && !tls.authenticated() {
@@ -165,9 +170,6 @@ async fn finish(
     if report.ending == Ending::Closed {
         tls.get_mut().get_mut().close_cleanly();
         remote.close_cleanly();
-    } else if tls.fatal_alert_received() {
-        // The alert must reach the peer: FIN, not RST (§5.7.4).
-        tls.get_mut().get_mut().close_cleanly();
     }
     Ok(report)
 }

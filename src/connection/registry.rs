@@ -26,7 +26,7 @@ pub struct Entry {
     pub counters: Arc<Counters>,
     /// The TLS side saw a fatal alert: its socket counts as `closed` in
     /// the final `Connection reset/closed` line (stunnel-reference §5.7.4).
-    tls_alert: std::sync::atomic::AtomicBool,
+    tls_alert: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Entry {
@@ -51,6 +51,11 @@ impl Entry {
         if seen {
             self.tls_alert.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// The flag the TLS-side stream checks when it closes.
+    pub fn alert_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.tls_alert.clone()
     }
 
     pub fn fatal_alert(&self) -> bool {

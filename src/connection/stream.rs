@@ -4,6 +4,8 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
@@ -18,6 +20,11 @@ pub struct Stream {
     kind: Kind,
     /// Set SO_LINGER {on, 0} before closing (see the type doc).
     reset_on_drop: bool,
+    /// The TLS side of the connection: once a fatal alert went either way
+    /// (the flag is set by the TLS layer's observer), close with FIN so the
+    /// alert reaches the peer, even when the stream is dropped inside a
+    /// failed handshake (stunnel 5.68+, stunnel-reference §5.7.4).
+    fin_after_alert: Option<Arc<AtomicBool>>,
 }
 
 pub enum Kind {
@@ -31,7 +38,11 @@ pub enum Kind {
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        if self.reset_on_drop {
+        let alerted = self
+            .fin_after_alert
+            .as_ref()
+            .is_some_and(|a| a.load(Ordering::Relaxed));
+        if self.reset_on_drop && !alerted {
             self.arm_reset();
         }
     }
@@ -43,7 +54,14 @@ impl Stream {
         Stream {
             kind,
             reset_on_drop: reset,
+            fin_after_alert: None,
         }
+    }
+
+    /// This stream carries TLS: `alert` tells whether a fatal alert went
+    /// either way (see the field).
+    pub fn fin_after_alert(&mut self, alert: Arc<AtomicBool>) {
+        self.fin_after_alert = Some(alert);
     }
 
     /// The connection ended normally: close with FIN.
@@ -154,5 +172,32 @@ impl AsyncWrite for Stream {
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         delegate!(self, s => Pin::new(s).poll_shutdown(cx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// What the peer sees when a `reset = yes` stream is dropped with the
+    /// alert flag `alerted`: EOF (FIN) or ECONNRESET (RST).
+    async fn peer_sees(alerted: bool) -> std::io::Result<usize> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut peer, _) = listener.accept().await.unwrap();
+        let mut stream = Stream::new(Kind::Tcp(client), true);
+        stream.fin_after_alert(Arc::new(AtomicBool::new(alerted)));
+        drop(stream);
+        peer.read(&mut [0u8; 8]).await
+    }
+
+    #[tokio::test]
+    async fn error_exits_reset_unless_a_fatal_alert_went_out() {
+        let reset = peer_sees(false).await.expect_err("RST expected");
+        assert_eq!(reset.kind(), std::io::ErrorKind::ConnectionReset);
+        assert_eq!(peer_sees(true).await.expect("FIN expected"), 0);
     }
 }

@@ -6,6 +6,7 @@
 //! The caller bounds the whole handshake with `TIMEOUTbusy`.
 
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use openssl::pkey::Id;
@@ -32,7 +33,22 @@ impl TlsContext {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        self.handshake(stream, Role::Server).await
+        self.handshake(stream, Role::Server, None).await
+    }
+
+    /// [`Self::accept`] that also raises `alert` when the handshake fails
+    /// with a fatal alert, *before* `stream` is dropped: the connection
+    /// closes that socket with FIN then, so the alert reaches the peer
+    /// (stunnel-reference §5.7.4).
+    pub async fn accept_noting<S>(
+        &self,
+        stream: S,
+        alert: &AtomicBool,
+    ) -> Result<TlsStream<S>, TlsError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.handshake(stream, Role::Server, Some(alert)).await
     }
 
     /// Client side: TLS handshake with a server on `stream`, offering the
@@ -41,7 +57,7 @@ impl TlsContext {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        self.handshake(stream, Role::Client(None)).await
+        self.handshake(stream, Role::Client(None), None).await
     }
 
     /// Client side, for a connection that reached connect target `target`
@@ -53,10 +69,30 @@ impl TlsContext {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let slot = (!self.inner.delay).then_some(target);
-        self.handshake(stream, Role::Client(slot)).await
+        self.handshake(stream, Role::Client(slot), None).await
     }
 
-    async fn handshake<S>(&self, stream: S, role: Role) -> Result<TlsStream<S>, TlsError>
+    /// [`Self::connect_to`] raising `alert` as [`Self::accept_noting`] does.
+    pub async fn connect_to_noting<S>(
+        &self,
+        stream: S,
+        target: usize,
+        alert: &AtomicBool,
+    ) -> Result<TlsStream<S>, TlsError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let slot = (!self.inner.delay).then_some(target);
+        self.handshake(stream, Role::Client(slot), Some(alert))
+            .await
+    }
+
+    async fn handshake<S>(
+        &self,
+        stream: S,
+        role: Role,
+        alert: Option<&AtomicBool>,
+    ) -> Result<TlsStream<S>, TlsError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -103,6 +139,9 @@ impl TlsContext {
         if let Err(e) = result {
             let mut err = handshake_error(context, &e);
             err.fatal_alert_received = state.fatal_alert.load(std::sync::atomic::Ordering::SeqCst);
+            if let (true, Some(flag)) = (err.fatal_alert_received, alert) {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
             if !client {
                 err.hints = hello::hints(tls.ssl(), &err);
                 let _ = openssl::error::ErrorStack::get();
