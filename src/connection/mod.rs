@@ -139,7 +139,9 @@ fn log_id(kind: crate::config::model::LogId, seq: u64) -> String {
 }
 
 async fn serve(ctx: Arc<ServiceCtx>, local: Kind, id: u64) {
-    let entry = registry::Entry::register(id, &ctx.service.name);
+    let name = ctx.service.name.clone();
+    crate::slog!(crate::log::DEBUG, "Service [{name}] started");
+    let entry = registry::Entry::register(id, &name);
     let local = Stream::new(local, ctx.service.reset);
     let (client, reset) = (ctx.service.client, ctx.service.reset);
     let report = flow::client_try(ctx, local, &entry).await;
@@ -147,6 +149,9 @@ async fn serve(ctx: Arc<ServiceCtx>, local: Kind, id: u64) {
         &report,
         status(report.ending, reset, client, entry.fatal_alert()),
     );
+    drop(entry);
+    let left = registry::count();
+    crate::slog!(crate::log::DEBUG, "Service [{name}] finished ({left} left)");
 }
 
 /// One run of an exec+connect section (`local::exec_connect`), inside the

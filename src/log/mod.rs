@@ -119,6 +119,18 @@ pub fn quiet<R>(f: impl FnOnce() -> R) -> R {
 /// dropped without taking the lock.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
+/// Whether a line at `level` would be written here (for lines whose
+/// arguments cost something to compute).
+pub fn enabled(level: u8) -> bool {
+    if !ACTIVE.load(Ordering::Acquire) {
+        return true;
+    }
+    let threshold = CONN
+        .try_with(|c| c.level.get())
+        .unwrap_or_else(|_| GLOBAL_LEVEL.load(Ordering::Relaxed));
+    level <= threshold
+}
+
 /// Write one line; see the module doc for filtering. A line the threshold
 /// drops costs two loads: no lock, no formatting (connections log many
 /// debug lines that a production `debug = notice` never shows).

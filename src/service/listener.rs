@@ -59,12 +59,32 @@ pub async fn accept_loop(
             continue;
         };
         let ctx = ctx.borrow().clone();
+        log_accept(&ctx.service.name, &stream);
         let id = next_id();
         tokio::spawn(async move {
             connection::run(ctx, stream, id).await;
             drop(permit);
         });
     }
+}
+
+/// stunnel's debug line for every accepted socket, before the connection
+/// has an id (skipped cheaply unless `debug = 7`).
+fn log_accept(service: &str, stream: &Kind) {
+    let Kind::Tcp(s) = stream else { return };
+    if !crate::log::enabled(crate::log::DEBUG) {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    let from = s
+        .peer_addr()
+        .map(|a| crate::connection::address::fmt_inet(&a))
+        .unwrap_or_default();
+    crate::slog!(
+        crate::log::DEBUG,
+        "Service [{service}] accepted (FD={}) from {from}",
+        s.as_raw_fd()
+    );
 }
 
 /// Accept errors never end the loop. Running out of descriptors or memory
