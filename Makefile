@@ -30,6 +30,7 @@ run: build
 	scripts/demo
 
 test:
+	scripts/install-test-deps
 	$(CARGO) test --release --locked --no-fail-fast -- --test-threads=2
 
 bench: build
