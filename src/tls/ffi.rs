@@ -44,6 +44,7 @@ extern "C" {
     fn SSL_CONF_CTX_finish(cctx: *mut SslConfCtx) -> c_int;
     fn SSL_CTX_set_info_callback(ctx: *mut sys::SSL_CTX, cb: Option<InfoCb>);
     fn SSL_CTX_set_timeout(ctx: *mut sys::SSL_CTX, t: c_long) -> c_long;
+    fn SSL_free_buffers(ssl: *mut sys::SSL) -> c_int;
     #[link_name = "SSL_CTX_callback_ctrl"]
     fn SSL_CTX_callback_ctrl_ticket(
         ctx: *mut sys::SSL_CTX,
@@ -586,4 +587,14 @@ pub fn store_of(ctx: &X509StoreContextRef) -> Option<&openssl::x509::store::X509
 pub fn sess_counter(ctx: &openssl::ssl::SslContextRef, cmd: c_int) -> c_long {
     // SAFETY: read-only counters of a live SSL_CTX.
     unsafe { SSL_CTX_ctrl(ctx.as_ptr(), cmd, 0, ptr::null_mut()) }
+}
+
+/// Give the record-layer buffers back while a connection is idle
+/// (`SSL_free_buffers`; OpenSSL refuses, harmlessly, when data is pending).
+/// `SSL_MODE_RELEASE_BUFFERS` covers the steady state; this also drops what
+/// the handshake and TLS 1.3 post-handshake messages left allocated.
+pub fn free_idle_buffers(ssl: &SslRef) {
+    // SAFETY: a valid SSL owned by the caller's stream; the call only frees
+    // buffers OpenSSL itself reallocates on the next read or write.
+    unsafe { SSL_free_buffers(ssl.as_ptr()) };
 }

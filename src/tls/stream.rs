@@ -168,6 +168,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(stunnel_error(e))),
+            Poll::Pending => {
+                // Nothing to read: the connection is (for now) idle.
+                ffi::free_idle_buffers(this.inner.ssl());
+                Poll::Pending
+            }
             other => other,
         }
     }
