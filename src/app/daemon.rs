@@ -98,6 +98,12 @@ async fn serve(
             Some(Event::Terminate(sig)) => {
                 let (level, line) = os::signals::termination_line(sig);
                 crate::slog!(level, "{line}");
+                // stunnel cuts in-flight connections rather than draining
+                // them (stunnel-reference §5.2); so does returning from here,
+                // which drops the runtime and every connection task.
+                let live = registry::count();
+                crate::slog!(INFO, "Terminating {live} service thread(s)");
+                crate::slog!(INFO, "Service threads terminated");
                 break;
             }
             // No handler could be installed at all: serve until killed.
