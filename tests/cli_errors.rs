@@ -86,3 +86,43 @@ fn connect_client_without_protocol_host_is_refused_at_load() {
         "{err}"
     );
 }
+
+/// `provider` (stunnel 5.75) loads OpenSSL providers at start-up; one that
+/// cannot be loaded stops the start instead of being ignored.
+#[test]
+fn providers_are_loaded_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = "[c]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:9\n";
+    let good = dir.path().join("good.conf");
+    std::fs::write(
+        &good,
+        format!("provider = default\nprovider = legacy\n{service}"),
+    )
+    .unwrap();
+    let out = Command::new(Impl::Rstunnel.program())
+        .arg("-test")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(&bad, format!("provider = no-such-provider\n{service}")).unwrap();
+    let out = Command::new(Impl::Rstunnel.program())
+        .arg("-test")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l == "[!] Global options: Failed to load provider"),
+        "{err}"
+    );
+}
