@@ -62,24 +62,31 @@ fn version_banner_is_parseable_like_stunnels() {
     assert!(out.stdout.is_empty());
 }
 
+/// `rstunnel -test` on `conf`: (exit code, stderr).
+fn check_config(conf: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("check.conf");
+    std::fs::write(&path, conf).unwrap();
+    let out = Command::new(Impl::Rstunnel.program())
+        .arg("-test")
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A client service that needs nothing but the lines before it.
+const CLIENT_SERVICE: &str = "[c]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:9\n";
+
 /// A CONNECT client without `protocolHost` could never work: refused when the
 /// file is read (stunnel 5.73+), not per connection as 5.68 does.
 #[test]
 fn connect_client_without_protocol_host_is_refused_at_load() {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("c.conf");
-    std::fs::write(
-        &conf,
-        "[c]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:9\nprotocol = connect\n",
-    )
-    .unwrap();
-    let out = Command::new(Impl::Rstunnel.program())
-        .arg("-test")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = check_config(&format!("{CLIENT_SERVICE}protocol = connect\n"));
+    assert_eq!(code, Some(1));
     assert!(
         err.lines()
             .any(|l| l == "[!] Service [c]: protocolHost not specified"),
@@ -91,35 +98,12 @@ fn connect_client_without_protocol_host_is_refused_at_load() {
 /// cannot be loaded stops the start instead of being ignored.
 #[test]
 fn providers_are_loaded_or_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = "[c]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:9\n";
-    let good = dir.path().join("good.conf");
-    std::fs::write(
-        &good,
-        format!("provider = default\nprovider = legacy\n{service}"),
-    )
-    .unwrap();
-    let out = Command::new(Impl::Rstunnel.program())
-        .arg("-test")
-        .arg(&good)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    let bad = dir.path().join("bad.conf");
-    std::fs::write(&bad, format!("provider = no-such-provider\n{service}")).unwrap();
-    let out = Command::new(Impl::Rstunnel.program())
-        .arg("-test")
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = check_config(&format!(
+        "provider = default\nprovider = legacy\n{CLIENT_SERVICE}"
+    ));
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = check_config(&format!("provider = no-such-provider\n{CLIENT_SERVICE}"));
+    assert_eq!(code, Some(1));
     assert!(
         err.lines()
             .any(|l| l == "[!] Global options: Failed to load provider"),
