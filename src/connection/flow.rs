@@ -201,12 +201,14 @@ async fn resolve_redirect(service: &Service) -> Vec<Address> {
     }
 }
 
-/// Set up the remote side. `exec` without `connect` spawns the program
-/// (stunnel's `connect_local`; `client_dn` is the peer certificate's
-/// subject and issuer for its environment). Otherwise connect: `redirect`
-/// wins over a protocol's target, which wins over the original destination
-/// (`transparent = destination`), which wins over the configured `connect`
-/// list (stunnel-reference §5.4 item 4).
+/// Set up the remote side, in stunnel's order (stunnel-reference §5.4 item
+/// 4, §5.8): a connection being redirected goes to the `redirect` targets
+/// and nowhere else — not to `exec`, which is what `redirect` guards. Then
+/// `exec` without `connect` spawns the program (stunnel's `connect_local`;
+/// `client_dn` is the peer certificate's subject and issuer for its
+/// environment). Otherwise connect: a protocol's target wins over the
+/// original destination (`transparent = destination`), which wins over the
+/// configured `connect` list.
 async fn connect(
     ctx: &ServiceCtx,
     hooks: &Hooks,
@@ -215,7 +217,8 @@ async fn connect(
     client_dn: Option<(String, String)>,
 ) -> Result<(Stream, Option<usize>), Abort> {
     let service = &ctx.service;
-    if let (true, Some(exec)) = (local::is_exec_remote(service), &service.exec) {
+    let exec = service.exec.as_ref().filter(|_| local::is_exec_remote(service));
+    if let (None, Some(exec)) = (&redirect, exec) {
         let env = local::ExecEnv {
             peer: hooks.peer,
             client_dn,

@@ -39,6 +39,18 @@ pub fn mode(flags: &VerifyFlags, redirect: bool) -> SslVerifyMode {
 /// The verify callback installed on every context (and re-installed on the
 /// `SSL` by the SNI switch with the secondary's mode).
 pub fn callback(preverify_ok: bool, store: &mut X509StoreContextRef) -> bool {
+    let accepted = decide(preverify_ok, store);
+    if accepted {
+        // A failure let through (`redirect`, an ignorable `verifyPeer`
+        // error) leaves OpenSSL's reasons on this thread's error queue; the
+        // next SSL_read on this thread would report them as its own error
+        // and reset a connection that did nothing wrong.
+        let _ = openssl::error::ErrorStack::get();
+    }
+    accepted
+}
+
+fn decide(preverify_ok: bool, store: &mut X509StoreContextRef) -> bool {
     let Some(conn) = X509StoreContext::ssl_idx()
         .ok()
         .and_then(|idx| store.ex_data(idx))

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod net;
+pub mod tls_client;
 pub mod tls_pki;
 
 use std::io::{BufRead, BufReader};
