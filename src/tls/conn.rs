@@ -76,6 +76,8 @@ pub struct Conn {
     /// The peer certificate went into this connection's sessions already
     /// (OpenSSL derives later TLS 1.3 ticket sessions from the first).
     pub peer_cert_cached: AtomicBool,
+    /// Server side: what the SNI selection decided (`sni.rs`).
+    sni: OnceLock<SniChoice>,
 }
 
 impl Conn {
@@ -98,6 +100,7 @@ impl Conn {
             fatal_alert: AtomicBool::new(false),
             target,
             peer_cert_cached: AtomicBool::new(false),
+            sni: OnceLock::new(),
         })
     }
 
@@ -111,6 +114,34 @@ impl Conn {
     pub fn set_policy(&self, policy: Arc<Policy>) {
         *self.active.lock().unwrap_or_else(|p| p.into_inner()) = policy;
     }
+
+    /// The SNI selection's decision, once it ran.
+    pub fn sni_choice(&self) -> Option<&SniChoice> {
+        self.sni.get()
+    }
+
+    /// Record the SNI selection's decision (the first one stands: a
+    /// HelloRetryRequest brings a second ClientHello).
+    pub fn choose_sni(&self, choice: SniChoice) {
+        let _ = self.sni.set(choice);
+    }
+}
+
+/// What the SNI selection made of a ClientHello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SniChoice {
+    /// The service has no secondaries.
+    NoRoutes,
+    /// The client sent no server name.
+    NoName,
+    /// `name` matched `pattern`: the connection belongs to `service` now.
+    Switched {
+        name: String,
+        pattern: String,
+        service: String,
+    },
+    /// No pattern matched `name`: the primary stays.
+    Unmatched { name: String },
 }
 
 /// The ex_data slot holding `Arc<Conn>` on every `SSL` we create.

@@ -14,14 +14,14 @@
 
 use std::sync::{Arc, OnceLock};
 
-use openssl::ssl::{SslContext, SslContextBuilder, SslMethod, SslOptions};
+use openssl::ssl::{ClientHelloResponse, SslContext, SslContextBuilder, SslMethod, SslOptions};
 
 use crate::config::model::Service;
 
 use super::conn::{Policy, TicketKeys};
 use super::errors::TlsError;
 use super::session::LastSession;
-use super::{certs, hello, ocsp, policy, psk, session, sni, verify};
+use super::{certs, hello, ocsp, policy, psk, scope, session, sni, verify};
 
 /// Whether to read certificate/key/CA files while building (`-test` checks
 /// the TLS policy without the files).
@@ -112,10 +112,12 @@ pub fn build_all(
             .filter(|(_, s)| is_secondary(s))
             .filter_map(|(i, s)| {
                 let route = s.sni_route.as_ref()?;
-                (route.primary == primary.name).then(|| sni::Route {
-                    pattern: route.pattern.clone(),
-                    ctx: contexts[i].inner.ctx.clone(),
-                    policy: contexts[i].inner.policy.clone(),
+                (route.primary == primary.name).then(|| {
+                    sni::Route::new(
+                        route.pattern.clone(),
+                        contexts[i].inner.ctx.clone(),
+                        contexts[i].inner.policy.clone(),
+                    )
                 })
             })
             .collect();
@@ -147,7 +149,8 @@ fn build_one(
     policy::modes(&mut b);
 
     let last_session: LastSession = Arc::default();
-    let tickets = session::setup(&mut b, &service.name, tls, client, &last_session)?;
+    let id_context = scope::id_context(service, loading);
+    let tickets = session::setup(&mut b, &id_context, tls, client, &last_session)?;
     super::ffi::set_info_callback(&mut b);
     if loading == Loading::Files {
         certs::load_cert_and_key(&mut b, tls)?;
@@ -169,8 +172,12 @@ fn build_one(
     let verify_mode = verify::mode(&tls.verify, redirect);
     b.set_verify_callback(verify_mode, verify::callback);
     if !client {
-        sni::install(&mut b, sni_table.clone());
-        b.set_client_hello_callback(hello::record);
+        sni::install(&mut b);
+        let table = sni_table.clone();
+        b.set_client_hello_callback(move |ssl, alert| {
+            hello::record(ssl);
+            sni::select(ssl, &table, alert).map(|()| ClientHelloResponse::SUCCESS)
+        });
     }
     policy::dh(&mut b, client);
     policy::curves(&mut b, tls)?;

@@ -70,6 +70,8 @@ extern "C" {
         flags: c_ulong,
     ) -> c_int;
     fn SSL_CTX_get_ciphers(ctx: *const sys::SSL_CTX) -> *mut sys::stack_st_SSL_CIPHER;
+    fn SSL_set_options(ssl: *mut sys::SSL, op: u64) -> u64;
+    fn SSL_clear_options(ssl: *mut sys::SSL, op: u64) -> u64;
     fn SSL_get1_supported_ciphers(ssl: *mut sys::SSL) -> *mut sys::stack_st_SSL_CIPHER;
     fn EC_curve_nid2nist(nid: c_int) -> *const c_char;
     fn ERR_error_string_n(code: c_ulong, buf: *mut c_char, len: usize);
@@ -484,6 +486,75 @@ unsafe fn cipher_names(sk: *mut sys::stack_st_SSL_CIPHER) -> Vec<String> {
         }
     }
     out
+}
+
+/// What an `SSL` copies from its `SSL_CTX` when it is made and
+/// `SSL_set_SSL_CTX` does not copy again: protocol range, security level,
+/// options and both cipher lists. Read once from a built context.
+#[derive(Debug, Clone)]
+pub struct HandshakeSettings {
+    min_version: c_long,
+    max_version: c_long,
+    security_level: c_int,
+    options: u64,
+    /// TLS <= 1.2 cipher names joined by `:` (never empty: OpenSSL refuses
+    /// a context without one).
+    ciphers: CString,
+    /// TLS 1.3 suite names joined by `:` (may be empty).
+    suites: CString,
+}
+
+/// [`HandshakeSettings`] of a built context.
+pub fn handshake_settings(ctx: &openssl::ssl::SslContextRef) -> HandshakeSettings {
+    let (min, max) = ctx_proto_range(ctx);
+    let (mut ciphers, mut suites) = (Vec::new(), Vec::new());
+    // SAFETY: getters on a live SSL_CTX; the cipher stack belongs to it and
+    // its entries are static SSL_CIPHERs.
+    unsafe {
+        let sk = SSL_CTX_get_ciphers(ctx.as_ptr());
+        let n = if sk.is_null() {
+            0
+        } else {
+            sys::OPENSSL_sk_num(sk as *const sys::OPENSSL_STACK)
+        };
+        for i in 0..n {
+            let c = sys::OPENSSL_sk_value(sk as *const sys::OPENSSL_STACK, i) as *const sys::SSL_CIPHER;
+            if c.is_null() {
+                continue;
+            }
+            let name = CStr::from_ptr(sys::SSL_CIPHER_get_name(c)).to_string_lossy();
+            let tls13 = CStr::from_ptr(sys::SSL_CIPHER_get_version(c)).to_bytes() == b"TLSv1.3";
+            if tls13 { &mut suites } else { &mut ciphers }.push(name.into_owned());
+        }
+        HandshakeSettings {
+            min_version: c_long::from(min),
+            max_version: c_long::from(max),
+            security_level: sys::SSL_CTX_get_security_level(ctx.as_ptr()),
+            options: sys::SSL_CTX_get_options(ctx.as_ptr()) as u64,
+            ciphers: CString::new(ciphers.join(":")).unwrap_or_default(),
+            suites: CString::new(suites.join(":")).unwrap_or_default(),
+        }
+    }
+}
+
+/// Make `ssl` negotiate with `settings` (after `SSL_set_SSL_CTX`, before
+/// the version and cipher are chosen). `false` if OpenSSL refused a list.
+pub fn adopt_handshake_settings(ssl: &mut SslRef, settings: &HandshakeSettings) -> bool {
+    const SET_MIN_PROTO_VERSION: c_int = 123;
+    const SET_MAX_PROTO_VERSION: c_int = 124;
+    let p = ssl.as_ptr();
+    // SAFETY: setters on a live SSL with values read from a live context;
+    // the strings are NUL-terminated and copied by OpenSSL.
+    unsafe {
+        let range_ok = sys::SSL_ctrl(p, SET_MIN_PROTO_VERSION, settings.min_version, ptr::null_mut()) == 1
+            && sys::SSL_ctrl(p, SET_MAX_PROTO_VERSION, settings.max_version, ptr::null_mut()) == 1;
+        sys::SSL_set_security_level(p, settings.security_level);
+        SSL_clear_options(p, !settings.options);
+        SSL_set_options(p, settings.options);
+        let lists_ok = sys::SSL_set_cipher_list(p, settings.ciphers.as_ptr()) == 1
+            && sys::SSL_set_ciphersuites(p, settings.suites.as_ptr()) == 1;
+        range_ok && lists_ok
+    }
 }
 
 /// `SSL_set_session`: offer a cached session for resumption.

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use openssl::pkey::Id;
-use openssl::ssl::{ErrorCode, Ssl, SslRef};
+use openssl::ssl::{ErrorCode, Ssl, SslContextRef, SslRef};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::conn::{self, Conn};
@@ -148,7 +148,7 @@ impl TlsContext {
             }
             return Err(err);
         }
-        log_success(tls.ssl(), client);
+        log_success(tls.ssl(), client, &inner.ctx);
         Ok(TlsStream::new(tls, state))
     }
 }
@@ -179,7 +179,9 @@ fn handshake_error(context: &str, e: &openssl::ssl::Error) -> TlsError {
     }
 }
 
-fn log_success(ssl: &SslRef, client: bool) {
+/// `session_ctx` is the context the `SSL` was made from: its cache is the
+/// one OpenSSL looks sessions up in, also after an SNI switch.
+fn log_success(ssl: &SslRef, client: bool, session_ctx: &SslContextRef) {
     let reused = ssl.session_reused();
     // `No peer certificate received` is the new-session callback's line
     // (session.rs), as in stunnel.
@@ -193,10 +195,13 @@ fn log_success(ssl: &SslRef, client: bool) {
     if !client && !reused {
         // stunnel adds each new server session to the cache itself (also
         // the ticket ones OpenSSL leaves out); a duplicate is ignored.
+        // Never into the SNI-selected context: OpenSSL already keeps the
+        // session in `session_ctx`'s cache, and a session on the lists of
+        // two caches corrupts both.
         if let Some(session) = ssl.session() {
             // SAFETY: the session was negotiated through this context.
             unsafe {
-                ssl.ssl_context().add_session(session);
+                session_ctx.add_session(session);
             }
         }
     }

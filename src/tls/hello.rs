@@ -7,7 +7,7 @@
 //! of `sslVersionMin`, `securityLevel` or `ciphers` to change. The callback
 //! only records; the hints are computed after the failure.
 
-use openssl::ssl::{ClientHelloResponse, Ssl, SslAlert, SslRef, SslVersion};
+use openssl::ssl::{Ssl, SslRef, SslVersion};
 
 use super::conn;
 use super::ffi;
@@ -33,16 +33,12 @@ const RELEVANT: [&str; 8] = [
     "no ciphers available",
 ];
 
-/// Client-hello callback (server contexts): record the offer.
-pub fn record(
-    ssl: &mut SslRef,
-    _alert: &mut SslAlert,
-) -> Result<ClientHelloResponse, openssl::error::ErrorStack> {
+/// From the client-hello callback (server contexts): record the offer.
+pub fn record(ssl: &SslRef) {
     let offer = parse(ssl);
     if let Some(conn) = conn::get(ssl) {
         *conn.offer.lock().unwrap_or_else(|p| p.into_inner()) = Some(offer);
     }
-    Ok(ClientHelloResponse::SUCCESS)
 }
 
 fn parse(ssl: &SslRef) -> Offer {
