@@ -20,12 +20,10 @@
 mod common;
 mod exec_common;
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
+use common::net::answering_server;
 use common::tls_client::{Client, SessionKind, To};
 use common::tls_pki::{make_pki, Pki};
 use common::{header, p, Daemon, Impl};
@@ -48,25 +46,6 @@ const IDENTITIES: [Identity; 4] = [
     Identity::Untrusted,
     Identity::WrongChain,
 ];
-
-/// A server on `addr` that answers every connection with `reply`, then
-/// waits for the other side to finish (so nothing it is sent resets it).
-fn answering_server(addr: &str, reply: &'static [u8]) -> u16 {
-    let listener = TcpListener::bind((addr, 0)).expect("bind backend");
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().map_while(Result::ok) {
-            std::thread::spawn(move || {
-                let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-                let _ = conn.write_all(reply);
-                let _ = conn.shutdown(Shutdown::Write);
-                let mut sink = [0u8; 1024];
-                while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
-            });
-        }
-    });
-    port
-}
 
 /// A certificate signed by a CA that has the trusted CA's name but its own
 /// key, sent with that CA: the chain names the right issuer and is wrong.

@@ -6,10 +6,11 @@
 //! reach their primary) and [`TlsStream`] (what a handshake yields).
 //!
 //! Files: `context` (build order), `policy` (versions, level, ciphers,
-//! options, `config`), `session`, `certs`, `psk`, `verify`, `sni`, `ocsp` (+ `ocsp_http`), `hello`
-//! (ClientHello diagnostics), `handshake`, `stream`, `describe` (with `probe`: trial
-//! handshakes in memory), `conn`
-//! (per-connection state), `ffi` (all `unsafe`).
+//! options, `config`), `session`, `scope` (which sessions resume where),
+//! `certs`, `psk`, `verify`, `sni`, `ocsp` (+ `ocsp_http`), `hello`
+//! (ClientHello diagnostics), `handshake`, `stream`, `describe` (with
+//! `probe`: trial handshakes in memory), `conn` (per-connection state),
+//! `ffi` (all `unsafe`).
 
 mod certs;
 mod conn;
@@ -24,6 +25,7 @@ mod ocsp_http;
 mod policy;
 mod probe;
 mod psk;
+mod scope;
 mod session;
 mod sni;
 pub mod stream;

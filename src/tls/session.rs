@@ -1,5 +1,5 @@
 //! Session resumption (stunnel-reference §5.11): the server cache (id
-//! context = service name, size, timeout), tickets and shared ticket keys,
+//! context from `scope.rs`, size, timeout), tickets and shared ticket keys,
 //! and the client's "last session" that the next connect offers — one per
 //! connect target index when the connection layer names the target and
 //! `delay = no` (stunnel's `connect_session[idx]`), else one per service.
@@ -46,14 +46,13 @@ pub type LastSession = Arc<ClientSessions>;
 /// Configure caching; returns the ticket keys when configured (server).
 pub fn setup(
     b: &mut SslContextBuilder,
-    name: &str,
+    id_context: &[u8],
     tls: &TlsSettings,
     client: bool,
     last: &LastSession,
 ) -> Result<Option<Arc<TicketKeys>>, TlsError> {
-    // stunnel: the id context is the service name, at most 32 bytes.
-    let sid = &name.as_bytes()[..name.len().min(32)];
-    b.set_session_id_context(sid)
+    // stunnel uses the service name; ours also binds the policy (scope.rs).
+    b.set_session_id_context(id_context)
         .map_err(|e| TlsError::new("SSL_CTX_set_session_id_context", &e))?;
     if !tls.session_resume {
         b.set_session_cache_mode(SslSessionCacheMode::OFF);

@@ -1,5 +1,6 @@
-//! Plain TCP peers for tests: an echo backend, a one-shot HTTP backend, and
-//! deterministic payloads for byte-exact checks.
+//! Plain TCP peers for tests: an echo backend, a one-shot HTTP backend, a
+//! backend that answers with a fixed reply, and deterministic payloads for
+//! byte-exact checks.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -33,6 +34,26 @@ pub fn echo_server() -> u16 {
                     }
                 }
                 let _ = conn.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+/// A backend on `addr` that answers every connection with `reply`, then
+/// reads until the other side is done (so what it is sent never resets
+/// it). The tests of who reaches which backend compare these replies.
+pub fn answering_server(addr: &str, reply: &'static [u8]) -> u16 {
+    let l = TcpListener::bind((addr, 0)).unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut conn in l.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(PATIENCE));
+                let _ = conn.write_all(reply);
+                let _ = conn.shutdown(Shutdown::Write);
+                let mut sink = [0u8; 1024];
+                while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
             });
         }
     });
