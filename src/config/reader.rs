@@ -20,7 +20,7 @@ use super::lexer::{self, Item, Line};
 use super::model::{Config, Service};
 use super::options::{self, Apply, Lookup, Support};
 use super::raw::{RawGlobal, RawService, Target};
-use super::resolve::{self, Reject};
+use super::resolve::{self, KnownSection, Reject};
 
 /// Includes nested deeper than this fail (stunnel would recurse until its
 /// stack runs out on a directory that includes itself).
@@ -166,12 +166,12 @@ impl Reader {
         }
         if let Some(raw) = self.current.take() {
             crate::slog!(crate::log::INFO, "Initializing service [{}]", raw.name);
-            let mut known: Vec<(String, bool)> = self
+            let mut known: Vec<KnownSection> = self
                 .services
                 .iter()
-                .map(|s| (s.name.clone(), s.client))
+                .map(|s| KnownSection::of(&s.name, s.client, s.protocol.as_ref().map(|p| p.kind)))
                 .collect();
-            known.push((raw.name.clone(), raw.client));
+            known.push(KnownSection::of_raw(&raw));
             let service = resolve::finish_service(&raw, &known, false)
                 .map_err(|r| reject(Place::Service(raw.name.clone()), r))?;
             warn_unauthenticated(&service);

@@ -88,9 +88,32 @@ pub fn finish_global(raw: &RawGlobal) -> Result<Global, Reject> {
     })
 }
 
-/// Sections known when a section ends (stunnel searches its list, which
-/// already holds the section being finished): name and `client`.
-pub type Known<'a> = &'a [(String, bool)];
+/// What a section ending may need of the sections before it (stunnel
+/// searches its list, which already holds the section being finished).
+pub struct KnownSection {
+    pub name: String,
+    pub client: bool,
+    /// Its protocol connects the backend before the TLS handshake.
+    pub connects_before_tls: bool,
+}
+
+impl KnownSection {
+    pub fn of(name: &str, client: bool, protocol: Option<super::model::ProtocolKind>) -> Self {
+        KnownSection {
+            name: name.to_string(),
+            client,
+            connects_before_tls: proto::connects_before_tls(protocol, client),
+        }
+    }
+
+    /// The section being finished (its protocol name not yet checked).
+    pub fn of_raw(raw: &RawService) -> Self {
+        let protocol = raw.protocol.as_deref().and_then(|p| proto::check(p, raw.client).ok());
+        KnownSection::of(&raw.name, raw.client, protocol)
+    }
+}
+
+pub type Known<'a> = &'a [KnownSection];
 
 /// End of a section (`inetd` = the implicit service of a file without
 /// sections).
@@ -289,12 +312,18 @@ fn resolve_sni(
         return Ok((None, None));
     };
     let (primary, pattern) = sni.split_once(':').ok_or("Invalid SNI parameter format")?;
-    let (_, primary_client) = known
+    let primary_section = known
         .iter()
-        .find(|(n, _)| n == primary)
+        .find(|k| k.name == primary)
         .ok_or("SNI section name not found")?;
-    if *primary_client {
+    if primary_section.client {
         return Err("SNI primary service is a TLS client".into());
+    }
+    // Beyond stunnel, which accepts it: the primary's backend is connected
+    // before the handshake, so a client naming this section would reach
+    // the primary's backend under this section's (weaker) verification.
+    if primary_section.connects_before_tls {
+        return Err("SNI is incompatible with the primary service's protocol negotiation".into());
     }
     Ok((
         None,
