@@ -84,7 +84,8 @@ fn env() -> Env {
 struct Outcome {
     /// Data made it through the tunnel.
     passed: bool,
-    /// The daemon's `OCSP` lines (text only, times cut off).
+    /// The daemon's `OCSP` lines as `LOGn: text` (date, connection id and
+    /// the times of `… update:` / `… at:` cut off).
     ocsp: Vec<String>,
     log: String,
 }
@@ -95,14 +96,24 @@ fn outcome(d: &Daemon, passed: bool) -> Outcome {
     let ocsp = log
         .lines()
         .filter(|l| l.contains("OCSP"))
-        .filter_map(|l| l.split_once("]: ").map(|(_, t)| t))
-        .filter(|t| !t.starts_with("Threading:"))
-        .map(|t| match t.find(" update: ").or_else(|| t.find(" at: ")) {
-            Some(i) => t[..i].to_string(),
-            None => t.to_string(),
+        .filter_map(level_and_text)
+        .filter(|(_, t)| !t.starts_with("Threading:"))
+        .map(|(level, t)| {
+            let t = match t.find(" update: ").or_else(|| t.find(" at: ")) {
+                Some(i) => &t[..i],
+                None => t,
+            };
+            format!("{level}: {t}")
         })
         .collect();
     Outcome { passed, ocsp, log }
+}
+
+/// `("LOG5", "text")` from `DATE TIME LOG5[ID]: text`.
+fn level_and_text(line: &str) -> Option<(&str, &str)> {
+    let (head, text) = line.split_once("]: ")?;
+    let level = head.rsplit(' ').next()?.split('[').next()?;
+    Some((level, text))
 }
 
 fn header() -> String {
@@ -285,7 +296,7 @@ fn unreachable_responder_rejects_unless_ocsp_require_is_no() {
     assert!(
         ours.ocsp
             .iter()
-            .any(|l| l == "OCSP: Accepted (OCSPrequire = no)"),
+            .any(|l| l == "LOG5: OCSP: Accepted (OCSPrequire = no)"),
         "{}",
         ours.log
     );

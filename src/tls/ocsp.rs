@@ -102,7 +102,7 @@ pub fn check(settings: &Settings, store: &mut X509StoreContextRef) -> bool {
         let mut verdict = Verdict::Unknown;
         if let Some(url) = &settings.url {
             crate::slog!(
-                crate::log::INFO,
+                crate::log::NOTICE,
                 "OCSP: Connecting the configured responder \"{url}\""
             );
             verdict = request(settings, store, &cert, &issuer, &chain, url);
@@ -114,7 +114,7 @@ pub fn check(settings: &Settings, store: &mut X509StoreContextRef) -> bool {
                 .unwrap_or_default();
             for url in urls {
                 crate::slog!(
-                    crate::log::INFO,
+                    crate::log::NOTICE,
                     "OCSP: Connecting the AIA responder \"{url}\""
                 );
                 verdict = request(settings, store, &cert, &issuer, &chain, &url);
@@ -241,7 +241,7 @@ fn request(
     };
     let raw = found.status.as_raw();
     crate::slog!(
-        crate::log::NOTICE,
+        crate::log::INFO,
         "OCSP: Status: {}",
         ffi::ocsp_cert_status_str(raw)
     );
@@ -259,10 +259,10 @@ fn request(
     } else if found.status == OcspCertStatus::REVOKED {
         let reason = found.reason.as_raw();
         if reason < 0 {
-            crate::slog!(crate::log::WARNING, "OCSP: Certificate revoked");
+            crate::slog!(crate::log::ERR, "OCSP: Certificate revoked");
         } else {
             crate::slog!(
-                crate::log::WARNING,
+                crate::log::ERR,
                 "OCSP: Certificate revoked: {reason}: {}",
                 ffi::ocsp_crl_reason_str(reason)
             );
