@@ -36,13 +36,32 @@ fn env() -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = tls_pki::make_pki(dir.path());
     let (signer, key, index) = tls_pki::make_ocsp_responder(&pki);
+    let (responder, url) = responder(&pki, &index, &signer, &key);
+    let ocsp = tls_pki::make_ocsp_leaves(&pki, &url);
+    Env {
+        _dir: dir,
+        pki,
+        ocsp,
+        url,
+        _responder: responder,
+    }
+}
+
+/// Start `openssl ocsp` on a free port answering from `index`, signed by
+/// the delegated `signer`; return it and its URL.
+fn responder(
+    pki: &Pki,
+    index: &std::path::Path,
+    signer: &std::path::Path,
+    key: &std::path::Path,
+) -> (Peer, String) {
     let mut child = Command::new("openssl")
         .args(["ocsp", "-port", "0", "-ndays", "1", "-index"])
-        .arg(&index)
+        .arg(index)
         .arg("-rsigner")
-        .arg(&signer)
+        .arg(signer)
         .arg("-rkey")
-        .arg(&key)
+        .arg(key)
         .arg("-CA")
         .arg(&pki.ca)
         .stdin(Stdio::null())
@@ -69,15 +88,7 @@ fn env() -> Env {
         .ok()
         .flatten()
         .expect("responder port");
-    let url = format!("http://127.0.0.1:{port}/");
-    let ocsp = tls_pki::make_ocsp_leaves(&pki, &url);
-    Env {
-        _dir: dir,
-        pki,
-        ocsp,
-        url,
-        _responder: responder,
-    }
+    (responder, format!("http://127.0.0.1:{port}/"))
 }
 
 /// What one connection through a daemon showed.
@@ -144,13 +155,18 @@ fn client_case(imp: Impl, e: &Env, leaf: &std::path::Path, extra: &str) -> Outco
 
 /// Server mode: a client presenting `leaf` sends a line to an echo backend.
 fn server_case(imp: Impl, e: &Env, leaf: &std::path::Path, extra: &str) -> Outcome {
+    let auth = format!("verifyChain = yes\nCAfile = {}\n{extra}", p(&e.pki.ca));
+    server_case_with(imp, e, leaf, &auth)
+}
+
+/// [`server_case`] with the verification lines (`verify*`, `CAfile`,
+/// `OCSP*`) given whole.
+fn server_case_with(imp: Impl, e: &Env, leaf: &std::path::Path, auth: &str) -> Outcome {
     let backend = common::net::echo_server();
     let conf = format!(
-        "{}[s]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{backend}\ncert = {}\n\
-         verifyChain = yes\nCAfile = {}\n{extra}\n",
+        "{}[s]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{backend}\ncert = {}\n{auth}\n",
         header(),
         p(&e.pki.combined),
-        p(&e.pki.ca)
     );
     let d = Daemon::start(imp, &conf);
     let mut b = SslConnector::builder(SslMethod::tls_client()).expect("connector");
@@ -327,4 +343,62 @@ fn silent_responder_is_bounded_by_timeout_ocsp() {
         started.elapsed()
     );
     drop(silent);
+}
+
+/// `verifyPeer` with a CAfile that holds only the client's certificate:
+/// the verified chain is that one certificate, its issuer nowhere. It is
+/// no root (subject and issuer names differ), so stunnel still asks the
+/// responder, naming the leaf as its own issuer (the top of the chain is
+/// all it has). The answer cannot vouch for the certificate: its signer
+/// does not chain to the trust store, and with `OCSPflag = NOVERIFY` the
+/// responder says "unknown" for an issuer it does not know. Either way
+/// the revoked client is refused.
+#[test]
+fn verify_peer_asks_the_responder_about_a_leaf_without_its_issuer() {
+    let e = env();
+    let auth = format!(
+        "verifyPeer = yes\nCAfile = {}\nOCSP = {}",
+        p(&e.ocsp.revoked_cert),
+        e.url
+    );
+    let leaf = &e.ocsp.revoked_combined;
+    let rejected = "Rejected by OCSP at depth=0: O=revoked, CN=localhost";
+    let connecting = format!("OCSP: Connecting the configured responder \"{}\"", e.url);
+    let ours = same_as_stunnel4(
+        |imp| server_case_with(imp, &e, leaf, &auth),
+        false,
+        &[
+            &connecting,
+            "OCSP: Response received",
+            "OCSP: OCSP_basic_verify: ",
+            rejected,
+        ],
+    );
+    assert!(
+        !ours.log.contains("OCSP: Ignoring root certificate"),
+        "{}",
+        ours.log
+    );
+    let unverified = format!("{auth}\nOCSPflag = NOVERIFY");
+    same_as_stunnel4(
+        |imp| server_case_with(imp, &e, leaf, &unverified),
+        false,
+        &[
+            &connecting,
+            "OCSP: Status: unknown",
+            "OCSP: Unknown verification status",
+            rejected,
+        ],
+    );
+    // Inconclusive, not revoked: `OCSPrequire = no` (5.71) lets it in.
+    let tolerant = format!("{unverified}\nOCSPrequire = no");
+    let ours = server_case_with(Impl::Rstunnel, &e, leaf, &tolerant);
+    assert!(ours.passed, "{}", ours.log);
+    assert!(
+        ours.ocsp
+            .iter()
+            .any(|l| l == "LOG5: OCSP: Accepted (OCSPrequire = no)"),
+        "{}",
+        ours.log
+    );
 }

@@ -2,8 +2,10 @@
 //! (stunnel-reference §5.16 and the `OCSP*` rows of §3.2), with 5.71's
 //! `OCSPrequire` and `TIMEOUTocsp`.
 //!
-//! For every certificate of the peer's chain except the root, from the
-//! verify callback after the certificate checks passed: ask the `OCSP`
+//! For every certificate of the peer's chain except a root (subject and
+//! issuer names equal, as stunnel decides; a leaf whose issuer is missing
+//! from the chain is checked too), from the verify callback after the
+//! certificate checks passed: ask the `OCSP`
 //! responder, then (`OCSPaia = yes`, no conclusive answer yet) each
 //! responder of the certificate's AIA extension. Good accepts, revoked
 //! rejects (`X509_V_ERR_CERT_REVOKED`, so the peer gets a "certificate
@@ -80,13 +82,13 @@ enum Verdict {
 /// depth. `false` rejects; the store's error is set accordingly.
 pub fn check(settings: &Settings, store: &mut X509StoreContextRef) -> bool {
     let depth = store.error_depth() as usize;
-    let pair = store.chain().and_then(|chain| {
+    let found = store.chain().and_then(|chain| {
         let cert = chain.get(depth)?.to_owned();
-        let issuer = chain.get(depth + 1).map(|c| c.to_owned());
+        let issuer = current_issuer(chain, depth)?;
         let chain: Vec<X509> = chain.iter().map(|c| c.to_owned()).collect();
         Some((cert, issuer, chain))
     });
-    let Some((cert, issuer, chain)) = pair else {
+    let Some((cert, issuer, chain)) = found else {
         crate::slog!(
             crate::log::ERR,
             "OCSP: Failed to get the current certificate"
@@ -94,10 +96,10 @@ pub fn check(settings: &Settings, store: &mut X509StoreContextRef) -> bool {
         store.set_error(ffi::verify_result(ERR_APPLICATION_VERIFICATION));
         return false;
     };
-    let Some(issuer) = issuer else {
+    if is_self_issued(&cert) {
         crate::slog!(crate::log::DEBUG, "OCSP: Ignoring root certificate");
         return true;
-    };
+    }
     let verdict = run_blocking(|| {
         let mut verdict = Verdict::Unknown;
         if let Some(url) = &settings.url {
@@ -142,6 +144,30 @@ pub fn check(settings: &Settings, store: &mut X509StoreContextRef) -> bool {
             true
         }
     }
+}
+
+/// stunnel's root test: subject and issuer names are equal. Not "has no
+/// issuer in the chain": with `verifyPeer` and only the leaf trusted the
+/// chain ends at the leaf, and skipping it would accept a revoked peer.
+fn is_self_issued(cert: &X509Ref) -> bool {
+    matches!(
+        cert.subject_name().try_cmp(cert.issuer_name()),
+        Ok(std::cmp::Ordering::Equal)
+    )
+}
+
+/// stunnel's `get_current_issuer`: the next certificate of the verified
+/// chain, or the certificate itself at the top of the chain. OpenSSL has
+/// already looked for the issuer in the trust store while building the
+/// chain, so there is nowhere else to find it. A responder does not know
+/// a certificate as its own issuer: its answer is "unknown" or cannot be
+/// verified, so the check is inconclusive (rejects unless `OCSPrequire =
+/// no`), as in stunnel.
+fn current_issuer(chain: &StackRef<X509>, depth: usize) -> Option<X509> {
+    chain
+        .get(depth + 1)
+        .or_else(|| chain.get(depth))
+        .map(|c| c.to_owned())
 }
 
 /// Run blocking network I/O from inside OpenSSL's callback: through

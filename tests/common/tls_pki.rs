@@ -345,6 +345,9 @@ pub struct OcspPki {
     pub good_combined: PathBuf,
     /// Revoked leaf, certificate then key.
     pub revoked_combined: PathBuf,
+    /// The revoked leaf's certificate alone (a `verifyPeer` CAfile that
+    /// holds no CA).
+    pub revoked_cert: PathBuf,
     /// The CA database for `openssl ocsp -index`.
     pub index: PathBuf,
 }
@@ -409,7 +412,7 @@ pub fn make_ocsp_leaves(pki: &Pki, aia: &str) -> OcspPki {
         serial: OCSP_REVOKED_SERIAL,
         ..good
     };
-    let (_, _, revoked_combined) = leaf(
+    let (revoked_cert, _, revoked_combined) = leaf(
         &pki.dir,
         "ocsp-revoked",
         &revoked,
@@ -421,6 +424,7 @@ pub fn make_ocsp_leaves(pki: &Pki, aia: &str) -> OcspPki {
         signer_key,
         good_combined,
         revoked_combined,
+        revoked_cert,
         index,
     }
 }
