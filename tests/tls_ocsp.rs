@@ -1,6 +1,8 @@
 //! OCSP checks of the peer chain (`OCSP`, `OCSPaia`, `OCSPnonce`,
 //! `OCSPrequire`, `TIMEOUTocsp`) against a real responder (`openssl ocsp
-//! -index`) holding one good and one revoked certificate.
+//! -index`) holding one good and one revoked certificate, and for the
+//! order of `OCSP` and `OCSPaia` a second responder that disagrees with
+//! the first about one certificate whose AIA names it.
 //!
 //! Every case that stunnel 5.68 also knows runs the same configuration
 //! under rstunnel and stunnel4 and compares the outcome and the `OCSP`
@@ -398,6 +400,124 @@ fn verify_peer_asks_the_responder_about_a_leaf_without_its_issuer() {
         ours.ocsp
             .iter()
             .any(|l| l == "LOG5: OCSP: Accepted (OCSPrequire = no)"),
+        "{}",
+        ours.log
+    );
+}
+
+/// A second responder, from the same CA and signer, that says the
+/// disputed leaf is revoked; the leaf's AIA names it.
+struct Second {
+    _responder: Peer,
+    url: String,
+    /// The disputed leaf: good at the first responder, revoked here.
+    leaf: std::path::PathBuf,
+}
+
+fn second_responder(e: &Env) -> Second {
+    let index = tls_pki::make_ocsp_second_index(&e.pki);
+    let (responder, url) = responder(&e.pki, &index, &e.ocsp.signer_cert, &e.ocsp.signer_key);
+    let leaf = tls_pki::make_ocsp_disputed_leaf(&e.pki, &url);
+    Second {
+        _responder: responder,
+        url,
+        leaf,
+    }
+}
+
+/// `OCSP` and `OCSPaia` together: a good answer from the configured
+/// responder does not end the check; the certificate's AIA responder is
+/// asked next and its "revoked" rejects.
+#[test]
+fn aia_responder_is_asked_after_a_good_configured_answer() {
+    let e = env();
+    let second = second_responder(&e);
+    let configured = format!("OCSP = {}", e.url);
+    // The configured responder alone accepts the disputed leaf, so the
+    // refusal below is the AIA responder's doing.
+    same_as_stunnel4(
+        |imp| client_case(imp, &e, &second.leaf, &configured),
+        true,
+        &["OCSP: Certificate accepted"],
+    );
+    let both = format!("{configured}\nOCSPaia = yes");
+    let ours = same_as_stunnel4(
+        |imp| client_case(imp, &e, &second.leaf, &both),
+        false,
+        &["Rejected by OCSP at depth=0: O=disputed, CN=localhost"],
+    );
+    let asked: Vec<&str> = ours
+        .ocsp
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.contains("Connecting") || l.contains("OCSP: Certificate "))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            format!(
+                "LOG5: OCSP: Connecting the configured responder \"{}\"",
+                e.url
+            ),
+            "LOG5: OCSP: Certificate accepted".to_string(),
+            format!(
+                "LOG5: OCSP: Connecting the AIA responder \"{}\"",
+                second.url
+            ),
+            "LOG3: OCSP: Certificate revoked: 1: keyCompromise".to_string(),
+        ],
+        "{}",
+        ours.log
+    );
+}
+
+/// The rest of stunnel 5.68's order: an inconclusive configured answer
+/// rejects at once (the AIA responder, which would say good, is not
+/// asked), and `OCSPaia` on a certificate without an AIA extension asks
+/// nobody and accepts. Plus 5.71's `OCSPrequire = no` on rstunnel alone.
+#[test]
+fn configured_answer_decides_first_and_no_aia_extension_accepts() {
+    let e = env();
+    let second = second_responder(&e);
+    // The second responder does not know the good leaf: "unknown".
+    let unknown_first = format!("OCSP = {}\nOCSPaia = yes", second.url);
+    let ours = same_as_stunnel4(
+        |imp| client_case(imp, &e, &e.ocsp.good_combined, &unknown_first),
+        false,
+        &[
+            "OCSP: Unknown verification status",
+            "Rejected by OCSP at depth=0: CN=localhost",
+        ],
+    );
+    assert!(
+        !ours.log.contains("OCSP: Connecting the AIA responder"),
+        "{}",
+        ours.log
+    );
+    // `OCSPrequire = no` (5.71) tolerates the unknown answer but still
+    // asks the AIA responder, whose "revoked" rejects.
+    let tolerant = format!("OCSP = {}\nOCSPaia = yes\nOCSPrequire = no", second.url);
+    let ours = client_case(Impl::Rstunnel, &e, &e.ocsp.revoked_combined, &tolerant);
+    assert!(!ours.passed, "{}", ours.log);
+    assert!(
+        ours.ocsp
+            .iter()
+            .any(|l| l == &format!("LOG5: OCSP: Connecting the AIA responder \"{}\"", e.url))
+            && ours
+                .ocsp
+                .iter()
+                .any(|l| l == "LOG3: OCSP: Certificate revoked: 1: keyCompromise"),
+        "{}",
+        ours.log
+    );
+    let ours = same_as_stunnel4(
+        |imp| client_case(imp, &e, &e.pki.combined, "OCSPaia = yes"),
+        true,
+        &["Certificate accepted at depth=0: CN=localhost"],
+    );
+    assert_eq!(
+        ours.ocsp,
+        ["LOG7: OCSP: Ignoring root certificate"],
         "{}",
         ours.log
     );

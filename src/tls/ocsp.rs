@@ -5,11 +5,13 @@
 //! For every certificate of the peer's chain except a root (subject and
 //! issuer names equal, as stunnel decides; a leaf whose issuer is missing
 //! from the chain is checked too), from the verify callback after the
-//! certificate checks passed: ask the `OCSP`
-//! responder, then (`OCSPaia = yes`, no conclusive answer yet) each
-//! responder of the certificate's AIA extension. Good accepts, revoked
-//! rejects (`X509_V_ERR_CERT_REVOKED`, so the peer gets a "certificate
-//! revoked" alert), no conclusive answer rejects unless `OCSPrequire = no`.
+//! certificate checks passed: ask the `OCSP` responder, then (`OCSPaia =
+//! yes`) the responders of the certificate's AIA extension until one is
+//! conclusive. Every source asked must say good, so a good answer does
+//! not end the check: the first revoked answer rejects
+//! (`X509_V_ERR_CERT_REVOKED`, so the peer gets a "certificate revoked"
+//! alert) and the first inconclusive one rejects unless `OCSPrequire =
+//! no` tolerates it. A certificate without AIA responders adds no source.
 //! Per request the 5.68 lines: `OCSP: Status: good`, `OCSP: This update:
 //! …`, `OCSP: Certificate accepted` / `OCSP: Certificate revoked`.
 //!
@@ -101,31 +103,9 @@ pub fn check(settings: &Settings, store: &mut X509StoreContextRef) -> bool {
         return true;
     }
     let verdict = run_blocking(|| {
-        let mut verdict = Verdict::Unknown;
-        if let Some(url) = &settings.url {
-            crate::slog!(
-                crate::log::NOTICE,
-                "OCSP: Connecting the configured responder \"{url}\""
-            );
-            verdict = request(settings, store, &cert, &issuer, &chain, url);
-        }
-        if verdict == Verdict::Unknown && settings.aia {
-            let urls: Vec<String> = cert
-                .ocsp_responders()
-                .map(|s| s.iter().map(|u| u.to_string()).collect())
-                .unwrap_or_default();
-            for url in urls {
-                crate::slog!(
-                    crate::log::NOTICE,
-                    "OCSP: Connecting the AIA responder \"{url}\""
-                );
-                verdict = request(settings, store, &cert, &issuer, &chain, &url);
-                if verdict != Verdict::Unknown {
-                    break;
-                }
-            }
-        }
-        verdict
+        ask_responders(settings, &cert, |url| {
+            request(settings, store, &cert, &issuer, &chain, url)
+        })
     });
     match verdict {
         Verdict::Good => true,
@@ -144,6 +124,77 @@ pub fn check(settings: &Settings, store: &mut X509StoreContextRef) -> bool {
             true
         }
     }
+}
+
+/// stunnel 5.68's order: the configured responder, then (`OCSPaia`) the
+/// certificate's AIA responders, the first conclusive one of those
+/// deciding for them. Each source asked must say good: a revoked answer
+/// from either rejects, so a good configured answer does not end the
+/// check. An inconclusive source rejects at once, unless `OCSPrequire =
+/// no` (5.71) tolerates it; then the next source is still asked, as its
+/// "revoked" must still reject. A certificate without AIA responders adds
+/// no source (stunnel accepts it without asking).
+fn ask_responders(
+    settings: &Settings,
+    cert: &X509Ref,
+    mut ask: impl FnMut(&str) -> Verdict,
+) -> Verdict {
+    let mut tolerated = false;
+    if let Some(url) = &settings.url {
+        crate::slog!(
+            crate::log::NOTICE,
+            "OCSP: Connecting the configured responder \"{url}\""
+        );
+        if let Some(end) = settle(ask(url), settings, &mut tolerated) {
+            return end;
+        }
+    }
+    let aia = if settings.aia {
+        aia_responders(cert)
+    } else {
+        Vec::new()
+    };
+    if !aia.is_empty() {
+        let mut verdict = Verdict::Unknown;
+        for url in &aia {
+            crate::slog!(
+                crate::log::NOTICE,
+                "OCSP: Connecting the AIA responder \"{url}\""
+            );
+            verdict = ask(url);
+            if verdict != Verdict::Unknown {
+                break;
+            }
+        }
+        if let Some(end) = settle(verdict, settings, &mut tolerated) {
+            return end;
+        }
+    }
+    if tolerated {
+        Verdict::Unknown
+    } else {
+        Verdict::Good
+    }
+}
+
+/// One source's answer: `Some` ends the check with it; `None` goes on
+/// (good, or inconclusive and tolerated, which `tolerated` remembers).
+fn settle(verdict: Verdict, settings: &Settings, tolerated: &mut bool) -> Option<Verdict> {
+    match verdict {
+        Verdict::Good => None,
+        Verdict::Unknown if !settings.require => {
+            *tolerated = true;
+            None
+        }
+        end => Some(end),
+    }
+}
+
+/// The OCSP URLs of the certificate's Authority Information Access.
+fn aia_responders(cert: &X509Ref) -> Vec<String> {
+    cert.ocsp_responders()
+        .map(|urls| urls.iter().map(|u| u.to_string()).collect())
+        .unwrap_or_default()
 }
 
 /// stunnel's root test: subject and issuer names are equal. Not "has no
