@@ -1,6 +1,8 @@
 //! OCSP checks of the peer chain (`OCSP`, `OCSPaia`, `OCSPnonce`,
 //! `OCSPrequire`, `TIMEOUTocsp`) against a real responder (`openssl ocsp
-//! -index`) holding one good and one revoked certificate.
+//! -index`) holding one good and one revoked certificate, and for the
+//! order of `OCSP` and `OCSPaia` a second responder that disagrees with
+//! the first about one certificate whose AIA names it.
 //!
 //! Every case that stunnel 5.68 also knows runs the same configuration
 //! under rstunnel and stunnel4 and compares the outcome and the `OCSP`
@@ -36,13 +38,32 @@ fn env() -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = tls_pki::make_pki(dir.path());
     let (signer, key, index) = tls_pki::make_ocsp_responder(&pki);
+    let (responder, url) = responder(&pki, &index, &signer, &key);
+    let ocsp = tls_pki::make_ocsp_leaves(&pki, &url);
+    Env {
+        _dir: dir,
+        pki,
+        ocsp,
+        url,
+        _responder: responder,
+    }
+}
+
+/// Start `openssl ocsp` on a free port answering from `index`, signed by
+/// the delegated `signer`; return it and its URL.
+fn responder(
+    pki: &Pki,
+    index: &std::path::Path,
+    signer: &std::path::Path,
+    key: &std::path::Path,
+) -> (Peer, String) {
     let mut child = Command::new("openssl")
         .args(["ocsp", "-port", "0", "-ndays", "1", "-index"])
-        .arg(&index)
+        .arg(index)
         .arg("-rsigner")
-        .arg(&signer)
+        .arg(signer)
         .arg("-rkey")
-        .arg(&key)
+        .arg(key)
         .arg("-CA")
         .arg(&pki.ca)
         .stdin(Stdio::null())
@@ -69,22 +90,15 @@ fn env() -> Env {
         .ok()
         .flatten()
         .expect("responder port");
-    let url = format!("http://127.0.0.1:{port}/");
-    let ocsp = tls_pki::make_ocsp_leaves(&pki, &url);
-    Env {
-        _dir: dir,
-        pki,
-        ocsp,
-        url,
-        _responder: responder,
-    }
+    (responder, format!("http://127.0.0.1:{port}/"))
 }
 
 /// What one connection through a daemon showed.
 struct Outcome {
     /// Data made it through the tunnel.
     passed: bool,
-    /// The daemon's `OCSP` lines (text only, times cut off).
+    /// The daemon's `OCSP` lines as `LOGn: text` (date, connection id and
+    /// the times of `… update:` / `… at:` cut off).
     ocsp: Vec<String>,
     log: String,
 }
@@ -95,14 +109,24 @@ fn outcome(d: &Daemon, passed: bool) -> Outcome {
     let ocsp = log
         .lines()
         .filter(|l| l.contains("OCSP"))
-        .filter_map(|l| l.split_once("]: ").map(|(_, t)| t))
-        .filter(|t| !t.starts_with("Threading:"))
-        .map(|t| match t.find(" update: ").or_else(|| t.find(" at: ")) {
-            Some(i) => t[..i].to_string(),
-            None => t.to_string(),
+        .filter_map(level_and_text)
+        .filter(|(_, t)| !t.starts_with("Threading:"))
+        .map(|(level, t)| {
+            let t = match t.find(" update: ").or_else(|| t.find(" at: ")) {
+                Some(i) => &t[..i],
+                None => t,
+            };
+            format!("{level}: {t}")
         })
         .collect();
     Outcome { passed, ocsp, log }
+}
+
+/// `("LOG5", "text")` from `DATE TIME LOG5[ID]: text`.
+fn level_and_text(line: &str) -> Option<(&str, &str)> {
+    let (head, text) = line.split_once("]: ")?;
+    let level = head.rsplit(' ').next()?.split('[').next()?;
+    Some((level, text))
 }
 
 fn header() -> String {
@@ -133,13 +157,18 @@ fn client_case(imp: Impl, e: &Env, leaf: &std::path::Path, extra: &str) -> Outco
 
 /// Server mode: a client presenting `leaf` sends a line to an echo backend.
 fn server_case(imp: Impl, e: &Env, leaf: &std::path::Path, extra: &str) -> Outcome {
+    let auth = format!("verifyChain = yes\nCAfile = {}\n{extra}", p(&e.pki.ca));
+    server_case_with(imp, e, leaf, &auth)
+}
+
+/// [`server_case`] with the verification lines (`verify*`, `CAfile`,
+/// `OCSP*`) given whole.
+fn server_case_with(imp: Impl, e: &Env, leaf: &std::path::Path, auth: &str) -> Outcome {
     let backend = common::net::echo_server();
     let conf = format!(
-        "{}[s]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{backend}\ncert = {}\n\
-         verifyChain = yes\nCAfile = {}\n{extra}\n",
+        "{}[s]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{backend}\ncert = {}\n{auth}\n",
         header(),
         p(&e.pki.combined),
-        p(&e.pki.ca)
     );
     let d = Daemon::start(imp, &conf);
     let mut b = SslConnector::builder(SslMethod::tls_client()).expect("connector");
@@ -285,7 +314,7 @@ fn unreachable_responder_rejects_unless_ocsp_require_is_no() {
     assert!(
         ours.ocsp
             .iter()
-            .any(|l| l == "OCSP: Accepted (OCSPrequire = no)"),
+            .any(|l| l == "LOG5: OCSP: Accepted (OCSPrequire = no)"),
         "{}",
         ours.log
     );
@@ -316,4 +345,180 @@ fn silent_responder_is_bounded_by_timeout_ocsp() {
         started.elapsed()
     );
     drop(silent);
+}
+
+/// `verifyPeer` with a CAfile that holds only the client's certificate:
+/// the verified chain is that one certificate, its issuer nowhere. It is
+/// no root (subject and issuer names differ), so stunnel still asks the
+/// responder, naming the leaf as its own issuer (the top of the chain is
+/// all it has). The answer cannot vouch for the certificate: its signer
+/// does not chain to the trust store, and with `OCSPflag = NOVERIFY` the
+/// responder says "unknown" for an issuer it does not know. Either way
+/// the revoked client is refused.
+#[test]
+fn verify_peer_asks_the_responder_about_a_leaf_without_its_issuer() {
+    let e = env();
+    let auth = format!(
+        "verifyPeer = yes\nCAfile = {}\nOCSP = {}",
+        p(&e.ocsp.revoked_cert),
+        e.url
+    );
+    let leaf = &e.ocsp.revoked_combined;
+    let rejected = "Rejected by OCSP at depth=0: O=revoked, CN=localhost";
+    let connecting = format!("OCSP: Connecting the configured responder \"{}\"", e.url);
+    let ours = same_as_stunnel4(
+        |imp| server_case_with(imp, &e, leaf, &auth),
+        false,
+        &[
+            &connecting,
+            "OCSP: Response received",
+            "OCSP: OCSP_basic_verify: ",
+            rejected,
+        ],
+    );
+    assert!(
+        !ours.log.contains("OCSP: Ignoring root certificate"),
+        "{}",
+        ours.log
+    );
+    let unverified = format!("{auth}\nOCSPflag = NOVERIFY");
+    same_as_stunnel4(
+        |imp| server_case_with(imp, &e, leaf, &unverified),
+        false,
+        &[
+            &connecting,
+            "OCSP: Status: unknown",
+            "OCSP: Unknown verification status",
+            rejected,
+        ],
+    );
+    // Inconclusive, not revoked: `OCSPrequire = no` (5.71) lets it in.
+    let tolerant = format!("{unverified}\nOCSPrequire = no");
+    let ours = server_case_with(Impl::Rstunnel, &e, leaf, &tolerant);
+    assert!(ours.passed, "{}", ours.log);
+    assert!(
+        ours.ocsp
+            .iter()
+            .any(|l| l == "LOG5: OCSP: Accepted (OCSPrequire = no)"),
+        "{}",
+        ours.log
+    );
+}
+
+/// A second responder, from the same CA and signer, that says the
+/// disputed leaf is revoked; the leaf's AIA names it.
+struct Second {
+    _responder: Peer,
+    url: String,
+    /// The disputed leaf: good at the first responder, revoked here.
+    leaf: std::path::PathBuf,
+}
+
+fn second_responder(e: &Env) -> Second {
+    let index = tls_pki::make_ocsp_second_index(&e.pki);
+    let (responder, url) = responder(&e.pki, &index, &e.ocsp.signer_cert, &e.ocsp.signer_key);
+    let leaf = tls_pki::make_ocsp_disputed_leaf(&e.pki, &url);
+    Second {
+        _responder: responder,
+        url,
+        leaf,
+    }
+}
+
+/// `OCSP` and `OCSPaia` together: a good answer from the configured
+/// responder does not end the check; the certificate's AIA responder is
+/// asked next and its "revoked" rejects.
+#[test]
+fn aia_responder_is_asked_after_a_good_configured_answer() {
+    let e = env();
+    let second = second_responder(&e);
+    let configured = format!("OCSP = {}", e.url);
+    // The configured responder alone accepts the disputed leaf, so the
+    // refusal below is the AIA responder's doing.
+    same_as_stunnel4(
+        |imp| client_case(imp, &e, &second.leaf, &configured),
+        true,
+        &["OCSP: Certificate accepted"],
+    );
+    let both = format!("{configured}\nOCSPaia = yes");
+    let ours = same_as_stunnel4(
+        |imp| client_case(imp, &e, &second.leaf, &both),
+        false,
+        &["Rejected by OCSP at depth=0: O=disputed, CN=localhost"],
+    );
+    let asked: Vec<&str> = ours
+        .ocsp
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.contains("Connecting") || l.contains("OCSP: Certificate "))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            format!(
+                "LOG5: OCSP: Connecting the configured responder \"{}\"",
+                e.url
+            ),
+            "LOG5: OCSP: Certificate accepted".to_string(),
+            format!(
+                "LOG5: OCSP: Connecting the AIA responder \"{}\"",
+                second.url
+            ),
+            "LOG3: OCSP: Certificate revoked: 1: keyCompromise".to_string(),
+        ],
+        "{}",
+        ours.log
+    );
+}
+
+/// The rest of stunnel 5.68's order: an inconclusive configured answer
+/// rejects at once (the AIA responder, which would say good, is not
+/// asked), and `OCSPaia` on a certificate without an AIA extension asks
+/// nobody and accepts. Plus 5.71's `OCSPrequire = no` on rstunnel alone.
+#[test]
+fn configured_answer_decides_first_and_no_aia_extension_accepts() {
+    let e = env();
+    let second = second_responder(&e);
+    // The second responder does not know the good leaf: "unknown".
+    let unknown_first = format!("OCSP = {}\nOCSPaia = yes", second.url);
+    let ours = same_as_stunnel4(
+        |imp| client_case(imp, &e, &e.ocsp.good_combined, &unknown_first),
+        false,
+        &[
+            "OCSP: Unknown verification status",
+            "Rejected by OCSP at depth=0: CN=localhost",
+        ],
+    );
+    assert!(
+        !ours.log.contains("OCSP: Connecting the AIA responder"),
+        "{}",
+        ours.log
+    );
+    // `OCSPrequire = no` (5.71) tolerates the unknown answer but still
+    // asks the AIA responder, whose "revoked" rejects.
+    let tolerant = format!("OCSP = {}\nOCSPaia = yes\nOCSPrequire = no", second.url);
+    let ours = client_case(Impl::Rstunnel, &e, &e.ocsp.revoked_combined, &tolerant);
+    assert!(!ours.passed, "{}", ours.log);
+    assert!(
+        ours.ocsp
+            .iter()
+            .any(|l| l == &format!("LOG5: OCSP: Connecting the AIA responder \"{}\"", e.url))
+            && ours
+                .ocsp
+                .iter()
+                .any(|l| l == "LOG3: OCSP: Certificate revoked: 1: keyCompromise"),
+        "{}",
+        ours.log
+    );
+    let ours = same_as_stunnel4(
+        |imp| client_case(imp, &e, &e.pki.combined, "OCSPaia = yes"),
+        true,
+        &["Certificate accepted at depth=0: CN=localhost"],
+    );
+    assert_eq!(
+        ours.ocsp,
+        ["LOG7: OCSP: Ignoring root certificate"],
+        "{}",
+        ours.log
+    );
 }

@@ -2,12 +2,16 @@
 //! (stunnel-reference §5.16 and the `OCSP*` rows of §3.2), with 5.71's
 //! `OCSPrequire` and `TIMEOUTocsp`.
 //!
-//! For every certificate of the peer's chain except the root, from the
-//! verify callback after the certificate checks passed: ask the `OCSP`
-//! responder, then (`OCSPaia = yes`, no conclusive answer yet) each
-//! responder of the certificate's AIA extension. Good accepts, revoked
-//! rejects (`X509_V_ERR_CERT_REVOKED`, so the peer gets a "certificate
-//! revoked" alert), no conclusive answer rejects unless `OCSPrequire = no`.
+//! For every certificate of the peer's chain except a root (subject and
+//! issuer names equal, as stunnel decides; a leaf whose issuer is missing
+//! from the chain is checked too), from the verify callback after the
+//! certificate checks passed: ask the `OCSP` responder, then (`OCSPaia =
+//! yes`) the responders of the certificate's AIA extension until one is
+//! conclusive. Every source asked must say good, so a good answer does
+//! not end the check: the first revoked answer rejects
+//! (`X509_V_ERR_CERT_REVOKED`, so the peer gets a "certificate revoked"
+//! alert) and the first inconclusive one rejects unless `OCSPrequire =
+//! no` tolerates it. A certificate without AIA responders adds no source.
 //! Per request the 5.68 lines: `OCSP: Status: good`, `OCSP: This update:
 //! …`, `OCSP: Certificate accepted` / `OCSP: Certificate revoked`.
 //!
@@ -80,13 +84,13 @@ enum Verdict {
 /// depth. `false` rejects; the store's error is set accordingly.
 pub fn check(settings: &Settings, store: &mut X509StoreContextRef) -> bool {
     let depth = store.error_depth() as usize;
-    let pair = store.chain().and_then(|chain| {
+    let found = store.chain().and_then(|chain| {
         let cert = chain.get(depth)?.to_owned();
-        let issuer = chain.get(depth + 1).map(|c| c.to_owned());
+        let issuer = current_issuer(chain, depth)?;
         let chain: Vec<X509> = chain.iter().map(|c| c.to_owned()).collect();
         Some((cert, issuer, chain))
     });
-    let Some((cert, issuer, chain)) = pair else {
+    let Some((cert, issuer, chain)) = found else {
         crate::slog!(
             crate::log::ERR,
             "OCSP: Failed to get the current certificate"
@@ -94,36 +98,14 @@ pub fn check(settings: &Settings, store: &mut X509StoreContextRef) -> bool {
         store.set_error(ffi::verify_result(ERR_APPLICATION_VERIFICATION));
         return false;
     };
-    let Some(issuer) = issuer else {
+    if is_self_issued(&cert) {
         crate::slog!(crate::log::DEBUG, "OCSP: Ignoring root certificate");
         return true;
-    };
+    }
     let verdict = run_blocking(|| {
-        let mut verdict = Verdict::Unknown;
-        if let Some(url) = &settings.url {
-            crate::slog!(
-                crate::log::INFO,
-                "OCSP: Connecting the configured responder \"{url}\""
-            );
-            verdict = request(settings, store, &cert, &issuer, &chain, url);
-        }
-        if verdict == Verdict::Unknown && settings.aia {
-            let urls: Vec<String> = cert
-                .ocsp_responders()
-                .map(|s| s.iter().map(|u| u.to_string()).collect())
-                .unwrap_or_default();
-            for url in urls {
-                crate::slog!(
-                    crate::log::INFO,
-                    "OCSP: Connecting the AIA responder \"{url}\""
-                );
-                verdict = request(settings, store, &cert, &issuer, &chain, &url);
-                if verdict != Verdict::Unknown {
-                    break;
-                }
-            }
-        }
-        verdict
+        ask_responders(settings, &cert, |url| {
+            request(settings, store, &cert, &issuer, &chain, url)
+        })
     });
     match verdict {
         Verdict::Good => true,
@@ -142,6 +124,101 @@ pub fn check(settings: &Settings, store: &mut X509StoreContextRef) -> bool {
             true
         }
     }
+}
+
+/// stunnel 5.68's order: the configured responder, then (`OCSPaia`) the
+/// certificate's AIA responders, the first conclusive one of those
+/// deciding for them. Each source asked must say good: a revoked answer
+/// from either rejects, so a good configured answer does not end the
+/// check. An inconclusive source rejects at once, unless `OCSPrequire =
+/// no` (5.71) tolerates it; then the next source is still asked, as its
+/// "revoked" must still reject. A certificate without AIA responders adds
+/// no source (stunnel accepts it without asking).
+fn ask_responders(
+    settings: &Settings,
+    cert: &X509Ref,
+    mut ask: impl FnMut(&str) -> Verdict,
+) -> Verdict {
+    let mut tolerated = false;
+    if let Some(url) = &settings.url {
+        crate::slog!(
+            crate::log::NOTICE,
+            "OCSP: Connecting the configured responder \"{url}\""
+        );
+        if let Some(end) = settle(ask(url), settings, &mut tolerated) {
+            return end;
+        }
+    }
+    let aia = if settings.aia {
+        aia_responders(cert)
+    } else {
+        Vec::new()
+    };
+    if !aia.is_empty() {
+        let mut verdict = Verdict::Unknown;
+        for url in &aia {
+            crate::slog!(
+                crate::log::NOTICE,
+                "OCSP: Connecting the AIA responder \"{url}\""
+            );
+            verdict = ask(url);
+            if verdict != Verdict::Unknown {
+                break;
+            }
+        }
+        if let Some(end) = settle(verdict, settings, &mut tolerated) {
+            return end;
+        }
+    }
+    if tolerated {
+        Verdict::Unknown
+    } else {
+        Verdict::Good
+    }
+}
+
+/// One source's answer: `Some` ends the check with it; `None` goes on
+/// (good, or inconclusive and tolerated, which `tolerated` remembers).
+fn settle(verdict: Verdict, settings: &Settings, tolerated: &mut bool) -> Option<Verdict> {
+    match verdict {
+        Verdict::Good => None,
+        Verdict::Unknown if !settings.require => {
+            *tolerated = true;
+            None
+        }
+        end => Some(end),
+    }
+}
+
+/// The OCSP URLs of the certificate's Authority Information Access.
+fn aia_responders(cert: &X509Ref) -> Vec<String> {
+    cert.ocsp_responders()
+        .map(|urls| urls.iter().map(|u| u.to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// stunnel's root test: subject and issuer names are equal. Not "has no
+/// issuer in the chain": with `verifyPeer` and only the leaf trusted the
+/// chain ends at the leaf, and skipping it would accept a revoked peer.
+fn is_self_issued(cert: &X509Ref) -> bool {
+    matches!(
+        cert.subject_name().try_cmp(cert.issuer_name()),
+        Ok(std::cmp::Ordering::Equal)
+    )
+}
+
+/// stunnel's `get_current_issuer`: the next certificate of the verified
+/// chain, or the certificate itself at the top of the chain. OpenSSL has
+/// already looked for the issuer in the trust store while building the
+/// chain, so there is nowhere else to find it. A responder does not know
+/// a certificate as its own issuer: its answer is "unknown" or cannot be
+/// verified, so the check is inconclusive (rejects unless `OCSPrequire =
+/// no`), as in stunnel.
+fn current_issuer(chain: &StackRef<X509>, depth: usize) -> Option<X509> {
+    chain
+        .get(depth + 1)
+        .or_else(|| chain.get(depth))
+        .map(|c| c.to_owned())
 }
 
 /// Run blocking network I/O from inside OpenSSL's callback: through
@@ -241,7 +318,7 @@ fn request(
     };
     let raw = found.status.as_raw();
     crate::slog!(
-        crate::log::NOTICE,
+        crate::log::INFO,
         "OCSP: Status: {}",
         ffi::ocsp_cert_status_str(raw)
     );
@@ -259,10 +336,10 @@ fn request(
     } else if found.status == OcspCertStatus::REVOKED {
         let reason = found.reason.as_raw();
         if reason < 0 {
-            crate::slog!(crate::log::WARNING, "OCSP: Certificate revoked");
+            crate::slog!(crate::log::ERR, "OCSP: Certificate revoked");
         } else {
             crate::slog!(
-                crate::log::WARNING,
+                crate::log::ERR,
                 "OCSP: Certificate revoked: {reason}: {}",
                 ffi::ocsp_crl_reason_str(reason)
             );

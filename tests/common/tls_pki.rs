@@ -345,6 +345,9 @@ pub struct OcspPki {
     pub good_combined: PathBuf,
     /// Revoked leaf, certificate then key.
     pub revoked_combined: PathBuf,
+    /// The revoked leaf's certificate alone (a `verifyPeer` CAfile that
+    /// holds no CA).
+    pub revoked_cert: PathBuf,
     /// The CA database for `openssl ocsp -index`.
     pub index: PathBuf,
 }
@@ -352,6 +355,9 @@ pub struct OcspPki {
 /// Serials of the OCSP leaves (hex in the index).
 const OCSP_GOOD_SERIAL: u32 = 0x20;
 const OCSP_REVOKED_SERIAL: u32 = 0x21;
+/// The leaf the two responders disagree on: good at the first,
+/// revoked at the second (see [`make_ocsp_second_index`]).
+const OCSP_DISPUTED_SERIAL: u32 = 0x22;
 
 /// Write the responder certificate and the index (they do not depend on
 /// the responder's port): call before starting `openssl ocsp`.
@@ -378,11 +384,50 @@ pub fn make_ocsp_responder(pki: &Pki) -> (PathBuf, PathBuf, PathBuf) {
         &index,
         format!(
             "V\t301231235959Z\t\t{OCSP_GOOD_SERIAL:X}\tunknown\t/CN=localhost\n\
-             R\t301231235959Z\t240101000000Z,keyCompromise\t{OCSP_REVOKED_SERIAL:X}\tunknown\t/O=revoked/CN=localhost\n"
+             R\t301231235959Z\t240101000000Z,keyCompromise\t{OCSP_REVOKED_SERIAL:X}\tunknown\t/O=revoked/CN=localhost\n\
+             V\t301231235959Z\t\t{OCSP_DISPUTED_SERIAL:X}\tunknown\t/O=disputed/CN=localhost\n"
         ),
     )
     .expect("index");
     (cert, key, index)
+}
+
+/// The index of a second responder (same CA and signer as the first)
+/// that holds the disputed leaf as revoked (keyCompromise).
+pub fn make_ocsp_second_index(pki: &Pki) -> PathBuf {
+    let index = pki.dir.join("ocsp-index-second.txt");
+    std::fs::write(
+        &index,
+        format!(
+            "R\t301231235959Z\t240101000000Z,keyCompromise\t{OCSP_DISPUTED_SERIAL:X}\tunknown\t/O=disputed/CN=localhost\n"
+        ),
+    )
+    .expect("second index");
+    index
+}
+
+/// The disputed leaf (`O=disputed, CN=localhost`, SAN localhost and
+/// 127.0.0.1), certificate then key, with `aia` as its OCSP responder:
+/// good at the first responder, revoked at the second.
+pub fn make_ocsp_disputed_leaf(pki: &Pki, aia: &str) -> PathBuf {
+    let (ca, ca_key) = load_ca(pki);
+    let spec = Spec {
+        subject: &[("O", "disputed"), ("CN", "localhost")],
+        serial: OCSP_DISPUTED_SERIAL,
+        ca: false,
+        dns: &["localhost"],
+        ips: &["127.0.0.1"],
+        aia: Some(aia),
+        ocsp_signer: false,
+    };
+    let (_, _, combined) = leaf(
+        &pki.dir,
+        "ocsp-disputed",
+        &spec,
+        Alg::Rsa,
+        Some((&ca, &ca_key)),
+    );
+    combined
 }
 
 /// The leaves, with `aia` as their OCSP responder URL.
@@ -409,7 +454,7 @@ pub fn make_ocsp_leaves(pki: &Pki, aia: &str) -> OcspPki {
         serial: OCSP_REVOKED_SERIAL,
         ..good
     };
-    let (_, _, revoked_combined) = leaf(
+    let (revoked_cert, _, revoked_combined) = leaf(
         &pki.dir,
         "ocsp-revoked",
         &revoked,
@@ -421,6 +466,7 @@ pub fn make_ocsp_leaves(pki: &Pki, aia: &str) -> OcspPki {
         signer_key,
         good_combined,
         revoked_combined,
+        revoked_cert,
         index,
     }
 }
