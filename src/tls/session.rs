@@ -1,8 +1,9 @@
 //! Session resumption (stunnel-reference §5.11): the server cache (id
-//! context = service name, size, timeout), tickets and shared ticket keys,
-//! and the client's "last session" that the next connect offers — one per
-//! connect target index when the connection layer names the target and
-//! `delay = no` (stunnel's `connect_session[idx]`), else one per service.
+//! context = service name, servers only; size, timeout), tickets and shared
+//! ticket keys, and the client's "last session" that the next connect
+//! offers — one per connect target index when the connection layer names
+//! the target and `delay = no` (stunnel's `connect_session[idx]`), else one
+//! per service.
 //!
 //! `sessiond` (external UDP cache) is not implemented here.
 
@@ -51,10 +52,9 @@ pub fn setup(
     client: bool,
     last: &LastSession,
 ) -> Result<Option<Arc<TicketKeys>>, TlsError> {
-    // stunnel: the id context is the service name, at most 32 bytes.
-    let sid = &name.as_bytes()[..name.len().min(32)];
-    b.set_session_id_context(sid)
-        .map_err(|e| TlsError::new("SSL_CTX_set_session_id_context", &e))?;
+    if !client {
+        set_id_context(b, name)?;
+    }
     if !tls.session_resume {
         b.set_session_cache_mode(SslSessionCacheMode::OFF);
         if !client {
@@ -110,6 +110,17 @@ pub fn setup(
         _ => None,
     };
     Ok(keys)
+}
+
+/// stunnel sets the session id context (the service name, at most 32
+/// bytes) on servers only. A client must not have one: OpenSSL builds the
+/// TLS 1.3 session of an external PSK (`PSKsecrets`) with an empty id
+/// context and refuses the server's acceptance of it when the client's
+/// differs ("attempt to reuse session in different context").
+fn set_id_context(b: &mut SslContextBuilder, name: &str) -> Result<(), TlsError> {
+    let sid = &name.as_bytes()[..name.len().min(32)];
+    b.set_session_id_context(sid)
+        .map_err(|e| TlsError::new("SSL_CTX_set_session_id_context", &e))
 }
 
 /// stunnel's new-session callback lines (both modes): `New session
