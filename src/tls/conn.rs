@@ -76,6 +76,9 @@ pub struct Conn {
     /// The peer certificate went into this connection's sessions already
     /// (OpenSSL derives later TLS 1.3 ticket sessions from the first).
     pub peer_cert_cached: AtomicBool,
+    /// Server mode: the PSK callback found the client's identity
+    /// (stunnel's `c->flag.psk`).
+    pub psk_matched: AtomicBool,
 }
 
 impl Conn {
@@ -98,6 +101,7 @@ impl Conn {
             fatal_alert: AtomicBool::new(false),
             target,
             peer_cert_cached: AtomicBool::new(false),
+            psk_matched: AtomicBool::new(false),
         })
     }
 
