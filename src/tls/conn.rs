@@ -78,6 +78,9 @@ pub struct Conn {
     pub peer_cert_cached: AtomicBool,
     /// Server side: what the SNI selection decided (`sni.rs`).
     sni: OnceLock<SniChoice>,
+    /// Server mode: the PSK callback found the client's identity
+    /// (stunnel's `c->flag.psk`).
+    pub psk_matched: AtomicBool,
 }
 
 impl Conn {
@@ -101,6 +104,7 @@ impl Conn {
             target,
             peer_cert_cached: AtomicBool::new(false),
             sni: OnceLock::new(),
+            psk_matched: AtomicBool::new(false),
         })
     }
 

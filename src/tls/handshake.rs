@@ -148,7 +148,8 @@ impl TlsContext {
             }
             return Err(err);
         }
-        log_success(tls.ssl(), client, &inner.ctx);
+        let psk = state.psk_matched.load(std::sync::atomic::Ordering::SeqCst);
+        log_success(tls.ssl(), client, psk, &inner.ctx);
         Ok(TlsStream::new(tls, state))
     }
 }
@@ -179,14 +180,18 @@ fn handshake_error(context: &str, e: &openssl::ssl::Error) -> TlsError {
     }
 }
 
+/// `psk`: the server's PSK callback matched an identity. OpenSSL counts a
+/// TLS 1.3 external PSK as a resumption; a stunnel 5.68 server still says
+/// "new session negotiated" then, so only a ticket shows as reused. Its
+/// client has no such exception (every TLS 1.3 PSK connection "reused").
 /// `session_ctx` is the context the `SSL` was made from: its cache is the
 /// one OpenSSL looks sessions up in, also after an SNI switch.
-fn log_success(ssl: &SslRef, client: bool, session_ctx: &SslContextRef) {
+fn log_success(ssl: &SslRef, client: bool, psk: bool, session_ctx: &SslContextRef) {
     let reused = ssl.session_reused();
     // `No peer certificate received` is the new-session callback's line
     // (session.rs), as in stunnel.
     let verb = if client { "connected" } else { "accepted" };
-    let how = if reused {
+    let how = if reused && !psk {
         "previous session reused"
     } else {
         "new session negotiated"

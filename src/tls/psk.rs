@@ -1,10 +1,15 @@
 //! `PSKsecrets` / `PSKidentity`: stunnel's PSK callbacks and their log lines.
 //!
 //! Server: the client's identity is looked up in the active service's
-//! secrets (`Key configured for PSK identity "X"` / `No key configured for
-//! PSK identity "X"`). Client: the selected identity (`PSKidentity`, else the
-//! first of the file) is sent. Secrets are parsed by the config; this file
-//! only answers OpenSSL.
+//! secrets (`Key configured for PSK identity "X"` / `PSK identity not found
+//! (session resumption?)`). Client: the selected identity (`PSKidentity`,
+//! else the first of the file) is sent. Both are OpenSSL's TLS 1.2-style
+//! callbacks, as in stunnel 5.68; for TLS 1.3 OpenSSL turns the key into a
+//! session with TLS_AES_128_GCM_SHA256, so a server whose `ciphersuites`
+//! has no SHA-256 suite refuses PSK clients. Secrets are parsed by the
+//! config; this file only answers OpenSSL.
+
+use std::sync::atomic::Ordering;
 
 use openssl::error::ErrorStack;
 use openssl::ssl::{SslContextBuilder, SslRef};
@@ -44,36 +49,43 @@ pub fn install(b: &mut SslContextBuilder, client: bool, secrets: &[(String, Vec<
     }
 }
 
+/// stunnel's `psk_server_callback`. OpenSSL also calls it for every TLS 1.3
+/// PSK identity the client offers, session tickets included: an unknown
+/// identity is therefore only an info line, and OpenSSL goes on to try it
+/// as a ticket.
 fn server_callback(
     ssl: &mut SslRef,
     identity: Option<&[u8]>,
     psk: &mut [u8],
 ) -> Result<usize, ErrorStack> {
-    let Some(policy) = conn::get(ssl).map(|c| c.policy()) else {
+    let Some(conn) = conn::get(ssl) else {
         return Ok(0);
     };
-    let identity = String::from_utf8_lossy(identity.unwrap_or_default()).into_owned();
-    match policy.psk.iter().find(|(id, _)| *id == identity) {
-        Some((_, key)) if key.len() <= psk.len() => {
-            psk[..key.len()].copy_from_slice(key);
-            crate::slog!(
-                crate::log::NOTICE,
-                "Key configured for PSK identity \"{identity}\""
-            );
-            Ok(key.len())
-        }
-        Some(_) => {
-            crate::slog!(crate::log::ERR, "PSK secret is too long");
-            Ok(0)
-        }
-        None => {
-            crate::slog!(
-                crate::log::ERR,
-                "No key configured for PSK identity \"{identity}\""
-            );
-            Ok(0)
-        }
+    let policy = conn.policy();
+    let identity = identity.unwrap_or_default();
+    let Some((id, key)) = policy.psk.iter().find(|(id, _)| id.as_bytes() == identity) else {
+        crate::slog!(
+            crate::log::INFO,
+            "PSK identity not found (session resumption?)"
+        );
+        return Ok(0);
+    };
+    if key.len() > psk.len() {
+        crate::slog!(
+            crate::log::ERR,
+            "PSK too long ({}>{})",
+            key.len(),
+            psk.len()
+        );
+        return Ok(0);
     }
+    psk[..key.len()].copy_from_slice(key);
+    conn.psk_matched.store(true, Ordering::SeqCst);
+    crate::slog!(
+        crate::log::NOTICE,
+        "Key configured for PSK identity \"{id}\""
+    );
+    Ok(key.len())
 }
 
 fn client_callback(

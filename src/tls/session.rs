@@ -1,8 +1,9 @@
 //! Session resumption (stunnel-reference §5.11): the server cache (id
-//! context from `scope.rs`, size, timeout), tickets and shared ticket keys,
-//! and the client's "last session" that the next connect offers — one per
-//! connect target index when the connection layer names the target and
-//! `delay = no` (stunnel's `connect_session[idx]`), else one per service.
+//! context from `scope.rs`, servers only; size, timeout), tickets and
+//! shared ticket keys, and the client's "last session" that the next connect
+//! offers — one per connect target index when the connection layer names
+//! the target and `delay = no` (stunnel's `connect_session[idx]`), else one
+//! per service.
 //!
 //! `sessiond` (external UDP cache) is not implemented here.
 
@@ -51,9 +52,13 @@ pub fn setup(
     client: bool,
     last: &LastSession,
 ) -> Result<Option<Arc<TicketKeys>>, TlsError> {
-    // stunnel uses the service name; ours also binds the policy (scope.rs).
-    b.set_session_id_context(id_context)
-        .map_err(|e| TlsError::new("SSL_CTX_set_session_id_context", &e))?;
+    // Servers only, as stunnel: OpenSSL's client refuses a TLS 1.3 external
+    // PSK session (whose id context is empty) when the client context has
+    // one. stunnel uses the service name; ours also binds the policy.
+    if !client {
+        b.set_session_id_context(id_context)
+            .map_err(|e| TlsError::new("SSL_CTX_set_session_id_context", &e))?;
+    }
     if !tls.session_resume {
         b.set_session_cache_mode(SslSessionCacheMode::OFF);
         if !client {
@@ -110,6 +115,7 @@ pub fn setup(
     };
     Ok(keys)
 }
+
 
 /// stunnel's new-session callback lines (both modes): `New session
 /// callback`, the peer certificate note, `Session id: HEX` (one per
