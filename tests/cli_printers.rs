@@ -2,24 +2,32 @@
 //! compared with stunnel4's: everything stunnel prints after its banner
 //! (the lines from the first " " separator on).
 
+#[path = "common/must_run.rs"]
+mod must_run;
+
 use std::process::{Command, Stdio};
 
 use rstunnel::cli;
 
 /// stunnel4's stderr for `arg`, from the first separator line on; `None`
-/// when stunnel4 is not installed.
+/// when stunnel4 is missing and skipping was asked for (`must_run.rs`).
 fn stunnel4(arg: &str) -> Option<Vec<String>> {
     let out = Command::new("timeout")
         .args(["10", "stunnel4", arg])
         .stdin(Stdio::null())
         .output()
-        .ok()?;
-    if out.status.code() != Some(0) {
+        .ok()
+        .filter(|out| out.status.code() == Some(0));
+    let Some(out) = out else {
+        must_run::cannot_run(&format!("stunnel4 {arg}"), "stunnel4 is not installed");
         return None;
-    }
+    };
     let text = String::from_utf8_lossy(&out.stderr).into_owned();
     let lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let start = lines.iter().position(|l| l == " ")?;
+    let start = lines
+        .iter()
+        .position(|l| l == " ")
+        .expect("stunnel4's separator line");
     Some(lines[start..].to_vec())
 }
 
@@ -37,7 +45,6 @@ fn help_matches_stunnel4_except_newer_options() {
         );
     }
     let Some(theirs) = stunnel4("-help") else {
-        eprintln!("stunnel4 not available: comparison skipped");
         return;
     };
     let filtered: Vec<String> = ours

@@ -12,6 +12,9 @@
 //! mode, which stays in the foreground, with stdin from /dev/null. Every
 //! run is bounded by `timeout`.
 
+#[path = "common/must_run.rs"]
+mod must_run;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -47,7 +50,7 @@ fn stunnel_error_lines(stderr: &str) -> Vec<String> {
 #[test]
 fn stunnel4_prints_the_same_error_lines() {
     let Some(bin) = stunnel4() else {
-        eprintln!("stunnel4 not installed: differential test skipped");
+        must_run::cannot_run("stunnel4_prints_the_same_error_lines", "stunnel4 is not installed");
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -109,11 +109,11 @@ fn daemonized_start_writes_pid_file_and_removes_it_at_sigterm() {
 #[test]
 fn setuid_setgid_leave_the_process_as_nobody_and_serving() {
     let (Some(uid), Some(gid)) = (uid_of("nobody"), gid_of("nogroup")) else {
-        eprintln!("skipped: no nobody/nogroup on this system");
+        common::must_run::cannot_run("setuid_setgid", "no nobody/nogroup on this system");
         return;
     };
     if !is_root() {
-        eprintln!("skipped: needs root");
+        common::must_run::cannot_run("setuid_setgid", "needs root");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -163,7 +163,7 @@ fn setuid_setgid_leave_the_process_as_nobody_and_serving() {
 #[test]
 fn chroot_jails_the_process_and_opens_the_log_inside() {
     if !is_root() {
-        eprintln!("skipped: needs root");
+        common::must_run::cannot_run("chroot", "needs root");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

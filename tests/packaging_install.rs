@@ -11,6 +11,9 @@
 //! `make install` copies by default. The test never runs cargo itself.
 //! systemd checks are skipped, with a message, without `systemd-analyze`.
 
+#[path = "common/must_run.rs"]
+mod must_run;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -253,7 +256,7 @@ fn have_systemd_analyze() -> bool {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        eprintln!("SKIP systemd checks: systemd-analyze is not installed (apt package systemd)");
+        must_run::cannot_run("systemd checks", "systemd-analyze is not installed (apt package systemd)");
     }
     ok
 }

@@ -24,7 +24,7 @@ fn have_logrotate() -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !ok {
-        eprintln!("SKIP logrotate tests: logrotate is not installed (see scripts/test-deps)");
+        common::must_run::cannot_run("logrotate tests", "logrotate is not installed");
     }
     ok
 }

@@ -9,6 +9,9 @@
 #[path = "../examples/gen_man.rs"]
 mod gen_man;
 
+#[path = "common/must_run.rs"]
+mod must_run;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -96,7 +99,7 @@ fn have(program: &str, test: &str) -> bool {
         .status()
         .is_ok();
     if !found {
-        eprintln!("SKIP {test}: `{program}` is not installed (see scripts/test-deps)");
+        must_run::cannot_run(test, &format!("`{program}` is not installed"));
     }
     found
 }

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod must_run;
 pub mod net;
 pub mod tls_client;
 pub mod tls_pki;

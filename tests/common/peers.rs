@@ -6,6 +6,9 @@
 //! bounded; daemons are killed (by their own pid) when dropped.
 #![allow(dead_code)]
 
+#[path = "must_run.rs"]
+mod must_run;
+
 use openssl::asn1::Asn1Time;
 use openssl::hash::MessageDigest;
 use openssl::pkey::PKey;
@@ -40,11 +43,12 @@ pub fn which(bin: &str) -> Option<PathBuf> {
     dirs.into_iter().map(|d| d.join(bin)).find(|p| p.is_file())
 }
 
-/// The binary, or `None` after printing why the test is skipped.
+/// The binary, or `None` when it is missing and skipping was asked for
+/// (see `must_run.rs`; otherwise the test fails here).
 pub fn require(test: &str, bin: &str) -> Option<PathBuf> {
     let found = which(bin);
     if found.is_none() {
-        eprintln!("SKIP {test}: `{bin}` is not installed (see scripts/test-deps)");
+        must_run::cannot_run(test, &format!("`{bin}` is not installed"));
     }
     found
 }
@@ -474,7 +478,7 @@ pub fn system_python(test: &str, module: &str) -> Option<PathBuf> {
             .is_ok_and(|s| s.success())
     });
     if !ok {
-        eprintln!("SKIP {test}: /usr/bin/python3 with `{module}` is not installed (see scripts/test-deps)");
+        must_run::cannot_run(test, &format!("/usr/bin/python3 with `{module}` is not installed"));
         return None;
     }
     py
@@ -561,7 +565,7 @@ impl Dovecot {
     pub async fn start(test: &str, tls: bool) -> Option<Dovecot> {
         let bin = require(test, "dovecot")?;
         if which("imap").is_none() && !Path::new("/usr/lib/dovecot/imap").exists() {
-            eprintln!("SKIP {test}: dovecot-imapd is not installed (see scripts/test-deps)");
+            must_run::cannot_run(test, "dovecot-imapd is not installed");
             return None;
         }
         let dir = tempfile::tempdir().expect("tempdir");
