@@ -25,7 +25,7 @@ use std::path::PathBuf;
 
 use crate::config::options::net::{SockType, SOCKET_OPTIONS};
 use crate::config::options::tls::SSL_OPTIONS;
-use crate::config::options::{Scope, OPTIONS};
+use crate::config::options::{self, Scope};
 use crate::config::Source;
 
 /// What the process was asked to do.
@@ -113,7 +113,7 @@ fn fd_source(arg: Option<&String>) -> Result<Source, CliError> {
         lines.extend(syntax_lines().into_iter().map(|l| (NOTICE, l)));
         return Err(CliError { lines });
     };
-    match crate::config::options::strtol(text) {
+    match crate::config::options::values::strtol(text) {
         Some(n) => Ok(Source::Fd(i32::try_from(n).unwrap_or(-1))),
         None => {
             let mut lines = vec![
@@ -164,7 +164,7 @@ pub fn help_lines() -> Vec<String> {
     ] {
         out.push(" ".to_string());
         out.push(title.to_string());
-        for def in OPTIONS.iter().filter(|d| d.scope == scope && d.listed) {
+        for def in options::all().filter(|d| d.scope == scope && d.listed) {
             let mut help = def.help.iter();
             out.push(option_line(def.name, help.next().copied().unwrap_or("")));
             out.extend(help.map(|more| format!("{:25}{more}", "")));
@@ -182,7 +182,7 @@ pub fn version_defaults_lines() -> Vec<String> {
     ] {
         out.push(" ".to_string());
         out.push(title.to_string());
-        for def in OPTIONS.iter().filter(|d| d.scope == scope) {
+        for def in options::all().filter(|d| d.scope == scope) {
             out.extend(def.defaults.iter().map(|text| option_line(def.name, text)));
         }
     }

@@ -2,7 +2,7 @@
 //! option table exactly once, and says "refused" exactly for the options the
 //! reader refuses.
 
-use rstunnel::config::options::{Support, OPTIONS};
+use rstunnel::config::options::{self, Support};
 
 fn table_rows() -> Vec<(String, String)> {
     let readme =
@@ -24,7 +24,7 @@ fn table_rows() -> Vec<(String, String)> {
 #[test]
 fn every_option_is_listed_once_with_its_status() {
     let rows = table_rows();
-    for def in OPTIONS {
+    for def in options::all() {
         let matching: Vec<_> = rows.iter().filter(|(name, _)| name == def.name).collect();
         assert_eq!(
             matching.len(),
@@ -50,7 +50,7 @@ fn every_option_is_listed_once_with_its_status() {
     }
     for (name, _) in &rows {
         assert!(
-            OPTIONS.iter().any(|d| d.name == name),
+            options::all().any(|d| d.name == name),
             "README lists unknown option `{name}`"
         );
     }

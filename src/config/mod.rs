@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  bytes ──lexer──▶ lines (file:line, raw, Section | Pair)
-//!        ──reader + options table──▶ RawGlobal / RawService (per section)
+//!        ──reader + option declarations──▶ RawGlobal / RawService (per section)
 //!        ──resolve (at each section end)──▶ model::Config
 //! ```
 //!
@@ -27,7 +27,6 @@ pub mod error;
 pub mod lexer;
 pub mod model;
 pub mod options;
-pub mod raw;
 pub mod reader;
 pub mod resolve;
 

@@ -18,9 +18,8 @@
 use super::error::{ConfigError, Place};
 use super::lexer::{self, Item, Line};
 use super::model::{Config, Service};
-use super::options::{self, Apply, Lookup, Support};
-use super::raw::{RawGlobal, RawService, Target};
-use super::resolve::{self, KnownSection, Reject};
+use super::options::{self, Apply, Failure, Lookup, RawGlobal, RawService, Support, Target};
+use super::resolve::{self, KnownSection};
 
 /// Includes nested deeper than this fail (stunnel would recurse until its
 /// stack runs out on a directory that includes itself).
@@ -249,6 +248,6 @@ fn warn_unauthenticated(service: &crate::config::model::Service) {
     }
 }
 
-fn reject(place: Place, r: Reject) -> ConfigError {
+fn reject(place: Place, r: Failure) -> ConfigError {
     ConfigError::new(place, r.reason).with_before(r.before)
 }

@@ -26,40 +26,15 @@ use super::model::{
     Endpoint, Exec, Foreground, Global, Protocol, Service, SniRoute, TlsSettings, Transparent,
 };
 use super::options::protocol as proto;
-use super::raw::{RawGlobal, RawService};
+use super::options::{Failure, RawGlobal, RawService};
 
 pub const DEFAULT_CIPHERS: &str = "HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK";
 pub const DEFAULT_CIPHERSUITES: &str =
     "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
 pub const DEFAULT_CURVES: &str = "X25519:P-256:X448:P-521:P-384";
 
-/// A failed end-of-section check: the reason and the err lines before it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reject {
-    pub before: Vec<String>,
-    pub reason: String,
-}
-
-impl From<&str> for Reject {
-    fn from(reason: &str) -> Self {
-        Reject {
-            before: Vec::new(),
-            reason: reason.to_string(),
-        }
-    }
-}
-
-impl From<String> for Reject {
-    fn from(reason: String) -> Self {
-        Reject {
-            before: Vec::new(),
-            reason,
-        }
-    }
-}
-
 /// End of the global section (`Global options: …`).
-pub fn finish_global(raw: &RawGlobal) -> Result<Global, Reject> {
+pub fn finish_global(raw: &RawGlobal) -> Result<Global, Failure> {
     let foreground = raw.foreground != Foreground::No;
     let absolute = |p: &Option<std::path::PathBuf>| p.as_deref().map_or(true, Path::is_absolute);
     if !foreground && !absolute(&raw.output) {
@@ -117,7 +92,7 @@ pub type Known<'a> = &'a [KnownSection];
 
 /// End of a section (`inetd` = the implicit service of a file without
 /// sections).
-pub fn finish_service(raw: &RawService, known: Known<'_>, inetd: bool) -> Result<Service, Reject> {
+pub fn finish_service(raw: &RawService, known: Known<'_>, inetd: bool) -> Result<Service, Failure> {
     let mut endpoints = 0;
     let verifies = raw.verify.chain || raw.verify.peer;
 
@@ -191,7 +166,7 @@ pub fn finish_service(raw: &RawService, known: Known<'_>, inetd: bool) -> Result
 
 /// Every `accept` value must split, have a known port and (with a host)
 /// resolve; stunnel logs each failure and fails only when nothing is left.
-fn resolve_accept(values: &[String]) -> Result<Vec<Endpoint>, Reject> {
+fn resolve_accept(values: &[String]) -> Result<Vec<Endpoint>, Failure> {
     let mut ok = Vec::new();
     let mut errors = Vec::new();
     for v in values {
@@ -205,7 +180,7 @@ fn resolve_accept(values: &[String]) -> Result<Vec<Endpoint>, Reject> {
         }
     }
     if !values.is_empty() && ok.is_empty() {
-        return Err(Reject {
+        return Err(Failure {
             before: errors,
             reason: "Cannot resolve accept target".to_string(),
         });
@@ -219,14 +194,14 @@ fn resolve_accept(values: &[String]) -> Result<Vec<Endpoint>, Reject> {
 /// `connect`/`redirect`: the port must be known now (rstunnel keeps ports
 /// as numbers; stunnel would log `Unknown TCP service` and fail every
 /// connection later). Host names are resolved at connect time.
-fn endpoints_of(values: &[String]) -> Result<Vec<Endpoint>, Reject> {
+fn endpoints_of(values: &[String]) -> Result<Vec<Endpoint>, Failure> {
     values
         .iter()
-        .map(|v| addr::endpoint(v).map_err(Reject::from))
+        .map(|v| addr::endpoint(v).map_err(Failure::from))
         .collect()
 }
 
-fn check_psk_identity(raw: &RawService) -> Result<(), Reject> {
+fn check_psk_identity(raw: &RawService) -> Result<(), Failure> {
     let Some(identity) = &raw.psk_identity else {
         return Ok(());
     };
@@ -245,7 +220,7 @@ fn check_psk_identity(raw: &RawService) -> Result<(), Reject> {
 
 /// Server sections need both ticket secrets or none; client sections
 /// ignore them, with stunnel's notices (and the model drops them).
-fn check_tickets(raw: &RawService) -> Result<(), Reject> {
+fn check_tickets(raw: &RawService) -> Result<(), Failure> {
     if raw.client {
         for (name, set) in [
             ("ticketKeySecret", raw.ticket_key.is_some()),
@@ -274,7 +249,7 @@ fn check_tickets(raw: &RawService) -> Result<(), Reject> {
 fn check_redirect(
     raw: &RawService,
     kind: Option<super::model::ProtocolKind>,
-) -> Result<Vec<Endpoint>, Reject> {
+) -> Result<Vec<Endpoint>, Failure> {
     if raw.redirect.is_empty() {
         return Ok(Vec::new());
     }
@@ -300,7 +275,7 @@ fn check_redirect(
 fn resolve_sni(
     raw: &RawService,
     known: Known<'_>,
-) -> Result<(Option<String>, Option<SniRoute>), Reject> {
+) -> Result<(Option<String>, Option<SniRoute>), Failure> {
     if raw.client {
         let name = match &raw.sni {
             Some(s) => s.clone(),

@@ -6,108 +6,51 @@
 //! is `Service [x]: Cannot resolve accept target`, not a line error), see
 //! `resolve`.
 
-use std::path::PathBuf;
+use std::net::IpAddr;
 
-use super::{strtol, yes_no, Failure};
+use super::declare::Failure;
+use super::values::strtol;
 use crate::config::addr;
 use crate::config::model::{
     Failover, LogId, SocketOption, SocketOptions, SocketValue, Transparent,
 };
-use crate::config::raw::Target;
 
-pub fn accept(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.accept.push(v.to_string());
-    Ok(())
-}
 
-pub fn connect(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.connect.push(v.to_string());
-    Ok(())
-}
 
-pub fn redirect(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.redirect.push(v.to_string());
-    Ok(())
-}
 
-pub fn client(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.client = yes_no(v)?;
-    Ok(())
-}
 
-pub fn delay(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.delay = yes_no(v)?;
-    Ok(())
-}
 
-pub fn pty(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.pty = yes_no(v)?;
-    Ok(())
-}
 
-pub fn reset(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.reset = yes_no(v)?;
-    Ok(())
-}
 
-/// stunnel 5.68: `retry = yes|no` (a number is 5.70+ and rejected here
-/// with the 5.68 message).
-pub fn retry(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.retry = yes_no(v)?;
-    Ok(())
-}
 
-/// `libwrap = no` only (the reader refuses `yes`).
-pub fn libwrap(_t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    yes_no(v).map(|_| ())
-}
 
-/// `exec` also sets argv to `[exec]`, but only while `execArgs` is unset
-/// (so `execArgs` before `exec` wins, and a second `exec` keeps the first
-/// one's argv, as in stunnel).
-pub fn exec(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.exec = Some(PathBuf::from(v));
-    if t.service.exec_args.is_none() {
-        t.service.exec_args = Some(vec![v.to_string()]);
-    }
-    Ok(())
-}
 
 /// Split on runs of whitespace, no quoting (stunnel's `argalloc`).
-pub fn exec_args(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+pub fn exec_args(v: &str) -> Result<Option<Vec<String>>, Failure> {
     let args = v
         .split(|c: char| c.is_ascii() && crate::config::lexer::is_c_space(c as u8))
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-    t.service.exec_args = Some(args);
-    Ok(())
+    Ok(Some(args))
 }
 
-pub fn failover(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.failover = if v.eq_ignore_ascii_case("rr") {
+pub fn failover(v: &str) -> Result<Failover, Failure> {
+    Ok(if v.eq_ignore_ascii_case("rr") {
         Failover::RoundRobin
     } else if v.eq_ignore_ascii_case("prio") {
         Failover::Priority
     } else {
         return Err("The argument needs to be either 'rr' or 'prio'".into());
-    };
-    Ok(())
+    })
 }
 
-pub fn ident(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.ident = Some(v.to_string());
-    Ok(())
-}
 
 /// `local = HOST`: resolved now, as stunnel does.
-pub fn local(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+pub fn local(v: &str) -> Result<Option<IpAddr>, Failure> {
     match addr::resolve_host(v) {
         Ok(ips) => match ips.first() {
-            Some(ip) => {
-                t.service.local = Some(*ip);
-                Ok(())
-            }
+            Some(ip) => Ok(Some(*ip)),
             None => Err("Failed to resolve local address".into()),
         },
         Err(line) => Err(Failure::with_before(
@@ -117,33 +60,25 @@ pub fn local(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
     }
 }
 
-pub fn log_id(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.log_id = match v.to_ascii_lowercase().as_str() {
+pub fn log_id(v: &str) -> Result<LogId, Failure> {
+    Ok(match v.to_ascii_lowercase().as_str() {
         "sequential" => LogId::Sequential,
         "unique" => LogId::Unique,
         "thread" => LogId::Thread,
         "process" => LogId::Process,
         _ => return Err("Invalid connection identifier type".into()),
-    };
-    Ok(())
+    })
 }
 
-/// Validated like stunnel (`Illegal thread stack size`) and kept; tokio
-/// tasks have no per-connection thread, so the value has no effect.
-pub fn stack(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.stack = strtol(v).ok_or("Illegal thread stack size")?;
-    Ok(())
-}
 
-pub fn transparent(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.transparent = match v.to_ascii_lowercase().as_str() {
+pub fn transparent(v: &str) -> Result<Transparent, Failure> {
+    Ok(match v.to_ascii_lowercase().as_str() {
         "none" | "no" => Transparent::None,
         "source" | "yes" => Transparent::Source,
         "destination" => Transparent::Destination,
         "both" => Transparent::Both,
         _ => return Err("Selected transparent proxy mode is not available".into()),
-    };
-    Ok(())
+    })
 }
 
 // ---- socket = a|l|r:NAME=VALUE ----
@@ -362,7 +297,7 @@ fn set_slot(list: &mut Vec<SocketOption>, opt: SocketOption) {
     list.insert(at, opt);
 }
 
-pub fn socket(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+pub fn socket(options: &mut SocketOptions, v: &str) -> Result<(), Failure> {
     const ILLEGAL: &str = "Illegal socket option";
     let (kind, rest) = match v.as_bytes() {
         [k @ (b'a' | b'l' | b'r'), b':', ..] => (*k, &v[2..]),
@@ -380,7 +315,7 @@ pub fn socket(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
         label: def.name,
         value,
     };
-    let opts = &mut t.service.socket_options;
+    let opts = options;
     let list = match kind {
         b'a' => &mut opts.accept,
         b'l' => &mut opts.local,
@@ -413,149 +348,4 @@ pub fn default_socket_options() -> SocketOptions {
         }
     }
     opts
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::raw::{RawGlobal, RawService};
-
-    fn apply(f: super::super::ApplyFn, lines: &[&str]) -> Result<RawService, String> {
-        let mut g = RawGlobal::default();
-        let mut s = RawService::default();
-        for l in lines {
-            f(
-                &mut Target {
-                    global: &mut g,
-                    service: &mut s,
-                    in_global: false,
-                },
-                l,
-            )
-            .map_err(|e| e.reason)?;
-        }
-        Ok(s)
-    }
-
-    #[test]
-    fn socket_values() {
-        for ok in [
-            "a:SO_REUSEADDR=1",
-            "a:SO_KEEPALIVE=YES",
-            "a:SO_RCVBUF=",
-            "a:SO_RCVBUF=-3",
-            "a:SO_RCVBUF=99999999999",
-            "a:SO_LINGER=1",
-            "a:SO_LINGER=1:5",
-            "a:SO_RCVTIMEO=5",
-            "a:SO_RCVTIMEO=5:7",
-            "a:SO_BINDTODEVICE=eth0",
-            "a:IPV6_V6ONLY=yes",
-        ] {
-            assert!(apply(socket, &[ok]).is_ok(), "{ok}");
-        }
-        for bad in [
-            "x:SO_REUSEADDR=1",
-            "A:SO_REUSEADDR=1",
-            "a:so_reuseaddr=1",
-            "a:SO_REUSEADDR = 1",
-            "a:SO_REUSEADDR=maybe",
-            "a:SO_RCVBUF=12x",
-            "a:SO_LINGER=1:x",
-            "a:SO_LINGER=yes:5",
-            "a:SO_BINDTODEVICE=0123456789abcdef",
-            "a:TCP_MAXSEG=5",
-            "a",
-            "a:",
-            "a:SO_REUSEADDR",
-        ] {
-            assert_eq!(
-                apply(socket, &[bad]).unwrap_err(),
-                "Illegal socket option",
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn socket_slots_replace_and_keep_table_order() {
-        let s = apply(
-            socket,
-            &[
-                "l:SO_KEEPALIVE=yes",
-                "l:TCP_NODELAY=no",
-                "a:SO_REUSEADDR=no",
-            ],
-        )
-        .expect("valid");
-        let labels: Vec<_> = s.socket_options.local.iter().map(|o| o.label).collect();
-        assert_eq!(labels, vec!["SO_KEEPALIVE", "TCP_NODELAY"]);
-        assert_eq!(s.socket_options.local[1].value, SocketValue::Int(0));
-        assert_eq!(s.socket_options.accept.len(), 1);
-        assert_eq!(s.socket_options.accept[0].value, SocketValue::Int(0));
-        assert_eq!(s.socket_options.remote[0].label, "TCP_NODELAY");
-    }
-
-    #[test]
-    fn exec_and_exec_args_order() {
-        let s = apply(exec, &["/bin/cat", "/bin/echo"]).expect("valid");
-        assert_eq!(s.exec, Some(PathBuf::from("/bin/echo")));
-        assert_eq!(s.exec_args, Some(vec!["/bin/cat".to_string()]));
-        let mut s = apply(exec_args, &["a  b\tc"]).expect("valid");
-        assert_eq!(s.exec_args, Some(vec!["a".into(), "b".into(), "c".into()]));
-        let mut g = RawGlobal::default();
-        exec(
-            &mut Target {
-                global: &mut g,
-                service: &mut s,
-                in_global: false,
-            },
-            "/bin/x",
-        )
-        .expect("valid");
-        assert_eq!(s.exec_args, Some(vec!["a".into(), "b".into(), "c".into()]));
-    }
-
-    #[test]
-    fn enumerations() {
-        assert_eq!(
-            apply(transparent, &["YES"]).map(|s| s.transparent),
-            Ok(Transparent::Source)
-        );
-        assert_eq!(
-            apply(transparent, &["maybe"]).unwrap_err(),
-            "Selected transparent proxy mode is not available"
-        );
-        assert_eq!(
-            apply(log_id, &["UNIQUE"]).map(|s| s.log_id),
-            Ok(LogId::Unique)
-        );
-        assert_eq!(
-            apply(log_id, &["x"]).unwrap_err(),
-            "Invalid connection identifier type"
-        );
-        assert_eq!(
-            apply(failover, &["x"]).unwrap_err(),
-            "The argument needs to be either 'rr' or 'prio'"
-        );
-        assert_eq!(
-            apply(retry, &["5"]).unwrap_err(),
-            "The argument needs to be either 'yes' or 'no'"
-        );
-        assert_eq!(
-            apply(stack, &["x"]).unwrap_err(),
-            "Illegal thread stack size"
-        );
-        assert_eq!(apply(stack, &["-1"]).map(|s| s.stack), Ok(-1));
-    }
-
-    #[test]
-    fn local_address() {
-        let s = apply(local, &["127.0.0.1"]).expect("valid");
-        assert_eq!(s.local, Some("127.0.0.1".parse().expect("ip")));
-        assert_eq!(
-            apply(local, &["::1"]).map(|s| s.local),
-            Ok(Some("::1".parse().expect("ip")))
-        );
-    }
 }

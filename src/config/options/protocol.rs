@@ -1,46 +1,8 @@
-//! `protocol` and its parameters. The name is kept as written and checked
-//! when the section ends (stunnel 5.68 reports an unknown name or a
+//! `protocol` names and modes. The name is kept as written (`table.rs`) and
+//! checked when the section ends (stunnel 5.68 reports an unknown name or a
 //! protocol/mode mismatch as `Service [x]: …`, not as a line error).
 
-use super::Failure;
 use crate::config::model::ProtocolKind;
-use crate::config::raw::Target;
-
-pub fn protocol(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.protocol = Some(v.to_string());
-    Ok(())
-}
-
-pub fn authentication(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.protocol_authentication = Some(v.to_string());
-    Ok(())
-}
-
-pub fn domain(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.protocol_domain = Some(v.to_string());
-    Ok(())
-}
-
-/// A list: every line is sent.
-pub fn header(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.protocol_headers.push(v.to_string());
-    Ok(())
-}
-
-pub fn host(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.protocol_host = Some(v.to_string());
-    Ok(())
-}
-
-pub fn password(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.protocol_password = Some(v.to_string());
-    Ok(())
-}
-
-pub fn username(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.protocol_username = Some(v.to_string());
-    Ok(())
-}
 
 /// Names stunnel 5.68 knows (case-insensitive) and, per mode, whether the
 /// protocol is available: (name, kind, client, server).

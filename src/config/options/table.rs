@@ -1,521 +1,315 @@
-//! The rows of the option table, in `stunnel -help` order (see the module
-//! above for what a row holds). Help and default texts are stunnel4 5.68's,
-//! compared line by line in `tests/cli_printers.rs`.
+//! Every option stunnel 5.68 knows (plus the 5.70+ ones rstunnel accepts),
+//! declared once, in `stunnel -help` order: the field it writes, its type and
+//! default, the parser, the `-help` and `-version` texts (stunnel4 5.68's,
+//! compared line by line in `tests/cli_printers.rs`). The grammar is in
+//! `declare.rs`. A field without an option of its own is set by several
+//! options (`verify`, `timeouts`) or by the reader (`name`).
 
-use super::{global, net, protocol, timeouts, tls, verify};
-use super::{Apply, ApplyFn, OptionDef, Scope, Support};
+use std::net::IpAddr;
+use std::path::PathBuf;
 
-const fn row(
-    name: &'static str,
-    scope: Scope,
-    help: &'static [&'static str],
-    apply: ApplyFn,
-) -> OptionDef {
-    OptionDef {
-        name,
-        scope,
-        help,
-        defaults: &[],
-        apply: Apply::Value(apply),
-        support: Support::Implemented,
-        listed: true,
+use super::declare::{self, Failure};
+use super::{global, net, timeouts, tls, values, verify};
+use crate::config::model::{
+    DebugLevel, Failover, Foreground, GroupId, LogId, LogMode, SocketOptions, Timeouts, TlsVersion,
+    Transparent, UserId, VerifyFlags,
+};
+use crate::declare_section;
+
+/// What an option line writes (see [`declare::Target`]).
+pub type Target<'a> = declare::Target<'a, RawGlobal, RawService>;
+pub type Apply = declare::Apply<RawGlobal, RawService>;
+pub type OptionDef = declare::OptionDef<RawGlobal, RawService>;
+
+/// Every option, in `stunnel -help` order: global-only ones first.
+pub fn all() -> impl Iterator<Item = &'static OptionDef> + Clone {
+    GLOBAL_OPTIONS.iter().chain(SERVICE_OPTIONS)
+}
+
+declare_section! {
+    /// The global section's values as read: global-only options
+    /// (stunnel-reference §3.1) plus the global meaning of `debug`,
+    /// `service`, `setuid` and `setgid`.
+    pub struct RawGlobal, written as global, scope Global, rows GLOBAL_OPTIONS {
+        chroot: Option<PathBuf> = None
+            => ("chroot", set(chroot, values::path), help(&["directory to chroot stunnel process"]));
+        => ("compression", refused, help(&["compression type"]));
+        => ("EGD", refused, help(&["path to Entropy Gathering Daemon socket"]));
+        => ("engine", refused, help(&["auto|engine_id"]));
+        => ("engineCtrl", refused, help(&["cmd[:arg]"]));
+        => ("engineDefault", refused, help(&["TASK_LIST"]));
+        => ("fips", check(values::yes_no), help(&["yes|no FIPS 140-2 mode"]), unlisted(), refused_when_yes());
+        foreground: Foreground = Foreground::No
+            => ("foreground", set(foreground, global::foreground), help(&["yes|quiet|no foreground mode (don't fork, log to stderr)"]));
+        log_mode: LogMode = LogMode::Append
+            => ("log", set(log_mode, global::log_mode), help(&["append|overwrite log file"]));
+        output: Option<PathBuf> = None
+            => ("output", set(output, values::path), help(&["file to append log messages"]));
+        /// `pid =` (empty) means no pid file.
+        pid: Option<PathBuf> = None
+            => ("pid", set(pid, values::path_or_unset), help(&["pid file"]));
+        /// `provider = NAME` lines, in order (loaded by the TLS layer).
+        providers: Vec<String> = Vec::new()
+            => ("provider", push(providers, values::string), help(&["provider to load"]));
+        => ("providerParameter", refused, help(&["PROVIDER:PARAMETER=VALUE provider parameter"]), unlisted());
+        rnd_bytes: i64 = 1024
+            => ("RNDbytes", set(rnd_bytes, values::number("Illegal number of bytes to read from random seed files")), help(&["bytes to read from random seed files"]), default_text(&["1024"]));
+        rnd_file: Option<PathBuf> = Some(PathBuf::from("/dev/urandom"))
+            => ("RNDfile", set(rnd_file, values::path), help(&["path to file with random seed data"]), default_text(&["/dev/urandom"]));
+        rnd_overwrite: bool = true
+            => ("RNDoverwrite", set(rnd_overwrite, values::yes_no), help(&["yes|no overwrite seed datafiles with new random data"]), default_text(&["yes"]));
+        /// `setEnv = NAME=VALUE` (`None` = unset), in order.
+        set_env: Vec<(String, Option<String>)> = Vec::new()
+            => ("setEnv", push(set_env, global::env_entry), help(&["NAME=VALUE environment variable to set"]));
+        syslog: bool = true
+            => ("syslog", set(syslog, values::yes_no), help(&["yes|no send logging messages to syslog"]));
+        debug: DebugLevel = DebugLevel { facility: libc::LOG_DAEMON, level: 5 };
+        service_name: String = "stunnel".to_string();
+        setuid: Option<UserId> = None;
+        setgid: Option<GroupId> = None;
     }
 }
 
-const fn refused(name: &'static str, scope: Scope, help: &'static [&'static str]) -> OptionDef {
-    OptionDef {
-        name,
-        scope,
-        help,
-        defaults: &[],
-        apply: Apply::Nothing,
-        support: Support::Refused,
-        listed: true,
+declare_section! {
+    /// One section's service-level values as read, before defaults are
+    /// computed and before end-of-section validation. A `[section]` starts
+    /// as a clone of the global section's (stunnel copies its "default
+    /// service"), so list options (`connect`, `checkHost`, `config`, …)
+    /// *append* to the global ones, the `options` masks are extended and
+    /// `verify*` lines keep modifying the inherited flags
+    /// (stunnel-reference §2.2, §2.3). Values stunnel computes when a section
+    /// ends (ciphers, key = cert, client SNI, …) stay `None` here and are
+    /// filled in by `resolve`.
+    pub struct RawService, written as service, scope Service, rows SERVICE_OPTIONS {
+        /// Section name (or the `service =` rename).
+        name: String = String::new();
+        /// `accept`/`connect`/`redirect` values as written; split and checked
+        /// when the section ends, as stunnel resolves them then.
+        accept: Vec<String> = Vec::new()
+            => ("accept", push(accept, values::string), help(&["[host:]port accept connections on specified host:port"]));
+        => ("CAengine", refused, help(&["engine-specific CA certificate identifier for 'verify' option"]));
+        ca_path: Option<PathBuf> = None
+            => ("CApath", set(ca_path, values::path_or_unset), help(&["CA certificate directory for 'verify' option"]));
+        ca_file: Option<PathBuf> = None
+            => ("CAfile", set(ca_file, values::path_or_unset), help(&["CA certificate file for 'verify' option"]));
+        => ("CAstore", refused, help(&["CA certificate store URI for 'verify' option"]), unlisted());
+        cert: Option<PathBuf> = None
+            => ("cert", set(cert, values::path), help(&["certificate chain"]));
+        check_email: Vec<String> = Vec::new()
+            => ("checkEmail", push(check_email, values::string), help(&["peer certificate email address"]));
+        check_host: Vec<String> = Vec::new()
+            => ("checkHost", push(check_host, values::string), help(&["peer certificate host name pattern"]));
+        check_ip: Vec<String> = Vec::new()
+            => ("checkIP", push(check_ip, values::string), help(&["peer certificate IP address"]));
+        /// `None`: stunnel's default, filled in when the section ends.
+        ciphers: Option<String> = None
+            => ("ciphers", set(ciphers, values::text), help(&["permitted ciphers for TLS 1.2 or older"]), default_text(&["HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK"]));
+        ciphersuites: Option<String> = None
+            => ("ciphersuites", set(ciphersuites, values::text), help(&["permitted ciphersuites for TLS 1.3"]), default_text(&["TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256 (with TLSv1.3)"]));
+        client: bool = false
+            => ("client", set(client, values::yes_no), help(&["yes|no client mode (remote service uses TLS)"]));
+        /// `config = COMMAND[:PARAM]` lines for SSL_CONF_cmd, in order.
+        conf_cmds: Vec<(String, Option<String>)> = Vec::new()
+            => ("config", push(conf_cmds, tls::conf_command), help(&["command[:parameter] to execute"]));
+        connect: Vec<String> = Vec::new()
+            => ("connect", push(connect, values::string), help(&["[host:]port to connect"]));
+        crl_path: Option<PathBuf> = None
+            => ("CRLpath", set(crl_path, values::path_or_unset), help(&["CRL directory"]));
+        crl_file: Option<PathBuf> = None
+            => ("CRLfile", set(crl_file, values::path_or_unset), help(&["CRL file"]));
+        curves: Option<String> = None
+            => ("curves", set(curves, values::text), help(&["ECDH curve names"]), default_text(&["X25519:P-256:X448:P-521:P-384"]));
+        => ("curve", set(curves, values::text), help(&["ECDH curve names"]), unlisted());
+        debug_level: u8 = 5
+            => ("debug", apply(debug), help(&["[facility].level (e.g. daemon.info)"]), default_text(&["daemon.notice"]));
+        delay: bool = false
+            => ("delay", set(delay, values::yes_no), help(&["yes|no delay DNS lookup for 'connect' option"]));
+        => ("engineId", refused, help(&["ID of engine to read the key from"]));
+        => ("engineNum", refused, help(&["number of engine to read the key from"]));
+        exec: Option<PathBuf> = None
+            => ("exec", apply(exec), help(&["file execute local inetd-type program"]));
+        /// `execArgs`, or the `exec` path if `exec` came first (stunnel's rule).
+        exec_args: Option<Vec<String>> = None
+            => ("execArgs", set(exec_args, net::exec_args), help(&["arguments for 'exec' (including $0)"]));
+        failover: Failover = Failover::Priority
+            => ("failover", set(failover, net::failover), help(&["rr|prio failover strategy"]));
+        ident: Option<String> = None
+            => ("ident", set(ident, values::text), help(&["username for IDENT (RFC 1413) checking"]));
+        => ("include", include, help(&["directory with configuration file snippets"]));
+        key: Option<PathBuf> = None
+            => ("key", set(key, values::path), help(&["certificate private key"]));
+        => ("libwrap", check(values::yes_no), help(&["yes|no use /etc/hosts.allow and /etc/hosts.deny"]), refused_when_yes());
+        local: Option<IpAddr> = None
+            => ("local", set(local, net::local), help(&["IP address to be used as source for remote connections"]));
+        log_id: LogId = LogId::Sequential
+            => ("logId", set(log_id, net::log_id), help(&["connection identifier type"]), default_text(&["sequential"]));
+        ocsp_url: Option<String> = None
+            => ("OCSP", set(ocsp_url, values::text), help(&["OCSP responder URL"]));
+        ocsp_aia: bool = false
+            => ("OCSPaia", set(ocsp_aia, values::yes_no), help(&["yes|no check the AIA responders from certificates"]));
+        ocsp_flags: u64 = 0
+            => ("OCSPflag", update(ocsp_flags, verify::add_ocsp_flag), help(&["OCSP responder flags"]));
+        ocsp_nonce: bool = false
+            => ("OCSPnonce", set(ocsp_nonce, values::yes_no), help(&["yes|no send and verify the OCSP nonce extension"]));
+        ocsp_require: bool = true
+            => ("OCSPrequire", set(ocsp_require, values::yes_no), help(&["yes|no require a conclusive OCSP response"]));
+        /// `options = NAME` bits set and `options = -NAME` bits cleared.
+        options_set: u64 = 0;
+        options_clear: u64 = 0;
+        => ("options", apply(ssl_option), help(&["TLS option to set/reset"]), default_text(&["NO_SSLv2", "NO_SSLv3"]));
+        /// `protocol` name as written; checked when the section ends.
+        protocol: Option<String> = None
+            => ("protocol", set(protocol, values::text), help(&["protocol to negotiate before TLS initialization", "currently supported: cifs, connect, imap,", "    nntp, pgsql, pop3, proxy, smtp, socks"]));
+        protocol_authentication: Option<String> = None
+            => ("protocolAuthentication", set(protocol_authentication, values::text), help(&["authentication type for protocol negotiations"]));
+        protocol_domain: Option<String> = None
+            => ("protocolDomain", set(protocol_domain, values::text), help(&["domain for protocol negotiations"]));
+        protocol_headers: Vec<String> = Vec::new()
+            => ("protocolHeader", push(protocol_headers, values::string), help(&["custom header for protocol negotiations"]));
+        protocol_host: Option<String> = None
+            => ("protocolHost", set(protocol_host, values::text), help(&["host:port for protocol negotiations"]));
+        protocol_password: Option<String> = None
+            => ("protocolPassword", set(protocol_password, values::text), help(&["password for protocol negotiations"]));
+        protocol_username: Option<String> = None
+            => ("protocolUsername", set(protocol_username, values::text), help(&["username for protocol negotiations"]));
+        psk_identity: Option<String> = None
+            => ("PSKidentity", set(psk_identity, values::text), help(&["identity for PSK authentication"]));
+        /// `PSKsecrets` file content as (identity, key) pairs.
+        psk_secrets: Vec<(String, Vec<u8>)> = Vec::new()
+            => ("PSKsecrets", set(psk_secrets, verify::read_psk_file), help(&["secrets for PSK authentication"]));
+        pty: bool = false
+            => ("pty", set(pty, values::yes_no), help(&["yes|no allocate pseudo terminal for 'exec' option"]));
+        redirect: Vec<String> = Vec::new()
+            => ("redirect", push(redirect, values::string), help(&["[host:]port to redirect on authentication failures"]));
+        renegotiation: bool = true
+            => ("renegotiation", set(renegotiation, values::yes_no), help(&["yes|no support renegotiation"]));
+        => ("requireCert", update(verify, verify::require_cert), help(&["yes|no require client certificate"]));
+        reset: bool = true
+            => ("reset", set(reset, values::yes_no), help(&["yes|no send TCP RST on error"]));
+        /// stunnel 5.68: `retry = yes|no`.
+        retry: bool = false
+            => ("retry", set(retry, values::yes_no), help(&["yes|no retry connect+exec section"]));
+        security_level: Option<u8> = None
+            => ("securityLevel", set(security_level, tls::security_level), help(&["set the security level"]), default_text(&["2"]));
+        => ("service", apply(service), help(&["service name"]));
+        socket_group: Option<GroupId> = None
+            => ("setgid", apply(setgid), help(&["groupname for setgid()"]));
+        socket_owner: Option<UserId> = None
+            => ("setuid", apply(setuid), help(&["username for setuid()"]));
+        session_cache_size: i64 = 1000
+            => ("sessionCacheSize", set(session_cache_size, values::number("Illegal session cache size")), help(&["session cache size"]), default_text(&["1000"]));
+        session_cache_timeout: i64 = 300
+            => ("sessionCacheTimeout", set(session_cache_timeout, values::number("Illegal session cache timeout")), help(&["session cache timeout (in seconds)"]), default_text(&["300 seconds"]));
+        => ("session", set(session_cache_timeout, values::number("Illegal session cache timeout")), help(&["session cache timeout (in seconds)"]), unlisted());
+        session_resume: bool = true
+            => ("sessionResume", set(session_resume, values::yes_no), help(&["yes|no enable session resumption"]));
+        => ("sessiond", refused, help(&["[host:]port use sessiond at host:port"]));
+        /// `sni` as written; its meaning depends on `client` at section end.
+        sni: Option<String> = None
+            => ("sni", set(sni, values::text), help(&["primary_service:host_name for an SNI virtual service"]));
+        socket_options: SocketOptions = net::default_socket_options()
+            => ("socket", update(socket_options, net::socket), help(&["a|l|r:option=value[:value]", "set an option on accept/local/remote socket"]));
+        /// `None` = no limit (`all`).
+        min_version: Option<TlsVersion> = None
+            => ("sslVersion", apply(ssl_version), help(&["all|SSLv3|TLSv1|TLSv1.1|TLSv1.2|TLSv1.3 TLS version"]));
+        max_version: Option<TlsVersion> = None
+            => ("sslVersionMax", set(max_version, tls::version), help(&["all|SSLv3|TLSv1|TLSv1.1|TLSv1.2|TLSv1.3 TLS version"]));
+        => ("sslVersionMin", set(min_version, tls::version), help(&["all|SSLv3|TLSv1|TLSv1.1|TLSv1.2|TLSv1.3 TLS version"]));
+        /// Validated and kept only: tokio tasks have no per-connection thread.
+        stack: i64 = 65536
+            => ("stack", set(stack, values::number("Illegal thread stack size")), help(&["thread stack size (in bytes)"]), default_text(&["65536 bytes"]));
+        ticket_key: Option<Vec<u8>> = None
+            => ("ticketKeySecret", set(ticket_key, tls::ticket_key_secret), help(&["secret key for encryption/decryption TLSv1.3 tickets"]));
+        ticket_mac: Option<Vec<u8>> = None
+            => ("ticketMacSecret", set(ticket_mac, tls::ticket_mac_secret), help(&["key for HMAC operations on TLSv1.3 tickets"]));
+        timeouts: Timeouts = Timeouts::default()
+            => ("TIMEOUTbusy", set(timeouts.busy, timeouts::seconds("Illegal busy timeout")), help(&["seconds to wait for expected data"]), default_text(&["300 seconds"]));
+        => ("TIMEOUTclose", set(timeouts.close, timeouts::seconds("Illegal close timeout")), help(&["seconds to wait for close_notify"]), default_text(&["60 seconds"]));
+        => ("TIMEOUTconnect", set(timeouts.connect, timeouts::seconds("Illegal connect timeout")), help(&["seconds to connect remote host"]), default_text(&["10 seconds"]));
+        => ("TIMEOUTidle", set(timeouts.idle, timeouts::seconds("Illegal idle timeout")), help(&["seconds to keep an idle connection"]), default_text(&["43200 seconds"]));
+        => ("TIMEOUTocsp", set(timeouts.ocsp, timeouts::seconds("Illegal OCSP connect timeout")), help(&["seconds to check OCSP response"]));
+        transparent: Transparent = Transparent::None
+            => ("transparent", set(transparent, net::transparent), help(&["none|source|destination|both transparent proxy mode"]));
+        verify: VerifyFlags = VerifyFlags::default()
+            => ("verify", update(verify, verify::level), help(&["level of peer certificate verification"]), default_text(&["none"]));
+        => ("verifyChain", update(verify, verify::verify_chain), help(&["yes|no verify certificate chain"]));
+        => ("verifyPeer", update(verify, verify::verify_peer), help(&["yes|no verify peer certificate"]));
     }
 }
 
-impl OptionDef {
-    const fn default_text(mut self, defaults: &'static [&'static str]) -> Self {
-        self.defaults = defaults;
-        self
+/// `debug = [facility.]level`: the facility only in the global section.
+fn debug(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    let mut level_text = v;
+    if t.in_global {
+        if let Some((facility, level)) = v.split_once('.') {
+            t.global.debug.facility =
+                global::parse_facility(facility).ok_or("Illegal syslog facility")?;
+            level_text = level;
+        }
     }
-    const fn unlisted(mut self) -> Self {
-        self.listed = false;
-        self
+    let level = global::parse_level(level_text).ok_or("Illegal debug level")?;
+    if t.in_global {
+        t.global.debug.level = level;
     }
-    const fn refused_when_yes(mut self) -> Self {
-        self.support = Support::RefusedWhenYes;
-        self
-    }
+    t.service.debug_level = level;
+    Ok(())
 }
 
-use Scope::{Global as G, Service as S};
+/// Global: syslog ident and inetd-mode service name. In a section it
+/// renames that section (stunnel's documented, useless, behaviour).
+fn service(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    if t.in_global {
+        t.global.service_name = v.to_string();
+    } else {
+        t.service.name = v.to_string();
+    }
+    Ok(())
+}
 
-/// Every option stunnel 5.68 knows (plus the 5.70+ ones rstunnel accepts),
-/// in `stunnel -help` order: global options first, then service-level ones.
-pub static OPTIONS: &[OptionDef] = &[
-    // ---- global options ----
-    row(
-        "chroot",
-        G,
-        &["directory to chroot stunnel process"],
-        global::chroot,
-    ),
-    refused("compression", G, &["compression type"]),
-    refused("EGD", G, &["path to Entropy Gathering Daemon socket"]),
-    refused("engine", G, &["auto|engine_id"]),
-    refused("engineCtrl", G, &["cmd[:arg]"]),
-    refused("engineDefault", G, &["TASK_LIST"]),
-    row("fips", G, &["yes|no FIPS 140-2 mode"], global::fips)
-        .refused_when_yes()
-        .unlisted(),
-    row(
-        "foreground",
-        G,
-        &["yes|quiet|no foreground mode (don't fork, log to stderr)"],
-        global::foreground,
-    ),
-    row("log", G, &["append|overwrite log file"], global::log),
-    row(
-        "output",
-        G,
-        &["file to append log messages"],
-        global::output,
-    ),
-    row("pid", G, &["pid file"], global::pid),
-    row("provider", G, &["provider to load"], global::provider),
-    refused(
-        "providerParameter",
-        G,
-        &["PROVIDER:PARAMETER=VALUE provider parameter"],
-    )
-    .unlisted(),
-    row(
-        "RNDbytes",
-        G,
-        &["bytes to read from random seed files"],
-        global::rnd_bytes,
-    )
-    .default_text(&["1024"]),
-    row(
-        "RNDfile",
-        G,
-        &["path to file with random seed data"],
-        global::rnd_file,
-    )
-    .default_text(&["/dev/urandom"]),
-    row(
-        "RNDoverwrite",
-        G,
-        &["yes|no overwrite seed datafiles with new random data"],
-        global::rnd_overwrite,
-    )
-    .default_text(&["yes"]),
-    row(
-        "setEnv",
-        G,
-        &["NAME=VALUE environment variable to set"],
-        global::set_env,
-    ),
-    row(
-        "syslog",
-        G,
-        &["yes|no send logging messages to syslog"],
-        global::syslog,
-    ),
-    // ---- service-level options ----
-    row(
-        "accept",
-        S,
-        &["[host:]port accept connections on specified host:port"],
-        net::accept,
-    ),
-    refused(
-        "CAengine",
-        S,
-        &["engine-specific CA certificate identifier for 'verify' option"],
-    ),
-    row(
-        "CApath",
-        S,
-        &["CA certificate directory for 'verify' option"],
-        verify::ca_path,
-    ),
-    row(
-        "CAfile",
-        S,
-        &["CA certificate file for 'verify' option"],
-        verify::ca_file,
-    ),
-    refused(
-        "CAstore",
-        S,
-        &["CA certificate store URI for 'verify' option"],
-    )
-    .unlisted(),
-    row("cert", S, &["certificate chain"], tls::cert),
-    row(
-        "checkEmail",
-        S,
-        &["peer certificate email address"],
-        verify::check_email,
-    ),
-    row(
-        "checkHost",
-        S,
-        &["peer certificate host name pattern"],
-        verify::check_host,
-    ),
-    row(
-        "checkIP",
-        S,
-        &["peer certificate IP address"],
-        verify::check_ip,
-    ),
-    row(
-        "ciphers",
-        S,
-        &["permitted ciphers for TLS 1.2 or older"],
-        tls::ciphers,
-    )
-    .default_text(&["HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK"]),
-    row(
-        "ciphersuites",
-        S,
-        &["permitted ciphersuites for TLS 1.3"],
-        tls::ciphersuites,
-    )
-    .default_text(&[
-        "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256 (with TLSv1.3)",
-    ]),
-    row(
-        "client",
-        S,
-        &["yes|no client mode (remote service uses TLS)"],
-        net::client,
-    ),
-    row(
-        "config",
-        S,
-        &["command[:parameter] to execute"],
-        tls::config,
-    ),
-    row("connect", S, &["[host:]port to connect"], net::connect),
-    row("CRLpath", S, &["CRL directory"], verify::crl_path),
-    row("CRLfile", S, &["CRL file"], verify::crl_file),
-    row("curves", S, &["ECDH curve names"], tls::curves)
-        .default_text(&["X25519:P-256:X448:P-521:P-384"]),
-    row("curve", S, &["ECDH curve names"], tls::curves).unlisted(),
-    row(
-        "debug",
-        S,
-        &["[facility].level (e.g. daemon.info)"],
-        global::debug,
-    )
-    .default_text(&["daemon.notice"]),
-    row(
-        "delay",
-        S,
-        &["yes|no delay DNS lookup for 'connect' option"],
-        net::delay,
-    ),
-    refused("engineId", S, &["ID of engine to read the key from"]),
-    refused("engineNum", S, &["number of engine to read the key from"]),
-    row(
-        "exec",
-        S,
-        &["file execute local inetd-type program"],
-        net::exec,
-    ),
-    row(
-        "execArgs",
-        S,
-        &["arguments for 'exec' (including $0)"],
-        net::exec_args,
-    ),
-    row("failover", S, &["rr|prio failover strategy"], net::failover),
-    row(
-        "ident",
-        S,
-        &["username for IDENT (RFC 1413) checking"],
-        net::ident,
-    ),
-    OptionDef {
-        name: "include",
-        scope: S,
-        help: &["directory with configuration file snippets"],
-        defaults: &[],
-        apply: Apply::Include,
-        support: Support::Implemented,
-        listed: true,
-    },
-    row("key", S, &["certificate private key"], tls::key),
-    row(
-        "libwrap",
-        S,
-        &["yes|no use /etc/hosts.allow and /etc/hosts.deny"],
-        net::libwrap,
-    )
-    .refused_when_yes(),
-    row(
-        "local",
-        S,
-        &["IP address to be used as source for remote connections"],
-        net::local,
-    ),
-    row("logId", S, &["connection identifier type"], net::log_id).default_text(&["sequential"]),
-    row("OCSP", S, &["OCSP responder URL"], verify::ocsp),
-    row(
-        "OCSPaia",
-        S,
-        &["yes|no check the AIA responders from certificates"],
-        verify::ocsp_aia,
-    ),
-    row("OCSPflag", S, &["OCSP responder flags"], verify::ocsp_flag),
-    row(
-        "OCSPnonce",
-        S,
-        &["yes|no send and verify the OCSP nonce extension"],
-        verify::ocsp_nonce,
-    ),
-    row(
-        "OCSPrequire",
-        S,
-        &["yes|no require a conclusive OCSP response"],
-        verify::ocsp_require,
-    ),
-    row("options", S, &["TLS option to set/reset"], tls::options)
-        .default_text(&["NO_SSLv2", "NO_SSLv3"]),
-    row(
-        "protocol",
-        S,
-        &[
-            "protocol to negotiate before TLS initialization",
-            "currently supported: cifs, connect, imap,",
-            "    nntp, pgsql, pop3, proxy, smtp, socks",
-        ],
-        protocol::protocol,
-    ),
-    row(
-        "protocolAuthentication",
-        S,
-        &["authentication type for protocol negotiations"],
-        protocol::authentication,
-    ),
-    row(
-        "protocolDomain",
-        S,
-        &["domain for protocol negotiations"],
-        protocol::domain,
-    ),
-    row(
-        "protocolHeader",
-        S,
-        &["custom header for protocol negotiations"],
-        protocol::header,
-    ),
-    row(
-        "protocolHost",
-        S,
-        &["host:port for protocol negotiations"],
-        protocol::host,
-    ),
-    row(
-        "protocolPassword",
-        S,
-        &["password for protocol negotiations"],
-        protocol::password,
-    ),
-    row(
-        "protocolUsername",
-        S,
-        &["username for protocol negotiations"],
-        protocol::username,
-    ),
-    row(
-        "PSKidentity",
-        S,
-        &["identity for PSK authentication"],
-        tls::psk_identity,
-    ),
-    row(
-        "PSKsecrets",
-        S,
-        &["secrets for PSK authentication"],
-        tls::psk_secrets,
-    ),
-    row(
-        "pty",
-        S,
-        &["yes|no allocate pseudo terminal for 'exec' option"],
-        net::pty,
-    ),
-    row(
-        "redirect",
-        S,
-        &["[host:]port to redirect on authentication failures"],
-        net::redirect,
-    ),
-    row(
-        "renegotiation",
-        S,
-        &["yes|no support renegotiation"],
-        tls::renegotiation,
-    ),
-    row(
-        "requireCert",
-        S,
-        &["yes|no require client certificate"],
-        verify::require_cert,
-    ),
-    row("reset", S, &["yes|no send TCP RST on error"], net::reset),
-    row(
-        "retry",
-        S,
-        &["yes|no retry connect+exec section"],
-        net::retry,
-    ),
-    row(
-        "securityLevel",
-        S,
-        &["set the security level"],
-        tls::security_level,
-    )
-    .default_text(&["2"]),
-    row("service", S, &["service name"], global::service),
-    row("setgid", S, &["groupname for setgid()"], global::setgid),
-    row("setuid", S, &["username for setuid()"], global::setuid),
-    row(
-        "sessionCacheSize",
-        S,
-        &["session cache size"],
-        tls::session_cache_size,
-    )
-    .default_text(&["1000"]),
-    row(
-        "sessionCacheTimeout",
-        S,
-        &["session cache timeout (in seconds)"],
-        tls::session_cache_timeout,
-    )
-    .default_text(&["300 seconds"]),
-    row(
-        "session",
-        S,
-        &["session cache timeout (in seconds)"],
-        tls::session_cache_timeout,
-    )
-    .unlisted(),
-    row(
-        "sessionResume",
-        S,
-        &["yes|no enable session resumption"],
-        tls::session_resume,
-    ),
-    refused("sessiond", S, &["[host:]port use sessiond at host:port"]),
-    row(
-        "sni",
-        S,
-        &["primary_service:host_name for an SNI virtual service"],
-        tls::sni,
-    ),
-    row(
-        "socket",
-        S,
-        &[
-            "a|l|r:option=value[:value]",
-            "set an option on accept/local/remote socket",
-        ],
-        net::socket,
-    ),
-    row(
-        "sslVersion",
-        S,
-        &["all|SSLv3|TLSv1|TLSv1.1|TLSv1.2|TLSv1.3 TLS version"],
-        tls::ssl_version,
-    ),
-    row(
-        "sslVersionMax",
-        S,
-        &["all|SSLv3|TLSv1|TLSv1.1|TLSv1.2|TLSv1.3 TLS version"],
-        tls::ssl_version_max,
-    ),
-    row(
-        "sslVersionMin",
-        S,
-        &["all|SSLv3|TLSv1|TLSv1.1|TLSv1.2|TLSv1.3 TLS version"],
-        tls::ssl_version_min,
-    ),
-    row("stack", S, &["thread stack size (in bytes)"], net::stack).default_text(&["65536 bytes"]),
-    row(
-        "ticketKeySecret",
-        S,
-        &["secret key for encryption/decryption TLSv1.3 tickets"],
-        tls::ticket_key_secret,
-    ),
-    row(
-        "ticketMacSecret",
-        S,
-        &["key for HMAC operations on TLSv1.3 tickets"],
-        tls::ticket_mac_secret,
-    ),
-    row(
-        "TIMEOUTbusy",
-        S,
-        &["seconds to wait for expected data"],
-        timeouts::busy,
-    )
-    .default_text(&["300 seconds"]),
-    row(
-        "TIMEOUTclose",
-        S,
-        &["seconds to wait for close_notify"],
-        timeouts::close,
-    )
-    .default_text(&["60 seconds"]),
-    row(
-        "TIMEOUTconnect",
-        S,
-        &["seconds to connect remote host"],
-        timeouts::connect,
-    )
-    .default_text(&["10 seconds"]),
-    row(
-        "TIMEOUTidle",
-        S,
-        &["seconds to keep an idle connection"],
-        timeouts::idle,
-    )
-    .default_text(&["43200 seconds"]),
-    row(
-        "TIMEOUTocsp",
-        S,
-        &["seconds to check OCSP response"],
-        timeouts::ocsp,
-    ),
-    row(
-        "transparent",
-        S,
-        &["none|source|destination|both transparent proxy mode"],
-        net::transparent,
-    ),
-    row(
-        "verify",
-        S,
-        &["level of peer certificate verification"],
-        verify::verify,
-    )
-    .default_text(&["none"]),
-    row(
-        "verifyChain",
-        S,
-        &["yes|no verify certificate chain"],
-        verify::verify_chain,
-    ),
-    row(
-        "verifyPeer",
-        S,
-        &["yes|no verify peer certificate"],
-        verify::verify_peer,
-    ),
-];
+/// Global: the process's user after binding; everywhere: the owner of Unix
+/// sockets the section binds.
+fn setuid(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    let id = UserId::Id(global::user_id(v).ok_or("Illegal UID")?);
+    if t.in_global {
+        t.global.setuid = Some(id.clone());
+    }
+    t.service.socket_owner = Some(id);
+    Ok(())
+}
+
+fn setgid(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    let id = GroupId::Id(global::group_id(v).ok_or("Illegal GID")?);
+    if t.in_global {
+        t.global.setgid = Some(id.clone());
+    }
+    t.service.socket_group = Some(id);
+    Ok(())
+}
+
+/// `sslVersion = X` pins both ends (`all` clears both).
+fn ssl_version(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    let version = tls::version(v)?;
+    t.service.min_version = version;
+    t.service.max_version = version;
+    Ok(())
+}
+
+/// `options = [-]NAME`: extends the set or the clear mask.
+fn ssl_option(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    match tls::option_bits(v)? {
+        (true, bits) => t.service.options_clear |= bits,
+        (false, bits) => t.service.options_set |= bits,
+    }
+    Ok(())
+}
+
+/// `exec` also sets argv to `[exec]`, but only while `execArgs` is unset
+/// (so `execArgs` before `exec` wins, and a second `exec` keeps the first
+/// one's argv, as in stunnel).
+fn exec(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+    t.service.exec = Some(PathBuf::from(v));
+    if t.service.exec_args.is_none() {
+        t.service.exec_args = Some(vec![v.to_string()]);
+    }
+    Ok(())
+}

@@ -7,102 +7,43 @@
 //! OpenSSL; names whose value is 0 in OpenSSL 3 are accepted with no effect
 //! (stunnel 5.50+).
 
-use std::path::PathBuf;
 
-use super::{strtol, yes_no, Failure};
+use super::declare::Failure;
+use super::values::strtol;
 use crate::config::model::TlsVersion;
-use crate::config::raw::Target;
 
-pub fn cert(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.cert = Some(PathBuf::from(v));
-    Ok(())
-}
 
-pub fn key(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.key = Some(PathBuf::from(v));
-    Ok(())
-}
 
-pub fn ciphers(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.ciphers = Some(v.to_string());
-    Ok(())
-}
 
-pub fn ciphersuites(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.ciphersuites = Some(v.to_string());
-    Ok(())
-}
 
-/// `curves` and its alias `curve`; the list is checked by OpenSSL when the
-/// TLS layer builds the context (`Invalid groups list in 'curves'`).
-pub fn curves(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.curves = Some(v.to_string());
-    Ok(())
-}
 
 /// `config = COMMAND[:PARAMETER]` for `SSL_CONF_cmd`, in order.
-pub fn config(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    let cmd = match v.split_once(':') {
+/// `config = COMMAND[:PARAM]`.
+pub fn conf_command(v: &str) -> Result<(String, Option<String>), Failure> {
+    Ok(match v.split_once(':') {
         Some((c, p)) => (c.to_string(), Some(p.to_string())),
         None => (v.to_string(), None),
-    };
-    t.service.conf_cmds.push(cmd);
-    Ok(())
+    })
 }
 
-pub fn renegotiation(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.renegotiation = yes_no(v)?;
-    Ok(())
-}
 
-pub fn session_resume(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.session_resume = yes_no(v)?;
-    Ok(())
-}
 
-pub fn security_level(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+pub fn security_level(v: &str) -> Result<Option<u8>, Failure> {
     let level = strtol(v)
         .filter(|n| (0..=5).contains(n))
         .ok_or("Illegal security level")?;
-    t.service.security_level = u8::try_from(level).ok();
-    Ok(())
+    Ok(u8::try_from(level).ok())
 }
 
-/// Any integer; negative values are accepted as stunnel does.
-pub fn session_cache_size(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.session_cache_size = strtol(v).ok_or("Illegal session cache size")?;
-    Ok(())
-}
 
-/// `sessionCacheTimeout` and its alias `session`.
-pub fn session_cache_timeout(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.session_cache_timeout = strtol(v).ok_or("Illegal session cache timeout")?;
-    Ok(())
-}
 
-/// Kept as written: a client name or a server `PRIMARY:PATTERN`, decided by
-/// the section's final `client` value (in `resolve`). Last line wins.
-pub fn sni(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.sni = Some(v.to_string());
-    Ok(())
-}
 
-pub fn psk_identity(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.psk_identity = Some(v.to_string());
-    Ok(())
-}
 
-/// Read the PSK file now, as stunnel does (stunnel-reference §3.2
-/// `PSKsecrets`); the keys are inherited like any other value.
-pub fn psk_secrets(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.psk_secrets = super::verify::read_psk_file(v)?;
-    Ok(())
-}
 
 // ---- protocol versions ----
 
 /// `None` = `all` (no limit).
-fn version(v: &str) -> Result<Option<TlsVersion>, Failure> {
+pub fn version(v: &str) -> Result<Option<TlsVersion>, Failure> {
     Ok(Some(match v.to_ascii_lowercase().as_str() {
         "all" => return Ok(None),
         "sslv3" => TlsVersion::Ssl3,
@@ -114,23 +55,8 @@ fn version(v: &str) -> Result<Option<TlsVersion>, Failure> {
     }))
 }
 
-/// `sslVersion = X` pins both ends (`all` clears both).
-pub fn ssl_version(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    let ver = version(v)?;
-    t.service.min_version = ver;
-    t.service.max_version = ver;
-    Ok(())
-}
 
-pub fn ssl_version_min(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.min_version = version(v)?;
-    Ok(())
-}
 
-pub fn ssl_version_max(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.max_version = version(v)?;
-    Ok(())
-}
 
 // ---- options = [-]NAME ----
 
@@ -200,7 +126,8 @@ pub static SSL_OPTIONS: &[(&str, u64)] = &[
 
 /// `options = NAME` ORs into the set mask, `options = -NAME` into the clear
 /// mask; the TLS layer applies set then clear, so `-NAME` always wins.
-pub fn options(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+/// `options = NAME` (set) or `options = -NAME` (clear): which, and the bits.
+pub fn option_bits(v: &str) -> Result<(bool, u64), Failure> {
     let (clear, name) = match v.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, v),
@@ -209,12 +136,7 @@ pub fn options(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .ok_or("Illegal TLS option")?;
-    if clear {
-        t.service.options_clear |= value;
-    } else {
-        t.service.options_set |= value;
-    }
-    Ok(())
+    Ok((clear, *value))
 }
 
 // ---- session ticket keys ----
@@ -257,121 +179,10 @@ fn ticket_secret(name: &str, v: &str) -> Result<Vec<u8>, Failure> {
     Ok(bytes)
 }
 
-pub fn ticket_key_secret(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.ticket_key = Some(ticket_secret("ticketKeySecret", v)?);
-    Ok(())
+pub fn ticket_key_secret(v: &str) -> Result<Option<Vec<u8>>, Failure> {
+    ticket_secret("ticketKeySecret", v).map(Some)
 }
 
-pub fn ticket_mac_secret(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.ticket_mac = Some(ticket_secret("ticketMacSecret", v)?);
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::raw::{RawGlobal, RawService};
-
-    fn apply(f: super::super::ApplyFn, lines: &[&str]) -> Result<RawService, Failure> {
-        let mut g = RawGlobal::default();
-        let mut s = RawService::default();
-        for l in lines {
-            f(
-                &mut Target {
-                    global: &mut g,
-                    service: &mut s,
-                    in_global: false,
-                },
-                l,
-            )?;
-        }
-        Ok(s)
-    }
-
-    #[test]
-    fn options_masks_match_stunnel_debug_line() {
-        // stunnel logs `+0x14000000, -0x2000000` for these three lines.
-        let s = apply(options, &["NO_TLSv1", "-NO_SSLv3", "no_tlsv1_1"]).expect("valid");
-        assert_eq!((s.options_set, s.options_clear), (0x1400_0000, 0x0200_0000));
-        for bad in ["FOO", "-FOO", "", "- NO_TICKET", "0x4"] {
-            assert_eq!(
-                apply(options, &[bad]).unwrap_err().reason,
-                "Illegal TLS option"
-            );
-        }
-        let s = apply(options, &["NO_SSLv2", "SINGLE_DH_USE"]).expect("zero-valued names");
-        assert_eq!(s.options_set, 0);
-    }
-
-    #[test]
-    fn versions() {
-        let s = apply(ssl_version, &["tlsv1.2"]).expect("valid");
-        assert_eq!(
-            (s.min_version, s.max_version),
-            (Some(TlsVersion::Tls1_2), Some(TlsVersion::Tls1_2))
-        );
-        let s = apply(ssl_version, &["TLSv1.2", "all"]).expect("valid");
-        assert_eq!((s.min_version, s.max_version), (None, None));
-        for bad in ["SSLv2", "TLSv1.4", ""] {
-            assert_eq!(
-                apply(ssl_version, &[bad]).unwrap_err().reason,
-                "Invalid protocol version"
-            );
-        }
-    }
-
-    #[test]
-    fn security_level_range() {
-        assert_eq!(
-            apply(security_level, &["5"]).map(|s| s.security_level),
-            Ok(Some(5))
-        );
-        for bad in ["6", "-1", "x"] {
-            assert_eq!(
-                apply(security_level, &[bad]).unwrap_err().reason,
-                "Illegal security level"
-            );
-        }
-    }
-
-    #[test]
-    fn ticket_secrets() {
-        let s = apply(
-            ticket_key_secret,
-            &["00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:FF"],
-        )
-        .expect("valid");
-        assert_eq!(s.ticket_key.map(|k| k.len()), Some(16));
-        assert!(apply(ticket_key_secret, &["::00112233445566778899aabbccddeeff:"]).is_ok());
-        let e = apply(ticket_key_secret, &["xyz"]).unwrap_err();
-        assert_eq!(
-            (e.before, e.reason),
-            (
-                vec!["Required ticketKeySecret is 16 or 32 byte hexadecimal key".to_string()],
-                "Failed to read ticketKeySecret".to_string()
-            )
-        );
-        assert!(apply(ticket_key_secret, &["0:11"]).is_err());
-        assert!(apply(ticket_key_secret, &[""]).is_err());
-        let e = apply(ticket_mac_secret, &["0011"]).unwrap_err();
-        assert_eq!(
-            e.before,
-            vec![
-                "ticketMacSecret value has 2 bytes instead of required 16 or 32 bytes".to_string()
-            ]
-        );
-        assert_eq!(e.reason, "Failed to read ticketMacSecret");
-    }
-
-    #[test]
-    fn config_commands_split_at_first_colon() {
-        let s = apply(config, &["Options:-SessionTicket", "Foo"]).expect("valid");
-        assert_eq!(
-            s.conf_cmds,
-            vec![
-                ("Options".to_string(), Some("-SessionTicket".to_string())),
-                ("Foo".to_string(), None)
-            ]
-        );
-    }
+pub fn ticket_mac_secret(v: &str) -> Result<Option<Vec<u8>>, Failure> {
+    ticket_secret("ticketMacSecret", v).map(Some)
 }

@@ -7,66 +7,21 @@
 //! the whole section and live in `resolve`. No certificate or CA file is
 //! opened here.
 
-use super::{optional_path, strtol, yes_no, Failure};
+use super::declare::Failure;
+use super::values::{strtol, yes_no};
 use crate::config::lexer::{os_error_text, physical_lines};
 use crate::config::model::VerifyFlags;
-use crate::config::raw::Target;
 
-/// `CAfile =` (empty) resets to unset, like the other path options.
-pub fn ca_file(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.ca_file = optional_path(v);
-    Ok(())
-}
 
-pub fn ca_path(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.ca_path = optional_path(v);
-    Ok(())
-}
 
-pub fn crl_file(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.crl_file = optional_path(v);
-    Ok(())
-}
 
-pub fn crl_path(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.crl_path = optional_path(v);
-    Ok(())
-}
 
-pub fn check_email(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.check_email.push(v.to_string());
-    Ok(())
-}
 
-pub fn check_host(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.check_host.push(v.to_string());
-    Ok(())
-}
 
-pub fn check_ip(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.check_ip.push(v.to_string());
-    Ok(())
-}
 
-pub fn ocsp(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.ocsp_url = Some(v.to_string());
-    Ok(())
-}
 
-pub fn ocsp_aia(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.ocsp_aia = yes_no(v)?;
-    Ok(())
-}
 
-pub fn ocsp_nonce(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.ocsp_nonce = yes_no(v)?;
-    Ok(())
-}
 
-pub fn ocsp_require(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    t.service.ocsp_require = yes_no(v)?;
-    Ok(())
-}
 
 /// OpenSSL's `OCSP_*` verify flags (`<openssl/ocsp.h>` values).
 pub static OCSP_FLAGS: &[(&str, u64)] = &[
@@ -85,17 +40,17 @@ pub static OCSP_FLAGS: &[(&str, u64)] = &[
 ];
 
 /// One flag per line, OR-ed together.
-pub fn ocsp_flag(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+pub fn add_ocsp_flag(flags: &mut u64, v: &str) -> Result<(), Failure> {
     let (_, bits) = OCSP_FLAGS
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(v))
         .ok_or("Illegal OCSP flag")?;
-    t.service.ocsp_flags |= bits;
+    *flags |= bits;
     Ok(())
 }
 
 /// `verify = 0..4` replaces all four flags.
-pub fn verify(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
+pub fn level(flags: &mut VerifyFlags, v: &str) -> Result<(), Failure> {
     let (request, require, chain, peer) = match strtol(v) {
         Some(0) => (true, false, false, false),
         Some(1) => (true, false, true, false),
@@ -104,7 +59,7 @@ pub fn verify(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
         Some(4) => (true, true, false, true),
         _ => return Err("Bad verify level".into()),
     };
-    t.service.verify = VerifyFlags {
+    *flags = VerifyFlags {
         request,
         require,
         chain,
@@ -113,8 +68,7 @@ pub fn verify(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn verify_chain(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    let f = &mut t.service.verify;
+pub fn verify_chain(f: &mut VerifyFlags, v: &str) -> Result<(), Failure> {
     if yes_no(v)? {
         f.request = true;
         f.require = true;
@@ -125,8 +79,7 @@ pub fn verify_chain(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn verify_peer(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    let f = &mut t.service.verify;
+pub fn verify_peer(f: &mut VerifyFlags, v: &str) -> Result<(), Failure> {
     if yes_no(v)? {
         f.request = true;
         f.require = true;
@@ -137,8 +90,7 @@ pub fn verify_peer(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn require_cert(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    let f = &mut t.service.verify;
+pub fn require_cert(f: &mut VerifyFlags, v: &str) -> Result<(), Failure> {
     if yes_no(v)? {
         f.request = true;
         f.require = true;
@@ -218,57 +170,8 @@ pub fn read_psk_file(path: &str) -> Result<Vec<(String, Vec<u8>)>, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::raw::{RawGlobal, RawService};
 
-    fn flags(lines: &[(super::super::ApplyFn, &str)]) -> VerifyFlags {
-        let mut g = RawGlobal::default();
-        let mut s = RawService::default();
-        for (f, v) in lines {
-            f(
-                &mut Target {
-                    global: &mut g,
-                    service: &mut s,
-                    in_global: false,
-                },
-                v,
-            )
-            .expect("valid");
-        }
-        s.verify
-    }
-
-    fn vf(request: bool, require: bool, chain: bool, peer: bool) -> VerifyFlags {
-        VerifyFlags {
-            request,
-            require,
-            chain,
-            peer,
-        }
-    }
-
-    #[test]
-    fn verify_table() {
-        assert_eq!(flags(&[(verify, "0")]), vf(true, false, false, false));
-        assert_eq!(flags(&[(verify, "1")]), vf(true, false, true, false));
-        assert_eq!(flags(&[(verify, "2")]), vf(true, true, true, false));
-        assert_eq!(flags(&[(verify, "3")]), vf(true, true, true, true));
-        assert_eq!(flags(&[(verify, "4")]), vf(true, true, false, true));
-        // File order matters: verify the client cert only if one is sent.
-        assert_eq!(
-            flags(&[(verify_chain, "yes"), (require_cert, "no")]),
-            vf(true, false, true, false)
-        );
-        assert_eq!(
-            flags(&[(verify_peer, "yes"), (verify_peer, "no")]),
-            vf(true, true, false, false)
-        );
-        assert_eq!(
-            flags(&[(verify, "3"), (verify_chain, "no")]),
-            vf(true, true, false, true)
-        );
-    }
-
-    fn psk(content: &str, mode: u32) -> Result<Vec<(String, Vec<u8>)>, Failure> {
+        fn psk(content: &str, mode: u32) -> Result<Vec<(String, Vec<u8>)>, Failure> {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("psk.txt");
