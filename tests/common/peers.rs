@@ -6,6 +6,8 @@
 //! bounded; daemons are killed (by their own pid) when dropped.
 #![allow(dead_code)]
 
+// Also loaded by `common` in binaries that use both.
+#[allow(clippy::duplicate_mod)]
 #[path = "must_run.rs"]
 mod must_run;
 
