@@ -16,6 +16,12 @@
 //! reject extra arguments stunnel ignores. So the two-argument grammar is
 //! matched by hand here, in a dozen lines.
 //!
+//! stunnel for Windows' service verbs (`-install`, `-uninstall`, `-start`,
+//! `-stop`, `-exit`, `-reload`, `-reopen`, optionally followed by `-quiet`
+//! and a file name) are recognized too, so that a command copied from a
+//! Windows guide gets an answer instead of `Invalid configuration file name
+//! "-install"` (see [`WindowsVerb`]).
+//!
 //! The printers (`help_lines`, `options_lines`, `sockets_lines`,
 //! `version_defaults_lines`) return the lines stunnel writes after its
 //! banner; the caller prints them to stderr. `-help` and the `-version`
@@ -40,6 +46,59 @@ pub enum Invocation {
     Version,
     Sockets,
     Options,
+    /// A stunnel-for-Windows verb, with the configuration it names (which
+    /// holds the `pid` of the running instance).
+    Windows(WindowsVerb, Source),
+}
+
+/// stunnel for Windows' verbs (stunnel-reference §1.1): the first four
+/// manage the Windows service, the last three reach an already started
+/// stunnel. On Linux systemd manages the service; the other three map
+/// exactly onto the signals stunnel on Unix answers (§0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowsVerb {
+    Install,
+    Uninstall,
+    Start,
+    Stop,
+    /// "Exit an already started stunnel": SIGTERM.
+    Exit,
+    /// "Reload the configuration file of an already started stunnel": SIGHUP.
+    Reload,
+    /// "Reopen the log file of an already started stunnel": SIGUSR1.
+    Reopen,
+}
+
+impl WindowsVerb {
+    pub const ALL: [WindowsVerb; 7] = [
+        WindowsVerb::Install,
+        WindowsVerb::Uninstall,
+        WindowsVerb::Start,
+        WindowsVerb::Stop,
+        WindowsVerb::Exit,
+        WindowsVerb::Reload,
+        WindowsVerb::Reopen,
+    ];
+
+    /// The word as stunnel for Windows spells it.
+    pub fn word(self) -> &'static str {
+        match self {
+            WindowsVerb::Install => "-install",
+            WindowsVerb::Uninstall => "-uninstall",
+            WindowsVerb::Start => "-start",
+            WindowsVerb::Stop => "-stop",
+            WindowsVerb::Exit => "-exit",
+            WindowsVerb::Reload => "-reload",
+            WindowsVerb::Reopen => "-reopen",
+        }
+    }
+
+    /// The verb `word` names (any case, as stunnel for Windows compares).
+    pub fn from_word(word: &str) -> Option<WindowsVerb> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.word().eq_ignore_ascii_case(word))
+    }
 }
 
 /// A command line stunnel refuses: the exact log lines it writes, in
@@ -98,9 +157,22 @@ pub fn parse(args: &[String]) -> Result<Invocation, CliError> {
         Ok(Invocation::Test(Source::File(path)))
     } else if is("-fd") {
         fd_source(args.get(2)).map(Invocation::Run)
+    } else if let Some(verb) = WindowsVerb::from_word(first) {
+        Ok(Invocation::Windows(
+            verb,
+            Source::File(verb_config(&args[2..])),
+        ))
     } else {
         Ok(Invocation::Run(Source::File(PathBuf::from(first))))
     }
+}
+
+/// The file after a Windows verb: stunnel for Windows' `-quiet` (no
+/// message boxes) means nothing here and is skipped.
+fn verb_config(rest: &[String]) -> PathBuf {
+    rest.iter()
+        .find(|a| !a.eq_ignore_ascii_case("-quiet"))
+        .map_or_else(default_config_path, PathBuf::from)
 }
 
 /// `-fd N`: strtol rules, whole string. A number that is not an open
@@ -305,6 +377,31 @@ mod tests {
             parse(&args(&[])),
             Ok(Invocation::Run(Source::File(_)))
         ));
+    }
+
+    #[test]
+    fn windows_verbs_take_quiet_and_a_file() {
+        assert_eq!(
+            parse(&args(&["-RELOAD", "-quiet", "a.conf"])),
+            Ok(Invocation::Windows(
+                WindowsVerb::Reload,
+                Source::File("a.conf".into())
+            ))
+        );
+        assert_eq!(
+            parse(&args(&["-install", "b.conf"])),
+            Ok(Invocation::Windows(
+                WindowsVerb::Install,
+                Source::File("b.conf".into())
+            ))
+        );
+        assert!(matches!(
+            parse(&args(&["-exit"])),
+            Ok(Invocation::Windows(WindowsVerb::Exit, Source::File(_)))
+        ));
+        for verb in WindowsVerb::ALL {
+            assert_eq!(WindowsVerb::from_word(verb.word()), Some(verb));
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{net, Impl};
+use common::{check_config, net, Impl};
 
 #[test]
 fn a_bad_line_is_named_and_nothing_is_bound() {
@@ -60,22 +60,6 @@ fn version_banner_is_parseable_like_stunnels() {
             || second.starts_with("Compiled with OpenSSL ")
     );
     assert!(out.stdout.is_empty());
-}
-
-/// `rstunnel -test` on `conf`: (exit code, stderr).
-fn check_config(conf: &str) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("check.conf");
-    std::fs::write(&path, conf).unwrap();
-    let out = Command::new(Impl::Rstunnel.program())
-        .arg("-test")
-        .arg(&path)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// A client service that needs nothing but the lines before it.

@@ -120,8 +120,13 @@ fn redrock_trac_server_inherits_global_values() {
     let c = load("redrock-trac-server.conf");
     // No [section]: the global options define service [stunnel].
     let s = svc(&c, "stunnel");
+    // No cert.pem beside the fixture: the names stay as written.
     assert_eq!(s.tls.cert, Some(PathBuf::from("cert.pem")));
     assert_eq!(s.tls.key, Some(PathBuf::from("key.pem")));
+    // `output = stunnel.log` in the background: beside the file, as on
+    // Windows (stunnel on Unix refuses the relative name).
+    let fixtures = std::fs::canonicalize("tests/conf/valid").unwrap();
+    assert_eq!(c.global.output, Some(fixtures.join("stunnel.log")));
     assert_eq!(s.debug_level, 3);
     assert_eq!(s.timeouts.close, Some(Duration::ZERO));
     let nodelay = |l: &[rstunnel::config::model::SocketOption]| {

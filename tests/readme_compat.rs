@@ -55,3 +55,31 @@ fn every_option_is_listed_once_with_its_status() {
         );
     }
 }
+
+/// The README's Windows-only table lists exactly the options the reader
+/// accepts and ignores as stunnel-for-Windows-only, each as "ignored".
+#[test]
+fn windows_only_options_are_listed_as_ignored() {
+    use rstunnel::config::windows::WINDOWS_ONLY_OPTIONS;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("| option | status | why |")
+        .expect("Windows-only table");
+    let rows: Vec<(String, String)> = readme[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (cells[1].trim_matches('`').to_string(), cells[2].to_string())
+        })
+        .collect();
+    let listed: Vec<&str> = rows.iter().map(|(name, _)| name.as_str()).collect();
+    let known: Vec<&str> = WINDOWS_ONLY_OPTIONS.iter().map(|o| o.name).collect();
+    assert_eq!(listed, known);
+    assert!(
+        rows.iter().all(|(_, status)| status == "ignored"),
+        "{rows:?}"
+    );
+}

@@ -9,6 +9,7 @@
 //! binding privileged ports and forking happen before any worker thread
 //! exists (pingora's rule; style.md habit 13).
 
+mod control;
 mod daemon;
 mod inetd;
 mod logs;
@@ -43,6 +44,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Invocation::Options => info(cli::options_lines()),
         Invocation::Test(source) => check(&source),
         Invocation::Run(source) => run(&source),
+        Invocation::Windows(verb, source) => control::run(verb, &source),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,6 +108,14 @@ fn check(source: &Source) -> Result<(), Logged> {
 /// Read and validate the configuration, then apply its process-wide
 /// side effects that stunnel executes while parsing (`setEnv`, `provider`).
 fn load(source: &Source) -> Result<Config, Logged> {
+    let config = parse(source)?;
+    apply_process_options(&config)?;
+    Ok(config)
+}
+
+/// Read and validate the configuration (errors logged at err, as stunnel),
+/// without side effects on the process.
+fn parse(source: &Source) -> Result<Config, Logged> {
     let config = config::load(source).map_err(|e| {
         for line in e.lines() {
             crate::slog!(ERR, "{line}");
@@ -130,6 +140,11 @@ fn load(source: &Source) -> Result<Config, Logged> {
             }
         }
     }
+    Ok(config)
+}
+
+/// `setEnv` and `provider`, which stunnel executes while parsing.
+fn apply_process_options(config: &Config) -> Result<(), Logged> {
     // `setEnv` only at start-up, while there is one thread: changing the
     // environment under running threads (a reload) is not sound.
     for (name, value) in config
@@ -155,7 +170,7 @@ fn load(source: &Source) -> Result<Config, Logged> {
             }
         }
     }
-    Ok(config)
+    Ok(())
 }
 
 fn tls_failed(name: &str, e: tls::TlsError) -> Logged {

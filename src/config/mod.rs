@@ -17,6 +17,11 @@
 //! (`Reading configuration from …`, `UTF-8 byte order mark …`,
 //! `Initializing service [x]`, warnings) go through `slog!`; the error that
 //! ends parsing is returned, with the err lines stunnel prints around it.
+//!
+//! Beyond stunnel, for configurations written for stunnel on Windows:
+//! relative file names missing from the current directory are looked for
+//! beside the configuration file (`paths`), and `C:\…` names and the
+//! Windows GUI options get their own answers (`windows`).
 
 // A ConfigError carries the raw line and the lines around it; it is built
 // once per failed parse, so its size does not matter.
@@ -27,8 +32,10 @@ pub mod error;
 pub mod lexer;
 pub mod model;
 pub mod options;
+pub mod paths;
 pub mod reader;
 pub mod resolve;
+pub mod windows;
 
 pub use error::{ConfigError, Place};
 pub use model::Config;

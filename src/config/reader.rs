@@ -14,12 +14,19 @@
 //!
 //! At the end of the text the last section is checked; a file without
 //! sections is inetd mode and its global part is the one service.
+//!
+//! Before a value is applied, a file name in it may be rewritten (a Windows
+//! configuration's names relative to its own directory, `paths`); the option
+//! setters never know. Windows-only options and `C:\…` names are answered
+//! here too (`windows`).
 
 use super::error::{ConfigError, Place};
 use super::lexer::{self, Item, Line};
 use super::model::{Config, Service};
 use super::options::{self, Apply, Failure, Lookup, RawGlobal, RawService, Support, Target};
+use super::paths::{ConfigDir, Jail};
 use super::resolve::{self, KnownSection};
+use super::windows;
 
 /// Includes nested deeper than this fail (stunnel would recurse until its
 /// stack runs out on a directory that includes itself).
@@ -39,6 +46,10 @@ pub struct Reader {
     global_done: bool,
     /// Included files read so far (bounded by `MAX_INCLUDED_FILES`).
     included: usize,
+    /// Where relative file names missing from the current directory are
+    /// looked for: the main configuration file's directory (included files
+    /// included, as stunnel for Windows has one base directory).
+    config_dir: ConfigDir,
 }
 
 impl Reader {
@@ -50,11 +61,13 @@ impl Reader {
             services: Vec::new(),
             global_done: false,
             included: 0,
+            config_dir: ConfigDir::default(),
         }
     }
 
     /// Read one file's bytes, shown as `path` in messages.
     pub fn read(&mut self, path: &str, bytes: &[u8]) -> Result<(), ConfigError> {
+        self.config_dir = ConfigDir::of(path);
         self.read_nested(path, bytes, 0)
     }
 
@@ -83,10 +96,16 @@ impl Reader {
                 let def = match options::lookup(name, in_global) {
                     Lookup::Found(def) => def,
                     Lookup::NotValidHere => {
-                        return Err(at(
-                            "Specified option name is not valid here".to_string(),
-                            Vec::new(),
-                        ))
+                        // stunnel for Windows' GUI options are global-only
+                        // there too: in a section they stay "not valid here".
+                        let reason = match windows::windows_only(name).filter(|_| in_global) {
+                            Some(option) => match option.accept(value) {
+                                Ok(()) => return Ok(()),
+                                Err(reason) => reason,
+                            },
+                            None => "Specified option name is not valid here".to_string(),
+                        };
+                        return Err(at(reason, Vec::new()));
                     }
                 };
                 let refused = match def.support {
@@ -97,6 +116,9 @@ impl Reader {
                 if refused {
                     return Err(at(options::refused_reason(def), Vec::new()));
                 }
+                let value = &*self
+                    .file_name(def.name, value)
+                    .map_err(|reason| at(reason, Vec::new()))?;
                 match def.apply {
                     Apply::Include => self
                         .include(value, depth)
@@ -117,6 +139,22 @@ impl Reader {
                 }
             }
         }
+    }
+
+    /// The value `option` is applied with: a Windows file name is refused, a
+    /// relative one may be resolved beside the configuration file.
+    fn file_name<'v>(
+        &self,
+        option: &str,
+        value: &'v str,
+    ) -> Result<std::borrow::Cow<'v, str>, String> {
+        windows::refuse_windows_path(option, value, self.config_dir.dir())?;
+        let jail = match (self.global_done, self.global.chroot.is_some()) {
+            (false, _) => Jail::Unknown,
+            (true, false) => Jail::None,
+            (true, true) => Jail::Some,
+        };
+        Ok(self.config_dir.line_value(option, value, jail))
     }
 
     /// `include = DIR`; the error is (reason, lines before it).
@@ -160,6 +198,8 @@ impl Reader {
     /// header).
     fn finish_current(&mut self) -> Result<(), ConfigError> {
         if !self.global_done {
+            self.config_dir
+                .settle_global(&mut self.global, &mut self.defaults);
             resolve::finish_global(&self.global).map_err(|r| reject(Place::Global, r))?;
             self.global_done = true;
         }

@@ -103,11 +103,18 @@ impl Daemon {
     }
 
     pub fn start_in(imp: Impl, conf: &str, dir: tempfile::TempDir) -> Daemon {
+        let cwd = dir.path().to_path_buf();
+        Daemon::start_in_from(imp, conf, dir, &cwd)
+    }
+
+    /// As [`start_in`](Self::start_in), but started from `cwd` (relative
+    /// file names then mean something else than "beside the file").
+    pub fn start_in_from(imp: Impl, conf: &str, dir: tempfile::TempDir, cwd: &Path) -> Daemon {
         let path = dir.path().join("tunnel.conf");
         std::fs::write(&path, conf).unwrap();
         let mut child = Command::new(imp.program())
             .arg(&path)
-            .current_dir(dir.path())
+            .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -173,6 +180,23 @@ impl Drop for Daemon {
 /// stderr (for `bound to` lines), no syslog noise.
 pub fn header() -> String {
     "foreground = yes\ndebug = info\nsyslog = no\n".to_string()
+}
+
+/// `rstunnel -test` on `conf` (written to a fresh temp dir): (exit code,
+/// stderr).
+pub fn check_config(conf: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("check.conf");
+    std::fs::write(&path, conf).unwrap();
+    let out = Command::new(Impl::Rstunnel.program())
+        .arg("-test")
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Absolute path as a config value.
