@@ -113,7 +113,7 @@ fn signal_running(verb: WindowsVerb, request: &Request, source: &Source) -> Resu
         crate::slog!(
             ERR,
             "{} (pid {pid} from {})",
-            crate::os::errno_text("kill", errno),
+            crate::os::errno::labelled("kill", errno),
             pid_file.display()
         );
         return Err(Logged);
@@ -141,7 +141,7 @@ fn read_pid(path: &Path) -> Result<i32, Logged> {
         crate::slog!(
             ERR,
             "{}",
-            crate::os::io_text(&format!("Cannot read pid file {}", path.display()), &e)
+            crate::os::errno::io_labelled(&format!("Cannot read pid file {}", path.display()), &e)
         );
         Logged
     })?;

@@ -58,7 +58,7 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
 }
 
 fn fatal(what: &str, e: std::io::Error) -> Logged {
-    crate::log::error(os::io_text(what, &e))
+    crate::log::error(os::errno::io_labelled(what, &e))
 }
 
 /// Bind every service that has `accept` (SNI secondaries and exec+connect
@@ -145,7 +145,7 @@ fn reload(source: &Source, supervisor: &mut Supervisor) {
 fn reopen_log() {
     match logging::with_sinks(|s| s.reopen()) {
         Some(Ok(())) => crate::slog!(NOTICE, "Log file reopened"),
-        Some(Err(e)) => crate::slog!(ERR, "{}", os::io_text("Cannot reopen log file", &e)),
+        Some(Err(e)) => crate::slog!(ERR, "{}", os::errno::io_labelled("Cannot reopen log file", &e)),
         None => {}
     }
 }

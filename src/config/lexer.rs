@@ -148,7 +148,7 @@ pub fn include_dir(dir: &str) -> Result<IncludeList, String> {
     } else {
         Path::new(dir)
     })
-    .map_err(|e| format!("scandir: {}", os_error_text(&e)))?;
+    .map_err(|e| format!("scandir: {}", crate::os::errno::of_io(&e)))?;
     let mut names: Vec<Vec<u8>> = vec![b".".to_vec(), b"..".to_vec()];
     for entry in read.flatten() {
         use std::os::unix::ffi::OsStrExt;
@@ -173,15 +173,6 @@ pub struct IncludeList {
     pub files: Vec<String>,
     /// Everything else (`.`, `..`, directories, sockets…).
     pub skipped: Vec<String>,
-}
-
-/// stunnel's `ioerror` text: `strerror (errno)`, e.g.
-/// `No such file or directory (2)`.
-pub fn os_error_text(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => format!("{} ({code})", nix::errno::Errno::from_raw(code).desc()),
-        None => e.to_string(),
-    }
 }
 
 #[cfg(test)]

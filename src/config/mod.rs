@@ -68,7 +68,7 @@ pub fn load(source: &Source) -> Result<Config, ConfigError> {
                     Place::File,
                     format!("Invalid configuration file name \"{}\"", path.display()),
                 );
-                err.after = vec![format!("realpath: {}", lexer::os_error_text(&e))];
+                err.after = vec![format!("realpath: {}", crate::os::errno::of_io(&e))];
                 err
             })?;
             let origin = abs.to_string_lossy().into_owned();

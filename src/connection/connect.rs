@@ -10,6 +10,7 @@ use tokio::net::{TcpSocket, UnixStream};
 
 use super::address::{self, Address};
 use super::stream::{Kind, Stream};
+use crate::os::errno;
 use crate::config::model::{Failover, Service};
 use crate::log::{DEBUG, ERR, INFO, NOTICE};
 
@@ -120,7 +121,7 @@ pub async fn connect_remote(
                 )
             }
             Err(Failure::Io(e)) => {
-                crate::slog!(ERR, "s_connect: connect {addr}: {}", errno_text(&e))
+                crate::slog!(ERR, "s_connect: connect {addr}: {}", errno::of_io(&e))
             }
             Err(Failure::Skipped) => {
                 crate::slog!(
@@ -210,13 +211,6 @@ pub(super) fn apply_remote_options(service: &Service, stream: &Stream) {
     }
 }
 
-/// stunnel's `strerror (errno)` form: `Connection refused (111)`.
-pub fn errno_text(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => format!("{} ({n})", nix::errno::Errno::from_raw(n).desc()),
-        None => e.to_string(),
-    }
-}
 
 fn random_start() -> usize {
     let mut b = [0u8; 8];

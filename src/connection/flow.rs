@@ -230,7 +230,7 @@ async fn connect(
                 Ok((stream, None))
             }
             Err(e) => {
-                crate::slog!(ERR, "{}", crate::os::io_text("connect_local", &e));
+                crate::slog!(ERR, "{}", crate::os::errno::io_labelled("connect_local", &e));
                 Err(Abort::Reset)
             }
         };

@@ -22,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::address::fmt_inet;
-use super::connect::errno_text;
+use crate::os::errno;
 use crate::config::model::Service;
 use crate::log::{Logged, DEBUG, ERR, INFO, NOTICE, WARNING};
 
@@ -119,7 +119,7 @@ async fn connect(service: &Service, server: SocketAddr) -> Result<TcpStream, Log
             Ok(conn)
         }
         Some(Err(e)) => {
-            crate::slog!(ERR, "s_connect: connect {shown}: {}", errno_text(&e));
+            crate::slog!(ERR, "s_connect: connect {shown}: {}", errno::of_io(&e));
             Err(Logged)
         }
         None => {
@@ -136,7 +136,7 @@ async fn connect(service: &Service, server: SocketAddr) -> Result<TcpStream, Log
 /// (`fd_getline`: ends at LF or NUL, CRs dropped, 64 KiB at most).
 async fn exchange(conn: &mut TcpStream, request: &str) -> Result<Vec<u8>, Logged> {
     if let Err(e) = conn.write_all(format!("{request}\r\n").as_bytes()).await {
-        crate::slog!(ERR, "s_write: writesocket: {}", errno_text(&e));
+        crate::slog!(ERR, "s_write: writesocket: {}", errno::of_io(&e));
         return Err(Logged);
     }
     crate::slog!(DEBUG, " -> {request}");
@@ -150,7 +150,7 @@ async fn exchange(conn: &mut TcpStream, request: &str) -> Result<Vec<u8>, Logged
             }
             Ok(n) => n,
             Err(e) => {
-                crate::slog!(ERR, "s_read_eof: readsocket: {}", errno_text(&e));
+                crate::slog!(ERR, "s_read_eof: readsocket: {}", errno::of_io(&e));
                 return Err(Logged);
             }
         };

@@ -167,7 +167,7 @@ pub async fn serve_exec_connect(ctx: Arc<ServiceCtx>, id: u64) {
             crate::slog!(
                 crate::log::ERR,
                 "{}",
-                crate::os::io_text("connect_local", &e)
+                crate::os::errno::io_labelled("connect_local", &e)
             );
             let report = flow::aborted(protocol::Abort::Reset);
             log_closed(

@@ -35,7 +35,7 @@ use std::os::fd::AsRawFd;
 
 use tokio::net::TcpSocket;
 
-use super::connect::errno_text;
+use crate::os::errno;
 use crate::config::model::Transparent;
 use crate::log::{DEBUG, ERR, INFO};
 
@@ -66,7 +66,7 @@ pub fn bind_source(socket: &TcpSocket, client: SocketAddr) -> io::Result<()> {
         crate::slog!(DEBUG, "IP_TRANSPARENT socket option set");
     } else {
         let e = io::Error::last_os_error();
-        crate::slog!(ERR, "setsockopt IP_TRANSPARENT: {}", errno_text(&e));
+        crate::slog!(ERR, "setsockopt IP_TRANSPARENT: {}", errno::of_io(&e));
     }
     if client.port() >= 1024 {
         match socket.bind(client) {
@@ -76,7 +76,7 @@ pub fn bind_source(socket: &TcpSocket, client: SocketAddr) -> io::Result<()> {
             }
             Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {}
             Err(e) => {
-                crate::slog!(ERR, "bind (original port): {}", errno_text(&e));
+                crate::slog!(ERR, "bind (original port): {}", errno::of_io(&e));
                 return Err(e);
             }
         }
@@ -87,7 +87,7 @@ pub fn bind_source(socket: &TcpSocket, client: SocketAddr) -> io::Result<()> {
             Ok(())
         }
         Err(e) => {
-            crate::slog!(ERR, "bind (ephemeral port): {}", errno_text(&e));
+            crate::slog!(ERR, "bind (ephemeral port): {}", errno::of_io(&e));
             Err(e)
         }
     }

@@ -11,8 +11,8 @@ use std::path::Path;
 /// DIR` (notice). The error is stunnel's `chroot: strerror (errno)` text
 /// (or `chdir: …`) for the caller to log at err and stop.
 pub fn enter(dir: &Path) -> Result<(), String> {
-    nix::unistd::chroot(dir).map_err(|e| super::errno_text("chroot", e))?;
-    nix::unistd::chdir("/").map_err(|e| super::errno_text("chdir", e))?;
+    nix::unistd::chroot(dir).map_err(|e| super::errno::labelled("chroot", e))?;
+    nix::unistd::chdir("/").map_err(|e| super::errno::labelled("chdir", e))?;
     crate::slog!(
         crate::log::NOTICE,
         "Switched to chroot directory: {}",

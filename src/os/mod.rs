@@ -9,6 +9,8 @@
 
 /// `chroot` + `chdir("/")`.
 pub mod chroot;
+/// stunnel's `strerror (errno)` texts.
+pub mod errno;
 /// `daemon(0, 1)` with fds 0/1/2 on /dev/null; before any thread exists.
 pub mod daemon;
 /// RLIMIT_NOFILE and the client limit derived from it.
@@ -24,20 +26,3 @@ pub mod sockopt;
 
 pub use sockopt::apply_socket_options;
 
-/// stunnel's `sockerror`/`ioerror` text: `WHAT: strerror (errno)`.
-pub(crate) fn errno_text(what: &str, errno: nix::errno::Errno) -> String {
-    let code = errno as i32;
-    let text = std::io::Error::from_raw_os_error(code).to_string();
-    let text = text
-        .strip_suffix(&format!(" (os error {code})"))
-        .unwrap_or(&text);
-    format!("{what}: {text} ({code})")
-}
-
-/// [`errno_text`] for an `io::Error` (falls back to its Display).
-pub(crate) fn io_text(what: &str, e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => errno_text(what, nix::errno::Errno::from_raw(code)),
-        None => format!("{what}: {e}"),
-    }
-}

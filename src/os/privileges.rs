@@ -46,14 +46,14 @@ pub fn drop_privileges(user: Option<&UserId>, group: Option<&GroupId>) -> Result
         .filter(|g| g.as_raw() != 0);
 
     if let Some(gid) = gid {
-        unistd::setgid(gid).map_err(|e| super::errno_text("setgid", e))?;
-        unistd::setgroups(&[gid]).map_err(|e| super::errno_text("setgroups", e))?;
+        unistd::setgid(gid).map_err(|e| super::errno::labelled("setgid", e))?;
+        unistd::setgroups(&[gid]).map_err(|e| super::errno::labelled("setgroups", e))?;
         if unistd::getgid() != gid || unistd::getegid() != gid {
             return Err(format!("setgid: group is still {}", unistd::getegid()));
         }
     }
     if let Some(uid) = uid {
-        unistd::setuid(uid).map_err(|e| super::errno_text("setuid", e))?;
+        unistd::setuid(uid).map_err(|e| super::errno::labelled("setuid", e))?;
         if unistd::getuid() != uid || unistd::geteuid() != uid {
             return Err(format!("setuid: user is still {}", unistd::geteuid()));
         }

@@ -50,7 +50,7 @@ pub fn apply_socket_options(fd: RawFd, opts: &[SocketOption]) -> Result<(), Stri
                     opt.label
                 );
             }
-            Err(e) => return Err(super::errno_text(opt.label, e)),
+            Err(e) => return Err(super::errno::labelled(opt.label, e)),
         }
     }
     Ok(())

@@ -93,7 +93,7 @@ impl<'a> Wire<'a> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     let what = if self.tls { "SSL_read" } else { "readsocket" };
-                    slog!(ERR, "{}: {}: {}", self.read_name(), what, strerror(&e));
+                    slog!(ERR, "{}: {}: {}", self.read_name(), what, crate::os::errno::of_io(&e));
                     return Err(Abort::Reset);
                 }
             }
@@ -141,7 +141,7 @@ impl<'a> Wire<'a> {
         };
         result.map_err(|e| {
             let what = if self.tls { "SSL_write" } else { "writesocket" };
-            slog!(ERR, "{name}: {what}: {}", strerror(&e));
+            slog!(ERR, "{name}: {what}: {}", crate::os::errno::of_io(&e));
             Abort::Reset
         })
     }
@@ -196,20 +196,6 @@ impl<'a> Wire<'a> {
     }
 }
 
-/// `text (errno)` as stunnel's `s_strerror` + number.
-pub(super) fn strerror(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => {
-            let text = e.to_string();
-            let text = text
-                .strip_suffix(&format!(" (os error {n})"))
-                .unwrap_or(&text)
-                .to_string();
-            format!("{text} ({n})")
-        }
-        None => e.to_string(),
-    }
-}
 
 /// stunnel's `is_prefix`: a case-insensitive prefix (`strncasecmp`).
 pub(super) fn starts(line: &[u8], prefix: &str) -> bool {

@@ -62,7 +62,7 @@ impl Net for SystemNet {
                         ERR,
                         "s_connect: connect {}: {}",
                         show(addr),
-                        super::line::strerror(&e)
+                        crate::os::errno::of_io(&e)
                     );
                     Err(e)
                 }

@@ -130,7 +130,7 @@ pub(super) async fn client_talks_first(
                 ERR,
                 "{} (s_poll_wait): {}",
                 rfc.replace(' ', ""),
-                super::line::strerror(&e)
+                crate::os::errno::of_io(&e)
             );
             Err(Abort::Reset)
         }

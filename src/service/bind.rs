@@ -8,7 +8,7 @@ use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, Sock
 
 use crate::config::model::Service;
 use crate::connection::address::{self, Address};
-use crate::connection::connect::errno_text;
+use crate::os::errno;
 use crate::log::{Logged, ERR, INFO, NOTICE};
 
 /// A service and the sockets bound for it before the runtime started.
@@ -78,8 +78,8 @@ pub fn bind_service(service: &Service) -> Result<Vec<Bound>, Logged> {
 fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
     match addr {
         Address::Unix(path) => {
-            let listener = UnixListener::bind(path).map_err(|e| errno_text(&e))?;
-            listener.set_nonblocking(true).map_err(|e| errno_text(&e))?;
+            let listener = UnixListener::bind(path).map_err(|e| errno::of_io(&e))?;
+            listener.set_nonblocking(true).map_err(|e| errno::of_io(&e))?;
             set_socket_owner(service, path)?;
             Ok(Bound::Unix(listener, path.clone()))
         }
@@ -91,7 +91,7 @@ fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
             };
             let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
             let fd: OwnedFd =
-                socket::socket(family, SockType::Stream, flags, None).map_err(errno)?;
+                socket::socket(family, SockType::Stream, flags, None).map_err(|e| errno::text(e as i32))?;
             crate::os::sockopt::apply_socket_options(
                 fd.as_raw_fd(),
                 &service.socket_options.accept,
@@ -104,8 +104,8 @@ fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
                     socket::bind(fd.as_raw_fd(), &SockaddrIn6::from(*v6))
                 }
             }
-            .map_err(errno)?;
-            socket::listen(&fd, socket::Backlog::MAXCONN).map_err(errno)?;
+            .map_err(|e| errno::text(e as i32))?;
+            socket::listen(&fd, socket::Backlog::MAXCONN).map_err(|e| errno::text(e as i32))?;
             // SAFETY: a listening TCP socket we own; ownership moves into std.
             Ok(Bound::Tcp(unsafe {
                 std::net::TcpListener::from_raw_fd(fd.into_raw_fd())
@@ -128,9 +128,6 @@ fn set_socket_owner(service: &Service, path: &std::path::Path) -> Result<(), Str
         Some(g) => Some(crate::os::privileges::resolve_group(g)?),
         None => None,
     };
-    nix::unistd::chown(path, uid, gid).map_err(errno)
+    nix::unistd::chown(path, uid, gid).map_err(|e| errno::text(e as i32))
 }
 
-fn errno(e: nix::errno::Errno) -> String {
-    format!("{} ({})", e.desc(), e as i32)
-}

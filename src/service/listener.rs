@@ -99,7 +99,7 @@ async fn backoff(e: &io::Error) {
         crate::slog!(NOTICE, "Accepting new connections suspended for 1 second");
         tokio::time::sleep(Duration::from_secs(1)).await;
     } else {
-        crate::slog!(ERR, "accept: {}", crate::connection::connect::errno_text(e));
+        crate::slog!(ERR, "accept: {}", crate::os::errno::of_io(e));
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -162,8 +162,7 @@ fn handshake_error(context: &str, e: &openssl::ssl::Error) -> TlsError {
     }
     if let Some(io) = e.io_error() {
         if let Some(code) = io.raw_os_error() {
-            let desc = nix::errno::Errno::from_raw(code).desc();
-            return TlsError::plain(context, format!("{desc} ({code})"));
+            return TlsError::plain(context, crate::os::errno::text(code));
         }
         if io.kind() != std::io::ErrorKind::UnexpectedEof {
             return TlsError::plain(context, io.to_string());

@@ -112,11 +112,10 @@ pub fn post(url: &Url, request: &[u8], timeout: Option<Duration>) -> Option<Vec<
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return timed_out_connect(addr),
         Err(e) => {
-            let code = e.raw_os_error().unwrap_or(0);
             crate::slog!(
                 crate::log::ERR,
-                "s_connect: connect {addr}: {} ({code})",
-                nix::errno::Errno::from_raw(code).desc()
+                "s_connect: connect {addr}: {}",
+                crate::os::errno::text(e.raw_os_error().unwrap_or(0))
             );
             return None;
         }

@@ -9,7 +9,7 @@
 
 use super::declare::Failure;
 use super::values::{strtol, yes_no};
-use crate::config::lexer::{os_error_text, physical_lines};
+use crate::config::lexer::physical_lines;
 use crate::config::model::VerifyFlags;
 
 
@@ -111,7 +111,7 @@ pub fn read_psk_file(path: &str) -> Result<Vec<(String, Vec<u8>)>, Failure> {
     const FAILED: &str = "Failed to read PSK secrets";
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path)
-        .map_err(|e| Failure::with_before(format!("{path}: {}", os_error_text(&e)), FAILED))?;
+        .map_err(|e| Failure::with_before(format!("{path}: {}", crate::os::errno::of_io(&e)), FAILED))?;
     if meta.permissions().mode() & 0o7 != 0 {
         crate::slog!(crate::log::WARNING, "Insecure file permissions on {path}");
     }

@@ -22,23 +22,8 @@ pub mod pty;
 mod reaper;
 mod spawn;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use crate::config::model::Service;
-pub use spawn::{spawn, ExecEnv};
-
-/// stunnel: `if(!global_options.option.foreground) dup2(fd, 2)` — with
-/// `foreground = yes|quiet` the program's stderr stays the daemon's.
-static KEEP_STDERR: AtomicBool = AtomicBool::new(false);
-
-/// Set once at start-up from the global `foreground` option.
-pub fn set_keep_stderr(foreground: bool) {
-    KEEP_STDERR.store(foreground, Ordering::Relaxed);
-}
-
-fn keep_stderr() -> bool {
-    KEEP_STDERR.load(Ordering::Relaxed)
-}
+pub use spawn::{set_keep_stderr, spawn, ExecEnv};
 
 /// exec+connect: `exec` and `connect`, no `accept` (the program is local).
 pub fn is_exec_connect(service: &Service) -> bool {
