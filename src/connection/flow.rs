@@ -217,7 +217,10 @@ async fn connect(
     client_dn: Option<(String, String)>,
 ) -> Result<(Stream, Option<usize>), Abort> {
     let service = &ctx.service;
-    let exec = service.exec.as_ref().filter(|_| local::is_exec_remote(service));
+    let exec = service
+        .exec
+        .as_ref()
+        .filter(|_| local::is_exec_remote(service));
     if let (None, Some(exec)) = (&redirect, exec) {
         let env = local::ExecEnv {
             peer: hooks.peer,
