@@ -1,0 +1,338 @@
+//! Fault suite (issue 18): attacks a hostile peer can make, kept as
+//! regression tests, each run side by side with stunnel4 where stunnel4
+//! is the behaviour to match.
+//!
+//! * RST storms: a peer that resets (SO_LINGER 0) right after the
+//!   handshake must free both descriptors of its connection at once, as
+//!   stunnel does, so a storm under a low descriptor limit never locks a
+//!   legitimate client out of another service.
+//!
+//! The backends here never close a connection by themselves (they keep
+//! every socket until the test ends), like servers that ignore a
+//! half-close: only the tunnel's own handling of the reset can free its
+//! descriptors, not a polite backend.
+
+mod common;
+#[path = "daemon_support/mod.rs"]
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::tls_pki::{make_pki, Pki};
+use common::{p, Impl, PATIENCE};
+use support::{LogFile, Proc};
+
+/// Bytes each attacking connection sends (and gets echoed) before its RST.
+const PAYLOAD: &[u8; 16] = b"0123456789abcdef";
+
+/// Keep every socket a backend was handed until the test process ends, so
+/// no backend ever closes a connection: a kept socket is only freed by the
+/// tunnel closing its side.
+fn keeper() -> mpsc::Sender<Box<dyn Send>> {
+    let (tx, rx) = mpsc::channel::<Box<dyn Send>>();
+    std::thread::spawn(move || {
+        let kept: Vec<Box<dyn Send>> = rx.iter().collect();
+        drop(kept);
+    });
+    tx
+}
+
+/// A plain backend: echo until EOF, then keep the socket (no FIN back).
+fn holding_backend() -> u16 {
+    let (listener, port) = common::net::listener();
+    let keep = keeper();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().map_while(Result::ok) {
+            let keep = keep.clone();
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let _ = conn.set_read_timeout(Some(PATIENCE));
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = conn.read(&mut buf) {
+                    if conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = keep.send(Box::new(conn));
+            });
+        }
+    });
+    port
+}
+
+/// A TLS backend (for client-mode services): echo until close_notify or
+/// EOF, then keep the connection without answering the close_notify.
+fn holding_tls_backend(pki: &Pki) -> u16 {
+    use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
+    b.set_certificate_chain_file(&pki.server_cert).unwrap();
+    b.set_private_key_file(&pki.server_key, SslFiletype::PEM)
+        .unwrap();
+    let acceptor = std::sync::Arc::new(b.build());
+    let (listener, port) = common::net::listener();
+    let keep = keeper();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().map_while(Result::ok) {
+            let (acceptor, keep) = (acceptor.clone(), keep.clone());
+            std::thread::spawn(move || {
+                let _ = tcp.set_read_timeout(Some(PATIENCE));
+                let Ok(mut s) = acceptor.accept(tcp) else {
+                    return;
+                };
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = s.read(&mut buf) {
+                    if s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = keep.send(Box::new(s));
+            });
+        }
+    });
+    port
+}
+
+/// Start `imp` on `conf` with RLIMIT_NOFILE set to `nofile` (soft and
+/// hard) when given, as `prlimit --nofile=N:N` would.
+fn spawn_limited(imp: Impl, conf: &Path, dir: &Path, nofile: Option<u64>) -> Proc {
+    let mut cmd = Command::new(imp.program());
+    cmd.arg(conf)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(n) = nofile {
+        // SAFETY: only setrlimit(2), async-signal-safe, between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    Proc::from_child(cmd.spawn().expect("start daemon"))
+}
+
+/// A daemon with three services: `storm` (server mode, TLS from the
+/// attacker), `storm-client` (client mode, plain from the attacker) and
+/// `legit` (server mode, the client that must always be served).
+struct Tunnel {
+    proc: Proc,
+    log: LogFile,
+    storm: u16,
+    storm_client: u16,
+    legit: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn start_tunnel(imp: Impl, pki: &Pki, nofile: Option<u64>) -> Tunnel {
+    let dir = tempfile::tempdir().unwrap();
+    let log = LogFile(dir.path().join("fault.log"));
+    let conf = dir.path().join("fault.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "foreground = yes\noutput = {log}\ndebug = info\nsyslog = no\n\
+             [storm]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{plain}\ncert = {cert}\n\
+             TIMEOUTclose = 60\n\
+             [storm-client]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{tls}\n\
+             TIMEOUTclose = 60\n\
+             [legit]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{echo}\ncert = {cert}\n",
+            log = p(&log.0),
+            plain = holding_backend(),
+            tls = holding_tls_backend(pki),
+            echo = support::tagged_echo(b"E:"),
+            cert = p(&pki.combined),
+        ),
+    )
+    .unwrap();
+    let proc = spawn_limited(imp, &conf, dir.path(), nofile);
+    log.wait_for("Configuration successful");
+    Tunnel {
+        storm: log.port("storm"),
+        storm_client: log.port("storm-client"),
+        legit: log.port("legit"),
+        proc,
+        log,
+        _dir: dir,
+    }
+}
+
+/// Make the next close of `s` send an RST instead of a FIN.
+fn set_rst_on_close(s: &TcpStream) {
+    let rst = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::Linger, &rst).unwrap();
+}
+
+/// Server-mode attack: TLS handshake, 16 bytes echoed, RST (no close_notify).
+fn tls_then_rst(port: u16) {
+    let mut s = support::tls_connect(port);
+    assert_eq!(support::echo(&mut s, PAYLOAD), PAYLOAD);
+    set_rst_on_close(s.get_ref());
+    // Dropping an SslStream frees the TLS state without a close_notify.
+}
+
+/// Client-mode attack: 16 plain bytes through the tunnel's TLS, echoed, RST.
+fn plain_then_rst(port: u16) {
+    let mut s = common::net::connect(port);
+    s.write_all(PAYLOAD).unwrap();
+    assert_eq!(support::read_n(&mut s, PAYLOAD.len()), PAYLOAD);
+    set_rst_on_close(&s);
+}
+
+/// The legitimate client: greeting, one echo, clean close. `Err` says what
+/// failed instead of panicking, so the caller can name the round.
+fn legit_exchange(port: u16) -> Result<(), String> {
+    let mut s = support::tls_connect_with(port, |_| {}).map_err(|e| format!("handshake: {e}"))?;
+    let mut greeting = [0u8; 2];
+    s.read_exact(&mut greeting)
+        .map_err(|e| format!("greeting: {e}"))?;
+    s.write_all(b"ping").map_err(|e| format!("write: {e}"))?;
+    let mut echo = [0u8; 4];
+    s.read_exact(&mut echo).map_err(|e| format!("echo: {e}"))?;
+    if &greeting != b"E:" || &echo != b"ping" {
+        return Err(format!("wrong bytes {greeting:?} {echo:?}"));
+    }
+    support::close(s);
+    Ok(())
+}
+
+/// Descriptors the process holds now.
+fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Wait (bounded by `limit`) until `pid` holds `want` descriptors; the
+/// count seen last.
+fn settle_fds(pid: i32, want: usize, limit: Duration) -> usize {
+    let deadline = Instant::now() + limit;
+    loop {
+        let now = open_fds(pid);
+        if now == want || Instant::now() >= deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The final line of every attacking connection (16 bytes each way).
+const ATTACK_CLOSED: &str = "Connection closed: 16 byte(s) sent to TLS, 16 byte(s) sent to socket";
+
+/// 150 rounds of connect–handshake–send–RST on each attacked service under
+/// a 256-descriptor limit, the legitimate client served between every two
+/// rounds. Before the fix each reset connection pinned two descriptors for
+/// TIMEOUTclose (60 s): about 120 rounds locked the legitimate client out.
+#[test]
+fn rst_storm_under_a_low_descriptor_limit_never_locks_out_another_service() {
+    const ROUNDS: usize = 150;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    for imp in [Impl::Stunnel4, Impl::Rstunnel] {
+        let t = start_tunnel(imp, &pki, Some(256));
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", t.proc.pid)).unwrap();
+        assert!(
+            limits
+                .lines()
+                .any(|l| l.starts_with("Max open files")
+                    && l.split_whitespace().nth(3) == Some("256")),
+            "{imp:?}: the descriptor limit did not apply:\n{limits}"
+        );
+        let started = Instant::now();
+        for round in 1..=ROUNDS {
+            tls_then_rst(t.storm);
+            plain_then_rst(t.storm_client);
+            if let Err(e) = legit_exchange(t.legit) {
+                panic!(
+                    "{imp:?}: the legitimate client was not served in round {round}: {e}\n{}",
+                    t.log.text()
+                );
+            }
+        }
+        // Every attacking connection has ended, none by TIMEOUTclose.
+        t.log.wait_for_nth(ATTACK_CLOSED, 2 * ROUNDS);
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{imp:?}: the storm outlasted TIMEOUTclose, so it proves nothing"
+        );
+        let text = t.log.text();
+        for bad in [
+            "TIMEOUTclose exceeded",
+            "too many clients",
+            "Too many open files",
+            "suspended",
+        ] {
+            assert_eq!(t.log.count(bad), 0, "{imp:?}: {bad:?} in the log:\n{text}");
+        }
+        assert_eq!(
+            t.log.count("Service [legit] accepted connection"),
+            ROUNDS,
+            "{imp:?}"
+        );
+    }
+}
+
+/// After 50 resets per mode the daemon's descriptor count is back at its
+/// idle baseline within 2 s (TIMEOUTclose is 60 s), for stunnel4 and
+/// rstunnel alike, and both log the same lines for each reset.
+#[test]
+fn descriptors_return_to_baseline_right_after_resets() {
+    const RESETS: usize = 50;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    for imp in [Impl::Stunnel4, Impl::Rstunnel] {
+        let t = start_tunnel(imp, &pki, None);
+        // One of each first: lazily opened descriptors (OpenSSL, caches)
+        // belong to the baseline, not to the resets.
+        tls_then_rst(t.storm);
+        plain_then_rst(t.storm_client);
+        t.log.wait_for_nth(ATTACK_CLOSED, 2);
+        let baseline = settle_fds(t.proc.pid, usize::MAX, Duration::from_millis(500));
+        for _ in 0..RESETS {
+            tls_then_rst(t.storm);
+            plain_then_rst(t.storm_client);
+        }
+        // Every attacking connection was served up to its RST, so the
+        // count can only come back once each has been closed.
+        let after = settle_fds(t.proc.pid, baseline, Duration::from_secs(2));
+        assert_eq!(
+            after, baseline,
+            "{imp:?}: descriptors 2 s after {RESETS} resets per mode"
+        );
+        t.log.wait_for_nth(ATTACK_CLOSED, 2 * (RESETS + 1));
+        // stunnel's lines for a reset: the TLS client's (server mode) and
+        // the plain client's (client mode), once per attacking connection.
+        let n = RESETS + 1;
+        for (line, want) in [
+            ("TLS fd: Connection reset by peer (104)", n),
+            ("TLS socket closed (SSL_read)", n),
+            ("socket fd: Connection reset by peer (104)", n),
+            ("writesocket: Socket is closed", n),
+            ("SSL_shutdown successfully sent close_notify alert", n),
+            ("TIMEOUTclose exceeded", 0),
+        ] {
+            assert_eq!(
+                t.log.count(line),
+                want,
+                "{imp:?}: {line:?}\n{}",
+                t.log.text()
+            );
+        }
+    }
+}
