@@ -305,7 +305,7 @@ impl Hooks {
         let ctx = protocol::Ctx {
             settings,
             client: service.client,
-            busy: service.timeouts.busy,
+            busy: protocol::Busy::new(service.timeouts.busy),
             peer: self.peer,
             local_addr: self.local_addr,
             service: &service.name,
