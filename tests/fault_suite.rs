@@ -336,3 +336,150 @@ fn descriptors_return_to_baseline_right_after_resets() {
         }
     }
 }
+
+/// A daemon on `services` (sections without the global lines) with its
+/// log at info level; `(process, log, dir)`.
+fn start_services(services: &str) -> (Proc, LogFile, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = LogFile(dir.path().join("fault.log"));
+    let conf = dir.path().join("fault.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "foreground = yes\noutput = {}\ndebug = info\nsyslog = no\n{services}",
+            p(&log.0)
+        ),
+    )
+    .unwrap();
+    let proc = spawn_limited(Impl::Rstunnel, &conf, dir.path(), None);
+    log.wait_for("Configuration successful");
+    (proc, log, dir)
+}
+
+/// Write `line` over and over until the peer goes away; how many were
+/// written. Bounded: 100,000 lines (far above the 256-line limit) or
+/// PATIENCE, whichever comes first, so a tunnel without the limit fails
+/// the caller's checks instead of hanging the test.
+fn flood(s: &mut TcpStream, line: &[u8]) -> usize {
+    let deadline = Instant::now() + PATIENCE;
+    let mut sent = 0;
+    while sent < 100_000 && Instant::now() < deadline {
+        if s.write_all(line).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    sent
+}
+
+/// Wait (bounded) until the peer of `s` has closed or reset it.
+fn wait_closed(s: &mut TcpStream) {
+    let deadline = Instant::now() + PATIENCE;
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => assert!(Instant::now() < deadline, "the tunnel kept talking"),
+        }
+    }
+}
+
+/// A server-mode `protocol = connect` service to an echo backend, with
+/// `extra` lines; `(process, log, dirs)`.
+fn start_connect_proxy(extra: &str) -> (Proc, LogFile, [tempfile::TempDir; 2]) {
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(pki_dir.path());
+    let (proc, log, dir) = start_services(&format!(
+        "[proxy]\naccept = 127.0.0.1:0\nprotocol = connect\nconnect = 127.0.0.1:1\n\
+         cert = {}\n{extra}",
+        p(&pki.combined)
+    ));
+    (proc, log, [pki_dir, dir])
+}
+
+/// A client sending endless CONNECT headers to a server-mode
+/// `protocol = connect` service is cut off after 256 lines; stunnel4 reads
+/// them forever.
+#[test]
+fn endless_connect_headers_end_at_the_line_limit() {
+    let (_proc, log, _dirs) = start_connect_proxy("");
+    let mut s = common::net::connect(log.port("proxy"));
+    s.write_all(b"CONNECT 127.0.0.1:1 HTTP/1.1\r\n").unwrap();
+    let sent = flood(&mut s, b"X-Flood: 0123456789\r\n");
+    wait_closed(&mut s);
+    log.wait_for("fd_getline: Negotiation too long: more than 256 lines");
+    log.wait_for("Connection reset: 0 byte(s) sent to TLS, 0 byte(s) sent to socket");
+    assert!(
+        (256..100_000).contains(&sent),
+        "{sent} header lines written before the tunnel gave up"
+    );
+    assert_eq!(log.count("Negotiation too long"), 1);
+}
+
+/// A hostile SMTP server answering EHLO with endless `250-` continuation
+/// lines: a client-mode `protocol = smtp` service gives up after 256.
+#[test]
+fn endless_smtp_continuation_lines_end_at_the_line_limit() {
+    let (listener, server_port) = common::net::listener();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(PATIENCE)).unwrap();
+        conn.write_all(b"220 hostile ESMTP\r\n").unwrap();
+        let mut ehlo = [0u8; 5];
+        conn.read_exact(&mut ehlo).unwrap();
+        assert_eq!(&ehlo, b"EHLO ");
+        let sent = flood(&mut conn, b"250-SIZE 10240000\r\n");
+        wait_closed(&mut conn);
+        sent
+    });
+    let (_proc, log, _dir) = start_services(&format!(
+        "[smtp-out]\nclient = yes\naccept = 127.0.0.1:0\nprotocol = smtp\n\
+         connect = 127.0.0.1:{server_port}\n"
+    ));
+    let mut client = common::net::connect(log.port("smtp-out"));
+    // The greeting is relayed to the plain client before EHLO.
+    assert_eq!(support::read_n(&mut client, 19), b"220 hostile ESMTP\r\n");
+    wait_closed(&mut client);
+    let sent = server.join().unwrap();
+    log.wait_for("fd_getline: Negotiation too long: more than 256 lines");
+    assert!(
+        (256..100_000).contains(&sent),
+        "{sent} continuation lines written before the tunnel gave up"
+    );
+}
+
+/// One header line every second never trips a 3 s per-wait TIMEOUTbusy,
+/// but the negotiation as a whole ends 3 s after it started.
+#[test]
+fn a_slow_drip_ends_at_timeout_busy_in_total() {
+    let (_proc, log, _dirs) = start_connect_proxy("TIMEOUTbusy = 3\n");
+    let started = Instant::now();
+    let mut s = common::net::connect(log.port("proxy"));
+    s.write_all(b"CONNECT 127.0.0.1:1 HTTP/1.1\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut dripped = 0;
+    let mut buf = [0u8; 64];
+    // A header each second the tunnel stays silent; at most 20 (20 s), so
+    // a tunnel without the total limit fails below instead of hanging.
+    let ended = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break started.elapsed(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Ok(_) | Err(_) => break started.elapsed(),
+        }
+        assert!(dripped < 20, "the negotiation outlived 20 drips");
+        s.write_all(b"X-Drip: 1\r\n").unwrap();
+        dripped += 1;
+    };
+    log.wait_for("Negotiation exceeded TIMEOUTbusy (3 s in total): sending reset");
+    assert!(
+        (2..=3).contains(&dripped),
+        "{dripped} lines dripped before the limit"
+    );
+    assert!(
+        ended >= Duration::from_secs(3) && ended < Duration::from_secs(5),
+        "ended after {ended:?}"
+    );
+    assert_eq!(log.count("s_poll_wait: TIMEOUTbusy exceeded"), 0);
+}
