@@ -483,3 +483,185 @@ fn a_slow_drip_ends_at_timeout_busy_in_total() {
     );
     assert_eq!(log.count("s_poll_wait: TIMEOUTbusy exceeded"), 0);
 }
+
+/// The lines about the trust store and the start's outcome, without time
+/// stamps, from a daemon's log or stderr.
+fn trust_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| match l.strip_prefix('[') {
+            // stderr before the log is set up: `[!] text`
+            Some(rest) if rest.get(1..3) == Some("] ") => &rest[3..],
+            // `YYYY.MM.DD HH:MM:SS LOG3[ui]: text`
+            _ => l.split_once("]: ").map_or(l, |(_, t)| t),
+        })
+        .filter(|l| {
+            l.contains("trusted")
+                || l.contains("verify certificates")
+                || l.starts_with("Configuration ")
+                || l.contains("Failed to initialize TLS context")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// A CAfile or CApath stunnel cannot read counts as no trusted
+/// certificates: without verification the service starts (with stunnel's
+/// `No trusted certificates found`), with it the start fails. Same lines
+/// from both programs.
+#[test]
+fn unreadable_ca_files_start_as_stunnel4_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").unwrap();
+    let cases = [
+        ("CAfile = /nonexistent.pem\n", true),
+        (&*format!("CAfile = {}\n", p(&garbage)), true),
+        ("CApath = /nonexistent-dir\n", true),
+        ("CAfile = /nonexistent.pem\nverifyChain = yes\n", false),
+    ];
+    for (lines, starts) in cases {
+        let mut seen = Vec::new();
+        for imp in [Impl::Stunnel4, Impl::Rstunnel] {
+            let run = tempfile::tempdir().unwrap();
+            let conf = run.path().join("ca.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "foreground = yes\ndebug = info\nsyslog = no\n\
+                     [s]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:1\ncert = {}\n{lines}",
+                    p(&pki.combined)
+                ),
+            )
+            .unwrap();
+            // `timeout` ends a daemon that started (SIGTERM after 2 s).
+            let out = Command::new("timeout")
+                .args(["2", imp.program()])
+                .arg(&conf)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stderr).into_owned();
+            let found = trust_lines(&text);
+            let expected: Vec<String> = if starts {
+                vec![
+                    "No trusted certificates found".into(),
+                    "Configuration successful".into(),
+                ]
+            } else {
+                vec![
+                    "No trusted certificates found".into(),
+                    "Service [s]: Failed to initialize TLS context".into(),
+                    "Configuration failed".into(),
+                ]
+            };
+            assert_eq!(found, expected, "{imp:?} with {lines:?}:\n{text}");
+            // 124: still running when `timeout` stopped it; 1: refused.
+            let code = out.status.code();
+            assert_eq!(
+                code,
+                Some(if starts { 124 } else { 1 }),
+                "{imp:?} {lines:?}"
+            );
+            seen.push(found);
+        }
+        assert_eq!(seen[0], seen[1]);
+    }
+}
+
+/// Descriptor exhaustion: with RLIMIT_NOFILE at 32 and every descriptor
+/// held by open connections, accept() fails with EMFILE; the daemon logs
+/// stunnel's errno line, pauses accepting for a second each time (no busy
+/// loop: at most one suspension per second), and serves again as soon as
+/// the connections close.
+#[test]
+fn descriptor_exhaustion_logs_errno_pauses_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    for imp in [Impl::Stunnel4, Impl::Rstunnel] {
+        let run = tempfile::tempdir().unwrap();
+        let log = LogFile(run.path().join("emfile.log"));
+        let conf = run.path().join("emfile.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "foreground = yes\noutput = {}\ndebug = info\nsyslog = no\n\
+                 [s]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{}\ncert = {}\n",
+                p(&log.0),
+                support::tagged_echo(b"E:"),
+                p(&pki.combined)
+            ),
+        )
+        .unwrap();
+        let _proc = spawn_limited(imp, &conf, run.path(), Some(32));
+        log.wait_for("Configuration successful");
+        let port = log.port("s");
+        // Full connections (2 descriptors each) until one is refused, then
+        // bare TCP connections that wait in the accept queue.
+        let mut held = Vec::new();
+        for _ in 0..32 {
+            match legit_session(port) {
+                Some(s) => held.push(s),
+                None => break,
+            }
+        }
+        assert!(
+            held.len() < 32,
+            "{imp:?}: 32 connections never exhausted 32 descriptors"
+        );
+        let waiting: Vec<TcpStream> = (0..4).map(|_| common::net::connect(port)).collect();
+        log.wait_for("local socket: Too many open files (24)");
+        // The queued connections keep accept() failing: one pause a second.
+        let suspensions = || log.count("Accepting new connections suspended for 1 second");
+        let before = suspensions();
+        std::thread::sleep(Duration::from_secs(3));
+        let during = suspensions() - before;
+        assert!(
+            (2..=4).contains(&during),
+            "{imp:?}: {during} suspensions in 3 s"
+        );
+        // One errno line before each suspension (the last pair may be
+        // half written in this snapshot).
+        let text = log.text();
+        let errno = text
+            .matches("local socket: Too many open files (24)")
+            .count();
+        let paused = text.matches("Accepting new connections suspended").count();
+        assert!(
+            errno == paused || errno == paused + 1,
+            "{imp:?}: {errno} errno lines for {paused} suspensions"
+        );
+        drop(held);
+        drop(waiting);
+        // Recovery: served again once the descriptors are back.
+        let mut served = false;
+        for _ in 0..20 {
+            std::thread::sleep(Duration::from_millis(500));
+            if legit_exchange(port).is_ok() {
+                served = true;
+                break;
+            }
+        }
+        assert!(
+            served,
+            "{imp:?}: not served after the connections closed\n{}",
+            log.text()
+        );
+    }
+}
+
+/// A TLS session that got its greeting and echo through, kept open;
+/// `None` if the tunnel could not serve it.
+fn legit_session(port: u16) -> Option<openssl::ssl::SslStream<TcpStream>> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).ok()?;
+    b.set_verify(openssl::ssl::SslVerifyMode::NONE);
+    let mut s = b.build().connect("localhost", tcp).ok()?;
+    let mut greeting = [0u8; 2];
+    s.read_exact(&mut greeting).ok()?;
+    s.write_all(b"x").ok()?;
+    let mut echo = [0u8; 1];
+    s.read_exact(&mut echo).ok()?;
+    (&greeting == b"E:" && &echo == b"x").then_some(s)
+}
