@@ -61,17 +61,51 @@ fn wrong_chain(dir: &Path) -> PathBuf {
         assert!(status.success(), "openssl {args:?}");
     };
     run(&[
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "fake-ca.key", "-out",
-        "fake-ca.pem", "-days", "30", "-subj", "/CN=rstunnel test CA", "-addext",
-        "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "fake-ca.key",
+        "-out",
+        "fake-ca.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=rstunnel test CA",
+        "-addext",
+        "basicConstraints=critical,CA:true",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
     ]);
     run(&[
-        "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "forged.key", "-out", "forged.csr",
-        "-subj", "/C=PL/O=rstunnel/CN=client",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "forged.key",
+        "-out",
+        "forged.csr",
+        "-subj",
+        "/C=PL/O=rstunnel/CN=client",
     ]);
     run(&[
-        "x509", "-req", "-in", "forged.csr", "-CA", "fake-ca.pem", "-CAkey", "fake-ca.key",
-        "-set_serial", "77", "-days", "30", "-out", "forged.pem",
+        "x509",
+        "-req",
+        "-in",
+        "forged.csr",
+        "-CA",
+        "fake-ca.pem",
+        "-CAkey",
+        "fake-ca.key",
+        "-set_serial",
+        "77",
+        "-days",
+        "30",
+        "-out",
+        "forged.pem",
     ]);
     let combined = dir.join("forged-combined.pem");
     let parts: Vec<u8> = ["forged.pem", "fake-ca.pem", "forged.key"]
@@ -170,7 +204,8 @@ fn cell(
 ) -> Option<openssl::ssl::SslSession> {
     let before = marks(d);
     let run = client.exchange(to, offer, b"");
-    d.log.wait_for_nth("byte(s) sent to socket", before.finished + 1);
+    d.log
+        .wait_for_nth("byte(s) sent to socket", before.finished + 1);
     let after = marks(d);
     let expected = if who == Identity::Verified {
         "PROTECTED"
@@ -191,8 +226,16 @@ fn cell(
         "{label}: `Redirecting connection` lines"
     );
     if offer.is_some() {
-        assert!(run.reused, "{label}: the client's session was not resumed; log:\n{}", d.log.text());
-        assert_eq!(after.reused, before.reused + 1, "{label}: `previous session reused`");
+        assert!(
+            run.reused,
+            "{label}: the client's session was not resumed; log:\n{}",
+            d.log.text()
+        );
+        assert_eq!(
+            after.reused,
+            before.reused + 1,
+            "{label}: `previous session reused`"
+        );
     }
     run.session
 }
@@ -208,7 +251,14 @@ fn other(expected: &str) -> &'static str {
 /// Every cell under one implementation.
 fn matrix(imp: Impl, setup: &Setup) {
     let d = Daemon::start(imp, &setup.config());
-    let services = ["exec", "exec_pty", "connect", "connect_proxy", "transparent", "exec_peer"];
+    let services = [
+        "exec",
+        "exec_pty",
+        "connect",
+        "connect_proxy",
+        "transparent",
+        "exec_peer",
+    ];
     let ports: Vec<u16> = services.iter().map(|s| d.port(s)).collect();
     sh(&format!(
         "iptables -t nat -A OUTPUT -p tcp -s 127.0.0.1 -d {ORIGINAL_HOST} --dport {} \
@@ -223,7 +273,14 @@ fn matrix(imp: Impl, setup: &Setup) {
                 let label = format!("{imp:?} [{service}] {who:?} {kind:?}");
                 let session = cell(&d, &to, &client, None, who, &format!("{label} new"));
                 let session = session.unwrap_or_else(|| panic!("{label}: no session"));
-                cell(&d, &to, &client, Some(&session), who, &format!("{label} resumed"));
+                cell(
+                    &d,
+                    &to,
+                    &client,
+                    Some(&session),
+                    who,
+                    &format!("{label} resumed"),
+                );
             }
         }
     }
@@ -232,7 +289,10 @@ fn matrix(imp: Impl, setup: &Setup) {
 
 #[test]
 fn redirect_decides_on_every_path_and_every_session() {
-    assert!(private_netns(), "this test needs root (a network namespace and NAT)");
+    assert!(
+        private_netns(),
+        "this test needs root (a network namespace and NAT)"
+    );
     sh(&format!("ip addr add {ORIGINAL_HOST}/32 dev lo"));
     let dir = tempfile::tempdir().unwrap();
     let setup = Setup {

@@ -81,7 +81,13 @@ fn a_session_resumes_only_on_the_service_that_issued_it() {
         assert_reached(&first, "OPEN\n", false, &format!("{kind:?} open"), &d);
         let session = first.session.expect("session");
         let again = anonymous.exchange(&to_open, Some(&session), b"");
-        assert_reached(&again, "OPEN\n", true, &format!("{kind:?} open resumed"), &d);
+        assert_reached(
+            &again,
+            "OPEN\n",
+            true,
+            &format!("{kind:?} open resumed"),
+            &d,
+        );
         let crossed = anonymous.exchange(&to_guarded, Some(&session), b"");
         assert_refused(&crossed, &format!("{kind:?} open session on [guarded]"), &d);
 
@@ -90,7 +96,13 @@ fn a_session_resumes_only_on_the_service_that_issued_it() {
         assert_reached(&first, "GUARDED\n", false, &format!("{kind:?} guarded"), &d);
         let session = first.session.expect("session");
         let again = verified.exchange(&to_guarded, Some(&session), b"");
-        assert_reached(&again, "GUARDED\n", true, &format!("{kind:?} guarded resumed"), &d);
+        assert_reached(
+            &again,
+            "GUARDED\n",
+            true,
+            &format!("{kind:?} guarded resumed"),
+            &d,
+        );
     }
 }
 
@@ -197,7 +209,13 @@ fn a_reload_that_tightens_the_policy_ends_earlier_sessions() {
             d.signal(libc::SIGHUP);
             d.log.wait_for_nth("Configuration successful", 2);
             let kept = client.exchange(&to, Some(&session), b"");
-            assert_reached(&kept, "GUARDED\n", true, &format!("{what} after a no-op reload"), &d);
+            assert_reached(
+                &kept,
+                "GUARDED\n",
+                true,
+                &format!("{what} after a no-op reload"),
+                &d,
+            );
 
             std::fs::write(&d.conf, conf(&case.after)).unwrap();
             for (path, contents) in &case.rewrite {

@@ -44,12 +44,18 @@ fn a_secondary_negotiates_with_its_own_versions_and_suites() {
     let port = d.port("primary");
     let name = ["-servername", "strict.sni.example"];
     let tls12 = s_client(port, &[&name[..], &["-tls1_2"]].concat());
-    assert!(!tls12.contains("Cipher is ECDHE"), "TLS 1.2 reached [strict]:\n{tls12}");
+    assert!(
+        !tls12.contains("Cipher is ECDHE"),
+        "TLS 1.2 reached [strict]:\n{tls12}"
+    );
     let aes = s_client(
         port,
         &[&name[..], &["-ciphersuites", "TLS_AES_128_GCM_SHA256"]].concat(),
     );
-    assert!(!aes.contains("Cipher is TLS_AES_128"), "another suite reached [strict]:\n{aes}");
+    assert!(
+        !aes.contains("Cipher is TLS_AES_128"),
+        "another suite reached [strict]:\n{aes}"
+    );
     let good = s_client(port, &name);
     assert!(
         good.contains("TLSv1.3, Cipher is TLS_CHACHA20_POLY1305_SHA256"),

@@ -83,7 +83,10 @@ impl KnownSection {
 
     /// The section being finished (its protocol name not yet checked).
     pub fn of_raw(raw: &RawService) -> Self {
-        let protocol = raw.protocol.as_deref().and_then(|p| proto::check(p, raw.client).ok());
+        let protocol = raw
+            .protocol
+            .as_deref()
+            .and_then(|p| proto::check(p, raw.client).ok());
         KnownSection::of(&raw.name, raw.client, protocol)
     }
 }

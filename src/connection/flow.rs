@@ -217,7 +217,10 @@ async fn connect(
     client_dn: Option<(String, String)>,
 ) -> Result<(Stream, Option<usize>), Abort> {
     let service = &ctx.service;
-    let exec = service.exec.as_ref().filter(|_| local::is_exec_remote(service));
+    let exec = service
+        .exec
+        .as_ref()
+        .filter(|_| local::is_exec_remote(service));
     if let (None, Some(exec)) = (&redirect, exec) {
         let env = local::ExecEnv {
             peer: hooks.peer,
@@ -302,7 +305,7 @@ impl Hooks {
         let ctx = protocol::Ctx {
             settings,
             client: service.client,
-            busy: service.timeouts.busy,
+            busy: protocol::Busy::new(service.timeouts.busy),
             peer: self.peer,
             local_addr: self.local_addr,
             service: &service.name,

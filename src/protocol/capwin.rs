@@ -52,7 +52,7 @@ pub(super) fn decode(src: &[u8]) -> Option<[Vec<u8>; 4]> {
 pub(super) async fn ctrl_client_early<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     slog!(DEBUG, "CapWIN: Setting credentials");
     let mut buf = vec![0u8; BUFFER - 1];
-    let n = Wire::plain(s.local, ctx.busy).read_eof(&mut buf).await?;
+    let n = Wire::plain(s.local, &ctx.busy).read_eof(&mut buf).await?;
     buf.truncate(n);
     *AUTH.lock().unwrap_or_else(|p| p.into_inner()) = buf;
     slog!(NOTICE, "CapWIN: Credentials set");
@@ -78,7 +78,7 @@ pub(super) async fn client_late<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookRes
     req.extend_from_slice(&[0x1f, 0x1c]);
 
     let (_, remote) = s.both()?;
-    let mut tls = Wire::tls(remote, ctx.busy);
+    let mut tls = Wire::tls(remote, &ctx.busy);
     slog!(DEBUG, "CapWIN: Sending credentials");
     tls.write_all(&req).await?;
     slog!(DEBUG, "CapWIN: Waiting for response");
@@ -93,7 +93,7 @@ pub(super) async fn client_late<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookRes
 }
 
 pub(super) async fn server_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
-    let mut tls = Wire::tls(s.local, ctx.busy);
+    let mut tls = Wire::tls(s.local, &ctx.busy);
     let mut buf = Vec::with_capacity(BUFFER);
     for _ in 0..BUFFER - 1 {
         let b = tls.read_u8().await?;
@@ -115,7 +115,7 @@ pub(super) async fn server_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookR
 }
 
 pub(super) async fn server_late<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
-    Wire::tls(s.local, ctx.busy).write_all(b"BINGO").await?;
+    Wire::tls(s.local, &ctx.busy).write_all(b"BINGO").await?;
     Ok(Outcome::default())
 }
 
@@ -174,7 +174,7 @@ async fn ldap_auth(ctx: &Ctx<'_>, dn: &[u8], pass: &[u8]) -> Result<bool, Abort>
     let Ok(mut sock) = ctx.net.connect(addr).await else {
         return Ok(false);
     };
-    let mut w = Wire::plain(&mut *sock as &mut dyn Io, ctx.busy);
+    let mut w = Wire::plain(&mut *sock as &mut dyn Io, &ctx.busy);
     slog!(DEBUG, "LDAP: Sending BindRequest");
     w.write_all(&req).await?;
     slog!(DEBUG, "LDAP: Waiting for BindResponse");

@@ -22,7 +22,7 @@ fn fail(msg: &str) -> HookResult {
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let (_, remote) = s.both()?;
-    let mut remote = Wire::plain(remote, ctx.busy);
+    let mut remote = Wire::plain(remote, &ctx.busy);
     remote.write_all(&REQUEST_DUMMY).await?;
     let mut buf = [0u8; 5];
     remote.read_exact(&mut buf).await?;
@@ -40,7 +40,7 @@ pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookR
 }
 
 pub(super) async fn server_early<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
-    let mut local = Wire::plain(s.local, ctx.busy);
+    let mut local = Wire::plain(s.local, &ctx.busy);
     let mut buf = [0u8; 128];
     local.read_exact(&mut buf[..4]).await?; // NetBIOS header
     let len = u16::from_be_bytes([buf[2], buf[3]]) as usize;

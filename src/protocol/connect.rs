@@ -25,7 +25,7 @@ async fn reply(local: &mut Wire<'_>, status: &str) -> Result<(), Abort> {
 }
 
 pub(super) async fn server_early<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
-    let mut local = Wire::plain(s.local, ctx.busy);
+    let mut local = Wire::plain(s.local, &ctx.busy);
     let request = local.read_line().await?;
     if !starts(&request, "CONNECT ") {
         reply(&mut local, "HTTP/1.0 400 Bad Request Method").await?;
@@ -78,7 +78,7 @@ async fn resolve(ctx: &Ctx<'_>, name: &str) -> Option<Target> {
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let p = ctx.settings;
     let (_, remote) = s.both()?;
-    let mut remote = Wire::plain(remote, ctx.busy);
+    let mut remote = Wire::plain(remote, &ctx.busy);
     let Some(host) = p.host.as_deref() else {
         // refused at configuration time by `protocol::check`; kept for 5.68
         slog!(ERR, "protocolHost not specified");

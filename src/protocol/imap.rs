@@ -15,8 +15,8 @@ use crate::log::ERR;
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let (local, remote) = s.both()?;
-    let mut local = Wire::plain(local, ctx.busy);
-    let mut remote = Wire::plain(remote, ctx.busy);
+    let mut local = Wire::plain(local, &ctx.busy);
+    let mut remote = Wire::plain(remote, &ctx.busy);
     if !starts(&remote.read_line().await?, "* OK") {
         slog!(ERR, "Unknown server welcome");
         return Err(Abort::Reset);
@@ -46,8 +46,8 @@ pub(super) async fn server_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookR
             ..Outcome::default()
         });
     }
-    let mut local = Wire::plain(local, ctx.busy);
-    let mut remote = Wire::plain(remote, ctx.busy);
+    let mut local = Wire::plain(local, &ctx.busy);
+    let mut remote = Wire::plain(remote, &ctx.busy);
 
     let mut greeting = remote.read_line().await?;
     if !starts(&greeting, "* OK") {

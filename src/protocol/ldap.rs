@@ -19,7 +19,7 @@ fn fail(msg: &str) -> HookResult {
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let (_, remote) = s.both()?;
-    let mut remote = Wire::plain(remote, ctx.busy);
+    let mut remote = Wire::plain(remote, &ctx.busy);
     slog!(DEBUG, "Sending LDAP Start TLS request");
     remote.write_all(STARTTLS).await?;
 

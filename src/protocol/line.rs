@@ -1,9 +1,14 @@
 //! Blocking-style reads and writes of the negotiations, with stunnel's
 //! limits and log lines (`s_read`, `fd_getline`, `ssl_getline`, … in
-//! stunnel's `network.c`).
+//! stunnel's `network.c`), and the totals stunnel lacks.
 //!
 //! * every read and write waits at most `TIMEOUTbusy`, then
 //!   `…: s_poll_wait: TIMEOUTbusy exceeded: sending reset` and [`Abort::Reset`];
+//! * the negotiation as a whole also ends after `TIMEOUTbusy`, counted from
+//!   its first read or write ([`Busy`]): stunnel restarts the wait on every
+//!   read, so a peer dripping one line every few seconds, or streaming
+//!   endless header lines, held a connection (and a core) forever;
+//! * per peer, at most [`MAX_LINES`] lines and [`MAX_BYTES`] bytes are read;
 //! * lines are read one byte at a time, so nothing after the line is
 //!   consumed: the bytes that follow (a TLS ClientHello, the data) stay in
 //!   the socket for the next stage;
@@ -11,45 +16,103 @@
 //!   lines written get CRLF;
 //! * at debug level each line is traced as ` <- text` / ` -> text`.
 //!
-//! A [`Wire`] is either the plain (`fd_*`, `s_read`) or the TLS (`ssl_*`,
+//! Each limit that ends a negotiation logs one line naming it. A [`Wire`]
+//! is either the plain (`fd_*`, `s_read`) or the TLS (`ssl_*`,
 //! `s_ssl_read`) flavour; only the log texts differ. Not here: what lines
 //! mean.
 
 use super::{Abort, Io};
 use crate::log::{DEBUG, ERR, INFO};
+use std::future::Future;
 use std::io;
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
 
 /// stunnel's DoS limit for one line (`ptr>65536`).
 const MAX_LINE: usize = 65536;
+
+/// Lines one peer may send in one negotiation. The longest legitimate
+/// exchanges are header blocks and multi-line replies: Apache accepts 100
+/// request header fields by default, an SMTP EHLO reply has a few dozen
+/// extension lines; 256 leaves room for both and stops an endless stream of
+/// `250-` lines or CONNECT headers early.
+pub(super) const MAX_LINES: usize = 256;
+
+/// Bytes one peer may send in one negotiation: 16 lines of stunnel's
+/// maximum length, above Apache's default header block (100 fields of
+/// 8 KiB), far below what would matter for memory or CPU.
+pub(super) const MAX_BYTES: usize = 16 * MAX_LINE;
+
+/// `TIMEOUTbusy` of one negotiation (one protocol phase): the limit of each
+/// wait, as in stunnel, and of the whole negotiation, counted from its first
+/// read or write. Counting from the first I/O keeps stunnel's per-wait line
+/// for a peer that never sends anything (its one wait is the whole
+/// negotiation); the total limit speaks only once something has moved.
+#[derive(Debug)]
+pub struct Busy {
+    limit: Option<Duration>,
+    start: OnceLock<Instant>,
+}
+
+impl Busy {
+    /// `None` waits forever, as a negative `TIMEOUTbusy`.
+    pub fn new(limit: Option<Duration>) -> Busy {
+        Busy {
+            limit,
+            start: OnceLock::new(),
+        }
+    }
+
+    /// How long the next wait may last, and whether that is the rest of the
+    /// negotiation's total rather than the per-wait limit; `None` = forever.
+    fn next_wait(&self) -> Option<(Duration, bool)> {
+        let limit = self.limit?;
+        let now = Instant::now();
+        let start = *self.start.get_or_init(|| now);
+        let left = (start + limit).saturating_duration_since(now);
+        Some(if left < limit {
+            (left, true)
+        } else {
+            (limit, false)
+        })
+    }
+}
 
 /// One side of a negotiation.
 pub(super) struct Wire<'a> {
     /// The stream; borrowed, the connection keeps owning it.
     io: &'a mut dyn Io,
-    /// `TIMEOUTbusy`; `None` waits forever.
-    busy: Option<Duration>,
+    /// The negotiation's time limits, shared by its wires.
+    busy: &'a Busy,
     /// TLS flavour of the log texts (`s_ssl_read` rather than `s_read`).
     tls: bool,
+    /// Lines and bytes read from this peer so far.
+    lines: usize,
+    bytes: usize,
 }
 
 impl<'a> Wire<'a> {
     /// A plain socket (stunnel's `fd_*` / `s_read` / `s_write`).
-    pub(super) fn plain(io: &'a mut dyn Io, busy: Option<Duration>) -> Self {
+    pub(super) fn plain(io: &'a mut dyn Io, busy: &'a Busy) -> Self {
         Wire {
             io,
             busy,
             tls: false,
+            lines: 0,
+            bytes: 0,
         }
     }
 
     /// The TLS stream (stunnel's `ssl_*` / `s_ssl_read` / `s_ssl_write`).
-    pub(super) fn tls(io: &'a mut dyn Io, busy: Option<Duration>) -> Self {
+    pub(super) fn tls(io: &'a mut dyn Io, busy: &'a Busy) -> Self {
         Wire {
             io,
             busy,
             tls: true,
+            lines: 0,
+            bytes: 0,
         }
     }
 
@@ -65,21 +128,9 @@ impl<'a> Wire<'a> {
     pub(super) async fn read_eof(&mut self, buf: &mut [u8]) -> Result<usize, Abort> {
         let mut total = 0;
         while total < buf.len() {
+            let name = self.read_name();
             let read = self.io.read(&mut buf[total..]);
-            let num = match self.busy {
-                Some(t) => match tokio::time::timeout(t, read).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        slog!(
-                            INFO,
-                            "{}: s_poll_wait: TIMEOUTbusy exceeded: sending reset",
-                            self.read_name()
-                        );
-                        return Err(Abort::Reset);
-                    }
-                },
-                None => read.await,
-            };
+            let num = bounded(self.busy, name, read).await?;
             match num {
                 Ok(0) => {
                     if self.tls {
@@ -89,11 +140,21 @@ impl<'a> Wire<'a> {
                     }
                     break;
                 }
-                Ok(n) => total += n,
+                Ok(n) => {
+                    total += n;
+                    self.bytes += n;
+                    if self.bytes > MAX_BYTES {
+                        slog!(
+                            ERR,
+                            "{name}: Negotiation too long: more than {MAX_BYTES} bytes"
+                        );
+                        return Err(Abort::Reset);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     let what = if self.tls { "SSL_read" } else { "readsocket" };
-                    slog!(ERR, "{}: {}: {}", self.read_name(), what, crate::os::errno::of_io(&e));
+                    slog!(ERR, "{}: {}: {}", name, what, crate::os::errno::of_io(&e));
                     return Err(Abort::Reset);
                 }
             }
@@ -126,20 +187,7 @@ impl<'a> Wire<'a> {
             io.write_all(buf).await?;
             io.flush().await
         };
-        let result = match self.busy {
-            Some(t) => match tokio::time::timeout(t, write).await {
-                Ok(r) => r,
-                Err(_) => {
-                    slog!(
-                        INFO,
-                        "{name}: s_poll_wait: TIMEOUTbusy exceeded: sending reset"
-                    );
-                    return Err(Abort::Reset);
-                }
-            },
-            None => write.await,
-        };
-        result.map_err(|e| {
+        bounded(self.busy, name, write).await?.map_err(|e| {
             let what = if self.tls { "SSL_write" } else { "writesocket" };
             slog!(ERR, "{name}: {what}: {}", crate::os::errno::of_io(&e));
             Abort::Reset
@@ -159,14 +207,22 @@ impl<'a> Wire<'a> {
     }
 
     async fn read_until(&mut self, text_line: bool) -> Result<Vec<u8>, Abort> {
+        let name = match (self.tls, text_line) {
+            (false, _) => "fd_getline",
+            (true, true) => "ssl_getline",
+            (true, false) => "ssl_getstring",
+        };
+        self.lines += 1;
+        if self.lines > MAX_LINES {
+            slog!(
+                ERR,
+                "{name}: Negotiation too long: more than {MAX_LINES} lines"
+            );
+            return Err(Abort::Reset);
+        }
         let mut line = Vec::with_capacity(32);
         loop {
             if line.len() > MAX_LINE {
-                let name = match (self.tls, text_line) {
-                    (false, _) => "fd_getline",
-                    (true, true) => "ssl_getline",
-                    (true, false) => "ssl_getstring",
-                };
                 slog!(ERR, "{name}: Line too long");
                 return Err(Abort::Reset);
             }
@@ -196,6 +252,38 @@ impl<'a> Wire<'a> {
     }
 }
 
+/// Run one read or write under the time limits: the per-wait
+/// `TIMEOUTbusy` (stunnel's line, with `name`) or what is left of the
+/// negotiation's total (rstunnel's line). A total already used up ends
+/// the negotiation before the operation, even if its data is ready.
+async fn bounded<T>(
+    busy: &Busy,
+    name: &str,
+    op: impl Future<Output = io::Result<T>>,
+) -> Result<io::Result<T>, Abort> {
+    let Some((wait, total)) = busy.next_wait() else {
+        return Ok(op.await);
+    };
+    if !wait.is_zero() {
+        if let Ok(result) = tokio::time::timeout(wait, op).await {
+            return Ok(result);
+        }
+    }
+    if total {
+        let limit = busy.limit.unwrap_or_default().as_secs();
+        slog!(
+            INFO,
+            "Negotiation exceeded TIMEOUTbusy ({limit} s in total): sending reset"
+        );
+    } else {
+        slog!(
+            INFO,
+            "{name}: s_poll_wait: TIMEOUTbusy exceeded: sending reset"
+        );
+    }
+    Err(Abort::Reset)
+}
+
 
 /// stunnel's `is_prefix`: a case-insensitive prefix (`strncasecmp`).
 pub(super) fn starts(line: &[u8], prefix: &str) -> bool {
@@ -219,7 +307,8 @@ mod tests {
     async fn lines_drop_cr_end_at_lf_or_nul_and_leave_the_rest() {
         let (mut a, mut b) = duplex(1 << 20);
         a.write_all(b"one\r\ntw\ro\nthree\0rest").await.unwrap();
-        let mut w = Wire::plain(&mut b, Some(Duration::from_secs(5)));
+        let busy = Busy::new(Some(Duration::from_secs(5)));
+        let mut w = Wire::plain(&mut b, &busy);
         assert_eq!(w.read_line().await.unwrap(), b"one");
         assert_eq!(w.read_line().await.unwrap(), b"two");
         assert_eq!(w.read_line().await.unwrap(), b"three");
@@ -236,7 +325,8 @@ mod tests {
         data.extend(vec![b'y'; MAX_LINE + 1]);
         data.push(b'\n');
         a.write_all(&data).await.unwrap();
-        let mut w = Wire::plain(&mut b, None);
+        let busy = Busy::new(None);
+        let mut w = Wire::plain(&mut b, &busy);
         assert_eq!(w.read_line().await.unwrap().len(), MAX_LINE);
         assert_eq!(w.read_line().await, Err(Abort::Reset));
     }
@@ -245,11 +335,74 @@ mod tests {
     async fn eof_and_timeout_reset() {
         let (a, mut b) = duplex(64);
         drop(a);
-        let mut w = Wire::plain(&mut b, Some(Duration::from_secs(5)));
+        let busy = Busy::new(Some(Duration::from_secs(5)));
+        let mut w = Wire::plain(&mut b, &busy);
         assert_eq!(w.read_line().await, Err(Abort::Reset));
         let (_a, mut b) = duplex(64);
-        let mut w = Wire::tls(&mut b, Some(Duration::from_millis(20)));
+        let busy = Busy::new(Some(Duration::from_millis(20)));
+        let mut w = Wire::tls(&mut b, &busy);
         assert_eq!(w.read_u8().await, Err(Abort::Reset));
+    }
+
+    #[tokio::test]
+    async fn a_peer_gets_256_lines_and_1_mib_per_negotiation() {
+        let (mut a, mut b) = duplex(1 << 22);
+        a.write_all(&b"250-x\r\n".repeat(MAX_LINES + 1))
+            .await
+            .unwrap();
+        let busy = Busy::new(None);
+        let mut w = Wire::plain(&mut b, &busy);
+        for _ in 0..MAX_LINES {
+            assert_eq!(w.read_line().await.unwrap(), b"250-x");
+        }
+        assert_eq!(w.read_line().await, Err(Abort::Reset));
+
+        let (mut a, mut b) = duplex(1 << 22);
+        let long = [vec![b'h'; MAX_LINE], b"\n".to_vec()].concat();
+        a.write_all(&long.repeat(16)).await.unwrap();
+        let mut w = Wire::plain(&mut b, &busy);
+        for _ in 0..15 {
+            assert_eq!(w.read_line().await.unwrap().len(), MAX_LINE);
+        }
+        // With its LF the 16th line of 64 KiB crosses 1 MiB.
+        assert_eq!(w.read_line().await, Err(Abort::Reset));
+    }
+
+    /// A peer that sends a line every 4 s never exceeds a 10 s wait, but
+    /// the negotiation still ends 10 s after its first read.
+    #[tokio::test(start_paused = true)]
+    async fn busy_bounds_the_whole_negotiation_from_its_first_io() {
+        let (mut a, mut b) = duplex(1 << 10);
+        let dripper = tokio::spawn(async move {
+            for _ in 0..10 {
+                if a.write_all(b"X-Header: drip\r\n").await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(4)).await;
+            }
+        });
+        let busy = Busy::new(Some(Duration::from_secs(10)));
+        let mut w = Wire::plain(&mut b, &busy);
+        let start = Instant::now();
+        let mut lines = 0;
+        while w.read_line().await.is_ok() {
+            lines += 1;
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+        assert_eq!(lines, 3, "lines at 0, 4 and 8 s");
+        dripper.abort();
+
+        // A silent peer: the one wait is the whole negotiation; stunnel's
+        // per-wait limit ends it after exactly TIMEOUTbusy.
+        let (_a, mut b) = duplex(64);
+        let busy = Busy::new(Some(Duration::from_secs(10)));
+        assert_eq!(busy.next_wait(), Some((Duration::from_secs(10), false)));
+        let start = Instant::now();
+        assert_eq!(
+            Wire::plain(&mut b, &busy).read_line().await,
+            Err(Abort::Reset)
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
     }
 
     #[test]
@@ -262,7 +415,10 @@ mod tests {
     #[tokio::test]
     async fn written_lines_end_in_crlf() {
         let (mut a, mut b) = duplex(64);
-        Wire::plain(&mut b, None).write_str("EHLO x").await.unwrap();
+        Wire::plain(&mut b, &Busy::new(None))
+            .write_str("EHLO x")
+            .await
+            .unwrap();
         drop(b);
         let mut got = Vec::new();
         a.read_to_end(&mut got).await.unwrap();

@@ -55,13 +55,13 @@ mod table;
 
 use table::{entry, BoxFuture};
 
+pub use line::Busy;
 pub use net::{Net, SystemNet};
 pub use rewind::Rewind;
 
 use crate::config::model::{Protocol, ProtocolKind};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A byte stream a negotiation talks on: a TCP socket, a TLS stream, a pipe.
@@ -86,8 +86,9 @@ pub struct Ctx<'a> {
     pub settings: &'a Protocol,
     /// `client = yes`.
     pub client: bool,
-    /// `TIMEOUTbusy`: the longest wait of each read or write; `None` = forever.
-    pub busy: Option<Duration>,
+    /// `TIMEOUTbusy`: the longest wait of each read or write and of this
+    /// negotiation as a whole; one per phase.
+    pub busy: Busy,
     /// Address of the accepted client (`getpeername` of local); `None` when
     /// local is not an IP socket (Unix socket, inetd pipes).
     pub peer: Option<SocketAddr>,

@@ -8,8 +8,8 @@ use crate::log::ERR;
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let (local, remote) = s.both()?;
-    let mut local = Wire::plain(local, ctx.busy);
-    let mut remote = Wire::plain(remote, ctx.busy);
+    let mut local = Wire::plain(local, &ctx.busy);
+    let mut remote = Wire::plain(remote, &ctx.busy);
     let line = remote.read_line().await?;
     if !starts(&line, "200 ") && !starts(&line, "201 ") {
         slog!(ERR, "Unknown server welcome");

@@ -20,7 +20,7 @@ const GSS_RESPONSE: &[u8; 62] =
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let (_, remote) = s.both()?;
-    let mut remote = Wire::plain(remote, ctx.busy);
+    let mut remote = Wire::plain(remote, &ctx.busy);
     remote.write_all(&SSL_REQUEST).await?;
     // S - accepted, N - rejected, non-TLS preferred
     if remote.read_u8().await? != b'S' {
@@ -31,7 +31,7 @@ pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookR
 }
 
 pub(super) async fn server_early<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
-    let mut local = Wire::plain(s.local, ctx.busy);
+    let mut local = Wire::plain(s.local, &ctx.busy);
     slog!(DEBUG, "Started server-side psql protocol negotiation");
     let mut buf = [0u8; 8];
     local.read_exact(&mut buf).await?;

@@ -12,8 +12,8 @@ use crate::log::ERR;
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let (local, remote) = s.both()?;
-    let mut local = Wire::plain(local, ctx.busy);
-    let mut remote = Wire::plain(remote, ctx.busy);
+    let mut local = Wire::plain(local, &ctx.busy);
+    let mut remote = Wire::plain(remote, &ctx.busy);
     let line = remote.read_line().await?;
     if !starts(&line, "+OK ") {
         slog!(ERR, "Unknown server welcome");
@@ -30,8 +30,8 @@ pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookR
 
 pub(super) async fn server_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let (local, remote) = s.both()?;
-    let mut local = Wire::plain(local, ctx.busy);
-    let mut remote = Wire::plain(remote, ctx.busy);
+    let mut local = Wire::plain(local, &ctx.busy);
+    let mut remote = Wire::plain(remote, &ctx.busy);
     let greeting = remote.read_line().await?;
     local.write_line(&cat(&greeting, b" + stunnel")).await?;
     let mut line = local.read_line().await?;

@@ -36,7 +36,7 @@ pub(super) async fn server_late<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookRes
         slog!(ERR, "getnameinfo: ai_family not supported");
         return Err(Abort::Reset);
     };
-    Wire::plain(remote, ctx.busy).write_str(&line).await?;
+    Wire::plain(remote, &ctx.busy).write_str(&line).await?;
     Ok(Outcome::default())
 }
 

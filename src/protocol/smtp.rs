@@ -20,8 +20,8 @@ const DETECT: Duration = Duration::from_millis(200);
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let (local, remote) = s.both()?;
-    let mut local = Wire::plain(local, ctx.busy);
-    let mut remote = Wire::plain(remote, ctx.busy);
+    let mut local = Wire::plain(local, &ctx.busy);
+    let mut remote = Wire::plain(remote, &ctx.busy);
     loop {
         // copy the multiline greeting
         let line = remote.read_line().await?;
@@ -62,7 +62,7 @@ pub(super) async fn client_late<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookRes
         return Ok(Outcome::default());
     };
     let (_, remote) = s.both()?;
-    let mut tls = Wire::tls(remote, ctx.busy);
+    let mut tls = Wire::tls(remote, &ctx.busy);
     let host = p.host.as_deref().unwrap_or("localhost");
     tls.write_str(&format!("HELO {host}")).await?;
     tls.read_line().await?; // 5.68 ignores the reply (one line)
@@ -145,8 +145,8 @@ pub(super) async fn server_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookR
             ..Outcome::default()
         });
     }
-    let mut local = Wire::plain(local, ctx.busy);
-    let mut remote = Wire::plain(remote, ctx.busy);
+    let mut local = Wire::plain(local, &ctx.busy);
+    let mut remote = Wire::plain(remote, &ctx.busy);
 
     let mut line = remote.read_line().await?;
     if !(starts(&line, "220 ") || starts(&line, "220-")) {

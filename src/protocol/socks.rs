@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 pub(super) async fn client_late<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let (_, remote) = s.both()?;
-    let mut tls = Wire::tls(remote, ctx.busy);
+    let mut tls = Wire::tls(remote, &ctx.busy);
     // method negotiation: NO AUTHENTICATION REQUIRED only
     tls.write_all(&[5, 1, 0]).await?;
     let mut resp = [0u8; 2];
@@ -85,7 +85,7 @@ pub(super) async fn client_late<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookRes
 }
 
 pub(super) async fn server_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
-    let mut tls = Wire::tls(s.local, ctx.busy);
+    let mut tls = Wire::tls(s.local, &ctx.busy);
     slog!(DEBUG, "Waiting for the SOCKS request");
     match tls.read_u8().await? {
         4 => socks4(ctx, &mut tls).await,

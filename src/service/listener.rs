@@ -87,10 +87,17 @@ fn log_accept(service: &str, stream: &Kind) {
     );
 }
 
-/// Accept errors never end the loop. Running out of descriptors or memory
-/// pauses accepting for a second, as stunnel does; anything else is logged
-/// and retried after a short pause so a persistent error cannot spin.
+/// Accept errors never end the loop. Each is logged as stunnel's
+/// `s_accept` logs it (`local socket: Too many open files (24)`, err).
+/// Running out of descriptors or memory then pauses accepting for a second,
+/// as stunnel does; anything else is retried after a short pause so a
+/// persistent error cannot spin.
 async fn backoff(e: &io::Error) {
+    crate::slog!(
+        ERR,
+        "local socket: {}",
+        crate::os::errno::of_io(e)
+    );
     let resource = matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
@@ -99,7 +106,6 @@ async fn backoff(e: &io::Error) {
         crate::slog!(NOTICE, "Accepting new connections suspended for 1 second");
         tokio::time::sleep(Duration::from_secs(1)).await;
     } else {
-        crate::slog!(ERR, "accept: {}", crate::os::errno::of_io(e));
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -518,7 +518,8 @@ pub fn handshake_settings(ctx: &openssl::ssl::SslContextRef) -> HandshakeSetting
             sys::OPENSSL_sk_num(sk as *const sys::OPENSSL_STACK)
         };
         for i in 0..n {
-            let c = sys::OPENSSL_sk_value(sk as *const sys::OPENSSL_STACK, i) as *const sys::SSL_CIPHER;
+            let c =
+                sys::OPENSSL_sk_value(sk as *const sys::OPENSSL_STACK, i) as *const sys::SSL_CIPHER;
             if c.is_null() {
                 continue;
             }
@@ -546,8 +547,18 @@ pub fn adopt_handshake_settings(ssl: &mut SslRef, settings: &HandshakeSettings) 
     // SAFETY: setters on a live SSL with values read from a live context;
     // the strings are NUL-terminated and copied by OpenSSL.
     unsafe {
-        let range_ok = sys::SSL_ctrl(p, SET_MIN_PROTO_VERSION, settings.min_version, ptr::null_mut()) == 1
-            && sys::SSL_ctrl(p, SET_MAX_PROTO_VERSION, settings.max_version, ptr::null_mut()) == 1;
+        let range_ok = sys::SSL_ctrl(
+            p,
+            SET_MIN_PROTO_VERSION,
+            settings.min_version,
+            ptr::null_mut(),
+        ) == 1
+            && sys::SSL_ctrl(
+                p,
+                SET_MAX_PROTO_VERSION,
+                settings.max_version,
+                ptr::null_mut(),
+            ) == 1;
         sys::SSL_set_security_level(p, settings.security_level);
         SSL_clear_options(p, !settings.options);
         SSL_set_options(p, settings.options);

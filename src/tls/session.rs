@@ -116,7 +116,6 @@ pub fn setup(
     Ok(keys)
 }
 
-
 /// stunnel's new-session callback lines (both modes): `New session
 /// callback`, the peer certificate note, `Session id: HEX` (one per
 /// session, so one per TLS 1.3 ticket).

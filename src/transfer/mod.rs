@@ -204,9 +204,14 @@ where
 fn on_fault(fault: Fault, dir: &mut Direction, other: &mut Direction) -> Option<Ending> {
     let labels = dir.labels;
     match fault {
-        Fault::Read(e) if labels.tls_reader && is_transport_eof(&e) => {
-            // The TLS transport is gone without close_notify: nothing can be
-            // written into TLS any more either.
+        Fault::Read(e) if labels.tls_reader && (is_transport_eof(&e) || is_reset(&e)) => {
+            // The TLS transport is gone (EOF without close_notify, or the
+            // peer's RST): nothing can be written into TLS any more either,
+            // so the other direction ends now; only the plain side still
+            // gets its SHUT_WR once the bytes read so far are written.
+            if is_reset(&e) {
+                crate::slog!(INFO, "{}", describe("TLS fd", &e));
+            }
             let unsent = other.buffered();
             if unsent > 0 {
                 crate::slog!(
@@ -221,12 +226,20 @@ fn on_fault(fault: Fault, dir: &mut Direction, other: &mut Direction) -> Option<
             None
         }
         Fault::Read(e) if is_reset(&e) => {
-            // stunnel sees the RST as an error event on the socket, logs it
-            // at info and treats the socket as closed both ways; writes to
-            // it then fail as "Socket is closed" (checked against stunnel4).
+            // stunnel sees a peer's RST as an error event on the socket and
+            // treats it as closed both ways at once: the direction writing
+            // to it ends now rather than waiting for a peer that is gone
+            // (which would pin both descriptors for TIMEOUTclose), and the
+            // TLS side gets its close_notify. Lines as stunnel4 logs them.
             crate::slog!(INFO, "{}", describe("socket fd", &e));
-            crate::slog!(INFO, "{}", labels.eof);
+            let unsent = other.buffered();
+            if unsent > 0 {
+                crate::slog!(ERR, "{} with {unsent} unsent byte(s)", other.labels.hangup);
+                return Some(Ending::Error);
+            }
+            crate::slog!(INFO, "{}: Socket is closed", other.labels.write_op);
             dir.read_closed();
+            other.abandon();
             None
         }
         Fault::Read(e) if is_closed(&e) => {

@@ -248,7 +248,7 @@ impl Hook {
         let ctx = Ctx {
             settings: &self.settings,
             client: self.client,
-            busy: Some(self.busy),
+            busy: protocol::Busy::new(Some(self.busy)),
             peer: self.peer,
             local_addr: self.local_addr,
             service: "test",

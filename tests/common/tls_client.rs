@@ -171,14 +171,28 @@ impl<'a> To<'a> {
         let Some(source) = self.source else {
             return TcpStream::connect((ip, self.port)).expect("connect to the tunnel");
         };
-        use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+        use nix::sys::socket::{
+            bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn,
+        };
         use std::os::fd::AsRawFd;
-        let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::empty(), None)
-            .expect("socket");
+        let fd = socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .expect("socket");
         let from: std::net::Ipv4Addr = source.parse().expect("IPv4 source");
-        bind(fd.as_raw_fd(), &SockaddrIn::from(std::net::SocketAddrV4::new(from, 0))).expect("bind source");
-        connect(fd.as_raw_fd(), &SockaddrIn::from(std::net::SocketAddrV4::new(ip, self.port)))
-            .expect("connect to the tunnel");
+        bind(
+            fd.as_raw_fd(),
+            &SockaddrIn::from(std::net::SocketAddrV4::new(from, 0)),
+        )
+        .expect("bind source");
+        connect(
+            fd.as_raw_fd(),
+            &SockaddrIn::from(std::net::SocketAddrV4::new(ip, self.port)),
+        )
+        .expect("connect to the tunnel");
         TcpStream::from(fd)
     }
 }
