@@ -42,6 +42,8 @@ fn outcome(imp: Impl, conf: &str, ca: &Path) -> Result<String, String> {
             return curl(daemon.port("https"), ca);
         }
         if let Some(status) = daemon.child.try_wait().unwrap() {
+            // The process is gone; its last lines may still be in the pipe.
+            log.wait_for("Configuration failed");
             let errors: Vec<String> = log
                 .text()
                 .lines()

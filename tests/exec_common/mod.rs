@@ -121,9 +121,11 @@ sys.stdout.buffer.write(out)
 
 /// The pid in a `Local mode child started (PID=N)` line.
 pub fn child_pid(line: &str) -> i32 {
+    // The child's own stderr may share the line (foreground mode).
     line.rsplit("PID=")
         .next()
-        .and_then(|s| s.trim_end_matches(')').trim().parse().ok())
+        .and_then(|s| s.split(')').next())
+        .and_then(|s| s.trim().parse().ok())
         .unwrap_or_else(|| panic!("no pid in {line:?}"))
 }
 
