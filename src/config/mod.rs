@@ -33,6 +33,7 @@ pub mod lexer;
 pub mod model;
 pub mod options;
 pub mod paths;
+pub mod protocols;
 pub mod reader;
 pub mod resolve;
 pub mod windows;

@@ -25,7 +25,7 @@ use super::addr::{self, Split};
 use super::model::{
     Endpoint, Exec, Foreground, Global, Protocol, Service, SniRoute, TlsSettings, Transparent,
 };
-use super::options::protocol as proto;
+use super::protocols as proto;
 use super::options::{Failure, RawGlobal, RawService};
 
 pub const DEFAULT_CIPHERS: &str = "HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK";

@@ -22,6 +22,7 @@ use super::stream::{Kind, Stream};
 use super::ServiceCtx;
 use super::{ident, local, transparent};
 use crate::config::model::Service;
+use crate::config::protocols;
 use crate::log::{ERR, INFO, NOTICE, WARNING};
 use crate::protocol::{self, Abort, Io, Outcome, Phase, Rewind, SystemNet, Target};
 use crate::tls::{TlsError, TlsStream};
@@ -64,7 +65,7 @@ pub(super) async fn client_try(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entr
     };
     let result = if ctx.service.client {
         client_mode(&ctx, local, early, &hooks, entry).await
-    } else if protocol::connect_before_tls(ctx.service.protocol.as_ref().map(|p| p.kind), false) {
+    } else if protocols::connects_before_tls(ctx.service.protocol.as_ref().map(|p| p.kind), false) {
         server_connect_first(&ctx, local, early, &hooks, entry).await
     } else {
         server_mode(ctx, local, early, &hooks, entry).await

@@ -12,7 +12,7 @@
 //!
 //! ```text
 //! accept → run(Early, local, None)
-//!   if connect_before_tls(kind, client):
+//!   if config::protocols::connects_before_tls(kind, client):
 //!        connect remote → run(Middle, local, Some(remote)) → TLS handshake
 //!   else TLS handshake → run(Middle, local, None) → connect remote
 //! → run(Late, local, Some(remote)) → transfer
@@ -74,7 +74,7 @@ pub enum Phase {
     /// After accept, before any TLS or remote connection.
     Early,
     /// Between the TLS handshake and the remote connection (in the order of
-    /// [`connect_before_tls`]).
+    /// `config::protocols::connects_before_tls`).
     Middle,
     /// Both sides up, before the transfer.
     Late,
@@ -155,55 +155,16 @@ impl<'a> Streams<'a> {
     }
 }
 
-/// The name as written in `protocol = …` (lower case).
-pub fn name(kind: ProtocolKind) -> &'static str {
-    entry(kind).name
-}
-
-/// Is `kind` supported in this mode? The error is 5.68's text, e.g.
-/// `The 'nntp' protocol is not supported in the server mode`.
-pub fn check_mode(kind: ProtocolKind, client: bool) -> Result<(), String> {
-    let e = entry(kind);
-    let cell = if client { e.client } else { e.server };
-    match cell {
-        Some(_) => Ok(()),
-        None => Err(format!(
-            "The '{}' protocol is not supported in the {} mode",
-            e.name,
-            if client { "client" } else { "server" }
-        )),
-    }
-}
-
 /// Every configuration-time check of a section's `protocol`: the mode, and
 /// `protocolHost not specified` for a CONNECT client. 5.68 reports the latter
 /// per connection; we report it when the configuration loads (5.73+), which
 /// refuses a section that could never work.
 pub fn check(settings: &Protocol, client: bool) -> Result<(), String> {
-    check_mode(settings.kind, client)?;
+    crate::config::protocols::check_mode(settings.kind, client)?;
     if client && settings.kind == ProtocolKind::Connect && settings.host.is_none() {
         return Err("protocolHost not specified".to_string());
     }
     Ok(())
-}
-
-/// stunnel's `connect_before_ssl`: client mode always; server mode only for
-/// smtp, pop3 and imap, which need the backend's greeting.
-pub fn connect_before_tls(kind: Option<ProtocolKind>, client: bool) -> bool {
-    client || kind.is_some_and(|k| entry(k).server_connects_first)
-}
-
-/// stunnel's `protocol_endpoint`: the protocol decides the target (SOCKS
-/// server) or never connects (capwinctrl), so the section needs no `connect`.
-pub fn provides_endpoint(kind: Option<ProtocolKind>, client: bool) -> bool {
-    kind.is_some_and(|k| {
-        let (c, s) = entry(k).endpoint;
-        if client {
-            c
-        } else {
-            s
-        }
-    })
 }
 
 /// Run the hook of `phase` for the section's protocol, if it has one.
@@ -223,7 +184,7 @@ pub async fn run<'a, 'l: 'a, 'r: 'a>(
     let cell = if ctx.client { e.client } else { e.server };
     let Some(hooks) = cell else {
         // The configuration refuses this; keep the 5.68 text if it slips by.
-        if let Err(msg) = check_mode(ctx.settings.kind, ctx.client) {
+        if let Err(msg) = crate::config::protocols::check_mode(ctx.settings.kind, ctx.client) {
             crate::slog!(crate::log::ERR, "{msg}");
         }
         return Err(Abort::Reset);
@@ -263,6 +224,18 @@ mod tests {
         ProtocolKind::Socks,
     ];
 
+    /// A mode has hooks exactly when `config::protocols` says it is
+    /// supported.
+    #[test]
+    fn columns_agree_with_the_facts() {
+        for kind in ALL {
+            let facts = crate::config::protocols::facts(kind);
+            let entry = table::entry(kind);
+            assert_eq!(entry.client.is_some(), facts.client, "{kind:?} client");
+            assert_eq!(entry.server.is_some(), facts.server, "{kind:?} server");
+        }
+    }
+
     #[test]
     fn every_kind_has_exactly_one_row() {
         for kind in ALL {
@@ -272,57 +245,6 @@ mod tests {
                 "{kind:?}"
             );
         }
-    }
-
-    #[test]
-    fn mode_errors_are_the_5_68_texts() {
-        let cases = [
-            (
-                ProtocolKind::Nntp,
-                false,
-                "The 'nntp' protocol is not supported in the server mode",
-            ),
-            (
-                ProtocolKind::Ldap,
-                false,
-                "The 'ldap' protocol is not supported in the server mode",
-            ),
-            (
-                ProtocolKind::Proxy,
-                true,
-                "The 'proxy' protocol is not supported in the client mode",
-            ),
-            (
-                ProtocolKind::Capwinctrl,
-                false,
-                "The 'capwinctrl' protocol is not supported in the server mode",
-            ),
-        ];
-        for (kind, client, text) in cases {
-            assert_eq!(check_mode(kind, client), Err(text.to_string()));
-        }
-        let supported = ALL
-            .iter()
-            .flat_map(|k| [(*k, true), (*k, false)])
-            .filter(|(k, c)| check_mode(*k, *c).is_ok())
-            .count();
-        assert_eq!(supported, 24 - 4, "exactly the four cells above are empty");
-    }
-
-    #[test]
-    fn connect_order_follows_the_reference_table() {
-        use ProtocolKind::*;
-        for kind in ALL {
-            assert!(connect_before_tls(Some(kind), true));
-            let first = matches!(kind, Smtp | Pop3 | Imap);
-            assert_eq!(connect_before_tls(Some(kind), false), first, "{kind:?}");
-        }
-        assert!(!connect_before_tls(None, false));
-        assert!(connect_before_tls(None, true));
-        assert!(provides_endpoint(Some(Socks), false));
-        assert!(!provides_endpoint(Some(Socks), true));
-        assert!(provides_endpoint(Some(Capwinctrl), true));
-        assert!(!provides_endpoint(Some(Connect), false));
     }
 
     #[test]

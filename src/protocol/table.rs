@@ -1,6 +1,8 @@
-//! The protocol table: for each `protocol =` name, the hooks of each mode
-//! and phase (stunnel 5.70's `protocol.c` table; 5.68's if-chain has the
-//! same cells). An empty mode is the 5.68 "not supported in … mode" error.
+//! The protocol table: for each negotiator, the hooks of each mode and phase
+//! (stunnel 5.70's `protocol.c` table; 5.68's if-chain has the same cells).
+//! An empty mode is one the negotiator does not support; the facts (names,
+//! modes, connect-first, endpoint) are `config::protocols`', and a test here
+//! checks that the columns agree with them.
 
 use super::{
     capwin, cifs, connect, imap, ldap, nntp, pgsql, pop3, proxy, smtp, socks, Ctx, HookResult,
@@ -40,17 +42,10 @@ const NONE: Hooks = Hooks {
 /// One row of the table.
 pub(super) struct Entry {
     pub(super) kind: ProtocolKind,
-    /// The name in `protocol = …` and in the mode error.
-    pub(super) name: &'static str,
     /// `None`: not supported in client mode.
     pub(super) client: Option<Hooks>,
     /// `None`: not supported in server mode.
     pub(super) server: Option<Hooks>,
-    /// Server mode needs the remote before TLS (`connect_before_ssl`).
-    pub(super) server_connects_first: bool,
-    /// The protocol itself is the endpoint, no `connect` needed
-    /// (`protocol_endpoint`): (client, server).
-    pub(super) endpoint: (bool, bool),
 }
 
 /// stunnel 5.68's `protocol()` if-chain, as a table (reference §4.1).
@@ -59,7 +54,6 @@ pub(super) fn table() -> [Entry; 12] {
     [
         Entry {
             kind: Socks,
-            name: "socks",
             client: Some(Hooks {
                 late: hook!(socks::client_late),
                 ..NONE
@@ -68,23 +62,17 @@ pub(super) fn table() -> [Entry; 12] {
                 middle: hook!(socks::server_middle),
                 ..NONE
             }),
-            server_connects_first: false,
-            endpoint: (false, true),
         },
         Entry {
             kind: Proxy,
-            name: "proxy",
             client: None,
             server: Some(Hooks {
                 late: hook!(proxy::server_late),
                 ..NONE
             }),
-            server_connects_first: false,
-            endpoint: (false, false),
         },
         Entry {
             kind: Cifs,
-            name: "cifs",
             client: Some(Hooks {
                 middle: hook!(cifs::client_middle),
                 ..NONE
@@ -93,12 +81,9 @@ pub(super) fn table() -> [Entry; 12] {
                 early: hook!(cifs::server_early),
                 ..NONE
             }),
-            server_connects_first: false,
-            endpoint: (false, false),
         },
         Entry {
             kind: Pgsql,
-            name: "pgsql",
             client: Some(Hooks {
                 middle: hook!(pgsql::client_middle),
                 ..NONE
@@ -107,12 +92,9 @@ pub(super) fn table() -> [Entry; 12] {
                 early: hook!(pgsql::server_early),
                 ..NONE
             }),
-            server_connects_first: false,
-            endpoint: (false, false),
         },
         Entry {
             kind: Smtp,
-            name: "smtp",
             client: Some(Hooks {
                 middle: hook!(smtp::client_middle),
                 late: hook!(smtp::client_late),
@@ -122,12 +104,9 @@ pub(super) fn table() -> [Entry; 12] {
                 middle: hook!(smtp::server_middle),
                 ..NONE
             }),
-            server_connects_first: true,
-            endpoint: (false, false),
         },
         Entry {
             kind: Pop3,
-            name: "pop3",
             client: Some(Hooks {
                 middle: hook!(pop3::client_middle),
                 ..NONE
@@ -136,12 +115,9 @@ pub(super) fn table() -> [Entry; 12] {
                 middle: hook!(pop3::server_middle),
                 ..NONE
             }),
-            server_connects_first: true,
-            endpoint: (false, false),
         },
         Entry {
             kind: Imap,
-            name: "imap",
             client: Some(Hooks {
                 middle: hook!(imap::client_middle),
                 ..NONE
@@ -150,34 +126,25 @@ pub(super) fn table() -> [Entry; 12] {
                 middle: hook!(imap::server_middle),
                 ..NONE
             }),
-            server_connects_first: true,
-            endpoint: (false, false),
         },
         Entry {
             kind: Nntp,
-            name: "nntp",
             client: Some(Hooks {
                 middle: hook!(nntp::client_middle),
                 ..NONE
             }),
             server: None,
-            server_connects_first: false,
-            endpoint: (false, false),
         },
         Entry {
             kind: Ldap,
-            name: "ldap",
             client: Some(Hooks {
                 middle: hook!(ldap::client_middle),
                 ..NONE
             }),
             server: None,
-            server_connects_first: false,
-            endpoint: (false, false),
         },
         Entry {
             kind: Connect,
-            name: "connect",
             client: Some(Hooks {
                 middle: hook!(connect::client_middle),
                 ..NONE
@@ -186,12 +153,9 @@ pub(super) fn table() -> [Entry; 12] {
                 early: hook!(connect::server_early),
                 ..NONE
             }),
-            server_connects_first: false,
-            endpoint: (false, false),
         },
         Entry {
             kind: Capwin,
-            name: "capwin",
             client: Some(Hooks {
                 late: hook!(capwin::client_late),
                 ..NONE
@@ -201,19 +165,14 @@ pub(super) fn table() -> [Entry; 12] {
                 late: hook!(capwin::server_late),
                 ..NONE
             }),
-            server_connects_first: false,
-            endpoint: (false, false),
         },
         Entry {
             kind: Capwinctrl,
-            name: "capwinctrl",
             client: Some(Hooks {
                 early: hook!(capwin::ctrl_client_early),
                 ..NONE
             }),
             server: None,
-            server_connects_first: false,
-            endpoint: (true, false),
         },
     ]
 }

@@ -6,7 +6,7 @@
 //! (as stunnel's `options.c` does with its per-option commands).
 //!
 //! Parsers live in `values` (shared: booleans, numbers, paths) and in the
-//! family files (`global`, `net`, `tls`, `verify`, `timeouts`, `protocol`),
+//! family files (`global`, `net`, `tls`, `verify`, `timeouts`),
 //! which know neither the table nor the section structs: they take a value
 //! (and, for options that update a field, that field). Rules that need the
 //! whole section (endpoints, certificate, SNI primary…) are in `resolve`.
@@ -14,7 +14,6 @@
 pub mod declare;
 pub mod global;
 pub mod net;
-pub mod protocol;
 mod table;
 pub mod timeouts;
 pub mod tls;
