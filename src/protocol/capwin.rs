@@ -16,7 +16,7 @@
 //! notifications are not reproduced.
 
 use super::line::Wire;
-use super::{Abort, Ctx, HookResult, Io, Outcome, Streams};
+use super::hook::{Abort, Ctx, HookResult, Io, Outcome, Streams};
 use crate::log::{DEBUG, ERR, NOTICE};
 use std::sync::Mutex;
 

@@ -7,7 +7,7 @@
 //!   request gets `83 00 00 01 8E`, anything else `…81` and a reset.
 
 use super::line::Wire;
-use super::{Abort, Ctx, HookResult, Outcome, Streams};
+use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
 use crate::log::ERR;
 
 /// NB_SSN_REQUEST with an empty payload.

@@ -10,7 +10,8 @@
 //!   connection in `Outcome::target` (the configured `connect` is ignored).
 
 use super::line::{starts, Wire};
-use super::{base64, ntlm, Abort, Ctx, HookResult, Outcome, Streams, Target};
+use super::hook::{base64, Abort, Ctx, HookResult, Outcome, Streams, Target};
+use super::ntlm;
 use crate::log::{ERR, INFO};
 use crate::version::STUNNEL_VERSION;
 use std::path::PathBuf;

@@ -10,7 +10,7 @@
 //!   graceful close.
 
 use super::line::{cat, starts, Wire};
-use super::{Abort, Ctx, HookResult, Outcome, Streams};
+use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
 use crate::log::ERR;
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {

@@ -4,7 +4,7 @@
 //! accepted). TLS follows on the same socket.
 
 use super::line::Wire;
-use super::{Abort, Ctx, HookResult, Outcome, Streams};
+use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
 use crate::log::{DEBUG, ERR, INFO};
 
 /// ExtendedRequest, messageID 1, requestName 1.3.6.1.4.1.1466.20037, no value.

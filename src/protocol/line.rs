@@ -21,14 +21,12 @@
 //! `s_ssl_read`) flavour; only the log texts differ. Not here: what lines
 //! mean.
 
-use super::{Abort, Io};
+use super::busy::Busy;
+use super::hook::{Abort, Io};
 use crate::log::{DEBUG, ERR, INFO};
 use std::future::Future;
 use std::io;
-use std::sync::OnceLock;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::Instant;
 
 /// stunnel's DoS limit for one line (`ptr>65536`).
 const MAX_LINE: usize = 65536;
@@ -45,40 +43,6 @@ pub(super) const MAX_LINES: usize = 256;
 /// 8 KiB), far below what would matter for memory or CPU.
 pub(super) const MAX_BYTES: usize = 16 * MAX_LINE;
 
-/// `TIMEOUTbusy` of one negotiation (one protocol phase): the limit of each
-/// wait, as in stunnel, and of the whole negotiation, counted from its first
-/// read or write. Counting from the first I/O keeps stunnel's per-wait line
-/// for a peer that never sends anything (its one wait is the whole
-/// negotiation); the total limit speaks only once something has moved.
-#[derive(Debug)]
-pub struct Busy {
-    limit: Option<Duration>,
-    start: OnceLock<Instant>,
-}
-
-impl Busy {
-    /// `None` waits forever, as a negative `TIMEOUTbusy`.
-    pub fn new(limit: Option<Duration>) -> Busy {
-        Busy {
-            limit,
-            start: OnceLock::new(),
-        }
-    }
-
-    /// How long the next wait may last, and whether that is the rest of the
-    /// negotiation's total rather than the per-wait limit; `None` = forever.
-    fn next_wait(&self) -> Option<(Duration, bool)> {
-        let limit = self.limit?;
-        let now = Instant::now();
-        let start = *self.start.get_or_init(|| now);
-        let left = (start + limit).saturating_duration_since(now);
-        Some(if left < limit {
-            (left, true)
-        } else {
-            (limit, false)
-        })
-    }
-}
 
 /// One side of a negotiation.
 pub(super) struct Wire<'a> {
@@ -301,7 +265,9 @@ pub(super) fn cat(a: &[u8], b: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use tokio::io::duplex;
+    use tokio::time::Instant;
 
     #[tokio::test]
     async fn lines_drop_cr_end_at_lf_or_nul_and_leave_the_rest() {

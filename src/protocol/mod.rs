@@ -36,9 +36,11 @@
 //! TCP), so this module stays free of sockets of its own. Not here: TLS,
 //! connecting the remote, the transfer loop.
 
+mod busy;
 mod capwin;
 mod cifs;
 mod connect;
+mod hook;
 mod imap;
 mod ldap;
 mod line;
@@ -53,107 +55,14 @@ mod smtp;
 mod socks;
 mod table;
 
-use table::{entry, BoxFuture};
+use table::entry;
 
-pub use line::Busy;
-pub use net::{Net, SystemNet};
+pub use busy::Busy;
+pub use hook::{Abort, Ctx, HookResult, Io, Net, Outcome, Phase, Streams, Target};
+pub use net::SystemNet;
 pub use rewind::Rewind;
 
 use crate::config::model::{Protocol, ProtocolKind};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use tokio::io::{AsyncRead, AsyncWrite};
-
-/// A byte stream a negotiation talks on: a TCP socket, a TLS stream, a pipe.
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + ?Sized> Io for T {}
-
-/// The three points of `client_try` where stunnel calls a protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// After accept, before any TLS or remote connection.
-    Early,
-    /// Between the TLS handshake and the remote connection (in the order of
-    /// `config::protocols::connects_before_tls`).
-    Middle,
-    /// Both sides up, before the transfer.
-    Late,
-}
-
-/// What a hook needs to know about the connection.
-pub struct Ctx<'a> {
-    /// The section's `protocol*` options.
-    pub settings: &'a Protocol,
-    /// `client = yes`.
-    pub client: bool,
-    /// `TIMEOUTbusy`: the longest wait of each read or write and of this
-    /// negotiation as a whole; one per phase.
-    pub busy: Busy,
-    /// Address of the accepted client (`getpeername` of local); `None` when
-    /// local is not an IP socket (Unix socket, inetd pipes).
-    pub peer: Option<SocketAddr>,
-    /// Address of stunnel's accepting socket the client reached
-    /// (`getsockname` of local), for the PROXY line.
-    pub local_addr: Option<SocketAddr>,
-    /// Section name, for log lines.
-    pub service: &'a str,
-    /// `SO_ORIGINAL_DST` of the accepted socket (SOCKS client); `None` if the
-    /// kernel has none (no REDIRECT/DNAT rule matched).
-    pub original_dst: Option<SocketAddr>,
-    /// Name resolution and outgoing connections of the negotiations.
-    pub net: &'a dyn Net,
-}
-
-/// Where a protocol decided the connection goes (CONNECT/SOCKS server).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// Resolved addresses, tried in order like a `connect` list.
-    Addrs(Vec<SocketAddr>),
-    /// A `/path` Unix socket: stunnel's CONNECT server parses the request
-    /// target with the `connect` parser, which accepts these.
-    Unix(PathBuf),
-}
-
-/// A hook that finished normally.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// Connect here instead of the configured `connect` targets.
-    pub target: Option<Target>,
-    /// Bytes read from local that belong to the TLS handshake: prepend them
-    /// with [`Rewind`] (SMTP/IMAP server when the client talked first).
-    pub pushback: Vec<u8>,
-}
-
-/// A negotiation failure: the connection ends here (stunnel's
-/// `throw_exception`). The reason was already logged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Abort {
-    /// Error exit: RST when `reset = yes` (`throw_exception(c, 1)`).
-    Reset,
-    /// Deliberate graceful close, "don't reset" (`throw_exception(c, 2)`).
-    Close,
-}
-
-pub type HookResult = Result<Outcome, Abort>;
-
-/// The streams a hook works on; `remote` is `None` before it is connected.
-pub struct Streams<'a> {
-    pub local: &'a mut dyn Io,
-    pub remote: Option<&'a mut dyn Io>,
-}
-
-impl<'a> Streams<'a> {
-    /// Both streams, for hooks that run after the remote is connected.
-    fn both(self) -> Result<(&'a mut dyn Io, &'a mut dyn Io), Abort> {
-        match self.remote {
-            Some(remote) => Ok((self.local, remote)),
-            None => {
-                crate::slog!(crate::log::ERR, "INTERNAL ERROR: remote not connected");
-                Err(Abort::Reset)
-            }
-        }
-    }
-}
 
 /// Every configuration-time check of a section's `protocol`: the mode, and
 /// `protocolHost not specified` for a CONNECT client. 5.68 reports the latter
@@ -198,11 +107,6 @@ pub async fn run<'a, 'l: 'a, 'r: 'a>(
         Some(f) => f(ctx, Streams { local, remote }).await,
         None => Ok(Outcome::default()),
     }
-}
-
-/// Base64 without line breaks, as stunnel's `base64(1, …)`.
-fn base64(data: &[u8]) -> String {
-    openssl::base64::encode_block(data)
 }
 
 #[cfg(test)]

@@ -8,27 +8,11 @@
 //! their own to map test names to addresses. Not here: failover, socket
 //! options, binding: those are the connection's.
 
-use super::{BoxFuture, Io};
+use super::hook::{BoxFuture, Io, Net};
 use crate::log::{DEBUG, ERR, INFO, NOTICE};
 use std::ffi::{CStr, CString};
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
-
-/// What the negotiations ask of the network.
-pub trait Net: Send + Sync {
-    /// All addresses of `host` (`None` = loopback, as stunnel's default
-    /// connect host) and `port` (a number or a service name), in
-    /// getaddrinfo order. Empty when resolution fails; the failure is logged
-    /// (`Error resolving "x": …`, `Unknown TCP service "x"`).
-    fn resolve<'a>(
-        &'a self,
-        host: Option<&'a str>,
-        port: &'a str,
-    ) -> BoxFuture<'a, Vec<SocketAddr>>;
-
-    /// A TCP connection to `addr`.
-    fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Box<dyn Io>>>;
-}
 
 /// getaddrinfo + tokio TCP.
 #[derive(Debug, Default, Clone, Copy)]

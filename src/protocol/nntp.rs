@@ -3,7 +3,7 @@
 //! `STARTTLS`, expect `382`; TLS follows on the same socket.
 
 use super::line::{starts, Wire};
-use super::{Abort, Ctx, HookResult, Outcome, Streams};
+use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
 use crate::log::ERR;
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {

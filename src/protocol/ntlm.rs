@@ -12,7 +12,7 @@
 //! empty domain.
 
 use super::line::{starts, Wire};
-use super::{base64, Abort};
+use super::hook::{base64, Abort};
 use crate::log::ERR;
 use openssl::cipher::Cipher;
 use openssl::cipher_ctx::CipherCtx;

@@ -6,7 +6,7 @@
 //!   retries with SSL), anything else is reset.
 
 use super::line::Wire;
-use super::{Abort, Ctx, HookResult, Outcome, Streams};
+use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
 use crate::log::{DEBUG, ERR, INFO};
 
 /// SSLRequest: length 8, code 80877103.

@@ -7,7 +7,7 @@
 //!   IMAP there is no 200 ms implicit-TLS detection in 5.68.
 
 use super::line::{cat, starts, Wire};
-use super::{Abort, Ctx, HookResult, Outcome, Streams};
+use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
 use crate::log::ERR;
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {

@@ -10,7 +10,7 @@
 //! (5.68 has none) or reading PROXY headers.
 
 use super::line::Wire;
-use super::{Abort, Ctx, HookResult, Outcome, Streams};
+use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
 use crate::log::ERR;
 use std::net::SocketAddr;
 

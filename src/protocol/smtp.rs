@@ -10,7 +10,7 @@
 //!   connection in `Outcome::pushback`), else play the STARTTLS dialogue.
 
 use super::line::{cat, starts, Wire};
-use super::{base64, Abort, Ctx, HookResult, Outcome, Streams};
+use super::hook::{base64, Abort, Ctx, HookResult, Outcome, Streams};
 use crate::log::{DEBUG, ERR};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -111,7 +111,7 @@ async fn auth_login(tls: &mut Wire<'_>, user: &str, pass: &str) -> Result<(), Ab
 /// Wait [`DETECT`] for the client to send something. `Some(bytes)` if it
 /// did (at EOF: empty, the handshake will see the EOF itself).
 pub(super) async fn client_talks_first(
-    local: &mut dyn super::Io,
+    local: &mut dyn super::hook::Io,
     rfc: &str,
 ) -> Result<Option<Vec<u8>>, Abort> {
     let mut buf = vec![0u8; 4096];

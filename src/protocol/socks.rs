@@ -13,7 +13,7 @@
 //! `SOCKS5_UNION`, so the echoed fields match its bytes, quirks included.
 
 use super::line::Wire;
-use super::{Abort, Ctx, HookResult, Outcome, Streams, Target};
+use super::hook::{Abort, Ctx, HookResult, Outcome, Streams, Target};
 use crate::log::{DEBUG, ERR, INFO};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

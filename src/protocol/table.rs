@@ -4,15 +4,10 @@
 //! modes, connect-first, endpoint) are `config::protocols`', and a test here
 //! checks that the columns agree with them.
 
-use super::{
-    capwin, cifs, connect, imap, ldap, nntp, pgsql, pop3, proxy, smtp, socks, Ctx, HookResult,
-    Streams,
-};
+use super::hook::{BoxFuture, Ctx, HookResult, Streams};
+use super::{capwin, cifs, connect, imap, ldap, nntp, pgsql, pop3, proxy, smtp, socks};
 use crate::config::model::ProtocolKind;
-use std::future::Future;
-use std::pin::Pin;
 
-pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(super) type HookFn = for<'a> fn(&'a Ctx<'a>, Streams<'a>) -> BoxFuture<'a, HookResult>;
 
 /// Wrap an `async fn(&Ctx, Streams) -> HookResult` into a table cell.
