@@ -11,11 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use openssl::ex_data::Index;
-use openssl::ssl::{Ssl, SslRef, SslVerifyMode};
+use openssl::ssl::{Ssl, SslRef, SslVerifyMode, SslVersion};
 
 use crate::config::model::VerifyFlags;
 
-use super::hello::Offer;
 
 /// What a connection needs to know about its service at handshake time.
 #[derive(Debug)]
@@ -40,6 +39,16 @@ pub struct Policy {
     pub verify_mode: SslVerifyMode,
     /// `OCSP` / `OCSPaia` checks of the peer chain.
     pub ocsp: Option<Arc<super::ocsp::Settings>>,
+}
+
+/// The parts of a ClientHello that decide version and cipher (recorded by
+/// `hello.rs` for its failure hints).
+#[derive(Debug, Clone, Default)]
+pub struct Offer {
+    /// Protocol versions the client supports, oldest first.
+    pub versions: Vec<SslVersion>,
+    /// Cipher suite names OpenSSL knows (signalling suites left out).
+    pub ciphers: Vec<String>,
 }
 
 /// `ticketKeySecret` / `ticketMacSecret` of the service that accepted.
@@ -159,8 +168,13 @@ pub fn get(ssl: &SslRef) -> Option<&Arc<Conn>> {
     ssl.ex_data(index()?)
 }
 
-/// Keys for the ticket callback (see `ffi::set_ticket_key_callback`).
-pub fn ticket_keys(ssl: &SslRef) -> Option<&TicketKeys> {
+/// `ticketKeySecret` and `ticketMacSecret` of the service that accepted
+/// `ssl`, for the ticket callback (`ffi::set_ticket_key_callback`).
+pub fn ticket_secrets(ssl: &SslRef) -> Option<(&[u8], &[u8])> {
+    ticket_keys(ssl).map(|k| (k.key.as_slice(), k.mac.as_slice()))
+}
+
+fn ticket_keys(ssl: &SslRef) -> Option<&TicketKeys> {
     get(ssl)?.tickets.as_deref()
 }
 

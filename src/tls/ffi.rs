@@ -11,6 +11,7 @@
 
 use std::ffi::{CStr, CString};
 use std::ptr;
+use std::sync::OnceLock;
 
 use foreign_types::{ForeignType, ForeignTypeRef};
 use libc::{c_char, c_int, c_long, c_uchar, c_uint, c_ulong, c_void};
@@ -220,8 +221,14 @@ pub fn set_dh_auto(builder: &mut SslContextBuilder) {
     }
 }
 
-/// Install the info callback, which forwards to [`super::conn::on_info`].
-pub fn set_info_callback(builder: &mut SslContextBuilder) {
+/// The Rust side of the info callback: one for the process (every context
+/// installs the same), kept here so that this file calls nothing above it.
+pub type InfoHandler = fn(&SslRef, c_int, c_int);
+static INFO_HANDLER: OnceLock<InfoHandler> = OnceLock::new();
+
+/// Install the info callback, which forwards to `handler`.
+pub fn set_info_callback(builder: &mut SslContextBuilder, handler: InfoHandler) {
+    let _ = INFO_HANDLER.set(handler);
     // SAFETY: `info_trampoline` has the signature OpenSSL expects.
     unsafe { SSL_CTX_set_info_callback(builder.as_ptr(), Some(info_trampoline)) }
 }
@@ -233,9 +240,11 @@ unsafe extern "C" fn info_trampoline(ssl: *const sys::SSL, where_: c_int, ret: c
     // SAFETY: OpenSSL passes the live SSL the callback fires for; we only
     // read through the reference during the call.
     let ssl = SslRef::from_ptr(ssl as *mut sys::SSL);
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        super::conn::on_info(ssl, where_, ret)
-    }));
+    if let Some(handler) = INFO_HANDLER.get() {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handler(ssl, where_, ret)
+        }));
+    }
 }
 
 /// `SSL_alert_type_string_long` / `SSL_alert_desc_string_long`.
@@ -253,9 +262,15 @@ pub fn alert_strings(value: c_int) -> (String, String) {
     }
 }
 
+/// Where the ticket callback finds a connection's `ticketKeySecret` and
+/// `ticketMacSecret` (one lookup for the process, as [`InfoHandler`]).
+pub type TicketSecrets = for<'a> fn(&'a SslRef) -> Option<(&'a [u8], &'a [u8])>;
+static TICKET_SECRETS: OnceLock<TicketSecrets> = OnceLock::new();
+
 /// Install the session-ticket key callback (legacy `HMAC_CTX` form, which
-/// OpenSSL 3 still supports). Keys come from [`super::conn::ticket_keys`].
-pub fn set_ticket_key_callback(builder: &mut SslContextBuilder) {
+/// OpenSSL 3 still supports), with keys from `secrets`.
+pub fn set_ticket_key_callback(builder: &mut SslContextBuilder, secrets: TicketSecrets) {
+    let _ = TICKET_SECRETS.set(secrets);
     // SAFETY: `ticket_trampoline` matches the callback type OpenSSL expects
     // for SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB.
     unsafe {
@@ -271,7 +286,8 @@ pub fn set_ticket_key_callback(builder: &mut SslContextBuilder) {
 /// `ticketKeySecret`, HMAC-SHA256 with `ticketMacSecret`, a random IV. The
 /// key name is not checked on decryption (stunnel ignores it too; a foreign
 /// ticket fails the HMAC and gives a full handshake). Returns -1 on error,
-/// 1 to accept, 2 to accept and renew (TLS 1.3, as stunnel).
+/// 1 to accept, 2 to accept and renew (TLS 1.3, as stunnel). A panic
+/// counts as an error: it must not unwind into OpenSSL.
 unsafe extern "C" fn ticket_trampoline(
     ssl: *mut sys::SSL,
     key_name: *mut c_uchar,
@@ -283,13 +299,32 @@ unsafe extern "C" fn ticket_trampoline(
     if ssl.is_null() {
         return -1;
     }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: the pointers are OpenSSL's for this call, as documented
+        // for SSL_CTX_set_tlsext_ticket_key_cb.
+        unsafe { ticket_keys(ssl, key_name, iv, cipher_ctx, hmac_ctx, enc) }
+    }))
+    .unwrap_or(-1)
+}
+
+/// The body of [`ticket_trampoline`].
+///
+/// # Safety
+/// The arguments must be those OpenSSL passes to the ticket key callback.
+unsafe fn ticket_keys(
+    ssl: *mut sys::SSL,
+    key_name: *mut c_uchar,
+    iv: *mut c_uchar,
+    cipher_ctx: *mut sys::EVP_CIPHER_CTX,
+    hmac_ctx: *mut c_void,
+    enc: c_int,
+) -> c_int {
     // SAFETY: OpenSSL passes the live SSL of the handshake.
     let ssl_ref = SslRef::from_ptr(ssl);
-    let Some(keys) = super::conn::ticket_keys(ssl_ref) else {
+    let Some((key, mac)) = TICKET_SECRETS.get().and_then(|secrets| secrets(ssl_ref)) else {
         return -1;
     };
     crate::slog!(crate::log::DEBUG, "Session ticket processing callback");
-    let (key, mac) = (&keys.key, &keys.mac);
     if HMAC_Init_ex(
         hmac_ctx,
         mac.as_ptr() as *const c_void,

@@ -7,7 +7,6 @@
 
 use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use openssl::pkey::Id;
 use openssl::ssl::{ErrorCode, Ssl, SslContextRef, SslRef};
@@ -254,14 +253,4 @@ fn temporary_key(ssl: &SslRef) -> String {
             ffi::short_name(other.as_raw())
         ),
     }
-}
-
-/// Whether the peer presented a certificate that passed verification
-/// (travels with resumed sessions: OpenSSL keeps the verify result).
-pub(super) fn authenticated(ssl: &SslRef, state: &Arc<Conn>) -> bool {
-    ssl.peer_certificate().is_some()
-        && ssl.verify_result() == openssl::x509::X509VerifyResult::OK
-        && !state
-            .verify_failed
-            .load(std::sync::atomic::Ordering::SeqCst)
 }

@@ -9,17 +9,9 @@
 
 use openssl::ssl::{Ssl, SslRef, SslVersion};
 
-use super::conn;
+use super::conn::{self, Offer};
 use super::ffi;
 
-/// The parts of a ClientHello that decide version and cipher.
-#[derive(Debug, Clone, Default)]
-pub struct Offer {
-    /// Protocol versions the client supports, oldest first.
-    pub versions: Vec<SslVersion>,
-    /// Cipher suite names OpenSSL knows (signalling suites left out).
-    pub ciphers: Vec<String>,
-}
 
 /// OpenSSL reasons after which the hints are worth printing.
 const RELEVANT: [&str; 8] = [
@@ -101,7 +93,7 @@ pub fn version_name(v: SslVersion) -> &'static str {
 }
 
 /// After a failed accept: what the client offered and what would accept it.
-pub fn hints(ssl: &SslRef, error: &super::TlsError) -> Vec<String> {
+pub fn hints(ssl: &SslRef, error: &super::errors::TlsError) -> Vec<String> {
     if !RELEVANT.iter().any(|r| error.mentions(r)) {
         return Vec::new();
     }

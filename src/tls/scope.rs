@@ -25,11 +25,10 @@ use openssl::sha::Sha256;
 
 use crate::config::model::Service;
 
-use super::context::Loading;
-
 /// The session id context of `service` (32 bytes, OpenSSL's maximum).
-/// Without files (`-test`) the file contents are left out.
-pub fn id_context(service: &Service, loading: Loading) -> [u8; 32] {
+/// Without `files` (`-test` checks the policy alone) the file contents are
+/// left out.
+pub fn id_context(service: &Service, files: bool) -> [u8; 32] {
     let tls = &service.tls;
     let mut digest = Digest(Sha256::new());
     digest.field(b"rstunnel session scope 1");
@@ -56,7 +55,7 @@ pub fn id_context(service: &Service, loading: Loading) -> [u8; 32] {
         u8::from(tls.ocsp_nonce),
     ]);
     digest.field(&tls.ocsp_flags.to_be_bytes());
-    if loading == Loading::Files {
+    if files {
         for file in [&tls.ca_file, &tls.crl_file].into_iter().flatten() {
             digest.file(file);
         }
@@ -124,8 +123,8 @@ mod tests {
         let open = service("corp-internal-tunnel-service-0001-open");
         let guarded = service("corp-internal-tunnel-service-0001-guarded");
         assert_ne!(
-            id_context(&open, Loading::PolicyOnly),
-            id_context(&guarded, Loading::PolicyOnly)
+            id_context(&open, false),
+            id_context(&guarded, false)
         );
     }
 
@@ -135,12 +134,12 @@ mod tests {
         let mut after = before.clone();
         after.tls.verify.require = true;
         assert_ne!(
-            id_context(&before, Loading::PolicyOnly),
-            id_context(&after, Loading::PolicyOnly)
+            id_context(&before, false),
+            id_context(&after, false)
         );
         assert_eq!(
-            id_context(&before, Loading::PolicyOnly),
-            id_context(&before.clone(), Loading::PolicyOnly)
+            id_context(&before, false),
+            id_context(&before.clone(), false)
         );
     }
 }

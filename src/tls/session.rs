@@ -105,7 +105,7 @@ pub fn setup(
                     key.len()
                 )));
             }
-            ffi::set_ticket_key_callback(b);
+            ffi::set_ticket_key_callback(b, super::conn::ticket_secrets);
             Some(Arc::new(TicketKeys {
                 key: key.clone(),
                 mac: mac.clone(),

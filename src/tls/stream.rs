@@ -41,7 +41,7 @@ pub struct TlsStream<S> {
 impl<S> TlsStream<S> {
     pub(super) fn new(inner: tokio_openssl::SslStream<Plain<S>>, state: Arc<Conn>) -> Self {
         let policy = state.policy();
-        let authenticated = super::handshake::authenticated(inner.ssl(), &state);
+        let authenticated = authenticated(inner.ssl(), &state);
         TlsStream {
             inner,
             authenticated,
@@ -191,7 +191,7 @@ fn stunnel_error(e: io::Error) -> io::Error {
     else {
         return e;
     };
-    let err = super::TlsError::new("", stack);
+    let err = super::errors::TlsError::new("", stack);
     let Some((last, older)) = err.queue.split_last() else {
         return e;
     };
@@ -263,4 +263,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Plain<S> {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().0).poll_flush(cx)
     }
+}
+
+/// Whether the peer presented a certificate that passed verification
+/// (travels with resumed sessions: OpenSSL keeps the verify result).
+fn authenticated(ssl: &openssl::ssl::SslRef, state: &Arc<Conn>) -> bool {
+    ssl.peer_certificate().is_some()
+        && ssl.verify_result() == openssl::x509::X509VerifyResult::OK
+        && !state
+            .verify_failed
+            .load(std::sync::atomic::Ordering::SeqCst)
 }
