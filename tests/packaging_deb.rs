@@ -448,7 +448,7 @@ fn debian_package_builds_offline_reproducibly_installs_and_purges_cleanly() {
         .output()
         .unwrap();
     assert!(
-        test.status.success() && String::from_utf8_lossy(&test.stdout).contains("Service ["),
+        test.status.success() && String::from_utf8_lossy(&test.stderr).contains("Configuration successful"),
         "rstunnel -test {}: {}",
         example.display(),
         show(&test)
