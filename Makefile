@@ -3,6 +3,9 @@
 #   make test       the whole test suite
 #   make bench      rstunnel vs stunnel4 side by side (not part of test)
 #   make install PREFIX=/usr/local DESTDIR=/tmp/stage
+#   make vendor     the crates of Cargo.lock in vendor/, for the offline
+#                   Debian build (dpkg-buildpackage -us -uc -b)
+#   make package-test  build the .deb twice offline, lintian, install, purge
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -19,7 +22,7 @@ F2BDIR   = $(DESTDIR)/etc/fail2ban/filter.d
 RSTUNNEL_BIN ?= target/release/rstunnel
 INSTALL ?= install
 
-.PHONY: all build run test bench install uninstall clean
+.PHONY: all build run test bench install uninstall clean vendor package-test
 
 all: build
 
@@ -35,6 +38,18 @@ test:
 	@if [ -n "$$RSTUNNEL_TEST_SKIP" ]; then \
 	    echo "NOTE: RSTUNNEL_TEST_SKIP is set: tests whose peer or privilege is missing passed with a SKIP line"; \
 	fi
+
+# The one command that needs the network: the crates of Cargo.lock (all
+# platforms') in vendor/, which debian/rules builds from offline.
+vendor:
+	$(CARGO) vendor --quiet --locked --versioned-dirs vendor >/dev/null
+
+# The Debian package, built for real (tests/packaging_deb.rs, ignored by
+# `make test`: two release builds take about 5 minutes on 2 cores). Needs
+# root: it installs the package with dpkg -i and purges it again.
+package-test: vendor
+	scripts/install-test-deps
+	$(CARGO) test --release --locked --test packaging_deb -- --ignored --test-threads=1
 
 bench: build
 	scripts/bench
