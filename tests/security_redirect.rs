@@ -305,3 +305,43 @@ fn redirect_decides_on_every_path_and_every_session() {
     matrix(Impl::Rstunnel, &setup);
     matrix(Impl::Stunnel4, &setup);
 }
+
+/// A PSK client authenticates with the shared key, not with a certificate:
+/// for `redirect` it is unauthenticated and goes to the redirect targets
+/// (TLS 1.3 PSK handshakes carry no certificate), under both
+/// implementations.
+#[test]
+fn a_psk_client_without_a_certificate_is_redirected() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let secrets = dir.path().join("psk.txt");
+    std::fs::write(&secrets, "alice:00112233445566778899aabbccddeeff\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let protected = answering_server("127.0.0.1", b"PROTECTED\n");
+    let redirected = answering_server("127.0.0.1", b"REDIRECTED\n");
+    for imp in [Impl::Rstunnel, Impl::Stunnel4] {
+        let d = Daemon::start(
+            imp,
+            &format!(
+                "{}[psk]\naccept = 127.0.0.1:0\nPSKsecrets = {}\ncert = {}\nCAfile = {}\n\
+                 verifyChain = yes\nredirect = 127.0.0.1:{redirected}\nconnect = 127.0.0.1:{protected}\n",
+                header(),
+                p(&secrets),
+                p(&pki.combined),
+                p(&pki.ca),
+            ),
+        );
+        let out = Command::new("timeout")
+            .args(["10", "openssl", "s_client", "-tls1_3", "-ign_eof", "-quiet"])
+            .args(["-psk_identity", "alice", "-psk", "00112233445566778899aabbccddeeff"])
+            .arg("-connect")
+            .arg(format!("127.0.0.1:{}", d.port("psk")))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl s_client");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text, "REDIRECTED\n", "{imp:?}; log:\n{}", d.log.text());
+        d.log.wait_for("Redirecting connection");
+    }
+}
