@@ -51,29 +51,7 @@ pub fn port(text: &str) -> Result<u16, String> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse::<u16>().map_err(|_| unknown());
     }
-    let service = CString::new(text).map_err(|_| unknown())?;
-    let mut hints: libc::addrinfo = unsafe_zeroed_hints();
-    hints.ai_family = libc::AF_INET;
-    hints.ai_socktype = libc::SOCK_STREAM;
-    hints.ai_flags = libc::AI_PASSIVE;
-    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
-    // SAFETY: valid NUL-terminated service, valid hints, out-pointer freed below.
-    let rc = unsafe { libc::getaddrinfo(std::ptr::null(), service.as_ptr(), &hints, &mut res) };
-    if rc != 0 || res.is_null() {
-        return Err(unknown());
-    }
-    // SAFETY: res is a valid list returned by getaddrinfo with AF_INET.
-    let port = unsafe {
-        let sa = (*res).ai_addr as *const libc::sockaddr_in;
-        let p = if sa.is_null() {
-            None
-        } else {
-            Some(u16::from_be((*sa).sin_port))
-        };
-        libc::freeaddrinfo(res);
-        p
-    };
-    port.ok_or_else(unknown)
+    crate::os::net::tcp_service_port(text).ok_or_else(unknown)
 }
 
 fn unsafe_zeroed_hints() -> libc::addrinfo {

@@ -181,28 +181,16 @@ async fn within<T>(
     }
 }
 
-/// Port of the `auth` service from /etc/services, else 113 with stunnel's
-/// warning.
+/// Port of the `auth` service from the services database (looked up once
+/// per process: a blocking file read), else 113 with stunnel's warning on
+/// every check, as stunnel logs it.
 fn auth_port() -> u16 {
-    let from_file = std::fs::read_to_string("/etc/services")
-        .ok()
-        .and_then(|text| {
-            text.lines().find_map(|line| {
-                let line = line.split('#').next().unwrap_or("");
-                let mut words = line.split_whitespace();
-                let name = words.next()?;
-                let (port, proto) = words.next()?.split_once('/')?;
-                let aliases: Vec<&str> = words.collect();
-                let named = name == "auth" || aliases.contains(&"auth");
-                (named && proto == "tcp")
-                    .then(|| port.parse().ok())
-                    .flatten()
-            })
-        });
-    from_file.unwrap_or_else(|| {
-        crate::slog!(WARNING, "Unknown service 'auth': using default 113");
-        113
-    })
+    static AUTH: std::sync::OnceLock<Option<u16>> = std::sync::OnceLock::new();
+    AUTH.get_or_init(|| crate::os::net::tcp_service_port("auth"))
+        .unwrap_or_else(|| {
+            crate::slog!(WARNING, "Unknown service 'auth': using default 113");
+            113
+        })
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ pub mod errno;
 pub mod daemon;
 /// RLIMIT_NOFILE and the client limit derived from it.
 pub mod limits;
+/// TCP service names from the system's services database.
+pub mod net;
 /// The pid file, removed when dropped.
 pub mod pidfile;
 /// setgid + setgroups + setuid, all or nothing.
