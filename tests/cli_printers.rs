@@ -32,7 +32,14 @@ fn stunnel4(arg: &str) -> Option<Vec<String>> {
 }
 
 /// Options rstunnel lists that stunnel 5.68's `-help` does not (5.70+).
-const NEWER: [&str; 4] = ["provider", "setEnv", "OCSPrequire", "TIMEOUTocsp"];
+/// Options stunnel 5.68 does not have: 5.70+ ones and rstunnel extensions.
+const NEWER: [&str; 5] = [
+    "provider",
+    "setEnv",
+    "OCSPrequire",
+    "TIMEOUTocsp",
+    "protocolDestination",
+];
 
 #[test]
 fn help_matches_stunnel4_except_newer_options() {

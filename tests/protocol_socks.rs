@@ -27,11 +27,23 @@ async fn curl_via_hook(
     url: String,
     http_port: u16,
 ) -> (bool, String, Result<SocketAddr, Abort>) {
+    curl_via_hook_with(id, args, url, http_port, Vec::new()).await
+}
+
+/// [`curl_via_hook`] with `protocolDestination` rules.
+async fn curl_via_hook_with(
+    id: &'static str,
+    args: &[&str],
+    url: String,
+    http_port: u16,
+    destinations: Vec<rstunnel::config::model::Destination>,
+) -> (bool, String, Result<SocketAddr, Abort>) {
     let (listener, addr) = listen().await;
     let task = tokio::spawn(async move {
         let mut local = accept(&listener).await;
         let mut hook = Hook::new(ProtocolKind::Socks, false);
         hook.net = Arc::new(TestNet { to: FAR.into() });
+        hook.settings.destinations = destinations;
         let out = hook.run(id, Phase::Middle, &mut local, None).await?;
         let Some(Target::Addrs(addrs)) = out.target else {
             panic!("no target");
@@ -110,6 +122,39 @@ async fn server_refuses_loopback_targets() {
         assert_eq!(r, Err(Abort::Close), "{id}");
         assert_logged(id, "SOCKS connection to the IPv4 loopback rejected");
     }
+}
+
+/// `protocolDestination` (rstunnel extension): a target the rules do not
+/// list is refused like a loopback one; a listed one is reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_keeps_to_protocol_destination() {
+    use rstunnel::config::model::Destination;
+    if require("server_keeps_to_protocol_destination", "curl").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("index.html"), "listed\n").expect("index");
+    let Some((http_port, _http)) = http_server("server_keeps_to_protocol_destination", dir.path()).await
+    else {
+        return;
+    };
+    let far = SocketAddr::from((FAR, http_port));
+    let only = |port: u16| {
+        vec![Destination::Inet {
+            network: Some((FAR.into(), 32)),
+            ports: (port, port),
+        }]
+    };
+    let url = format!("http://web.test:{http_port}/");
+    let (ok, out, target) =
+        curl_via_hook_with("socks-d1", &["--socks5-hostname"], url.clone(), http_port, only(http_port)).await;
+    assert!(ok, "listed: {out}");
+    assert_eq!((out.as_str(), target), ("listed\n", Ok(far)));
+    let (ok, _, target) =
+        curl_via_hook_with("socks-d2", &["--socks5-hostname"], url, http_port, only(http_port + 1)).await;
+    assert!(!ok);
+    assert_eq!(target, Err(Abort::Close));
+    assert_logged("socks-d2", &format!("Destination {far} not allowed by protocolDestination"));
 }
 
 /// Raw SOCKS5 bytes: an unsupported command gets rep 7 with the request's

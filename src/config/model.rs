@@ -314,6 +314,23 @@ pub struct Protocol {
     pub authentication: Option<String>,
     pub domain: Option<String>,
     pub headers: Vec<String>,
+    /// `protocolDestination` (rstunnel extension): where a server-mode
+    /// CONNECT or SOCKS negotiation may take a client. Empty: any address,
+    /// and no Unix socket.
+    pub destinations: Vec<Destination>,
+}
+
+/// One `protocolDestination` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Addresses in `network` (`None`: any) on a port in `ports`.
+    Inet {
+        network: Option<(IpAddr, u8)>,
+        ports: (u16, u16),
+    },
+    /// One Unix socket path, or every socket below a directory when the
+    /// path ends with `/`.
+    Unix(PathBuf),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

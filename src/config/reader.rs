@@ -264,6 +264,7 @@ impl Default for Reader {
 /// stunnel's warnings for client sections that would talk to anybody
 /// (logged while the section's TLS verification is set up).
 fn warn_unauthenticated(service: &crate::config::model::Service) {
+    warn_open_proxy(service);
     let verify = service.tls.verify;
     let checks = !service.tls.check_host.is_empty() || !service.tls.check_ip.is_empty();
     if !service.client {
@@ -284,6 +285,26 @@ fn warn_unauthenticated(service: &crate::config::model::Service) {
         crate::slog!(
             crate::log::WARNING,
             "Use \"checkHost\" or \"checkIP\" to restrict trusted certificates"
+        );
+    }
+}
+
+/// rstunnel's warning for a server-mode CONNECT or SOCKS service that any
+/// client can use to reach any address: no `protocolDestination`, no client
+/// verification.
+fn warn_open_proxy(service: &crate::config::model::Service) {
+    use crate::config::model::ProtocolKind::{Connect, Socks};
+    let Some(protocol) = &service.protocol else {
+        return;
+    };
+    let verify = service.tls.verify;
+    let chooses_target = !service.client && matches!(protocol.kind, Connect | Socks);
+    if chooses_target && protocol.destinations.is_empty() && !verify.chain && !verify.peer {
+        crate::slog!(
+            crate::log::WARNING,
+            "Service [{}] lets any client reach any address this host can reach: \
+             set \"protocolDestination\" or verify client certificates",
+            service.name
         );
     }
 }

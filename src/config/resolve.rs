@@ -132,6 +132,7 @@ pub fn finish_service(raw: &RawService, known: Known<'_>, inetd: bool) -> Result
         endpoints += 1;
     }
     check_psk_identity(raw)?;
+    check_destinations(raw, kind)?;
     let redirect = check_redirect(raw, kind)?;
     let (sni_name, sni_route) = resolve_sni(raw, known)?;
     if sni_route.is_some() {
@@ -223,6 +224,22 @@ fn check_psk_identity(raw: &RawService) -> Result<(), Failure> {
 
 /// Server sections need both ticket secrets or none; client sections
 /// ignore them, with stunnel's notices (and the model drops them).
+/// `protocolDestination` only steers a server that lets the client choose
+/// the target (CONNECT, SOCKS); anywhere else it would be ignored.
+fn check_destinations(
+    raw: &RawService,
+    kind: Option<super::model::ProtocolKind>,
+) -> Result<(), Failure> {
+    use super::model::ProtocolKind::{Connect, Socks};
+    let chooses_target = !raw.client && matches!(kind, Some(Connect | Socks));
+    if !raw.protocol_destinations.is_empty() && !chooses_target {
+        return Err(
+            "\"protocolDestination\" needs \"protocol = connect\" or \"socks\" in server mode".into(),
+        );
+    }
+    Ok(())
+}
+
 fn check_tickets(raw: &RawService) -> Result<(), Failure> {
     if raw.client {
         for (name, set) in [
@@ -345,6 +362,7 @@ fn build(
         authentication: raw.protocol_authentication.clone(),
         domain: raw.protocol_domain.clone(),
         headers: raw.protocol_headers.clone(),
+        destinations: raw.protocol_destinations.clone(),
     });
     let tls = TlsSettings {
         cert: raw.cert.clone(),

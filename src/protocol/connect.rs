@@ -11,7 +11,7 @@
 
 use super::line::{starts, Wire};
 use super::hook::{base64, Abort, Ctx, HookResult, Outcome, Streams, Target};
-use super::ntlm;
+use super::{destination, ntlm};
 use crate::log::{ERR, INFO};
 use crate::version::STUNNEL_VERSION;
 use std::path::PathBuf;
@@ -47,7 +47,11 @@ pub(super) async fn server_early<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookRe
         }
     }
     let target = String::from_utf8_lossy(&target).into_owned();
-    match resolve(ctx, &target).await {
+    let Some(target) = resolve(ctx, &target).await else {
+        reply(&mut local, "HTTP/1.0 404 Not Found").await?;
+        return Err(Abort::Reset);
+    };
+    match destination::permitted(&ctx.settings.destinations, target) {
         Some(t) => {
             reply(&mut local, "HTTP/1.0 200 OK").await?;
             Ok(Outcome {
@@ -56,7 +60,7 @@ pub(super) async fn server_early<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookRe
             })
         }
         None => {
-            reply(&mut local, "HTTP/1.0 404 Not Found").await?;
+            reply(&mut local, "HTTP/1.0 403 Forbidden").await?;
             Err(Abort::Reset)
         }
     }

@@ -40,6 +40,7 @@ mod busy;
 mod capwin;
 mod cifs;
 mod connect;
+mod destination;
 mod hook;
 mod imap;
 mod ldap;
@@ -154,6 +155,7 @@ mod tests {
     #[test]
     fn connect_client_needs_protocol_host_at_config_time() {
         let mut p = Protocol {
+            destinations: Vec::new(),
             kind: ProtocolKind::Connect,
             host: None,
             username: None,

@@ -12,6 +12,7 @@
 //! Replies are built in a 22-byte buffer laid out as stunnel's
 //! `SOCKS5_UNION`, so the echoed fields match its bytes, quirks included.
 
+use super::destination;
 use super::line::Wire;
 use super::hook::{Abort, Ctx, HookResult, Outcome, Streams, Target};
 use crate::log::{DEBUG, ERR, INFO};
@@ -131,8 +132,10 @@ async fn socks4(ctx: &Ctx<'_>, tls: &mut Wire<'_>) -> HookResult {
             };
             r[1] = 91; // rejected or failed
             if !addrs.is_empty() && validate(&addrs) {
-                r[1] = 90; // access granted
-                target = Some(Target::Addrs(addrs));
+                target = destination::permitted(&ctx.settings.destinations, Target::Addrs(addrs));
+                if target.is_some() {
+                    r[1] = 90; // access granted
+                }
             }
         }
         0xf0 => {
@@ -234,12 +237,14 @@ async fn socks5(ctx: &Ctx<'_>, tls: &mut Wire<'_>) -> HookResult {
             }
         };
         if let Some(addrs) = addrs {
-            if validate(&addrs) {
-                u[1] = 0x00; // succeeded
-                target = Some(Target::Addrs(addrs));
+            target = validate(&addrs)
+                .then(|| destination::permitted(&ctx.settings.destinations, Target::Addrs(addrs)))
+                .flatten();
+            u[1] = if target.is_some() {
+                0x00 // succeeded
             } else {
-                u[1] = 0x02; // connection not allowed by ruleset
-            }
+                0x02 // connection not allowed by ruleset
+            };
         }
     } else if u[1] == 0xf0 {
         // RESOLVE, a Tor extension

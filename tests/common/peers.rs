@@ -202,6 +202,7 @@ pub async fn accept(l: &TcpListener) -> TcpStream {
 /// `protocol = kind` with no other protocol option.
 pub fn settings(kind: ProtocolKind) -> Protocol {
     Protocol {
+        destinations: Vec::new(),
         kind,
         host: None,
         username: None,

@@ -11,9 +11,7 @@ use std::net::IpAddr;
 use super::declare::Failure;
 use super::values::strtol;
 use crate::config::addr;
-use crate::config::model::{
-    Failover, LogId, SocketOption, SocketOptions, SocketValue, Transparent,
-};
+use crate::config::model::{Destination, Failover, LogId, SocketOption, SocketOptions, SocketValue, Transparent};
 
 
 
@@ -348,4 +346,47 @@ pub fn default_socket_options() -> SocketOptions {
         }
     }
     opts
+}
+
+// ---- protocolDestination = ADDR[/PREFIX]:PORT[-PORT] | /PATH ----
+
+/// One `protocolDestination` rule (rstunnel extension): `*` or an address
+/// with an optional prefix length, `:`, then `*`, a port or `FIRST-LAST`;
+/// or an absolute Unix socket path (a directory when it ends with `/`).
+pub fn destination(v: &str) -> Result<Destination, Failure> {
+    const BAD: &str = "Invalid destination: ADDR[/PREFIX]:PORT[-PORT] or /PATH expected";
+    if v.starts_with('/') {
+        return Ok(Destination::Unix(std::path::PathBuf::from(v)));
+    }
+    let (net, ports) = v.rsplit_once(':').ok_or(BAD)?;
+    let ports = match ports {
+        "*" => (0, u16::MAX),
+        p => match p.split_once('-') {
+            Some((a, b)) => (a.parse().map_err(|_| BAD)?, b.parse().map_err(|_| BAD)?),
+            None => {
+                let n = p.parse().map_err(|_| BAD)?;
+                (n, n)
+            }
+        },
+    };
+    if ports.0 > ports.1 {
+        return Err(BAD.into());
+    }
+    let network = match net {
+        "*" => None,
+        n => {
+            let (ip, prefix) = match n.split_once('/') {
+                Some((ip, len)) => (ip, Some(len)),
+                None => (n, None),
+            };
+            let ip: IpAddr = ip.parse().map_err(|_| BAD)?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let prefix = match prefix {
+                Some(len) => len.parse::<u8>().ok().filter(|l| *l <= max).ok_or(BAD)?,
+                None => max,
+            };
+            Some((ip, prefix))
+        }
+    };
+    Ok(Destination::Inet { network, ports })
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use super::declare::{self, Failure};
 use super::{global, net, timeouts, tls, values, verify};
 use crate::config::model::{
-    DebugLevel, Failover, Foreground, GroupId, LogId, LogMode, SocketOptions, Timeouts, TlsVersion,
+    DebugLevel, Destination, Failover, Foreground, GroupId, LogId, LogMode, SocketOptions, Timeouts, TlsVersion,
     Transparent, UserId, VerifyFlags,
 };
 use crate::declare_section;
@@ -164,6 +164,9 @@ declare_section! {
             => ("protocolAuthentication", set(protocol_authentication, values::text), help(&["authentication type for protocol negotiations"]));
         protocol_domain: Option<String> = None
             => ("protocolDomain", set(protocol_domain, values::text), help(&["domain for protocol negotiations"]));
+        /// rstunnel extension: `protocolDestination` rules, in order.
+        protocol_destinations: Vec<Destination> = Vec::new()
+            => ("protocolDestination", push(protocol_destinations, net::destination), help(&["ADDR[/PREFIX]:PORT[-PORT] or /PATH a CONNECT/SOCKS server may reach"]));
         protocol_headers: Vec<String> = Vec::new()
             => ("protocolHeader", push(protocol_headers, values::string), help(&["custom header for protocol negotiations"]));
         protocol_host: Option<String> = None
