@@ -117,7 +117,7 @@ pub struct Service {
     pub failover: Failover,
     /// Source address for outgoing connections (`local`).
     pub local: Option<IpAddr>,
-    /// `retry` for exec+connect sections; `None` = no.
+    /// `retry` for exec+connect sections: the pause between runs; `None` = no.
     pub retry: Option<Duration>,
     /// `exec` program, its argv (`execArgs`, argv[0] included) and `pty`.
     pub exec: Option<Exec>,

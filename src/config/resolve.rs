@@ -402,8 +402,7 @@ fn build(
         delay: raw.delay,
         failover: raw.failover,
         local: raw.local,
-        // stunnel 5.68 waits one second between exec+connect retries.
-        retry: raw.retry.then_some(Duration::from_secs(1)),
+        retry: raw.retry.map(Duration::from_millis),
         exec,
         transparent: raw.transparent,
         reset: raw.reset,

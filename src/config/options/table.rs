@@ -186,9 +186,9 @@ declare_section! {
         => ("requireCert", update(verify, verify::require_cert), help(&["yes|no require client certificate"]));
         reset: bool = true
             => ("reset", set(reset, values::yes_no), help(&["yes|no send TCP RST on error"]));
-        /// stunnel 5.68: `retry = yes|no`.
-        retry: bool = false
-            => ("retry", set(retry, values::yes_no), help(&["yes|no retry connect+exec section"]));
+        /// Milliseconds between exec+connect runs; `None` = no retry.
+        retry: Option<u64> = None
+            => ("retry", set(retry, net::retry), help(&["yes|no retry connect+exec section"]));
         security_level: Option<u8> = None
             => ("securityLevel", set(security_level, tls::security_level), help(&["set the security level"]), default_text(&["2"]));
         => ("service", apply(service), help(&["service name"]));
