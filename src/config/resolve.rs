@@ -59,6 +59,7 @@ pub fn finish_global(raw: &RawGlobal) -> Result<Global, Failure> {
         rnd_file: raw.rnd_file.clone(),
         rnd_overwrite: raw.rnd_overwrite,
         providers: raw.providers.clone(),
+        fips: raw.fips,
         set_env: raw.set_env.clone(),
     })
 }

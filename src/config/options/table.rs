@@ -38,7 +38,9 @@ declare_section! {
         => ("engine", refused, help(&["auto|engine_id"]));
         => ("engineCtrl", refused, help(&["cmd[:arg]"]));
         => ("engineDefault", refused, help(&["TASK_LIST"]));
-        => ("fips", check(values::yes_no), help(&["yes|no FIPS 140-2 mode"]), unlisted(), refused_when_yes());
+        /// `fips = yes`: OpenSSL's FIPS provider, loaded when the global section ends.
+        fips: bool = false
+            => ("fips", set(fips, values::yes_no), help(&["yes|no FIPS 140-2 mode"]), unlisted());
         foreground: Foreground = Foreground::No
             => ("foreground", set(foreground, global::foreground), help(&["yes|quiet|no foreground mode (don't fork, log to stderr)"]));
         log_mode: LogMode = LogMode::Append

@@ -394,7 +394,6 @@ fn refused_set_is_the_briefed_one() {
             "engineDefault",
             "engineId",
             "engineNum",
-            "fips",
             "libwrap",
             "providerParameter",
             "sessiond"
