@@ -57,6 +57,15 @@ impl<S> TlsStream<S> {
         self.inner.ssl()
     }
 
+    /// Server mode: the session, for stunnel's session persistence.
+    pub fn persistence(&self) -> Option<Persistence> {
+        let ssl = self.inner.ssl();
+        Some(Persistence {
+            session: ssl.session()?.to_owned(),
+            reused: ssl.session_reused(),
+        })
+    }
+
     pub fn get_ref(&self) -> &S {
         &self.inner.get_ref().0
     }
@@ -262,5 +271,29 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Plain<S> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+}
+
+/// stunnel's session persistence (server mode, stunnel-reference §5.4 item
+/// 4): the backend a session first reached is kept in the session, and a
+/// connection that resumes it starts its failover list there. Sessions
+/// resumed from a ticket are new objects and carry nothing (`persistence:
+/// No cached address found`), exactly as in stunnel; sessions from the
+/// server's cache (`options = NO_TICKET`) do.
+pub struct Persistence {
+    session: openssl::ssl::SslSession,
+    reused: bool,
+}
+
+impl Persistence {
+    /// For a resumed session: `Some(backend it remembers)`; `None` for a
+    /// new session (nothing to look up).
+    pub fn remembered(&self) -> Option<Option<String>> {
+        self.reused.then(|| ffi::session_backend(&self.session))
+    }
+
+    /// Keep `address` as this session's backend.
+    pub fn remember(&self, address: &str) -> bool {
+        ffi::set_session_backend(&self.session, address)
     }
 }
