@@ -27,7 +27,6 @@ use common::{header, p, run_cmd, Daemon, Impl, PATIENCE};
 use tls_service::s_server;
 
 #[path = "common/tls_service.rs"]
-#[allow(dead_code)]
 mod tls_service;
 
 /// The peers every case needs; a missing one fails the test (or, with the
