@@ -129,3 +129,40 @@ fn reload_replaces_the_loop() {
         }
     }
 }
+
+/// `retry = 10` (stunnel 5.70+): the pair runs again about 10 ms after each
+/// run ends, not after 5.68's second. Six retries arrive in well under the
+/// six seconds `retry = yes` would take, and not faster than their six
+/// pauses. stunnel4 5.68, the oracle for everything else here, refuses the
+/// number with its yes/no line; rstunnel refuses what 5.70+ refuses.
+#[test]
+fn retry_in_milliseconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let (backend, rx) = line_collector();
+    let server = tls_server(&pki, backend);
+    let conf = exec_connect_conf(server.port("srv"), "fast").replace("retry = yes", "retry = 10");
+
+    let mut old = Daemon::start(Impl::Stunnel4, &conf);
+    assert_eq!(old.wait_exit(), 1);
+    old.log
+        .wait_for("\"retry = 10\": The argument needs to be either 'yes' or 'no'");
+
+    let d = Daemon::start(Impl::Rstunnel, &conf);
+    expect_line(&rx, "fast");
+    d.log
+        .wait_for("LOG6[0_0]: Retrying an exec+connect section");
+    let first = std::time::Instant::now();
+    d.log
+        .wait_for("LOG6[0_6]: Retrying an exec+connect section");
+    let six = first.elapsed();
+    assert!(
+        six >= std::time::Duration::from_millis(60) && six < std::time::Duration::from_secs(3),
+        "six retries took {six:?}:\n{}",
+        d.log.text()
+    );
+
+    let mut bad = Daemon::start(Impl::Rstunnel, &conf.replace("retry = 10", "retry = -1"));
+    assert_eq!(bad.wait_exit(), 1);
+    bad.log.wait_for("\"retry = -1\": Illegal retry delay");
+}

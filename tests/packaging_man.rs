@@ -52,8 +52,8 @@ fn page_lists_every_option_and_what_is_refused() {
         let entry = format!(".TP\n.B {}\n", name.replace('-', "\\-"));
         assert!(page.contains(&entry), "no entry for {name} in the page");
     }
-    // `engine` is refused by the option table; `fips` is accepted only as
-    // `no` but not listed by -help, like stunnel 5.68's.
+    // `engine` is refused by the option table; `fips` is not listed by
+    // -help, like stunnel 5.68's.
     let engine = page.split(".TP\n.B engine\n").nth(1).expect("engine entry");
     let engine = engine.split(".TP").next().unwrap_or_default();
     assert!(engine.contains("Not supported by rstunnel"), "{engine}");

@@ -69,11 +69,7 @@ fn reload_keeps_live_connections_on_the_old_backend_and_routes_new_ones_to_the_n
     .unwrap();
     daemon.signal(libc::SIGHUP);
     log.wait_for_nth("Configuration successful", 2);
-    assert_eq!(
-        log.count("Service [svc] (FD="),
-        1,
-        "unchanged accept: no rebind"
-    );
+    assert_kept(&log.text(), "svc");
 
     assert_eq!(
         greeting(port),
@@ -146,7 +142,25 @@ fn reload_rebinds_only_changed_services() {
         std::net::TcpStream::connect(("127.0.0.1", gone)).is_err(),
         "the removed service still listens"
     );
-    assert_eq!(log.count("Service [keep] (FD="), 1);
+    assert_kept(&log.text(), "keep");
+}
+
+/// An unchanged `accept` is not rebound: the reload logs the same `bound
+/// to` line (same FD, same address) as the start.
+fn assert_kept(log: &str, name: &str) {
+    let lines: Vec<&str> = log
+        .lines()
+        .filter_map(|l| {
+            l.split_once(&format!("Service [{name}] (FD="))
+                .map(|(_, r)| r)
+        })
+        .collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "one line at start, one after the reload:\n{log}"
+    );
+    assert_eq!(lines[0], lines[1], "unchanged accept: no rebind");
 }
 
 /// A daemonized process (cwd `/` after daemon()) started with a relative
@@ -201,4 +215,55 @@ fn daemonized_reload_rereads_a_relative_config_path() {
     daemon.signal(libc::SIGTERM);
     daemon.wait_gone();
     assert!(!pid_path.exists());
+}
+
+/// The `Service [NAME] (FD=N) bound to ADDR` lines logged after `from` in
+/// `log`, as (name, FD, address).
+fn bound_lines(log: &str, from: usize) -> Vec<(String, String, String)> {
+    log.lines()
+        .skip(from)
+        .filter_map(|l| {
+            let rest = l.split_once("LOG6[ui]: Service [")?.1;
+            let (name, rest) = rest.split_once("] (FD=")?;
+            let (fd, addr) = rest.split_once(") bound to ")?;
+            Some((name.to_string(), fd.to_string(), addr.to_string()))
+        })
+        .collect()
+}
+
+/// After SIGHUP stunnel logs a `bound to` line for every listening address
+/// (it rebinds them all); rstunnel keeps unchanged sockets, including
+/// `accept = 127.0.0.1:0` ones, and logs the same line for each kept one
+/// (same FD, same port) and for each new one, in file order. For both, the
+/// address in each line after the reload accepts connections.
+#[test]
+fn reload_logs_a_bound_line_for_every_listening_address() {
+    let two = "[a]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:1\n\
+               [b]\nclient = yes\naccept = 127.0.0.1:0\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:1\n";
+    let three = format!("{two}[c]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:1\n");
+    let mut after = Vec::new();
+    for imp in [Impl::Stunnel4, Impl::Rstunnel] {
+        let d = common::Daemon::start(imp, &format!("{}{two}", common::header()));
+        d.log.wait_for("Accepting new connections");
+        let before = bound_lines(&d.log.text(), 0);
+        std::fs::write(&d.conf, format!("{}{three}", common::header())).unwrap();
+        let lines_before = d.log.text().lines().count();
+        d.signal(libc::SIGHUP);
+        d.log.wait_for_nth("Service [c] (FD=", 1);
+        d.log.wait_for_nth("Configuration successful", 2);
+        let now = bound_lines(&d.log.text(), lines_before);
+        let names: Vec<&str> = now.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b", "b", "c"], "{imp:?}:\n{}", d.log.text());
+        for (_, _, addr) in &now {
+            let port: u16 = addr.strip_prefix("127.0.0.1:").unwrap().parse().unwrap();
+            assert_ne!(port, 0);
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .unwrap_or_else(|e| panic!("{imp:?}: {addr} from the reload lines: {e}"));
+        }
+        if imp == Impl::Rstunnel {
+            assert_eq!(now[..3], before[..], "kept sockets must log what they are");
+        }
+        after.push(names.len());
+    }
+    assert_eq!(after[0], after[1]);
 }

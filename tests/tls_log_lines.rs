@@ -54,7 +54,6 @@ fn is_tls_line(text: &str) -> bool {
     ];
     MARKS.iter().any(|m| text.contains(m))
         && !text.starts_with("Service [")
-        && !text.starts_with("persistence:")
         && !SKIPPED.iter().any(|s| text.contains(s))
 }
 

@@ -170,6 +170,46 @@ fn apply_process_options(config: &Config) -> Result<(), Logged> {
             }
         }
     }
+    if config.global.fips {
+        enable_fips()?;
+    }
+    Ok(())
+}
+
+/// `fips = yes` on OpenSSL 3, as stunnel 5.68 does it: load the `fips`
+/// provider (its error queue under `FIPS PROVIDER`, e.g. `could not load
+/// the shared library` where none is installed), then make FIPS the default
+/// property so every algorithm fetched later comes from it; ciphers,
+/// ciphersuites and curves the provider lacks then fail in the services'
+/// contexts as in stunnel. Either failure stops the start with `Global
+/// options: Failed to initialize TLS`.
+fn enable_fips() -> Result<(), Logged> {
+    let failed = || {
+        crate::slog!(ERR, "Global options: Failed to initialize TLS");
+        crate::slog!(ERR, "Configuration failed");
+        Logged
+    };
+    match openssl::provider::Provider::load(None, "fips") {
+        // Loaded for the life of the process, as in stunnel.
+        Ok(p) => std::mem::forget(p),
+        Err(e) => {
+            // stunnel prints this queue newest first, naming the oldest
+            // entry (`could not load the shared library`) after the
+            // context; TlsError::log prints oldest first, so reverse it.
+            let mut err = tls::TlsError::new("FIPS PROVIDER", &e);
+            err.queue.reverse();
+            err.log();
+            return Err(failed());
+        }
+    }
+    // SAFETY: the default library context; no pointers are kept.
+    if unsafe { openssl_sys::EVP_default_properties_enable_fips(std::ptr::null_mut(), 1) } != 1 {
+        tls::TlsError::from_queue("EVP_default_properties_enable_fips").log();
+        crate::slog!(ERR, "Enabling FIPS provider failed");
+        return Err(failed());
+    }
+    crate::slog!(NOTICE, "FIPS provider enabled");
+    crate::slog!(NOTICE, "FIPS mode enabled");
     Ok(())
 }
 

@@ -56,6 +56,9 @@ pub struct Global {
     pub rnd_overwrite: bool,
     /// `provider = NAME` lines (OpenSSL 3 providers to load), in order.
     pub providers: Vec<String>,
+    /// `fips = yes`: load OpenSSL's FIPS provider and make it the default
+    /// (stunnel 5.68 on OpenSSL 3).
+    pub fips: bool,
     /// `setEnv = NAME=VALUE` lines in order; `None` = unset the variable.
     /// Applied by the application before anything is spawned.
     pub set_env: Vec<(String, Option<String>)>,
@@ -117,7 +120,7 @@ pub struct Service {
     pub failover: Failover,
     /// Source address for outgoing connections (`local`).
     pub local: Option<IpAddr>,
-    /// `retry` for exec+connect sections; `None` = no.
+    /// `retry` for exec+connect sections: the pause between runs; `None` = no.
     pub retry: Option<Duration>,
     /// `exec` program, its argv (`execArgs`, argv[0] included) and `pty`.
     pub exec: Option<Exec>,

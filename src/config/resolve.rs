@@ -59,6 +59,7 @@ pub fn finish_global(raw: &RawGlobal) -> Result<Global, Failure> {
         rnd_file: raw.rnd_file.clone(),
         rnd_overwrite: raw.rnd_overwrite,
         providers: raw.providers.clone(),
+        fips: raw.fips,
         set_env: raw.set_env.clone(),
     })
 }
@@ -420,8 +421,7 @@ fn build(
         delay: raw.delay,
         failover: raw.failover,
         local: raw.local,
-        // stunnel 5.68 waits one second between exec+connect retries.
-        retry: raw.retry.then_some(Duration::from_secs(1)),
+        retry: raw.retry.map(Duration::from_millis),
         exec,
         transparent: raw.transparent,
         reset: raw.reset,

@@ -13,6 +13,7 @@ use super::stream::{Kind, Stream};
 use crate::os::errno;
 use crate::config::model::{Failover, Service};
 use crate::log::{DEBUG, ERR, INFO, NOTICE};
+use crate::tls::Persistence;
 
 /// A service's `connect` list, resolved once at start-up unless `delay = yes`
 /// (or start-up resolution failed, which switches to delayed lookups as
@@ -60,19 +61,46 @@ impl Targets {
         }
     }
 
-    /// Where to start in a list of `len` entries (stunnel's `failover`).
-    fn start(&self, service: &Service, len: usize) -> usize {
+    /// Where to start in `list` (stunnel's `idx_cache_retrieve`): a
+    /// resumed server session goes back to its backend while that is still
+    /// in the list, else `failover` decides.
+    fn start(
+        &self,
+        service: &Service,
+        list: &[Address],
+        persistence: Option<&Persistence>,
+    ) -> usize {
+        let len = list.len();
         if len <= 1 {
             return 0;
         }
         // `delay = yes` forces priority order (stunnel-reference §5.4.2).
-        if service.failover == Failover::RoundRobin && !service.delay {
-            let i = self.next.fetch_add(1, Ordering::Relaxed) % len;
-            crate::slog!(INFO, "failover: round-robin, starting at entry #{i}");
-            i
-        } else {
-            crate::slog!(INFO, "failover: priority, starting at entry #0");
-            0
+        let round_robin = service.failover == Failover::RoundRobin && !service.delay;
+        // The round-robin position moves on for every connection, also one
+        // that persistence sends back to its backend: stunnel4 sends the
+        // fifth of new, 3 resumed, new connections to the first one's
+        // backend (tests/session_persistence.rs).
+        let rr = round_robin.then(|| self.next.fetch_add(1, Ordering::Relaxed) % len);
+        match persistence.and_then(Persistence::remembered) {
+            Some(Some(cached)) => {
+                if let Some(i) = list.iter().position(|a| a.to_string() == cached) {
+                    crate::slog!(INFO, "persistence: {cached} reused");
+                    return i;
+                }
+                crate::slog!(INFO, "persistence: {cached} not available");
+            }
+            Some(None) => crate::slog!(NOTICE, "persistence: No cached address found"),
+            None => {}
+        }
+        match rr {
+            Some(i) => {
+                crate::slog!(INFO, "failover: round-robin, starting at entry #{i}");
+                i
+            }
+            None => {
+                crate::slog!(INFO, "failover: priority, starting at entry #0");
+                0
+            }
         }
     }
 }
@@ -80,6 +108,8 @@ impl Targets {
 /// Connect to the first reachable target of `service`, or of `override_list`
 /// when a protocol or `redirect` chose the destination. `client` is the
 /// address to bind to with `transparent = source`.
+/// `persistence` is the server-mode TLS session: the backend reached is
+/// kept in it (`persistence: ADDR cached`) and a resumed one starts there.
 /// Returns the stream and, when the configured `connect` list was used,
 /// the index of the target reached (client-mode sessions are kept per
 /// target, stunnel-reference §5.11).
@@ -88,6 +118,7 @@ pub async fn connect_remote(
     targets: &Targets,
     override_list: Option<Vec<Address>>,
     client: Option<SocketAddr>,
+    persistence: Option<&Persistence>,
 ) -> Option<(Stream, Option<usize>)> {
     let configured = override_list.is_none();
     let list = match override_list {
@@ -98,12 +129,15 @@ pub async fn connect_remote(
         crate::slog!(ERR, "No remote host resolved");
         return None;
     }
-    let start = targets.start(service, list.len());
+    let start = targets.start(service, &list, persistence);
     for (index, addr) in list.iter().enumerate().cycle().skip(start).take(list.len()) {
         crate::slog!(INFO, "s_connect: connecting {addr}");
         match connect_one(service, addr, client).await {
             Ok(stream) => {
                 crate::slog!(NOTICE, "s_connect: connected {addr}");
+                if persistence.is_some_and(|p| p.remember(&addr.to_string())) {
+                    crate::slog!(INFO, "persistence: {addr} cached");
+                }
                 let local = stream.local_addr().map(|a| address::fmt_inet(&a));
                 crate::slog!(
                     NOTICE,

@@ -25,7 +25,7 @@ use crate::config::model::Service;
 use crate::config::protocols;
 use crate::log::{ERR, INFO, NOTICE, WARNING};
 use crate::protocol::{self, Abort, Io, Outcome, Phase, Rewind, SystemNet, Target};
-use crate::tls::{TlsError, TlsStream};
+use crate::tls::{Persistence, TlsError, TlsStream};
 use crate::transfer::{Ending, Limits, Report};
 
 /// How a connection ended before any byte was moved.
@@ -82,7 +82,7 @@ async fn client_mode(
     entry: &Entry,
 ) -> Result<Report, Abort> {
     let service = &ctx.service;
-    let (mut remote, target) = connect(ctx, hooks, early.target, None, None).await?;
+    let (mut remote, target) = connect(ctx, hooks, early.target, None, None, None).await?;
     hooks
         .run(service, Phase::Middle, &mut local, Some(&mut remote))
         .await?;
@@ -115,7 +115,7 @@ async fn server_connect_first(
     entry: &Entry,
 ) -> Result<Report, Abort> {
     let service = &ctx.service;
-    let (mut remote, _) = connect(ctx, hooks, early.target, None, None).await?;
+    let (mut remote, _) = connect(ctx, hooks, early.target, None, None, None).await?;
     let middle = hooks
         .run(service, Phase::Middle, &mut local, Some(&mut remote))
         .await?;
@@ -152,7 +152,15 @@ async fn server_mode(
     };
     let middle = hooks.run(service, Phase::Middle, &mut tls, None).await?;
     let target = middle.target.or(early.target);
-    let (mut remote, _) = connect(&ctx, hooks, target, redirect, tls.peer_names()).await?;
+    let (mut remote, _) = connect(
+        &ctx,
+        hooks,
+        target,
+        redirect,
+        tls.peer_names(),
+        tls.persistence(),
+    )
+    .await?;
     hooks
         .run(service, Phase::Late, &mut tls, Some(&mut remote))
         .await?;
@@ -216,6 +224,7 @@ async fn connect(
     target: Option<Target>,
     redirect: Option<Vec<Address>>,
     client_dn: Option<(String, String)>,
+    persistence: Option<Persistence>,
 ) -> Result<(Stream, Option<usize>), Abort> {
     let service = &ctx.service;
     let exec = service
@@ -253,7 +262,7 @@ async fn connect(
     let client = hooks
         .peer
         .filter(|_| transparent::source(service.transparent));
-    connect_remote(service, &ctx.targets, chosen, client)
+    connect_remote(service, &ctx.targets, chosen, client, persistence.as_ref())
         .await
         .ok_or(Abort::Reset)
 }

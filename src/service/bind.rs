@@ -21,6 +21,13 @@ pub enum Bound {
 }
 
 impl Bound {
+    pub fn fd(&self) -> i32 {
+        match self {
+            Bound::Tcp(l) => l.as_raw_fd(),
+            Bound::Unix(l, _) => l.as_raw_fd(),
+        }
+    }
+
     pub fn address(&self) -> String {
         match self {
             Bound::Tcp(l) => l
@@ -52,14 +59,11 @@ pub fn bind_service(service: &Service) -> Result<Vec<Bound>, Logged> {
         for addr in addrs {
             match bind_one(service, &addr) {
                 Ok(b) => {
-                    let fd = match &b {
-                        Bound::Tcp(l) => l.as_raw_fd(),
-                        Bound::Unix(l, _) => l.as_raw_fd(),
-                    };
                     crate::slog!(
                         INFO,
-                        "Service [{}] (FD={fd}) bound to {}",
+                        "Service [{}] (FD={}) bound to {}",
                         service.name,
+                        b.fd(),
                         b.address()
                     );
                     bound.push(b);

@@ -8,6 +8,11 @@
 //! gets the new context; others are unbound and bound again; removed ones
 //! stop listening. Live connections keep the `Arc<ServiceCtx>` they started
 //! with, so they finish on the old settings.
+//!
+//! stunnel rebinds every socket on a reload and so logs `Service [NAME]
+//! (FD=N) bound to ADDR` for each; scripts wait for that line after a
+//! SIGHUP. A kept socket logs the same line (its own, unchanged FD and
+//! address), in file order with the newly bound ones.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +24,7 @@ use super::bind::{self, Bound, BoundService};
 use super::listener::{accept_loop, Listener};
 use crate::connection::local::{self, exec_connect};
 use crate::connection::ServiceCtx;
-use crate::log::{Logged, ERR};
+use crate::log::{Logged, ERR, INFO};
 
 /// A service whose listeners run; dropping it stops them (rathole's handle
 /// pattern), live connections keep running on their own `Arc<ServiceCtx>`.
@@ -27,6 +32,8 @@ pub struct RunningService {
     /// Swapped on reload; each accept loop reads the current value.
     ctx: watch::Sender<Arc<ServiceCtx>>,
     tasks: Vec<JoinHandle<()>>,
+    /// (FD, address) of each listening socket, for the reload lines.
+    sockets: Vec<(i32, String)>,
 }
 
 impl Drop for RunningService {
@@ -103,6 +110,13 @@ impl Supervisor {
             }
             match keep.remove(&ctx.service.name) {
                 Some(r) => {
+                    for (fd, address) in &r.sockets {
+                        crate::slog!(
+                            INFO,
+                            "Service [{}] (FD={fd}) bound to {address}",
+                            ctx.service.name
+                        );
+                    }
                     r.ctx.send_replace(ctx);
                     self.running.push(r);
                 }
@@ -134,7 +148,9 @@ fn spawn(
 ) -> std::io::Result<RunningService> {
     let (tx, rx) = watch::channel(ctx);
     let mut tasks = Vec::new();
+    let mut sockets = Vec::new();
     for b in bound {
+        sockets.push((b.fd(), b.address()));
         let listener = match b {
             Bound::Tcp(l) => Listener::Tcp(tokio::net::TcpListener::from_std(l)?),
             Bound::Unix(l, _) => Listener::Unix(tokio::net::UnixListener::from_std(l)?),
@@ -145,5 +161,9 @@ fn spawn(
             permits.clone(),
         )));
     }
-    Ok(RunningService { ctx: tx, tasks })
+    Ok(RunningService {
+        ctx: tx,
+        tasks,
+        sockets,
+    })
 }

@@ -11,6 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Mutex;
 
+use openssl::pkcs12::{ParsedPkcs12_2, Pkcs12};
 use openssl::pkey::{PKey, Private};
 use openssl::ssl::{SslContextBuilder, SslFiletype};
 use openssl::x509::store::{X509Lookup, X509StoreBuilderRef};
@@ -33,13 +34,8 @@ pub fn load_cert_and_key(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result
         return Ok(());
     };
     let cert_s = cert.display().to_string();
-    if matches!(
-        cert.extension().and_then(|e| e.to_str()),
-        Some("p12") | Some("pfx")
-    ) {
-        return Err(TlsError::message(format!(
-            "PKCS#12 certificate files are not supported by rstunnel: {cert_s}"
-        )));
+    if is_pkcs12(cert) {
+        return load_pkcs12(b, cert);
     }
     crate::slog!(crate::log::INFO, "Loading certificate from file: {cert_s}");
     b.set_certificate_chain_file(cert)
@@ -58,6 +54,106 @@ pub fn load_cert_and_key(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result
         .map_err(|e| TlsError::new("Private key does not match the certificate", &e))?;
     crate::slog!(crate::log::DEBUG, "Private key check succeeded");
     Ok(())
+}
+
+/// stunnel 5.68 takes a `cert` whose name ends in `.p12` or `.pfx` (in any
+/// case, checked against stunnel4) as a PKCS#12 bundle; the content is not
+/// looked at.
+pub fn is_pkcs12(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("p12") || e.eq_ignore_ascii_case("pfx"))
+}
+
+/// A PKCS#12 `cert`: certificate, key and chain from one file, stunnel
+/// 5.68's lines (`Loading certificate and private key from file: X`). The
+/// key comes from the bundle, so `key` is ignored, as in stunnel. The
+/// password is tried as stunnel does: the cached one (empty at first, so
+/// `openssl pkcs12 -export -passout pass:` files open silently), then up to
+/// 3 prompts `Enter FILE pass phrase:` on the terminal (`Wrong passphrase:
+/// retrying`, err). Without a terminal it fails at once and says why, as
+/// encrypted PEM keys do (stunnel runs three prompts that cannot be answered).
+///
+/// Unlike 5.68, which drops them, the bundle's other certificates are sent
+/// as the chain (what 5.75's OSSL_STORE loading does, and what the file's
+/// author meant).
+fn load_pkcs12(b: &mut SslContextBuilder, path: &Path) -> Result<(), TlsError> {
+    let shown = path.display().to_string();
+    crate::slog!(
+        crate::log::INFO,
+        "Loading certificate and private key from file: {shown}"
+    );
+    check_permissions(path);
+    // stunnel's own line for an unreadable file: `FILE: strerror (errno)`.
+    let der = std::fs::read(path)
+        .map_err(|e| TlsError::message(crate::os::errno::io_labelled(&shown, &e)))?;
+    let p12 = Pkcs12::from_der(&der).map_err(|e| TlsError::new("d2i_PKCS12_bio", &e))?;
+    let parsed = parse_pkcs12(&p12, &shown)?;
+    let (Some(cert), Some(key)) = (parsed.cert, parsed.pkey) else {
+        return Err(TlsError::message(format!(
+            "PKCS#12 file {shown} holds no certificate with its private key"
+        )));
+    };
+    b.set_certificate(&cert)
+        .map_err(|e| TlsError::new("SSL_CTX_use_certificate", &e))?;
+    for extra in parsed.ca.into_iter().flatten() {
+        b.add_extra_chain_cert(extra)
+            .map_err(|e| TlsError::new("SSL_CTX_add_extra_chain_cert", &e))?;
+    }
+    b.set_private_key(&key)
+        .map_err(|e| TlsError::new("SSL_CTX_use_PrivateKey", &e))?;
+    crate::slog!(
+        crate::log::INFO,
+        "Certificate and private key loaded from file: {shown}"
+    );
+    b.check_private_key()
+        .map_err(|e| TlsError::new("Private key does not match the certificate", &e))?;
+    crate::slog!(crate::log::DEBUG, "Private key check succeeded");
+    Ok(())
+}
+
+/// `PKCS12_parse` with the cached (or empty) password, then the prompts.
+fn parse_pkcs12(p12: &Pkcs12, shown: &str) -> Result<ParsedPkcs12_2, TlsError> {
+    // A password with a NUL byte cannot be passed to OpenSSL: it is simply
+    // a wrong one.
+    let try_with = |phrase: &[u8]| match std::str::from_utf8(phrase) {
+        Ok(text) if !text.contains('\0') => p12
+            .parse2(text)
+            .map_err(|e| TlsError::new("PKCS12_parse", &e)),
+        _ => Err(TlsError::plain(
+            "PKCS12_parse",
+            "the password is not UTF-8 text",
+        )),
+    };
+    let mut failure = match try_with(&cached_passphrase(shown).unwrap_or_default()) {
+        Ok(parsed) => return Ok(parsed),
+        Err(e) => e,
+    };
+    let Some(mut tty) = Terminal::open() else {
+        failure.queue.push(format!(
+            "PKCS#12 file {shown} is protected by a password and no terminal is available to enter it"
+        ));
+        return Err(failure);
+    };
+    for attempt in 0..3 {
+        if attempt > 0 {
+            for line in &failure.queue {
+                crate::slog!(crate::log::ERR, "error queue: {line}");
+            }
+            crate::slog!(crate::log::ERR, "Wrong passphrase: retrying");
+        }
+        let Some(phrase) = tty.prompt(&format!("Enter {shown} pass phrase:")) else {
+            break;
+        };
+        match try_with(&phrase) {
+            Ok(parsed) => {
+                remember_passphrase(shown, phrase);
+                return Ok(parsed);
+            }
+            Err(e) => failure = e,
+        }
+    }
+    Err(failure)
 }
 
 /// 5.68 warns when "other" may access the key file.

@@ -6,7 +6,8 @@
 //! session-ticket key callback (`ticketKeySecret`/`ticketMacSecret`), the
 //! `X509_check_*` subject checks, the trust-store lookup of `verifyPeer`,
 //! `X509_NAME_print_ex` (stunnel's subject text), `ERR_error_string_n`, the
-//! supported-cipher list of `-test`, and a ClientHello extension reader.
+//! supported-cipher list of `-test`, a ClientHello extension reader, and the
+//! backend address kept in a server session (session persistence).
 //! What is not: any policy; callers decide what the results mean.
 
 use std::ffi::{CStr, CString};
@@ -37,6 +38,8 @@ type TicketKeyCb = unsafe extern "C" fn(
 ) -> c_int;
 
 extern "C" {
+    fn SSL_SESSION_set_ex_data(s: *mut sys::SSL_SESSION, idx: c_int, data: *mut c_void) -> c_int;
+    fn SSL_SESSION_get_ex_data(s: *const sys::SSL_SESSION, idx: c_int) -> *mut c_void;
     fn SSL_CONF_CTX_new() -> *mut SslConfCtx;
     fn SSL_CONF_CTX_free(cctx: *mut SslConfCtx);
     fn SSL_CONF_CTX_set_flags(cctx: *mut SslConfCtx, flags: c_uint) -> c_uint;
@@ -714,4 +717,103 @@ pub fn free_idle_buffers(ssl: &SslRef) {
     // SAFETY: a valid SSL owned by the caller's stream; the call only frees
     // buffers OpenSSL itself reallocates on the next read or write.
     unsafe { SSL_free_buffers(ssl.as_ptr()) };
+}
+
+/// stunnel's `index_session_connect_address`: each server session carries
+/// the backend it reached, in a slot (`Mutex<Option<String>>`) owned by the
+/// session. OpenSSL frees the slot with the session, and gives a duplicated
+/// session (TLS 1.3 tickets are issued from copies) its own copy.
+type BackendSlot = std::sync::Mutex<Option<String>>;
+
+/// Creating a slot is check-then-set on a session other connections may
+/// resume at the same moment.
+static SLOT_CREATION: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+unsafe extern "C" fn backend_slot_free(
+    _parent: *mut c_void,
+    ptr: *mut c_void,
+    _ad: *mut sys::CRYPTO_EX_DATA,
+    _idx: c_int,
+    _argl: c_long,
+    _argp: *mut c_void,
+) {
+    if !ptr.is_null() {
+        // SAFETY: every non-null value at this index is a Box<BackendSlot>
+        // made by `set_session_backend` or `backend_slot_dup`.
+        drop(Box::from_raw(ptr.cast::<BackendSlot>()));
+    }
+}
+
+unsafe extern "C" fn backend_slot_dup(
+    _to: *mut sys::CRYPTO_EX_DATA,
+    _from: *const sys::CRYPTO_EX_DATA,
+    // OpenSSL 3's `void **from_d` (this crate builds for OpenSSL 3 only).
+    from_d: *mut *mut c_void,
+    _idx: c_int,
+    _argl: c_long,
+    _argp: *mut c_void,
+) -> c_int {
+    // OpenSSL copies the pointer into the new session after this returns;
+    // point it at a copy, or both sessions would free one slot.
+    let ptr = *from_d;
+    if !ptr.is_null() {
+        let slot = &*ptr.cast::<BackendSlot>();
+        let copy = slot.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        *from_d = Box::into_raw(Box::new(BackendSlot::new(copy))).cast();
+    }
+    1
+}
+
+fn backend_index() -> Option<c_int> {
+    static INDEX: std::sync::OnceLock<Option<c_int>> = std::sync::OnceLock::new();
+    *INDEX.get_or_init(|| {
+        // SAFETY: registers callbacks that match the slot type above.
+        let idx = unsafe {
+            sys::CRYPTO_get_ex_new_index(
+                2, // CRYPTO_EX_INDEX_SSL_SESSION
+                0,
+                ptr::null_mut(),
+                None,
+                Some(backend_slot_dup),
+                Some(backend_slot_free),
+            )
+        };
+        (idx >= 0).then_some(idx)
+    })
+}
+
+/// The backend address remembered in `session`, if any.
+pub fn session_backend(session: &openssl::ssl::SslSessionRef) -> Option<String> {
+    let idx = backend_index()?;
+    // SAFETY: a live session; the value at this index is a BackendSlot.
+    let ptr = unsafe { SSL_SESSION_get_ex_data(session.as_ptr(), idx) };
+    if ptr.is_null() {
+        return None;
+    }
+    let slot = unsafe { &*ptr.cast::<BackendSlot>() };
+    slot.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Remember `address` in `session` (replacing what it held).
+pub fn set_session_backend(session: &openssl::ssl::SslSessionRef, address: &str) -> bool {
+    let Some(idx) = backend_index() else {
+        return false;
+    };
+    let _creating = SLOT_CREATION.lock().unwrap_or_else(|p| p.into_inner());
+    // SAFETY: a live session; the value at this index is a BackendSlot,
+    // created here under SLOT_CREATION and freed only with the session.
+    unsafe {
+        let ptr = SSL_SESSION_get_ex_data(session.as_ptr(), idx);
+        if ptr.is_null() {
+            let slot = Box::into_raw(Box::new(BackendSlot::new(Some(address.to_string()))));
+            if SSL_SESSION_set_ex_data(session.as_ptr(), idx, slot.cast()) != 1 {
+                drop(Box::from_raw(slot));
+                return false;
+            }
+        } else {
+            let slot = &*ptr.cast::<BackendSlot>();
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(address.to_string());
+        }
+    }
+    true
 }

@@ -33,4 +33,4 @@ mod verify;
 
 pub use context::{build, build_all, Loading, TlsContext};
 pub use errors::TlsError;
-pub use stream::TlsStream;
+pub use stream::{Persistence, TlsStream};

@@ -58,9 +58,18 @@ pub enum KeyShape {
 }
 
 impl KeyShape {
-    /// The shape of the first certificate in `path` (PEM or DER).
+    /// The shape of the first certificate in `path` (PEM or DER), or of a
+    /// PKCS#12 bundle's certificate when no password protects it (`-test`
+    /// asks for none).
     pub fn of_file(path: &Path) -> Option<KeyShape> {
         let data = std::fs::read(path).ok()?;
+        if super::certs::is_pkcs12(path) {
+            let parsed = openssl::pkcs12::Pkcs12::from_der(&data)
+                .ok()?
+                .parse2("")
+                .ok()?;
+            return KeyShape::of_cert(parsed.cert.as_ref()?);
+        }
         let cert = X509::from_pem(&data)
             .or_else(|_| X509::from_der(&data))
             .ok()?;

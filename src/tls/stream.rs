@@ -57,6 +57,15 @@ impl<S> TlsStream<S> {
         self.inner.ssl()
     }
 
+    /// Server mode: the session, for stunnel's session persistence.
+    pub fn persistence(&self) -> Option<Persistence> {
+        let ssl = self.inner.ssl();
+        Some(Persistence {
+            session: ssl.session()?.to_owned(),
+            reused: ssl.session_reused(),
+        })
+    }
+
     pub fn get_ref(&self) -> &S {
         &self.inner.get_ref().0
     }
@@ -273,4 +282,28 @@ fn authenticated(ssl: &openssl::ssl::SslRef, state: &Arc<Conn>) -> bool {
         && !state
             .verify_failed
             .load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// stunnel's session persistence (server mode, stunnel-reference §5.4 item
+/// 4): the backend a session first reached is kept in the session, and a
+/// connection that resumes it starts its failover list there. Sessions
+/// resumed from a ticket are new objects and carry nothing (`persistence:
+/// No cached address found`), exactly as in stunnel; sessions from the
+/// server's cache (`options = NO_TICKET`) do.
+pub struct Persistence {
+    session: openssl::ssl::SslSession,
+    reused: bool,
+}
+
+impl Persistence {
+    /// For a resumed session: `Some(backend it remembers)`; `None` for a
+    /// new session (nothing to look up).
+    pub fn remembered(&self) -> Option<Option<String>> {
+        self.reused.then(|| ffi::session_backend(&self.session))
+    }
+
+    /// Keep `address` as this session's backend.
+    pub fn remember(&self, address: &str) -> bool {
+        ffi::set_session_backend(&self.session, address)
+    }
 }

@@ -110,14 +110,29 @@ impl Daemon {
     /// As [`start_in`](Self::start_in), but started from `cwd` (relative
     /// file names then mean something else than "beside the file").
     pub fn start_in_from(imp: Impl, conf: &str, dir: tempfile::TempDir, cwd: &Path) -> Daemon {
+        Daemon::start_adjusted(imp, conf, dir, cwd, |_| {})
+    }
+
+    /// As [`start_in_from`](Self::start_in_from), with `adjust` applied to
+    /// the command before it is spawned (e.g. a `pre_exec` that gives the
+    /// daemon a terminal of its own, or none).
+    pub fn start_adjusted(
+        imp: Impl,
+        conf: &str,
+        dir: tempfile::TempDir,
+        cwd: &Path,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Daemon {
         let path = dir.path().join("tunnel.conf");
         std::fs::write(&path, conf).unwrap();
-        let mut child = Command::new(imp.program())
-            .arg(&path)
+        let mut cmd = Command::new(imp.program());
+        cmd.arg(&path)
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        adjust(&mut cmd);
+        let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", imp.program()));
         let log = Arc::new(Log::default());

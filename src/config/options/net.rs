@@ -33,6 +33,24 @@ pub fn exec_args(v: &str) -> Result<Option<Vec<String>>, Failure> {
     Ok(Some(args))
 }
 
+/// `retry = yes|no|MILLISECONDS` (stunnel 5.70+; 5.68 takes only yes/no,
+/// so every file 5.68 runs means the same): the pause before an
+/// exec+connect pair runs again, `None` for no retry. `yes` is 1000 ms,
+/// 5.68's fixed pause; `0` is no retry, as in 5.70+.
+pub fn retry(v: &str) -> Result<Option<u64>, Failure> {
+    if v.eq_ignore_ascii_case("yes") {
+        return Ok(Some(1000));
+    }
+    if v.eq_ignore_ascii_case("no") {
+        return Ok(None);
+    }
+    match strtol(v).map(u64::try_from) {
+        Some(Ok(0)) => Ok(None),
+        Some(Ok(ms)) => Ok(Some(ms)),
+        _ => Err("Illegal retry delay".into()),
+    }
+}
+
 pub fn failover(v: &str) -> Result<Failover, Failure> {
     Ok(if v.eq_ignore_ascii_case("rr") {
         Failover::RoundRobin

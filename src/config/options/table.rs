@@ -38,7 +38,9 @@ declare_section! {
         => ("engine", refused, help(&["auto|engine_id"]));
         => ("engineCtrl", refused, help(&["cmd[:arg]"]));
         => ("engineDefault", refused, help(&["TASK_LIST"]));
-        => ("fips", check(values::yes_no), help(&["yes|no FIPS 140-2 mode"]), unlisted(), refused_when_yes());
+        /// `fips = yes`: OpenSSL's FIPS provider, loaded when the global section ends.
+        fips: bool = false
+            => ("fips", set(fips, values::yes_no), help(&["yes|no FIPS 140-2 mode"]), unlisted());
         foreground: Foreground = Foreground::No
             => ("foreground", set(foreground, global::foreground), help(&["yes|quiet|no foreground mode (don't fork, log to stderr)"]));
         log_mode: LogMode = LogMode::Append
@@ -189,9 +191,9 @@ declare_section! {
         => ("requireCert", update(verify, verify::require_cert), help(&["yes|no require client certificate"]));
         reset: bool = true
             => ("reset", set(reset, values::yes_no), help(&["yes|no send TCP RST on error"]));
-        /// stunnel 5.68: `retry = yes|no`.
-        retry: bool = false
-            => ("retry", set(retry, values::yes_no), help(&["yes|no retry connect+exec section"]));
+        /// Milliseconds between exec+connect runs; `None` = no retry.
+        retry: Option<u64> = None
+            => ("retry", set(retry, net::retry), help(&["yes|no retry connect+exec section"]));
         security_level: Option<u8> = None
             => ("securityLevel", set(security_level, tls::security_level), help(&["set the security level"]), default_text(&["2"]));
         => ("service", apply(service), help(&["service name"]));

@@ -162,10 +162,18 @@ fn enumerations() {
         service("failover", &["x"]).unwrap_err(),
         "The argument needs to be either 'rr' or 'prio'"
     );
-    assert_eq!(
-        service("retry", &["5"]).unwrap_err(),
-        "The argument needs to be either 'yes' or 'no'"
-    );
+    // 5.70+: yes = 1000 ms, a number is milliseconds, 0 is no retry.
+    assert_eq!(service("retry", &["yes"]).map(|s| s.retry), Ok(Some(1000)));
+    assert_eq!(service("retry", &["NO"]).map(|s| s.retry), Ok(None));
+    assert_eq!(service("retry", &["10"]).map(|s| s.retry), Ok(Some(10)));
+    assert_eq!(service("retry", &["0"]).map(|s| s.retry), Ok(None));
+    for bad in ["-1", "maybe", "10ms", ""] {
+        assert_eq!(
+            service("retry", &[bad]).unwrap_err(),
+            "Illegal retry delay",
+            "{bad:?}"
+        );
+    }
     assert_eq!(
         service("stack", &["x"]).unwrap_err(),
         "Illegal thread stack size"
@@ -386,7 +394,6 @@ fn refused_set_is_the_briefed_one() {
             "engineDefault",
             "engineId",
             "engineNum",
-            "fips",
             "libwrap",
             "providerParameter",
             "sessiond"

@@ -1,8 +1,9 @@
 //! exec+connect sections (`exec` + `connect`, no `accept`): the program is
 //! the local side and `connect` the remote one; started when the daemon
 //! starts (`Starting exec+connect service [NAME]`, debug). With `retry =
-//! yes` the pair is started again after each run ends (`Retrying an
-//! exec+connect section`, info, then stunnel 5.68's one-second pause).
+//! yes` (or a number of milliseconds, stunnel 5.70+) the pair is started
+//! again after each run ends (`Retrying an exec+connect section`, info,
+//! then the pause: one second for `yes`, as in 5.68).
 //!
 //! Log ids are `<id>_<n>`: one sequential id for the section (from the
 //! same counter as accepted connections) and the run number from 0, as
