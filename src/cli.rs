@@ -229,24 +229,23 @@ fn option_line(name: &str, text: &str) -> String {
 
 /// `-help`: every listed option of the table, global ones first.
 pub fn help_lines() -> Vec<String> {
-    let mut out = Vec::new();
-    for (scope, title) in [
-        (Scope::Global, "Global options:"),
-        (Scope::Service, "Service-level options:"),
-    ] {
-        out.push(" ".to_string());
-        out.push(title.to_string());
-        for def in options::all().filter(|d| d.scope == scope && d.listed) {
+    by_scope(|def, out| {
+        if def.listed {
             let mut help = def.help.iter();
             out.push(option_line(def.name, help.next().copied().unwrap_or("")));
             out.extend(help.map(|more| format!("{:25}{more}", "")));
         }
-    }
-    out
+    })
 }
 
 /// The defaults block of `-version`.
 pub fn version_defaults_lines() -> Vec<String> {
+    by_scope(|def, out| out.extend(def.defaults.iter().map(|text| option_line(def.name, text))))
+}
+
+/// stunnel's two option blocks (global, then service-level), each under its
+/// title, with `lines` of each option of the block.
+fn by_scope(lines: impl Fn(&options::OptionDef, &mut Vec<String>)) -> Vec<String> {
     let mut out = Vec::new();
     for (scope, title) in [
         (Scope::Global, "Global options:"),
@@ -255,7 +254,7 @@ pub fn version_defaults_lines() -> Vec<String> {
         out.push(" ".to_string());
         out.push(title.to_string());
         for def in options::all().filter(|d| d.scope == scope) {
-            out.extend(def.defaults.iter().map(|text| option_line(def.name, text)));
+            lines(def, &mut out);
         }
     }
     out

@@ -82,10 +82,7 @@ async fn client_mode(
     entry: &Entry,
 ) -> Result<Report, Abort> {
     let service = &ctx.service;
-    let (mut remote, target) = connect(ctx, hooks, early.target, None, None, None).await?;
-    hooks
-        .run(service, Phase::Middle, &mut local, Some(&mut remote))
-        .await?;
+    let (mut remote, target, _) = connect_first(ctx, hooks, early, &mut local).await?;
     // The session offered is the one of the target reached.
     let alert = entry.alert_flag();
     remote.fin_after_alert(alert.clone());
@@ -105,6 +102,23 @@ async fn client_mode(
     Ok(report)
 }
 
+/// The backend before TLS (client mode, and server mode with a protocol
+/// that needs the backend's greeting): connect, then the middle hook with
+/// both streams. Returns the remote, its target index and the hook's
+/// outcome.
+async fn connect_first(
+    ctx: &ServiceCtx,
+    hooks: &Hooks,
+    early: Outcome,
+    local: &mut Rewind<Stream>,
+) -> Result<(Stream, Option<usize>, Outcome), Abort> {
+    let (mut remote, target) = connect(ctx, hooks, early.target, None, None, None).await?;
+    let middle = hooks
+        .run(&ctx.service, Phase::Middle, local, Some(&mut remote))
+        .await?;
+    Ok((remote, target, middle))
+}
+
 /// Server mode with `protocol = smtp|pop3|imap`: the backend's greeting is
 /// needed before the client's STARTTLS, so connect first.
 async fn server_connect_first(
@@ -115,10 +129,7 @@ async fn server_connect_first(
     entry: &Entry,
 ) -> Result<Report, Abort> {
     let service = &ctx.service;
-    let (mut remote, _) = connect(ctx, hooks, early.target, None, None, None).await?;
-    let middle = hooks
-        .run(service, Phase::Middle, &mut local, Some(&mut remote))
-        .await?;
+    let (mut remote, _, middle) = connect_first(ctx, hooks, early, &mut local).await?;
     local.unread(&middle.pushback);
     let alert = entry.alert_flag();
     local.get_mut().fin_after_alert(alert.clone());

@@ -7,18 +7,13 @@
 //!   request gets `83 00 00 01 8E`, anything else `…81` and a reset.
 
 use super::line::Wire;
-use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
+use super::hook::{fail, Abort, Ctx, HookResult, Outcome, Streams};
 use crate::log::ERR;
 
 /// NB_SSN_REQUEST with an empty payload.
 const REQUEST_DUMMY: [u8; 4] = [0x81, 0, 0, 0];
 const RESPONSE_ACCESS_DENIED: [u8; 5] = [0x83, 0, 0, 1, 0x81];
 const RESPONSE_USE_SSL: [u8; 5] = [0x83, 0, 0, 1, 0x8e];
-
-fn fail(msg: &str) -> HookResult {
-    slog!(ERR, "{msg}");
-    Err(Abort::Reset)
-}
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let (_, remote) = s.both()?;

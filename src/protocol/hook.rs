@@ -130,3 +130,8 @@ pub(super) fn base64(data: &[u8]) -> String {
     openssl::base64::encode_block(data)
 }
 
+/// Log `msg` (err) and end the negotiation with a reset.
+pub(super) fn fail(msg: &str) -> HookResult {
+    crate::slog!(crate::log::ERR, "{msg}");
+    Err(Abort::Reset)
+}

@@ -4,18 +4,13 @@
 //! accepted). TLS follows on the same socket.
 
 use super::line::Wire;
-use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
-use crate::log::{DEBUG, ERR, INFO};
+use super::hook::{fail, Ctx, HookResult, Outcome, Streams};
+use crate::log::{DEBUG, INFO};
 
 /// ExtendedRequest, messageID 1, requestName 1.3.6.1.4.1.1466.20037, no value.
 const STARTTLS: &[u8; 31] = b"\x30\x1d\x02\x01\x01\x77\x18\x80\x161.3.6.1.4.1.1466.20037";
 /// The long-form length marker WinLDAP uses (`84` + 4 bytes).
 const WINLDAP_LEN: u8 = 0x84;
-
-fn fail(msg: &str) -> HookResult {
-    slog!(ERR, "{msg}");
-    Err(Abort::Reset)
-}
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let (_, remote) = s.both()?;

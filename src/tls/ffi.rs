@@ -302,26 +302,9 @@ unsafe extern "C" fn ticket_trampoline(
     if ssl.is_null() {
         return -1;
     }
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: the pointers are OpenSSL's for this call, as documented
-        // for SSL_CTX_set_tlsext_ticket_key_cb.
-        unsafe { ticket_keys(ssl, key_name, iv, cipher_ctx, hmac_ctx, enc) }
-    }))
-    .unwrap_or(-1)
-}
-
-/// The body of [`ticket_trampoline`].
-///
-/// # Safety
-/// The arguments must be those OpenSSL passes to the ticket key callback.
-unsafe fn ticket_keys(
-    ssl: *mut sys::SSL,
-    key_name: *mut c_uchar,
-    iv: *mut c_uchar,
-    cipher_ctx: *mut sys::EVP_CIPHER_CTX,
-    hmac_ctx: *mut c_void,
-    enc: c_int,
-) -> c_int {
+    // The pointers are OpenSSL's for this call, as documented for
+    // SSL_CTX_set_tlsext_ticket_key_cb; a panic must not unwind into C.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
     // SAFETY: OpenSSL passes the live SSL of the handshake.
     let ssl_ref = SslRef::from_ptr(ssl);
     let Some((key, mac)) = TICKET_SECRETS.get().and_then(|secrets| secrets(ssl_ref)) else {
@@ -365,6 +348,8 @@ unsafe fn ticket_keys(
     } else {
         1
     }
+    }))
+    .unwrap_or(-1)
 }
 
 /// `X509_check_host`: the matched name on success.
