@@ -50,7 +50,10 @@ fn stunnel_error_lines(stderr: &str) -> Vec<String> {
 #[test]
 fn stunnel4_prints_the_same_error_lines() {
     let Some(bin) = stunnel4() else {
-        must_run::cannot_run("stunnel4_prints_the_same_error_lines", "stunnel4 is not installed");
+        must_run::cannot_run(
+            "stunnel4_prints_the_same_error_lines",
+            "stunnel4 is not installed",
+        );
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -34,7 +34,10 @@ fn have_fail2ban(test: &str) -> bool {
         .unwrap_or(false)
         && Path::new(COMMON_CONF).is_file();
     if !ok {
-        common::must_run::cannot_run(test, &format!("fail2ban-regex or {COMMON_CONF} missing (apt package fail2ban)"));
+        common::must_run::cannot_run(
+            test,
+            &format!("fail2ban-regex or {COMMON_CONF} missing (apt package fail2ban)"),
+        );
     }
     ok
 }

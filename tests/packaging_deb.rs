@@ -99,7 +99,10 @@ fn tools_present() -> bool {
     ];
     for (tool, pkg) in tools {
         if !have(tool) {
-            must_run::cannot_run(TEST, &format!("{tool} is not installed (apt package {pkg})"));
+            must_run::cannot_run(
+                TEST,
+                &format!("{tool} is not installed (apt package {pkg})"),
+            );
             return false;
         }
     }
@@ -114,9 +117,13 @@ fn tools_present() -> bool {
 /// symlinks.
 fn tree(dirs: &[&str]) -> BTreeSet<String> {
     fn walk(dir: &Path, out: &mut BTreeSet<String>, budget: &mut usize) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
-            *budget = budget.checked_sub(1).expect("more than 5 million paths: not a Debian system tree?");
+            *budget = budget
+                .checked_sub(1)
+                .expect("more than 5 million paths: not a Debian system tree?");
             let path = entry.path();
             out.insert(path.display().to_string());
             if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
@@ -136,10 +143,13 @@ fn tree(dirs: &[&str]) -> BTreeSet<String> {
 /// files, plus vendor/ (ignored, made by `make vendor`).
 fn source_files() -> Vec<PathBuf> {
     let out = run(
-        Command::new("git")
-            .arg("-C")
-            .arg(ROOT)
-            .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"]),
+        Command::new("git").arg("-C").arg(ROOT).args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ]),
         "git ls-files",
     );
     let mut files: BTreeSet<PathBuf> = out
@@ -221,7 +231,10 @@ struct Installed {
 
 impl Drop for Installed {
     fn drop(&mut self) {
-        let _ = Command::new("dpkg").args(["--purge", "rstunnel"]).stdin(Stdio::null()).output();
+        let _ = Command::new("dpkg")
+            .args(["--purge", "rstunnel"])
+            .stdin(Stdio::null())
+            .output();
         let _ = std::fs::remove_file("/etc/rstunnel/example.conf");
         let _ = std::fs::remove_dir("/etc/rstunnel");
         if !self.user_existed {
@@ -241,10 +254,13 @@ fn user_exists(name: &str) -> bool {
 }
 
 fn conf_example() -> Option<PathBuf> {
-    [root().join("../shared/conf-examples"), PathBuf::from("/work/shared/conf-examples")]
-        .into_iter()
-        .map(|d| d.join("smtps-wrapper.conf"))
-        .find(|p| p.is_file())
+    [
+        root().join("../shared/conf-examples"),
+        PathBuf::from("/work/shared/conf-examples"),
+    ]
+    .into_iter()
+    .map(|d| d.join("smtps-wrapper.conf"))
+    .find(|p| p.is_file())
 }
 
 #[test]
@@ -275,7 +291,10 @@ fn debian_package_builds_offline_reproducibly_installs_and_purges_cleanly() {
     );
 
     // debian/copyright is the generator's output, one stanza per crate.
-    let generated = run(&mut Command::new(root().join("scripts/deb-copyright")), "scripts/deb-copyright");
+    let generated = run(
+        &mut Command::new(root().join("scripts/deb-copyright")),
+        "scripts/deb-copyright",
+    );
     let committed = std::fs::read_to_string(root().join("debian/copyright")).unwrap();
     assert!(
         stdout(&generated) == committed,
@@ -294,7 +313,10 @@ fn debian_package_builds_offline_reproducibly_installs_and_purges_cleanly() {
         .collect();
     assert_eq!(stanzas, crates, "debian/copyright vs vendor/");
     for name in ["GPL-2+", "Expat", "Apache-2.0"] {
-        assert!(committed.contains(&format!("\nLicense: {name}\n")), "no License: {name} paragraph");
+        assert!(
+            committed.contains(&format!("\nLicense: {name}\n")),
+            "no License: {name} paragraph"
+        );
     }
 
     // debian/changelog and Cargo.toml agree on the version.
@@ -305,15 +327,28 @@ fn debian_package_builds_offline_reproducibly_installs_and_purges_cleanly() {
     );
 
     // unshare -n really leaves only the loopback interface.
-    let links = stdout(&run(Command::new("unshare").args(["-n", "ip", "-o", "link"]), "unshare -n ip link"));
-    assert_eq!(links.lines().count(), 1, "unshare -n has more than lo:\n{links}");
+    let links = stdout(&run(
+        Command::new("unshare").args(["-n", "ip", "-o", "link"]),
+        "unshare -n ip link",
+    ));
+    assert_eq!(
+        links.lines().count(),
+        1,
+        "unshare -n has more than lo:\n{links}"
+    );
     assert!(links.contains(": lo:"), "{links}");
 
     // Two builds from two copies at different paths and times.
     let files = source_files();
-    let work = tempfile::Builder::new().prefix("rstunnel-deb-").tempdir().unwrap();
+    let work = tempfile::Builder::new()
+        .prefix("rstunnel-deb-")
+        .tempdir()
+        .unwrap();
     let src_a = work.path().join("a").join(format!("rstunnel-{VERSION}"));
-    let src_b = work.path().join("elsewhere/a/much/longer/path").join("rstunnel");
+    let src_b = work
+        .path()
+        .join("elsewhere/a/much/longer/path")
+        .join("rstunnel");
     copy_tree(&files, &src_a);
     copy_tree(&files, &src_b);
     let out_a = build(&src_a, "UTC", "022");
@@ -321,7 +356,12 @@ fn debian_package_builds_offline_reproducibly_installs_and_purges_cleanly() {
     for package in ["rstunnel", "rstunnel-dbgsym"] {
         let a = std::fs::read(out_a.join(deb_name(package))).unwrap();
         let b = std::fs::read(out_b.join(deb_name(package))).unwrap();
-        let sums = |p: &Path| stdout(&run(Command::new("sha256sum").arg(p.join(deb_name(package))), "sha256sum"));
+        let sums = |p: &Path| {
+            stdout(&run(
+                Command::new("sha256sum").arg(p.join(deb_name(package))),
+                "sha256sum",
+            ))
+        };
         assert!(
             a == b,
             "{package}: the two builds differ (diffoscope shows where):\n{}{}",
@@ -333,14 +373,28 @@ fn debian_package_builds_offline_reproducibly_installs_and_purges_cleanly() {
 
     // lintian: no error, no warning; overrides carry a reason.
     let lint = Command::new("timeout")
-        .args(["300", "lintian", "--pedantic", "--display-info", "--fail-on", "error,warning"])
+        .args([
+            "300",
+            "lintian",
+            "--pedantic",
+            "--display-info",
+            "--fail-on",
+            "error,warning",
+        ])
         .arg(out_a.join(format!("rstunnel_{VERSION}_amd64.changes")))
         .stdin(Stdio::null())
         .output()
         .unwrap();
     let said = stdout(&lint);
-    let bad: Vec<&str> = said.lines().filter(|l| l.starts_with("E: ") || l.starts_with("W: ")).collect();
-    assert!(lint.status.success() && bad.is_empty(), "lintian: {}", show(&lint));
+    let bad: Vec<&str> = said
+        .lines()
+        .filter(|l| l.starts_with("E: ") || l.starts_with("W: "))
+        .collect();
+    assert!(
+        lint.status.success() && bad.is_empty(),
+        "lintian: {}",
+        show(&lint)
+    );
     for entry in std::fs::read_dir(root().join("debian")).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.ends_with("lintian-overrides") {
@@ -352,58 +406,114 @@ fn debian_package_builds_offline_reproducibly_installs_and_purges_cleanly() {
             if line.starts_with('#') {
                 reason = true;
             } else if !line.trim().is_empty() {
-                assert!(reason, "debian/{name}: override without a # reason above it: {line}");
+                assert!(
+                    reason,
+                    "debian/{name}: override without a # reason above it: {line}"
+                );
                 reason = false;
             }
         }
     }
 
     // The system libssl, no bundled OpenSSL.
-    let info = stdout(&run(Command::new("dpkg-deb").arg("-I").arg(&deb), "dpkg-deb -I"));
+    let info = stdout(&run(
+        Command::new("dpkg-deb").arg("-I").arg(&deb),
+        "dpkg-deb -I",
+    ));
     let depends = info
         .lines()
         .find_map(|l| l.strip_prefix(" Depends: "))
         .unwrap_or_else(|| panic!("no Depends:\n{info}"));
-    assert!(depends.split(", ").any(|d| d.starts_with("libssl3 ")), "Depends: {depends}");
-    let contents = stdout(&run(Command::new("dpkg-deb").arg("-c").arg(&deb), "dpkg-deb -c"));
+    assert!(
+        depends.split(", ").any(|d| d.starts_with("libssl3 ")),
+        "Depends: {depends}"
+    );
+    let contents = stdout(&run(
+        Command::new("dpkg-deb").arg("-c").arg(&deb),
+        "dpkg-deb -c",
+    ));
     for lib in ["libssl", "libcrypto", "openssl"] {
-        assert!(!contents.contains(lib), "the package ships {lib}:\n{contents}");
+        assert!(
+            !contents.contains(lib),
+            "the package ships {lib}:\n{contents}"
+        );
     }
     let unpacked = work.path().join("unpacked");
-    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked), "dpkg-deb -x");
+    run(
+        Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked),
+        "dpkg-deb -x",
+    );
     let bin = unpacked.join("usr/bin/rstunnel");
-    let dynamic = stdout(&run(Command::new("readelf").arg("-d").arg(&bin), "readelf -d"));
+    let dynamic = stdout(&run(
+        Command::new("readelf").arg("-d").arg(&bin),
+        "readelf -d",
+    ));
     for needed in ["[libssl.so.3]", "[libcrypto.so.3]"] {
-        assert!(dynamic.contains(needed), "rstunnel does not link {needed}:\n{dynamic}");
+        assert!(
+            dynamic.contains(needed),
+            "rstunnel does not link {needed}:\n{dynamic}"
+        );
     }
-    let symbols = stdout(&run(Command::new("readelf").args(["-W", "--dyn-syms"]).arg(&bin), "readelf --dyn-syms"));
-    for sym in ["SSL_CTX_new", "SSL_do_handshake", "EVP_sha256", "OpenSSL_version"] {
+    let symbols = stdout(&run(
+        Command::new("readelf").args(["-W", "--dyn-syms"]).arg(&bin),
+        "readelf --dyn-syms",
+    ));
+    for sym in [
+        "SSL_CTX_new",
+        "SSL_do_handshake",
+        "EVP_sha256",
+        "OpenSSL_version",
+    ] {
         let line = symbols
             .lines()
-            .find(|l| l.split_whitespace().nth(7).map(|n| n.split('@').next() == Some(sym)).unwrap_or(false))
+            .find(|l| {
+                l.split_whitespace()
+                    .nth(7)
+                    .map(|n| n.split('@').next() == Some(sym))
+                    .unwrap_or(false)
+            })
             .unwrap_or_else(|| panic!("{sym} not among rstunnel's dynamic symbols"));
-        assert!(line.contains(" UND "), "{sym} is defined inside rstunnel (bundled OpenSSL?): {line}");
+        assert!(
+            line.contains(" UND "),
+            "{sym} is defined inside rstunnel (bundled OpenSSL?): {line}"
+        );
     }
 
     // Install on this machine; purged whatever happens next.
     let watched = ["/etc", "/usr", "/var/lib"];
     let before = tree(&watched);
-    let _guard = Installed { user_existed: user_exists("rstunnel") };
-    run(Command::new("timeout").args(["300", "dpkg", "-i"]).arg(&deb), "dpkg -i");
+    let _guard = Installed {
+        user_existed: user_exists("rstunnel"),
+    };
+    run(
+        Command::new("timeout")
+            .args(["300", "dpkg", "-i"])
+            .arg(&deb),
+        "dpkg -i",
+    );
 
-    let version = Command::new("/usr/bin/rstunnel").arg("-version").output().unwrap();
+    let version = Command::new("/usr/bin/rstunnel")
+        .arg("-version")
+        .output()
+        .unwrap();
     let said = String::from_utf8_lossy(&version.stderr).into_owned();
     assert!(
         version.status.success() && said.contains(&format!("rstunnel {VERSION}")),
         "rstunnel -version: {}",
         show(&version)
     );
-    assert!(user_exists("rstunnel"), "the system user rstunnel was not created");
+    assert!(
+        user_exists("rstunnel"),
+        "the system user rstunnel was not created"
+    );
     let conffiles = stdout(&run(
         Command::new("dpkg-query").args(["-W", "-f=${Conffiles}\n", "rstunnel"]),
         "dpkg-query Conffiles",
     ));
-    assert!(conffiles.contains("/etc/rstunnel/rstunnel.conf "), "not a conffile: {conffiles}");
+    assert!(
+        conffiles.contains("/etc/rstunnel/rstunnel.conf "),
+        "not a conffile: {conffiles}"
+    );
     for f in [
         "/usr/share/man/man8/rstunnel.8.gz",
         "/etc/logrotate.d/rstunnel",
@@ -417,14 +527,21 @@ fn debian_package_builds_offline_reproducibly_installs_and_purges_cleanly() {
     ] {
         assert!(Path::new(f).is_file(), "{f} not installed");
     }
-    let mode = std::fs::metadata("/usr/bin/rstunnel").unwrap().permissions().mode() & 0o7777;
+    let mode = std::fs::metadata("/usr/bin/rstunnel")
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777;
     assert_eq!(mode, 0o755);
 
     // The units verify; the template as an instance.
     let units = tempfile::tempdir().unwrap();
     let instance = units.path().join("rstunnel@example.service");
     std::fs::copy("/lib/systemd/system/rstunnel@.service", &instance).unwrap();
-    for unit in [PathBuf::from("/lib/systemd/system/rstunnel.service"), instance] {
+    for unit in [
+        PathBuf::from("/lib/systemd/system/rstunnel.service"),
+        instance,
+    ] {
         let out = bounded("120", "systemd-analyze")
             .arg("verify")
             .arg(&unit)
@@ -448,7 +565,8 @@ fn debian_package_builds_offline_reproducibly_installs_and_purges_cleanly() {
         .output()
         .unwrap();
     assert!(
-        test.status.success() && String::from_utf8_lossy(&test.stderr).contains("Configuration successful"),
+        test.status.success()
+            && String::from_utf8_lossy(&test.stderr).contains("Configuration successful"),
         "rstunnel -test {}: {}",
         example.display(),
         show(&test)
@@ -463,25 +581,45 @@ fn debian_package_builds_offline_reproducibly_installs_and_purges_cleanly() {
         .expect("rstunnel.service has no ExecCondition");
     let condition_on = |conf: &str| {
         Command::new("sh")
-            .args(["-c", &condition.replace("/etc/rstunnel/rstunnel.conf", conf)])
+            .args([
+                "-c",
+                &condition.replace("/etc/rstunnel/rstunnel.conf", conf),
+            ])
             .status()
             .unwrap()
             .code()
     };
-    assert_eq!(condition_on("/etc/rstunnel/rstunnel.conf"), Some(1), "shipped configuration not skipped");
-    assert_eq!(condition_on("/etc/rstunnel/example.conf"), Some(0), "configured file skipped");
+    assert_eq!(
+        condition_on("/etc/rstunnel/rstunnel.conf"),
+        Some(1),
+        "shipped configuration not skipped"
+    );
+    assert_eq!(
+        condition_on("/etc/rstunnel/example.conf"),
+        Some(0),
+        "configured file skipped"
+    );
     let shipped = Command::new("/usr/bin/rstunnel")
         .args(["-test", "/etc/rstunnel/rstunnel.conf"])
         .output()
         .unwrap();
-    assert!(!shipped.status.success(), "the shipped configuration has no service: -test should say so");
+    assert!(
+        !shipped.status.success(),
+        "the shipped configuration has no service: -test should say so"
+    );
     std::fs::remove_file("/etc/rstunnel/example.conf").unwrap();
 
     // Purge: nothing left.
-    run(Command::new("timeout").args(["300", "dpkg", "--purge", "rstunnel"]), "dpkg --purge");
+    run(
+        Command::new("timeout").args(["300", "dpkg", "--purge", "rstunnel"]),
+        "dpkg --purge",
+    );
     let after = tree(&watched);
     let left: Vec<&String> = after.difference(&before).collect();
     assert!(left.is_empty(), "left behind after dpkg --purge: {left:#?}");
     let gone: Vec<&String> = before.difference(&after).collect();
-    assert!(gone.is_empty(), "removed by install + purge although there before: {gone:#?}");
+    assert!(
+        gone.is_empty(),
+        "removed by install + purge although there before: {gone:#?}"
+    );
 }

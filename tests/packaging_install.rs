@@ -256,7 +256,10 @@ fn have_systemd_analyze() -> bool {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        must_run::cannot_run("systemd checks", "systemd-analyze is not installed (apt package systemd)");
+        must_run::cannot_run(
+            "systemd checks",
+            "systemd-analyze is not installed (apt package systemd)",
+        );
     }
     ok
 }

@@ -61,13 +61,17 @@ fn connect_reply(proxy: u16, target: &str) -> String {
 fn listed_destinations_only() {
     let allowed = http_backend("allowed\n");
     let other = http_backend("other\n");
-    let (d, proxy, _dir) = connect_service(&format!("protocolDestination = 127.0.0.1/32:{allowed}\n"));
+    let (d, proxy, _dir) =
+        connect_service(&format!("protocolDestination = 127.0.0.1/32:{allowed}\n"));
     assert_eq!(curl_through(proxy, allowed).as_deref(), Some("allowed\n"));
     assert_eq!(curl_through(proxy, other), None);
     d.log.wait_for(&format!(
         "Destination 127.0.0.1:{other} not allowed by protocolDestination"
     ));
-    assert_eq!(connect_reply(proxy, &format!("127.0.0.1:{other}")), "HTTP/1.0 403 Forbidden");
+    assert_eq!(
+        connect_reply(proxy, &format!("127.0.0.1:{other}")),
+        "HTTP/1.0 403 Forbidden"
+    );
     assert!(!d.log.contains("lets any client reach any address"));
 }
 
@@ -75,7 +79,8 @@ fn listed_destinations_only() {
 fn without_rules_any_address_but_no_unix_socket() {
     let backend = http_backend("open\n");
     let (d, proxy, dir) = connect_service("");
-    d.log.wait_for("Service [proxy] lets any client reach any address this host can reach");
+    d.log
+        .wait_for("Service [proxy] lets any client reach any address this host can reach");
     assert_eq!(curl_through(proxy, backend).as_deref(), Some("open\n"));
     let socket = dir.path().join("admin.sock");
     let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();

@@ -134,7 +134,8 @@ async fn server_keeps_to_protocol_destination() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("index.html"), "listed\n").expect("index");
-    let Some((http_port, _http)) = http_server("server_keeps_to_protocol_destination", dir.path()).await
+    let Some((http_port, _http)) =
+        http_server("server_keeps_to_protocol_destination", dir.path()).await
     else {
         return;
     };
@@ -146,15 +147,30 @@ async fn server_keeps_to_protocol_destination() {
         }]
     };
     let url = format!("http://web.test:{http_port}/");
-    let (ok, out, target) =
-        curl_via_hook_with("socks-d1", &["--socks5-hostname"], url.clone(), http_port, only(http_port)).await;
+    let (ok, out, target) = curl_via_hook_with(
+        "socks-d1",
+        &["--socks5-hostname"],
+        url.clone(),
+        http_port,
+        only(http_port),
+    )
+    .await;
     assert!(ok, "listed: {out}");
     assert_eq!((out.as_str(), target), ("listed\n", Ok(far)));
-    let (ok, _, target) =
-        curl_via_hook_with("socks-d2", &["--socks5-hostname"], url, http_port, only(http_port + 1)).await;
+    let (ok, _, target) = curl_via_hook_with(
+        "socks-d2",
+        &["--socks5-hostname"],
+        url,
+        http_port,
+        only(http_port + 1),
+    )
+    .await;
     assert!(!ok);
     assert_eq!(target, Err(Abort::Close));
-    assert_logged("socks-d2", &format!("Destination {far} not allowed by protocolDestination"));
+    assert_logged(
+        "socks-d2",
+        &format!("Destination {far} not allowed by protocolDestination"),
+    );
 }
 
 /// Raw SOCKS5 bytes: an unsupported command gets rep 7 with the request's

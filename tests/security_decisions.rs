@@ -117,8 +117,10 @@ fn verify_levels_decide_as_stunnel() {
         }
         // The reasons, in stunnel's words.
         d.log.wait_for("Certificate verification disabled");
-        d.log.wait_for("Rejected by CERT at depth=0: CN=untrusted client");
-        d.log.wait_for("CERT: Locally installed certificate matched");
+        d.log
+            .wait_for("Rejected by CERT at depth=0: CN=untrusted client");
+        d.log
+            .wait_for("CERT: Locally installed certificate matched");
         d.log.wait_for("peer did not return a certificate");
     }
 }
@@ -138,15 +140,37 @@ fn subject_checks_on_client_certificates_decide_as_stunnel() {
     openssl(
         dir.path(),
         &[
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "alice.key", "-out", "alice.csr",
-            "-subj", "/CN=alice",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "alice.key",
+            "-out",
+            "alice.csr",
+            "-subj",
+            "/CN=alice",
         ],
     );
     openssl(
         dir.path(),
         &[
-            "x509", "-req", "-in", "alice.csr", "-CA", &p(&pki.ca), "-CAkey", &p(&pki.ca_key),
-            "-set_serial", "41", "-days", "30", "-extfile", "alice.ext", "-out", "alice.pem",
+            "x509",
+            "-req",
+            "-in",
+            "alice.csr",
+            "-CA",
+            &p(&pki.ca),
+            "-CAkey",
+            &p(&pki.ca_key),
+            "-set_serial",
+            "41",
+            "-days",
+            "30",
+            "-extfile",
+            "alice.ext",
+            "-out",
+            "alice.pem",
         ],
     );
     let alice = concat(
@@ -163,7 +187,11 @@ fn subject_checks_on_client_certificates_decide_as_stunnel() {
         ("email-bad", "checkEmail = bob@example.test\n", false),
         ("ip-ok", "checkIP = 127.0.0.9\n", true),
         ("ip-bad", "checkIP = 127.0.0.8\n", false),
-        ("any", "checkHost = bob.example.test\ncheckIP = 127.0.0.9\n", true),
+        (
+            "any",
+            "checkHost = bob.example.test\ncheckIP = 127.0.0.9\n",
+            true,
+        ),
     ];
     let mut conf = header();
     for (name, checks, _) in cases {
@@ -219,8 +247,10 @@ fn crl_path_revokes_as_stunnel() {
             "{imp:?}: revoked {revoked}, trusted {trusted}; log:\n{}",
             d.log.text()
         );
-        d.log.wait_for("CERT: Pre-verification error: certificate revoked");
-        d.log.wait_for("Rejected by CERT at depth=0: CN=revoked client");
+        d.log
+            .wait_for("CERT: Pre-verification error: certificate revoked");
+        d.log
+            .wait_for("Rejected by CERT at depth=0: CN=revoked client");
     }
 }
 
@@ -247,24 +277,48 @@ fn sni_new_sessions_are_verified_by_the_selected_service() {
         let port = d.port("open");
         let to = |name| To::local(port).named(name);
         let anonymous = Client::new(SessionKind::Tls13Ticket, None);
-        let untrusted =
-            Client::new(SessionKind::Tls13Ticket, Some(&pki.untrusted_client_combined));
+        let untrusted = Client::new(
+            SessionKind::Tls13Ticket,
+            Some(&pki.untrusted_client_combined),
+        );
         let verified = Client::new(SessionKind::Tls13Ticket, Some(&pki.client_combined));
         let got = |c: &Client, name| c.exchange(&to(name), None, b"").text();
         let cells = [
-            ("anonymous → guarded", got(&anonymous, "guarded.sni.example"), ""),
-            ("self-signed → guarded", got(&untrusted, "guarded.sni.example"), ""),
-            ("verified → guarded", got(&verified, "guarded.sni.example"), REPLY),
-            ("anonymous → primary", got(&anonymous, "localhost"), "OPEN\n"),
-            ("anonymous → unknown name", got(&anonymous, "other.example"), "OPEN\n"),
+            (
+                "anonymous → guarded",
+                got(&anonymous, "guarded.sni.example"),
+                "",
+            ),
+            (
+                "self-signed → guarded",
+                got(&untrusted, "guarded.sni.example"),
+                "",
+            ),
+            (
+                "verified → guarded",
+                got(&verified, "guarded.sni.example"),
+                REPLY,
+            ),
+            (
+                "anonymous → primary",
+                got(&anonymous, "localhost"),
+                "OPEN\n",
+            ),
+            (
+                "anonymous → unknown name",
+                got(&anonymous, "other.example"),
+                "OPEN\n",
+            ),
         ];
         for (what, received, want) in cells {
             assert_eq!(received, want, "{imp:?} {what}; log:\n{}", d.log.text());
         }
         d.log.wait_for("SNI: switched to service [guarded]");
         d.log.wait_for("peer did not return a certificate");
-        d.log.wait_for("Rejected by CERT at depth=0: CN=untrusted client");
-        d.log.wait_for("SNI: no pattern matched servername: other.example");
+        d.log
+            .wait_for("Rejected by CERT at depth=0: CN=untrusted client");
+        d.log
+            .wait_for("SNI: no pattern matched servername: other.example");
     }
 }
 

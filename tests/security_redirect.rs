@@ -334,7 +334,12 @@ fn a_psk_client_without_a_certificate_is_redirected() {
         );
         let out = Command::new("timeout")
             .args(["10", "openssl", "s_client", "-tls1_3", "-ign_eof", "-quiet"])
-            .args(["-psk_identity", "alice", "-psk", "00112233445566778899aabbccddeeff"])
+            .args([
+                "-psk_identity",
+                "alice",
+                "-psk",
+                "00112233445566778899aabbccddeeff",
+            ])
             .arg("-connect")
             .arg(format!("127.0.0.1:{}", d.port("psk")))
             .stdin(std::process::Stdio::null())

@@ -145,7 +145,11 @@ fn reload(source: &Source, supervisor: &mut Supervisor) {
 fn reopen_log() {
     match logging::with_sinks(|s| s.reopen()) {
         Some(Ok(())) => crate::slog!(NOTICE, "Log file reopened"),
-        Some(Err(e)) => crate::slog!(ERR, "{}", os::errno::io_labelled("Cannot reopen log file", &e)),
+        Some(Err(e)) => crate::slog!(
+            ERR,
+            "{}",
+            os::errno::io_labelled("Cannot reopen log file", &e)
+        ),
         None => {}
     }
 }

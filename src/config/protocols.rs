@@ -47,7 +47,13 @@ use ProtocolKind::*;
 pub static PROTOCOLS: [Facts; 12] = [
     row(Cifs, "cifs", (true, true), false, (false, false)),
     row(Capwin, "capwin", (true, true), false, (false, false)),
-    row(Capwinctrl, "capwinctrl", (true, false), false, (true, false)),
+    row(
+        Capwinctrl,
+        "capwinctrl",
+        (true, false),
+        false,
+        (true, false),
+    ),
     row(Connect, "connect", (true, true), false, (false, false)),
     row(Imap, "imap", (true, true), true, (false, false)),
     row(Ldap, "ldap", (true, false), false, (false, false)),
@@ -124,7 +130,12 @@ mod tests {
         for f in &PROTOCOLS {
             assert!(connects_before_tls(Some(f.kind), true));
             let first = matches!(f.kind, Smtp | Pop3 | Imap);
-            assert_eq!(connects_before_tls(Some(f.kind), false), first, "{:?}", f.kind);
+            assert_eq!(
+                connects_before_tls(Some(f.kind), false),
+                first,
+                "{:?}",
+                f.kind
+            );
         }
         assert!(!connects_before_tls(None, false));
         assert!(connects_before_tls(None, true));

@@ -25,8 +25,8 @@ use super::addr::{self, Split};
 use super::model::{
     Endpoint, Exec, Foreground, Global, Protocol, Service, SniRoute, TlsSettings, Transparent,
 };
-use super::protocols as proto;
 use super::options::{Failure, RawGlobal, RawService};
+use super::protocols as proto;
 
 pub const DEFAULT_CIPHERS: &str = "HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK";
 pub const DEFAULT_CIPHERSUITES: &str =
@@ -235,7 +235,8 @@ fn check_destinations(
     let chooses_target = !raw.client && matches!(kind, Some(Connect | Socks));
     if !raw.protocol_destinations.is_empty() && !chooses_target {
         return Err(
-            "\"protocolDestination\" needs \"protocol = connect\" or \"socks\" in server mode".into(),
+            "\"protocolDestination\" needs \"protocol = connect\" or \"socks\" in server mode"
+                .into(),
         );
     }
     Ok(())

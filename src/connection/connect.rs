@@ -10,9 +10,9 @@ use tokio::net::{TcpSocket, UnixStream};
 
 use super::address::{self, Address};
 use super::stream::{Kind, Stream};
-use crate::os::errno;
 use crate::config::model::{Failover, Service};
 use crate::log::{DEBUG, ERR, INFO, NOTICE};
+use crate::os::errno;
 use crate::tls::Persistence;
 
 /// A service's `connect` list, resolved once at start-up unless `delay = yes`
@@ -244,7 +244,6 @@ pub(super) fn apply_remote_options(service: &Service, stream: &Stream) {
         }
     }
 }
-
 
 fn random_start() -> usize {
     let mut b = [0u8; 8];

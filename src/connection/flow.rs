@@ -254,7 +254,11 @@ async fn connect(
                 Ok((stream, None))
             }
             Err(e) => {
-                crate::slog!(ERR, "{}", crate::os::errno::io_labelled("connect_local", &e));
+                crate::slog!(
+                    ERR,
+                    "{}",
+                    crate::os::errno::io_labelled("connect_local", &e)
+                );
                 Err(Abort::Reset)
             }
         };

@@ -22,9 +22,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::address::fmt_inet;
-use crate::os::errno;
 use crate::config::model::Service;
 use crate::log::{Logged, DEBUG, ERR, INFO, NOTICE, WARNING};
+use crate::os::errno;
 
 /// stunnel's DoS limit for one line (`fd_getline`).
 const MAX_LINE: usize = 65536;

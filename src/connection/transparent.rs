@@ -35,9 +35,9 @@ use std::os::fd::AsRawFd;
 
 use tokio::net::TcpSocket;
 
-use crate::os::errno;
 use crate::config::model::Transparent;
 use crate::log::{DEBUG, ERR, INFO};
+use crate::os::errno;
 
 pub fn source(mode: Transparent) -> bool {
     matches!(mode, Transparent::Source | Transparent::Both)

@@ -9,10 +9,10 @@
 
 /// `chroot` + `chdir("/")`.
 pub mod chroot;
-/// stunnel's `strerror (errno)` texts.
-pub mod errno;
 /// `daemon(0, 1)` with fds 0/1/2 on /dev/null; before any thread exists.
 pub mod daemon;
+/// stunnel's `strerror (errno)` texts.
+pub mod errno;
 /// RLIMIT_NOFILE and the client limit derived from it.
 pub mod limits;
 /// TCP service names from the system's services database.
@@ -27,4 +27,3 @@ pub mod signals;
 pub mod sockopt;
 
 pub use sockopt::apply_socket_options;
-

@@ -36,14 +36,22 @@ impl PidFile {
             Ok(file) => file,
             Err(e) => {
                 crate::slog!(crate::log::ERR, "Cannot create pid file {}", path.display());
-                crate::slog!(crate::log::ERR, "{}", super::errno::io_labelled("create", &e));
+                crate::slog!(
+                    crate::log::ERR,
+                    "{}",
+                    super::errno::io_labelled("create", &e)
+                );
                 return Err(e);
             }
         };
         let pid = std::process::id();
         if let Err(e) = file.write_all(format!("{pid}\n").as_bytes()) {
             crate::slog!(crate::log::ERR, "Cannot write pid file {}", path.display());
-            crate::slog!(crate::log::ERR, "{}", super::errno::io_labelled("write", &e));
+            crate::slog!(
+                crate::log::ERR,
+                "{}",
+                super::errno::io_labelled("write", &e)
+            );
             drop(file);
             let _ = std::fs::remove_file(path);
             return Err(e);

@@ -15,8 +15,8 @@
 //! Windows' LDAP server (4-byte lengths), as 5.68 does. The Windows GUI
 //! notifications are not reproduced.
 
-use super::line::Wire;
 use super::hook::{Abort, Ctx, HookResult, Io, Outcome, Streams};
+use super::line::Wire;
 use crate::log::{DEBUG, ERR, NOTICE};
 use std::sync::Mutex;
 

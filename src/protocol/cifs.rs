@@ -6,8 +6,8 @@
 //! * server early: read one NetBIOS block (≤ 124-byte payload); a session
 //!   request gets `83 00 00 01 8E`, anything else `…81` and a reset.
 
-use super::line::Wire;
 use super::hook::{fail, Abort, Ctx, HookResult, Outcome, Streams};
+use super::line::Wire;
 use crate::log::ERR;
 
 /// NB_SSN_REQUEST with an empty payload.

@@ -9,8 +9,8 @@
 //!   parser and answer `HTTP/1.0 200 OK`; the target goes back to the
 //!   connection in `Outcome::target` (the configured `connect` is ignored).
 
-use super::line::{starts, Wire};
 use super::hook::{base64, Abort, Ctx, HookResult, Outcome, Streams, Target};
+use super::line::{starts, Wire};
 use super::{destination, ntlm};
 use crate::log::{ERR, INFO};
 use crate::version::STUNNEL_VERSION;

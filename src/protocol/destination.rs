@@ -23,7 +23,10 @@ pub(super) fn permitted(rules: &[Destination], target: Target) -> Option<Target>
                 .collect();
             if allowed.is_empty() {
                 if let Some(first) = addrs.first() {
-                    crate::slog!(ERR, "Destination {first} not allowed by protocolDestination");
+                    crate::slog!(
+                        ERR,
+                        "Destination {first} not allowed by protocolDestination"
+                    );
                 }
                 return None;
             }
@@ -97,16 +100,34 @@ mod tests {
 
     #[test]
     fn networks_ports_and_families() {
-        let rules = [inet(Some(("10.1.0.0", 16)), (443, 443)), inet(Some(("::1", 128)), (1, 100))];
+        let rules = [
+            inet(Some(("10.1.0.0", 16)), (443, 443)),
+            inet(Some(("::1", 128)), (1, 100)),
+        ];
         assert_eq!(
-            permitted(&rules, addrs(&["10.1.2.3:443", "10.2.0.1:443", "10.1.2.3:80"])),
+            permitted(
+                &rules,
+                addrs(&["10.1.2.3:443", "10.2.0.1:443", "10.1.2.3:80"])
+            ),
             Some(addrs(&["10.1.2.3:443"]))
         );
-        assert_eq!(permitted(&rules, addrs(&["[::1]:99"])), Some(addrs(&["[::1]:99"])));
-        assert_eq!(permitted(&rules, addrs(&["[::2]:99", "127.0.0.1:443"])), None);
+        assert_eq!(
+            permitted(&rules, addrs(&["[::1]:99"])),
+            Some(addrs(&["[::1]:99"]))
+        );
+        assert_eq!(
+            permitted(&rules, addrs(&["[::2]:99", "127.0.0.1:443"])),
+            None
+        );
         let any = [inet(None, (0, u16::MAX))];
-        assert_eq!(permitted(&any, addrs(&["1.2.3.4:5"])), Some(addrs(&["1.2.3.4:5"])));
-        assert_eq!(permitted(&[], addrs(&["1.2.3.4:5"])), Some(addrs(&["1.2.3.4:5"])));
+        assert_eq!(
+            permitted(&any, addrs(&["1.2.3.4:5"])),
+            Some(addrs(&["1.2.3.4:5"]))
+        );
+        assert_eq!(
+            permitted(&[], addrs(&["1.2.3.4:5"])),
+            Some(addrs(&["1.2.3.4:5"]))
+        );
     }
 
     #[test]

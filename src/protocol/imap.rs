@@ -9,8 +9,8 @@
 //!   accept `STARTTLS`; anything else ends with a clean backend LOGOUT and a
 //!   graceful close.
 
-use super::line::{cat, starts, Wire};
 use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
+use super::line::{cat, starts, Wire};
 use crate::log::ERR;
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {

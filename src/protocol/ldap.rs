@@ -3,8 +3,8 @@
 //! and its byte-wise check of the response (WinLDAP's 4-byte lengths
 //! accepted). TLS follows on the same socket.
 
-use super::line::Wire;
 use super::hook::{fail, Ctx, HookResult, Outcome, Streams};
+use super::line::Wire;
 use crate::log::{DEBUG, INFO};
 
 /// ExtendedRequest, messageID 1, requestName 1.3.6.1.4.1.1466.20037, no value.

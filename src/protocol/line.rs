@@ -43,7 +43,6 @@ pub(super) const MAX_LINES: usize = 256;
 /// 8 KiB), far below what would matter for memory or CPU.
 pub(super) const MAX_BYTES: usize = 16 * MAX_LINE;
 
-
 /// One side of a negotiation.
 pub(super) struct Wire<'a> {
     /// The stream; borrowed, the connection keeps owning it.
@@ -247,7 +246,6 @@ async fn bounded<T>(
     }
     Err(Abort::Reset)
 }
-
 
 /// stunnel's `is_prefix`: a case-insensitive prefix (`strncasecmp`).
 pub(super) fn starts(line: &[u8], prefix: &str) -> bool {

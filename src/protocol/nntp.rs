@@ -2,8 +2,8 @@
 //! (RFC 4642). Relay the `200`/`201` greeting to the plain client, send
 //! `STARTTLS`, expect `382`; TLS follows on the same socket.
 
-use super::line::{starts, Wire};
 use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
+use super::line::{starts, Wire};
 use crate::log::ERR;
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {

@@ -11,8 +11,8 @@
 //! Deviation: without `protocolDomain` 5.68 dereferences NULL; we send an
 //! empty domain.
 
-use super::line::{starts, Wire};
 use super::hook::{base64, Abort};
+use super::line::{starts, Wire};
 use crate::log::ERR;
 use openssl::cipher::Cipher;
 use openssl::cipher_ctx::CipherCtx;

@@ -5,8 +5,8 @@
 //!   GSSENCRequest gets an ErrorResponse and a graceful close (so libpq
 //!   retries with SSL), anything else is reset.
 
-use super::line::Wire;
 use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
+use super::line::Wire;
 use crate::log::{DEBUG, ERR, INFO};
 
 /// SSLRequest: length 8, code 80877103.

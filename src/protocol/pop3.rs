@@ -6,8 +6,8 @@
 //!   ` + stunnel`, answer `CAPA` with `STLS`, accept `STLS`. Unlike SMTP and
 //!   IMAP there is no 200 ms implicit-TLS detection in 5.68.
 
-use super::line::{cat, starts, Wire};
 use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
+use super::line::{cat, starts, Wire};
 use crate::log::ERR;
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {

@@ -9,8 +9,8 @@
 //! getnameinfo fails and the connection is reset; so do we. Not here: v2
 //! (5.68 has none) or reading PROXY headers.
 
-use super::line::Wire;
 use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
+use super::line::Wire;
 use crate::log::ERR;
 use std::net::SocketAddr;
 

@@ -9,8 +9,8 @@
 //!   talks first (then it is implicit TLS and its bytes go back to the
 //!   connection in `Outcome::pushback`), else play the STARTTLS dialogue.
 
-use super::line::{cat, starts, Wire};
 use super::hook::{base64, Abort, Ctx, HookResult, Outcome, Streams};
+use super::line::{cat, starts, Wire};
 use crate::log::{DEBUG, ERR};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;

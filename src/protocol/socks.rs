@@ -13,8 +13,8 @@
 //! `SOCKS5_UNION`, so the echoed fields match its bytes, quirks included.
 
 use super::destination;
-use super::line::Wire;
 use super::hook::{Abort, Ctx, HookResult, Outcome, Streams, Target};
+use super::line::Wire;
 use crate::log::{DEBUG, ERR, INFO};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

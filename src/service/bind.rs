@@ -8,8 +8,8 @@ use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, Sock
 
 use crate::config::model::Service;
 use crate::connection::address::{self, Address};
-use crate::os::errno;
 use crate::log::{Logged, ERR, INFO, NOTICE};
+use crate::os::errno;
 
 /// A service and the sockets bound for it before the runtime started.
 pub type BoundService = (std::sync::Arc<crate::connection::ServiceCtx>, Vec<Bound>);
@@ -83,7 +83,9 @@ fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
     match addr {
         Address::Unix(path) => {
             let listener = UnixListener::bind(path).map_err(|e| errno::of_io(&e))?;
-            listener.set_nonblocking(true).map_err(|e| errno::of_io(&e))?;
+            listener
+                .set_nonblocking(true)
+                .map_err(|e| errno::of_io(&e))?;
             set_socket_owner(service, path)?;
             Ok(Bound::Unix(listener, path.clone()))
         }
@@ -94,8 +96,8 @@ fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
                 AddressFamily::Inet6
             };
             let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
-            let fd: OwnedFd =
-                socket::socket(family, SockType::Stream, flags, None).map_err(|e| errno::text(e as i32))?;
+            let fd: OwnedFd = socket::socket(family, SockType::Stream, flags, None)
+                .map_err(|e| errno::text(e as i32))?;
             crate::os::sockopt::apply_socket_options(
                 fd.as_raw_fd(),
                 &service.socket_options.accept,
@@ -134,4 +136,3 @@ fn set_socket_owner(service: &Service, path: &std::path::Path) -> Result<(), Str
     };
     nix::unistd::chown(path, uid, gid).map_err(|e| errno::text(e as i32))
 }
-

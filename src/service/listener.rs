@@ -93,11 +93,7 @@ fn log_accept(service: &str, stream: &Kind) {
 /// as stunnel does; anything else is retried after a short pause so a
 /// persistent error cannot spin.
 async fn backoff(e: &io::Error) {
-    crate::slog!(
-        ERR,
-        "local socket: {}",
-        crate::os::errno::of_io(e)
-    );
+    crate::slog!(ERR, "local socket: {}", crate::os::errno::of_io(e));
     let resource = matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)

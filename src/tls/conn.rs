@@ -15,7 +15,6 @@ use openssl::ssl::{Ssl, SslRef, SslVerifyMode, SslVersion};
 
 use crate::config::model::VerifyFlags;
 
-
 /// What a connection needs to know about its service at handshake time.
 #[derive(Debug)]
 pub struct Policy {

@@ -244,9 +244,8 @@ unsafe extern "C" fn info_trampoline(ssl: *const sys::SSL, where_: c_int, ret: c
     // read through the reference during the call.
     let ssl = SslRef::from_ptr(ssl as *mut sys::SSL);
     if let Some(handler) = INFO_HANDLER.get() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            handler(ssl, where_, ret)
-        }));
+        let _ =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ssl, where_, ret)));
     }
 }
 
@@ -305,49 +304,51 @@ unsafe extern "C" fn ticket_trampoline(
     // The pointers are OpenSSL's for this call, as documented for
     // SSL_CTX_set_tlsext_ticket_key_cb; a panic must not unwind into C.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-    // SAFETY: OpenSSL passes the live SSL of the handshake.
-    let ssl_ref = SslRef::from_ptr(ssl);
-    let Some((key, mac)) = TICKET_SECRETS.get().and_then(|secrets| secrets(ssl_ref)) else {
-        return -1;
-    };
-    crate::slog!(crate::log::DEBUG, "Session ticket processing callback");
-    if HMAC_Init_ex(
-        hmac_ctx,
-        mac.as_ptr() as *const c_void,
-        mac.len() as c_int,
-        sys::EVP_sha256(),
-        ptr::null_mut(),
-    ) != 1
-    {
-        crate::slog!(crate::log::ERR, "HMAC_Init_ex failed");
-        return -1;
-    }
-    let cipher = if key.len() == 16 {
-        sys::EVP_aes_128_cbc()
-    } else {
-        sys::EVP_aes_256_cbc()
-    };
-    if enc == 1 {
-        // SAFETY: OpenSSL provides 16 bytes of key name and
-        // EVP_MAX_IV_LENGTH (16) bytes of IV.
-        ptr::write_bytes(key_name, 0, 16);
-        if sys::RAND_bytes(iv, 16) != 1 {
-            crate::slog!(crate::log::ERR, "RAND_bytes failed");
+        // SAFETY: OpenSSL passes the live SSL of the handshake.
+        let ssl_ref = SslRef::from_ptr(ssl);
+        let Some((key, mac)) = TICKET_SECRETS.get().and_then(|secrets| secrets(ssl_ref)) else {
+            return -1;
+        };
+        crate::slog!(crate::log::DEBUG, "Session ticket processing callback");
+        if HMAC_Init_ex(
+            hmac_ctx,
+            mac.as_ptr() as *const c_void,
+            mac.len() as c_int,
+            sys::EVP_sha256(),
+            ptr::null_mut(),
+        ) != 1
+        {
+            crate::slog!(crate::log::ERR, "HMAC_Init_ex failed");
             return -1;
         }
-        if sys::EVP_EncryptInit_ex(cipher_ctx, cipher, ptr::null_mut(), key.as_ptr(), iv) != 1 {
-            crate::slog!(crate::log::ERR, "EVP_EncryptInit_ex failed");
+        let cipher = if key.len() == 16 {
+            sys::EVP_aes_128_cbc()
+        } else {
+            sys::EVP_aes_256_cbc()
+        };
+        if enc == 1 {
+            // SAFETY: OpenSSL provides 16 bytes of key name and
+            // EVP_MAX_IV_LENGTH (16) bytes of IV.
+            ptr::write_bytes(key_name, 0, 16);
+            if sys::RAND_bytes(iv, 16) != 1 {
+                crate::slog!(crate::log::ERR, "RAND_bytes failed");
+                return -1;
+            }
+            if sys::EVP_EncryptInit_ex(cipher_ctx, cipher, ptr::null_mut(), key.as_ptr(), iv) != 1 {
+                crate::slog!(crate::log::ERR, "EVP_EncryptInit_ex failed");
+                return -1;
+            }
+        } else if sys::EVP_DecryptInit_ex(cipher_ctx, cipher, ptr::null_mut(), key.as_ptr(), iv)
+            != 1
+        {
+            crate::slog!(crate::log::ERR, "EVP_DecryptInit_ex failed");
             return -1;
         }
-    } else if sys::EVP_DecryptInit_ex(cipher_ctx, cipher, ptr::null_mut(), key.as_ptr(), iv) != 1 {
-        crate::slog!(crate::log::ERR, "EVP_DecryptInit_ex failed");
-        return -1;
-    }
-    if ssl_ref.version_str() == "TLSv1.3" {
-        2
-    } else {
-        1
-    }
+        if ssl_ref.version_str() == "TLSv1.3" {
+            2
+        } else {
+            1
+        }
     }))
     .unwrap_or(-1)
 }

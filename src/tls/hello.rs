@@ -12,7 +12,6 @@ use openssl::ssl::{Ssl, SslRef, SslVersion};
 use super::conn::{self, Offer};
 use super::ffi;
 
-
 /// OpenSSL reasons after which the hints are worth printing.
 const RELEVANT: [&str; 8] = [
     "unsupported protocol",

@@ -122,10 +122,7 @@ mod tests {
     fn names_sharing_32_bytes_get_different_contexts() {
         let open = service("corp-internal-tunnel-service-0001-open");
         let guarded = service("corp-internal-tunnel-service-0001-guarded");
-        assert_ne!(
-            id_context(&open, false),
-            id_context(&guarded, false)
-        );
+        assert_ne!(id_context(&open, false), id_context(&guarded, false));
     }
 
     #[test]
@@ -133,10 +130,7 @@ mod tests {
         let before = service("s");
         let mut after = before.clone();
         after.tls.verify.require = true;
-        assert_ne!(
-            id_context(&before, false),
-            id_context(&after, false)
-        );
+        assert_ne!(id_context(&before, false), id_context(&after, false));
         assert_eq!(
             id_context(&before, false),
             id_context(&before.clone(), false)

@@ -481,7 +481,10 @@ pub fn system_python(test: &str, module: &str) -> Option<PathBuf> {
             .is_ok_and(|s| s.success())
     });
     if !ok {
-        must_run::cannot_run(test, &format!("/usr/bin/python3 with `{module}` is not installed"));
+        must_run::cannot_run(
+            test,
+            &format!("/usr/bin/python3 with `{module}` is not installed"),
+        );
         return None;
     }
     py

@@ -151,7 +151,10 @@ pub fn reaped(pid: i32) -> bool {
 pub fn private_netns() -> bool {
     // SAFETY: affects only the calling thread's namespace membership.
     if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        crate::common::must_run::cannot_run("this test", "cannot create a network namespace (needs root)");
+        crate::common::must_run::cannot_run(
+            "this test",
+            "cannot create a network namespace (needs root)",
+        );
         return false;
     }
     sh("ip link set lo up");

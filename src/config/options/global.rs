@@ -10,8 +10,6 @@ use super::declare::Failure;
 use super::values::strtol;
 use crate::config::model::{Foreground, LogMode};
 
-
-
 pub fn foreground(v: &str) -> Result<Foreground, Failure> {
     Ok(if v.eq_ignore_ascii_case("yes") {
         Foreground::Yes
@@ -35,12 +33,6 @@ pub fn log_mode(v: &str) -> Result<LogMode, Failure> {
     })
 }
 
-
-
-
-
-
-
 /// `setEnv = NAME=VALUE`; `NAME` alone or `NAME=` unsets (stunnel 5.75).
 /// Stored, not executed: the application applies it before spawning.
 pub fn env_entry(v: &str) -> Result<(String, Option<String>), Failure> {
@@ -50,7 +42,6 @@ pub fn env_entry(v: &str) -> Result<(String, Option<String>), Failure> {
         None => (v.to_string(), None),
     })
 }
-
 
 /// syslog(3) level names as stunnel accepts them.
 const LEVELS: [&str; 8] = [
@@ -114,8 +105,6 @@ pub fn facility_name(code: i32) -> &'static str {
         .unwrap_or("daemon")
 }
 
-
-
 /// A user as number (strtol, whole string) or name. Names are looked up
 /// now, as stunnel does (`Illegal UID`), and stored as the numeric id: the
 /// privilege drop happens after `chroot`, where `/etc/passwd` may be absent.
@@ -139,8 +128,6 @@ pub fn group_id(v: &str) -> Option<u32> {
         .flatten()
         .map(|g| g.gid.as_raw())
 }
-
-
 
 #[cfg(test)]
 mod tests {

@@ -11,17 +11,9 @@ use std::net::IpAddr;
 use super::declare::Failure;
 use super::values::strtol;
 use crate::config::addr;
-use crate::config::model::{Destination, Failover, LogId, SocketOption, SocketOptions, SocketValue, Transparent};
-
-
-
-
-
-
-
-
-
-
+use crate::config::model::{
+    Destination, Failover, LogId, SocketOption, SocketOptions, SocketValue, Transparent,
+};
 
 /// Split on runs of whitespace, no quoting (stunnel's `argalloc`).
 pub fn exec_args(v: &str) -> Result<Option<Vec<String>>, Failure> {
@@ -61,7 +53,6 @@ pub fn failover(v: &str) -> Result<Failover, Failure> {
     })
 }
 
-
 /// `local = HOST`: resolved now, as stunnel does.
 pub fn local(v: &str) -> Result<Option<IpAddr>, Failure> {
     match addr::resolve_host(v) {
@@ -85,7 +76,6 @@ pub fn log_id(v: &str) -> Result<LogId, Failure> {
         _ => return Err("Invalid connection identifier type".into()),
     })
 }
-
 
 pub fn transparent(v: &str) -> Result<Transparent, Failure> {
     Ok(match v.to_ascii_lowercase().as_str() {

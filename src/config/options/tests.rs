@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::all;
 use super::declare::Failure;
 use super::{lookup, Apply, Lookup, RawGlobal, RawService, Support, Target};
-use super::all;
 use crate::config::model::{LogId, SocketValue, TlsVersion, Transparent, VerifyFlags};
 
 /// Apply `lines` (option name, value) to fresh sections, in the global
@@ -111,7 +111,8 @@ fn socket_values() {
 
 #[test]
 fn socket_slots_replace_and_keep_table_order() {
-    let s = service("socket",
+    let s = service(
+        "socket",
         &[
             "l:SO_KEEPALIVE=yes",
             "l:TCP_NODELAY=no",
@@ -238,7 +239,8 @@ fn security_level_range() {
 
 #[test]
 fn ticket_secrets() {
-    let s = service("ticketKeySecret",
+    let s = service(
+        "ticketKeySecret",
         &["00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:FF"],
     )
     .expect("valid");
@@ -257,9 +259,7 @@ fn ticket_secrets() {
     let e = failure("ticketMacSecret", "0011");
     assert_eq!(
         e.before,
-        vec![
-            "ticketMacSecret value has 2 bytes instead of required 16 or 32 bytes".to_string()
-        ]
+        vec!["ticketMacSecret value has 2 bytes instead of required 16 or 32 bytes".to_string()]
     );
     assert_eq!(e.reason, "Failed to read ticketMacSecret");
 }
@@ -286,12 +286,24 @@ fn values_and_messages() {
         one("TIMEOUTclose", "0").map(|s| s.timeouts.close),
         Ok(Some(Duration::ZERO))
     );
-    assert_eq!(one("TIMEOUTidle", "5x").unwrap_err(), "Illegal idle timeout");
+    assert_eq!(
+        one("TIMEOUTidle", "5x").unwrap_err(),
+        "Illegal idle timeout"
+    );
     assert_eq!(one("TIMEOUTidle", "").unwrap_err(), "Illegal idle timeout");
     assert_eq!(one("TIMEOUTbusy", "x").unwrap_err(), "Illegal busy timeout");
-    assert_eq!(one("TIMEOUTclose", "x").unwrap_err(), "Illegal close timeout");
-    assert_eq!(one("TIMEOUTconnect", "x").unwrap_err(), "Illegal connect timeout");
-    assert_eq!(one("TIMEOUTocsp", "x").unwrap_err(), "Illegal OCSP connect timeout");
+    assert_eq!(
+        one("TIMEOUTclose", "x").unwrap_err(),
+        "Illegal close timeout"
+    );
+    assert_eq!(
+        one("TIMEOUTconnect", "x").unwrap_err(),
+        "Illegal connect timeout"
+    );
+    assert_eq!(
+        one("TIMEOUTocsp", "x").unwrap_err(),
+        "Illegal OCSP connect timeout"
+    );
 }
 #[test]
 fn verify_table() {
@@ -345,7 +357,10 @@ fn debug_forms() {
 
 #[test]
 fn set_env_forms() {
-    let (_, g, _) = with(true, &[("setEnv", "A=b=c"), ("setEnv", "B="), ("setEnv", "C")]);
+    let (_, g, _) = with(
+        true,
+        &[("setEnv", "A=b=c"), ("setEnv", "B="), ("setEnv", "C")],
+    );
     assert_eq!(
         g.set_env,
         vec![

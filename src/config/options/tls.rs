@@ -7,15 +7,9 @@
 //! OpenSSL; names whose value is 0 in OpenSSL 3 are accepted with no effect
 //! (stunnel 5.50+).
 
-
 use super::declare::Failure;
 use super::values::strtol;
 use crate::config::model::TlsVersion;
-
-
-
-
-
 
 /// `config = COMMAND[:PARAMETER]` for `SSL_CONF_cmd`, in order.
 /// `config = COMMAND[:PARAM]`.
@@ -26,19 +20,12 @@ pub fn conf_command(v: &str) -> Result<(String, Option<String>), Failure> {
     })
 }
 
-
-
 pub fn security_level(v: &str) -> Result<Option<u8>, Failure> {
     let level = strtol(v)
         .filter(|n| (0..=5).contains(n))
         .ok_or("Illegal security level")?;
     Ok(u8::try_from(level).ok())
 }
-
-
-
-
-
 
 // ---- protocol versions ----
 
@@ -54,9 +41,6 @@ pub fn version(v: &str) -> Result<Option<TlsVersion>, Failure> {
         _ => return Err("Invalid protocol version".into()),
     }))
 }
-
-
-
 
 // ---- options = [-]NAME ----
 

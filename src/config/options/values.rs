@@ -22,7 +22,8 @@ pub fn yes_no(value: &str) -> Result<bool, Failure> {
 /// trailing text. Overflow saturates like strtol (stunnel does not look at
 /// `errno`).
 pub fn strtol(value: &str) -> Option<i64> {
-    let s = value.trim_start_matches(|c: char| c.is_ascii() && crate::config::lexer::is_c_space(c as u8));
+    let s = value
+        .trim_start_matches(|c: char| c.is_ascii() && crate::config::lexer::is_c_space(c as u8));
     let (neg, digits) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -107,5 +108,4 @@ mod tests {
             );
         }
     }
-
 }

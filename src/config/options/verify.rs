@@ -12,17 +12,6 @@ use super::values::{strtol, yes_no};
 use crate::config::lexer::physical_lines;
 use crate::config::model::VerifyFlags;
 
-
-
-
-
-
-
-
-
-
-
-
 /// OpenSSL's `OCSP_*` verify flags (`<openssl/ocsp.h>` values).
 pub static OCSP_FLAGS: &[(&str, u64)] = &[
     ("NOCERTS", 0x1),
@@ -110,8 +99,9 @@ const PSK_MAX_PSK_LEN: usize = 512;
 pub fn read_psk_file(path: &str) -> Result<Vec<(String, Vec<u8>)>, Failure> {
     const FAILED: &str = "Failed to read PSK secrets";
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Failure::with_before(format!("{path}: {}", crate::os::errno::of_io(&e)), FAILED))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Failure::with_before(format!("{path}: {}", crate::os::errno::of_io(&e)), FAILED)
+    })?;
     if meta.permissions().mode() & 0o7 != 0 {
         crate::slog!(crate::log::WARNING, "Insecure file permissions on {path}");
     }
@@ -171,7 +161,7 @@ pub fn read_psk_file(path: &str) -> Result<Vec<(String, Vec<u8>)>, Failure> {
 mod tests {
     use super::*;
 
-        fn psk(content: &str, mode: u32) -> Result<Vec<(String, Vec<u8>)>, Failure> {
+    fn psk(content: &str, mode: u32) -> Result<Vec<(String, Vec<u8>)>, Failure> {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("psk.txt");
