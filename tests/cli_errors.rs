@@ -15,7 +15,7 @@ fn a_bad_line_is_named_and_nothing_is_bound() {
     let conf = dir.path().join("bad.conf");
     std::fs::write(
         &conf,
-        format!("foreground = yes\n[svc]\naccept = 127.0.0.1:{port}\nconnect = 9\nretry = 10\n"),
+        format!("foreground = yes\n[svc]\naccept = 127.0.0.1:{port}\nconnect = 9\ndelay = 10\n"),
     )
     .unwrap();
     let out = Command::new(Impl::Rstunnel.program())
@@ -25,7 +25,7 @@ fn a_bad_line_is_named_and_nothing_is_bound() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     let expected = format!(
-        "[!] {}:5: \"retry = 10\": The argument needs to be either 'yes' or 'no'",
+        "[!] {}:5: \"delay = 10\": The argument needs to be either 'yes' or 'no'",
         conf.canonicalize().unwrap().display()
     );
     assert!(
