@@ -36,9 +36,12 @@ impl Entry {
             service: service.to_string(),
             counters: counters.clone(),
         };
-        LIVE.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, live);
+        let now = {
+            let mut all = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+            all.insert(id, live);
+            all.len()
+        };
+        crate::os::memory::live_connections(now);
         Entry {
             id,
             counters,
@@ -91,9 +94,12 @@ impl Entry {
 
 impl Drop for Entry {
     fn drop(&mut self) {
-        LIVE.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.id);
+        let now = {
+            let mut all = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+            all.remove(&self.id);
+            all.len()
+        };
+        crate::os::memory::live_connections(now);
     }
 }
 

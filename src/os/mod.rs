@@ -15,6 +15,8 @@ pub mod daemon;
 pub mod errno;
 /// RLIMIT_NOFILE and the client limit derived from it.
 pub mod limits;
+/// Returning freed memory after a burst of connections.
+pub mod memory;
 /// TCP service names from the system's services database.
 pub mod net;
 /// The pid file, removed when dropped.
