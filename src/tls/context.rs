@@ -21,7 +21,7 @@ use crate::config::model::Service;
 use super::conn::{Policy, TicketKeys};
 use super::errors::TlsError;
 use super::session::LastSession;
-use super::{certs, hello, ocsp, policy, psk, scope, session, sni, verify};
+use super::{certs, guard, hello, ocsp, policy, psk, scope, session, sni, verify};
 
 /// Whether to read certificate/key/CA files while building (`-test` checks
 /// the TLS policy without the files).
@@ -175,8 +175,14 @@ fn build_one(
         sni::install(&mut b);
         let table = sni_table.clone();
         b.set_client_hello_callback(move |ssl, alert| {
-            hello::record(ssl);
-            sni::select(ssl, &table, alert).map(|()| ClientHelloResponse::SUCCESS)
+            guard::contained(
+                "client hello",
+                || Err(openssl::error::ErrorStack::get()),
+                || {
+                    hello::record(ssl);
+                    sni::select(ssl, &table, alert).map(|()| ClientHelloResponse::SUCCESS)
+                },
+            )
         });
     }
     policy::dh(&mut b, client);

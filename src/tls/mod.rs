@@ -10,7 +10,7 @@
 //! `certs`, `psk`, `verify`, `sni`, `ocsp` (+ `ocsp_http`), `hello`
 //! (ClientHello diagnostics), `handshake`, `stream`, `describe` (with
 //! `probe`: trial handshakes in memory), `conn` (per-connection state),
-//! `ffi` (all `unsafe`).
+//! `guard` (no panic unwinds into OpenSSL), `ffi` (all `unsafe`).
 
 mod certs;
 mod conn;
@@ -18,6 +18,7 @@ pub mod context;
 mod describe;
 pub mod errors;
 mod ffi;
+mod guard;
 mod handshake;
 mod hello;
 mod ocsp;

@@ -42,10 +42,23 @@ pub fn install(b: &mut SslContextBuilder, client: bool, secrets: &[(String, Vec<
     if secrets.is_empty() {
         return;
     }
+    // 0 bytes of key: no PSK, the handshake fails.
     if client {
-        b.set_psk_client_callback(client_callback);
+        b.set_psk_client_callback(|ssl, hint, identity, psk| {
+            super::guard::contained(
+                "PSK client",
+                || Ok(0),
+                || client_callback(ssl, hint, identity, psk),
+            )
+        });
     } else {
-        b.set_psk_server_callback(server_callback);
+        b.set_psk_server_callback(|ssl, identity, psk| {
+            super::guard::contained(
+                "PSK server",
+                || Ok(0),
+                || server_callback(ssl, identity, psk),
+            )
+        });
     }
 }
 

@@ -79,13 +79,21 @@ pub fn setup(
         b.set_session_cache_mode(SslSessionCacheMode::CLIENT);
         let slots = last.clone();
         b.set_new_session_callback(move |ssl, session| {
-            new_session(ssl, &session);
-            let target = super::conn::get(ssl).and_then(|c| c.target);
-            slots.put(target, session);
+            super::guard::contained(
+                "new session",
+                || (),
+                || {
+                    new_session(ssl, &session);
+                    let target = super::conn::get(ssl).and_then(|c| c.target);
+                    slots.put(target, session);
+                },
+            )
         });
     } else {
         b.set_session_cache_mode(SslSessionCacheMode::SERVER);
-        b.set_new_session_callback(|ssl, session| new_session(ssl, &session));
+        b.set_new_session_callback(|ssl, session| {
+            super::guard::contained("new session", || (), || new_session(ssl, &session))
+        });
         // stunnel's get callback only serves `sessiond`; OpenSSL asks it
         // after a miss in its own cache.
         // SAFETY: returns no session, so none from a foreign context.

@@ -71,8 +71,14 @@ pub fn matches(servername: &str, pattern: &str) -> bool {
 /// the name is acknowledged.
 pub fn install(b: &mut SslContextBuilder) {
     b.set_servername_callback(|ssl, _alert| {
-        let choice = conn::get(ssl).and_then(|c| c.sni_choice().cloned());
-        report(choice.as_ref().unwrap_or(&SniChoice::NoRoutes))
+        super::guard::contained(
+            "servername",
+            || Err(SniError::ALERT_FATAL),
+            || {
+                let choice = conn::get(ssl).and_then(|c| c.sni_choice().cloned());
+                report(choice.as_ref().unwrap_or(&SniChoice::NoRoutes))
+            },
+        )
     });
 }
 

@@ -39,7 +39,7 @@ pub fn mode(flags: &VerifyFlags, redirect: bool) -> SslVerifyMode {
 /// The verify callback installed on every context (and re-installed on the
 /// `SSL` by the SNI switch with the secondary's mode).
 pub fn callback(preverify_ok: bool, store: &mut X509StoreContextRef) -> bool {
-    let accepted = decide(preverify_ok, store);
+    let accepted = super::guard::contained("verify", || false, || decide(preverify_ok, store));
     if accepted {
         // A failure let through (`redirect`, an ignorable `verifyPeer`
         // error) leaves OpenSSL's reasons on this thread's error queue; the
