@@ -43,46 +43,23 @@ fn keeper() -> mpsc::Sender<Box<dyn Send>> {
     tx
 }
 
-/// A plain backend: echo until EOF, then keep the socket (no FIN back).
-fn holding_backend() -> u16 {
+/// A backend that echoes until EOF (or close_notify) and then keeps the
+/// connection without answering: `open` turns an accepted socket into the
+/// stream to echo on (plain, or a TLS handshake), `None` to drop it.
+fn holding<S, F>(open: F) -> u16
+where
+    S: Read + Write + Send + 'static,
+    F: Fn(TcpStream) -> Option<S> + Send + Sync + 'static,
+{
     let (listener, port) = common::net::listener();
     let keep = keeper();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().map_while(Result::ok) {
-            let keep = keep.clone();
-            std::thread::spawn(move || {
-                let mut conn = conn;
-                let _ = conn.set_read_timeout(Some(PATIENCE));
-                let mut buf = [0u8; 4096];
-                while let Ok(n @ 1..) = conn.read(&mut buf) {
-                    if conn.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-                let _ = keep.send(Box::new(conn));
-            });
-        }
-    });
-    port
-}
-
-/// A TLS backend (for client-mode services): echo until close_notify or
-/// EOF, then keep the connection without answering the close_notify.
-fn holding_tls_backend(pki: &Pki) -> u16 {
-    use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
-    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
-    b.set_certificate_chain_file(&pki.server_cert).unwrap();
-    b.set_private_key_file(&pki.server_key, SslFiletype::PEM)
-        .unwrap();
-    let acceptor = std::sync::Arc::new(b.build());
-    let (listener, port) = common::net::listener();
-    let keep = keeper();
+    let open = std::sync::Arc::new(open);
     std::thread::spawn(move || {
         for tcp in listener.incoming().map_while(Result::ok) {
-            let (acceptor, keep) = (acceptor.clone(), keep.clone());
+            let (open, keep) = (open.clone(), keep.clone());
             std::thread::spawn(move || {
                 let _ = tcp.set_read_timeout(Some(PATIENCE));
-                let Ok(mut s) = acceptor.accept(tcp) else {
+                let Some(mut s) = open(tcp) else {
                     return;
                 };
                 let mut buf = [0u8; 4096];
@@ -96,6 +73,23 @@ fn holding_tls_backend(pki: &Pki) -> u16 {
         }
     });
     port
+}
+
+/// A plain backend: echo until EOF, then keep the socket (no FIN back).
+fn holding_backend() -> u16 {
+    holding(Some)
+}
+
+/// A TLS backend (for client-mode services): echo until close_notify or
+/// EOF, then keep the connection without answering the close_notify.
+fn holding_tls_backend(pki: &Pki) -> u16 {
+    use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
+    b.set_certificate_chain_file(&pki.server_cert).unwrap();
+    b.set_private_key_file(&pki.server_key, SslFiletype::PEM)
+        .unwrap();
+    let acceptor = b.build();
+    holding(move |tcp| acceptor.accept(tcp).ok())
 }
 
 /// Start `imp` on `conf` with RLIMIT_NOFILE set to `nofile` (soft and

@@ -58,6 +58,44 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(ok, "openssl {args:?} failed: {err}");
 }
 
+/// `NAME.key` and `NAME.pem` (subject `subject`), signed by `ca` (its
+/// `.pem` and `.key`) with serial `serial` and the extensions in `ext`.
+fn issue(dir: &Path, name: &str, subject: &str, ca: &str, serial: &str, ext: &str) {
+    let (key, csr, pem) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+    );
+    let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+    openssl(
+        dir,
+        &[
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject,
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-set_serial",
+            serial,
+            "-out",
+            &pem,
+            "-days",
+            "30",
+            "-extfile",
+            ext,
+        ],
+    );
+}
+
 fn make_bundle(dir: &Path) -> Bundle {
     std::fs::write(
         dir.join("ca.ext"),
@@ -88,80 +126,8 @@ fn make_bundle(dir: &Path) -> Bundle {
         ]
         .concat(),
     );
-    openssl(
-        dir,
-        &[
-            &["req"],
-            &rsa[..],
-            &[
-                "-keyout",
-                "inter.key",
-                "-out",
-                "inter.csr",
-                "-subj",
-                "/CN=p12 intermediate",
-            ],
-        ]
-        .concat(),
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "inter.csr",
-            "-CA",
-            "root.pem",
-            "-CAkey",
-            "root.key",
-            "-set_serial",
-            "2",
-            "-out",
-            "inter.pem",
-            "-days",
-            "30",
-            "-extfile",
-            "ca.ext",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            &["req"],
-            &rsa[..],
-            &[
-                "-keyout",
-                "leaf.key",
-                "-out",
-                "leaf.csr",
-                "-subj",
-                "/CN=localhost",
-            ],
-        ]
-        .concat(),
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "inter.pem",
-            "-CAkey",
-            "inter.key",
-            "-set_serial",
-            "3",
-            "-out",
-            "leaf.pem",
-            "-days",
-            "30",
-            "-extfile",
-            "leaf.ext",
-        ],
-    );
+    issue(dir, "inter", "/CN=p12 intermediate", "root", "2", "ca.ext");
+    issue(dir, "leaf", "/CN=localhost", "inter", "3", "leaf.ext");
     let export = [
         "pkcs12",
         "-export",
