@@ -9,11 +9,12 @@
 //! happens while the process has one thread (the runtime comes after).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::model::{Config, Foreground};
 use crate::config::Source;
 use crate::connection::{local, registry, ServiceCtx};
-use crate::log::{self as logging, Logged, DEBUG, ERR, INFO, NOTICE};
+use crate::log::{self as logging, Logged, DEBUG, ERR, INFO, NOTICE, WARNING};
 use crate::os::{self, signals::Event};
 use crate::service::bind::{self, BoundService};
 use crate::service::supervisor::Supervisor;
@@ -28,6 +29,12 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
     let ctxs = super::contexts(&config)?;
     crate::slog!(NOTICE, "Configuration successful");
     let bound = bind_all(&ctxs)?;
+    for fd in os::activation::unused() {
+        crate::slog!(
+            WARNING,
+            "The socket passed by systemd (FD={fd}) matches no accept address: not used"
+        );
+    }
     crate::connection::local::set_keep_stderr(config.global.foreground != Foreground::No);
     let global = &config.global;
     let background = global.foreground == Foreground::No;
@@ -54,7 +61,7 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
         .enable_all()
         .build()
         .map_err(|e| fatal("runtime", e))?;
-    runtime.block_on(serve(&source, bound, &ctxs))
+    runtime.block_on(serve(&source, bound, &ctxs, config.global.drain))
 }
 
 fn fatal(what: &str, e: std::io::Error) -> Logged {
@@ -80,6 +87,7 @@ async fn serve(
     source: &Source,
     services: Vec<BoundService>,
     ctxs: &[Arc<ServiceCtx>],
+    drain: Option<Duration>,
 ) -> Result<(), Logged> {
     // First: look at the inherited dispositions before anything installs
     // handlers (SIGINT/SIGQUIT stay ignored if they were).
@@ -90,14 +98,36 @@ async fn serve(
     let mut supervisor = Supervisor::start(services, permits).map_err(|e| fatal("listen", e))?;
     supervisor.start_exec_connect(ctxs);
     crate::slog!(INFO, "Accepting new connections");
+    os::notify::ready(&status());
+    let _notices = tokio::spawn(systemd_notices());
+    let mut drain = drain;
+    let mut next = None;
     loop {
-        match signals.recv().await {
-            Some(Event::Reload) => reload(source, &mut supervisor),
+        let event = match next.take() {
+            Some(event) => Some(event),
+            None => signals.recv().await,
+        };
+        match event {
+            Some(Event::Reload) => {
+                next = settle_reloads(&mut signals).await;
+                if matches!(next, Some(Event::Terminate(_))) {
+                    continue;
+                }
+                os::notify::reloading();
+                if let Some(new_drain) = reload(source, &mut supervisor).await {
+                    drain = new_drain;
+                }
+                os::notify::ready(&status());
+            }
             Some(Event::ReopenLog) => reopen_log(),
             Some(Event::ListConnections) => registry::log_active(),
             Some(Event::Terminate(sig)) => {
                 let (level, line) = os::signals::termination_line(sig);
                 crate::slog!(level, "{line}");
+                os::notify::stopping(&status());
+                if let Some(limit) = drain {
+                    drain_connections(&mut supervisor, &mut signals, limit).await;
+                }
                 // stunnel cuts in-flight connections rather than draining
                 // them (stunnel-reference §5.2); so does returning from here,
                 // which drops the runtime and every connection task.
@@ -114,31 +144,125 @@ async fn serve(
     Ok(())
 }
 
-/// SIGHUP: parse and build everything new first; any failure keeps the
-/// running configuration (stunnel-reference §5.3).
-fn reload(source: &Source, supervisor: &mut Supervisor) {
-    let Ok(config) = super::load(source) else {
-        crate::slog!(ERR, "Failed to reload the configuration file");
-        return;
-    };
-    if config.is_inetd() {
-        crate::slog!(ERR, "Inetd mode: a reload cannot switch to inetd mode");
-        crate::slog!(ERR, "Failed to reload the configuration file");
+/// A burst of SIGHUPs is one reload: wait until none has come for
+/// [`RELOAD_QUIET`] (at most [`RELOAD_SETTLE_MAX`] in all). Returns another
+/// event that arrived meanwhile, to handle next (a terminating one skips
+/// the reload).
+async fn settle_reloads(signals: &mut os::signals::Signals) -> Option<Event> {
+    let deadline = tokio::time::Instant::now() + RELOAD_SETTLE_MAX;
+    loop {
+        let quiet = (tokio::time::Instant::now() + RELOAD_QUIET).min(deadline);
+        match tokio::time::timeout_at(quiet, signals.recv()).await {
+            Ok(Some(Event::Reload)) => continue,
+            Ok(other) => return other,
+            Err(_elapsed) => return None,
+        }
+    }
+}
+
+/// How long a burst of SIGHUPs must be quiet before the one reload.
+const RELOAD_QUIET: Duration = Duration::from_millis(100);
+/// The longest a reload waits for a burst to end.
+const RELOAD_SETTLE_MAX: Duration = Duration::from_secs(1);
+
+/// systemd's `STATUS=` line.
+fn status() -> String {
+    format!("{} active connection(s)", registry::count())
+}
+
+/// Under systemd: the `STATUS=` line every few seconds, and `WATCHDOG=1`
+/// at half the unit's `WatchdogSec=` (sent from the runtime, so a stalled
+/// runtime stops the keep-alives and systemd restarts the service).
+async fn systemd_notices() {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
         return;
     }
-    let Ok(ctxs) = super::contexts(&config) else {
-        crate::slog!(ERR, "Failed to reload the configuration file");
+    const STATUS_EVERY: Duration = Duration::from_secs(5);
+    let period = os::notify::watchdog_period().map_or(STATUS_EVERY, |w| w.min(STATUS_EVERY));
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        os::notify::watchdog();
+        os::notify::status(&status());
+    }
+}
+
+/// `TIMEOUTdrain` (rstunnel extension): stop accepting, let the live
+/// connections finish for up to `limit`, then return (the caller ends the
+/// rest as stunnel does). A second terminating signal ends the wait.
+async fn drain_connections(
+    supervisor: &mut Supervisor,
+    signals: &mut os::signals::Signals,
+    limit: Duration,
+) {
+    supervisor.stop_listening().await;
+    let live = registry::count();
+    if live == 0 {
         return;
-    };
-    let Ok(sinks) = super::logs::sinks(&config) else {
+    }
+    crate::slog!(
+        NOTICE,
+        "Draining {live} connection(s) for up to {} second(s)",
+        limit.as_secs()
+    );
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut poll = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            _ = poll.tick() => {}
+            event = signals.recv() => {
+                if matches!(event, Some(Event::Terminate(_))) {
+                    crate::slog!(NOTICE, "Drain interrupted: {} connection(s) left", registry::count());
+                    return;
+                }
+            }
+        }
+        let left = registry::count();
+        if left == 0 {
+            crate::slog!(NOTICE, "Drain complete");
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            crate::slog!(NOTICE, "Drain timed out: {left} connection(s) left");
+            return;
+        }
+    }
+}
+
+/// SIGHUP: parse and build everything new first, off the async workers
+/// (files, name resolution and TLS contexts block); any failure keeps the
+/// running configuration (stunnel-reference §5.3). Signals that arrive
+/// meanwhile are coalesced by the signal stream into one more reload.
+/// Returns the new `TIMEOUTdrain` when the reload took effect.
+async fn reload(source: &Source, supervisor: &mut Supervisor) -> Option<Option<Duration>> {
+    let source = source.clone();
+    let prepared = tokio::task::spawn_blocking(move || prepare_reload(&source))
+        .await
+        .ok()
+        .flatten();
+    let Some((config, ctxs, sinks)) = prepared else {
         crate::slog!(ERR, "Failed to reload the configuration file");
-        return;
+        return None;
     };
     logging::activate(sinks, config.global.debug.level);
     if supervisor.reload(ctxs).is_err() {
         crate::slog!(ERR, "Some services could not be bound after the reload");
     }
     crate::slog!(NOTICE, "Configuration successful");
+    Some(config.global.drain)
+}
+
+/// The blocking half of a reload: the new configuration, its service
+/// contexts and its log sinks; `None` (already logged) keeps the old.
+fn prepare_reload(source: &Source) -> Option<(Config, Vec<Arc<ServiceCtx>>, logging::Sinks)> {
+    let config = super::load(source).ok()?;
+    if config.is_inetd() {
+        crate::slog!(ERR, "Inetd mode: a reload cannot switch to inetd mode");
+        return None;
+    }
+    let ctxs = super::contexts(&config).ok()?;
+    let sinks = super::logs::sinks(&config).ok()?;
+    Some((config, ctxs, sinks))
 }
 
 /// SIGUSR1: reopen the `output` file (after logrotate moved it).

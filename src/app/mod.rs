@@ -231,6 +231,9 @@ pub fn contexts(config: &Config) -> Result<Vec<Arc<ServiceCtx>>, Logged> {
 /// Daemon or inetd mode, until the service ends or a terminating signal.
 fn run(source: &Source) -> Result<(), Logged> {
     banner();
+    // Before anything else opens a descriptor or forks: the sockets systemd
+    // passed belong to this pid.
+    crate::os::activation::adopt();
     let config = load(source)?;
     descriptor_limit();
     if config.is_inetd() {

@@ -62,6 +62,10 @@ pub struct Global {
     /// `setEnv = NAME=VALUE` lines in order; `None` = unset the variable.
     /// Applied by the application before anything is spawned.
     pub set_env: Vec<(String, Option<String>)>,
+    /// `TIMEOUTdrain` (rstunnel extension): on SIGTERM/SIGQUIT/SIGINT stop
+    /// accepting and let live connections finish for this long; `None` is
+    /// stunnel's immediate stop.
+    pub drain: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

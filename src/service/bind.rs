@@ -80,6 +80,15 @@ pub fn bind_service(service: &Service) -> Result<Vec<Bound>, Logged> {
 }
 
 fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
+    if let Some(passed) = passed_socket(addr) {
+        crate::slog!(
+            INFO,
+            "Service [{}] uses the listening socket passed by systemd (FD={})",
+            service.name,
+            passed.fd()
+        );
+        return Ok(passed);
+    }
     match addr {
         Address::Unix(path) => {
             let listener = UnixListener::bind(path).map_err(|e| errno::of_io(&e))?;
@@ -118,6 +127,20 @@ fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
             }))
         }
     }
+}
+
+/// The socket systemd passed for `addr` (socket activation), made
+/// non-blocking for tokio.
+fn passed_socket(addr: &Address) -> Option<Bound> {
+    let bound = match addr {
+        Address::Inet(sa) => Bound::Tcp(crate::os::activation::take_inet(sa)?),
+        Address::Unix(path) => Bound::Unix(crate::os::activation::take_unix(path)?, path.clone()),
+    };
+    let nonblocking = match &bound {
+        Bound::Tcp(l) => l.set_nonblocking(true),
+        Bound::Unix(l, _) => l.set_nonblocking(true),
+    };
+    nonblocking.ok().map(|()| bound)
 }
 
 /// A section's `setuid`/`setgid` give its Unix `accept` socket an owner

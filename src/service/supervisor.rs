@@ -81,6 +81,19 @@ impl Supervisor {
         }
     }
 
+    /// Graceful drain: close every listening socket, so new connections
+    /// are refused, and stop the exec+connect loops' retries; the live
+    /// connections go on. Returns once the sockets are closed.
+    pub async fn stop_listening(&mut self) {
+        self.exec_connect.clear();
+        for mut service in self.running.drain(..) {
+            for task in std::mem::take(&mut service.tasks) {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+    }
+
     /// Apply a new set of service contexts (already built and validated).
     /// Returns `Err` if a new listener could not be bound; the services that
     /// could be started run anyway.

@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::declare::{self, Failure};
 use super::{global, net, timeouts, tls, values, verify};
@@ -65,6 +66,9 @@ declare_section! {
             => ("setEnv", push(set_env, global::env_entry), help(&["NAME=VALUE environment variable to set"]));
         syslog: bool = true
             => ("syslog", set(syslog, values::yes_no), help(&["yes|no send logging messages to syslog"]));
+        /// rstunnel extension: `TIMEOUTdrain`, how long SIGTERM lets live connections finish.
+        drain: Option<Duration> = None
+            => ("TIMEOUTdrain", set(drain, timeouts::seconds("Illegal drain timeout")), help(&["seconds SIGTERM lets live connections finish"]));
         debug: DebugLevel = DebugLevel { facility: libc::LOG_DAEMON, level: 5 };
         service_name: String = "stunnel".to_string();
         setuid: Option<UserId> = None;

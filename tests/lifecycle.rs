@@ -1,0 +1,237 @@
+//! Life cycle beyond stunnel (issue 13): a burst of SIGHUPs is one or two
+//! reloads, systemd socket activation and notifications, and a graceful
+//! drain on SIGTERM under `TIMEOUTdrain`.
+
+mod common;
+#[path = "daemon_support/mod.rs"]
+mod support;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::tls_pki::make_pki;
+use common::{p, Impl, PATIENCE};
+use support::{LogFile, Proc};
+
+/// A foreground daemon on `services`, logging at info to a file.
+fn start(dir: &Path, globals: &str, services: &str) -> (Proc, LogFile) {
+    let log = LogFile(dir.join("tunnel.log"));
+    let conf = dir.join("tunnel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "foreground = yes\noutput = {}\ndebug = info\nsyslog = no\n{globals}{services}",
+            p(&log.0)
+        ),
+    )
+    .unwrap();
+    let proc = support::spawn(Impl::Rstunnel, &conf, dir, false);
+    log.wait_for("Configuration successful");
+    (proc, log)
+}
+
+/// A TLS service in front of a greeting echo backend.
+fn echo_service(dir: &Path, accept: &str) -> String {
+    let pki = make_pki(dir);
+    format!(
+        "[echo]\naccept = {accept}\nconnect = 127.0.0.1:{}\ncert = {}\n",
+        support::tagged_echo(b"E:"),
+        p(&pki.combined)
+    )
+}
+
+#[test]
+fn twenty_sighups_within_100_ms_give_one_or_two_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (proc, log) = start(dir.path(), "", &echo_service(dir.path(), "127.0.0.1:0"));
+    let started = Instant::now();
+    for _ in 0..20 {
+        proc.signal(libc::SIGHUP);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(started.elapsed() < Duration::from_millis(200));
+    support::wait_until("a reload", || log.count("Configuration successful") >= 2);
+    // Let any queued reload finish before counting.
+    std::thread::sleep(Duration::from_secs(2));
+    let reloads = log.count("Configuration successful") - 1;
+    assert!(
+        (1..=2).contains(&reloads),
+        "{reloads} reloads\n{}",
+        log.text()
+    );
+    let mut s = support::tls_connect(log.port("echo"));
+    assert_eq!(support::read_n(&mut s, 2), b"E:");
+}
+
+/// A port nothing listens on now (bound and released).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// The next notification holding `needle`; the periodic `STATUS=`-only
+/// ones in between are skipped.
+fn next_notice(sock: &UnixDatagram, needle: &str) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    let mut buf = [0u8; 4096];
+    loop {
+        assert!(Instant::now() < deadline, "no {needle} notification");
+        let n = match sock.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e) => panic!("notify socket: {e}"),
+        };
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text
+            .lines()
+            .any(|l| l != "STATUS=" && !l.starts_with("STATUS=") && !l.starts_with("WATCHDOG"))
+        {
+            assert!(text.contains(needle), "expected {needle}, got {text:?}");
+            return text;
+        }
+    }
+}
+
+/// `systemd-socket-activate` (Debian's systemd) binds the port and starts
+/// rstunnel on the first connection with the socket as descriptor 3; that
+/// queued connection is served. A datagram socket as `NOTIFY_SOCKET`
+/// receives `READY=1`, then `RELOADING=1` and `READY=1` around a SIGHUP,
+/// then `STOPPING=1` on SIGTERM, in that order.
+#[test]
+fn socket_activation_and_systemd_notifications() {
+    if Command::new("systemd-socket-activate")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::must_run::cannot_run(
+            "socket_activation_and_systemd_notifications",
+            "systemd-socket-activate (Debian package systemd) is not installed",
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let notify_path = dir.path().join("notify");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let port = free_port();
+    let log = LogFile(dir.path().join("tunnel.log"));
+    let conf = dir.path().join("tunnel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "foreground = yes\noutput = {}\ndebug = info\nsyslog = no\n{}",
+            p(&log.0),
+            echo_service(dir.path(), &format!("127.0.0.1:{port}"))
+        ),
+    )
+    .unwrap();
+    let child = Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-E")
+        .arg(format!("NOTIFY_SOCKET={}", notify_path.display()))
+        .arg(Impl::Rstunnel.program())
+        .arg(&conf)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("systemd-socket-activate");
+    // It execs rstunnel in place: the child's pid is rstunnel's.
+    let proc = Proc::from_child(child);
+    // The port is systemd-socket-activate's until the first connection
+    // starts rstunnel on it.
+    let mut first = None;
+    support::wait_until("the activation socket", || {
+        first = TcpStream::connect(("127.0.0.1", port)).ok();
+        first.is_some()
+    });
+    let ready = next_notice(&notify, "READY=1");
+    assert!(ready.contains("STATUS="), "{ready:?}");
+    log.wait_for("uses the listening socket passed by systemd (FD=3)");
+    log.wait_for(&format!("Service [echo] (FD=3) bound to 127.0.0.1:{port}"));
+    // The connection queued before rstunnel existed is served.
+    let mut cfg =
+        openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
+    cfg.set_verify(openssl::ssl::SslVerifyMode::NONE);
+    let tcp = first.unwrap();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut s = cfg
+        .build()
+        .connect("localhost", tcp)
+        .expect("handshake on the passed socket");
+    assert_eq!(support::echo(&mut s, b"hi"), b"E:");
+    assert_eq!(support::read_n(&mut s, 2), b"hi");
+
+    proc.signal(libc::SIGHUP);
+    let reloading = next_notice(&notify, "RELOADING=1");
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading:?}");
+    next_notice(&notify, "READY=1");
+    proc.signal(libc::SIGTERM);
+    next_notice(&notify, "STOPPING=1");
+    let mut proc = proc;
+    proc.wait_exit();
+}
+
+/// Stream `rounds` chunks through `s` and check each echo.
+fn stream(s: &mut openssl::ssl::SslStream<TcpStream>, rounds: usize, seed: u8) {
+    for i in 0..rounds {
+        let chunk: Vec<u8> = (0..4096).map(|j| (j as u8) ^ (i as u8) ^ seed).collect();
+        s.write_all(&chunk).unwrap();
+        let mut back = vec![0u8; chunk.len()];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(back, chunk, "round {i}");
+    }
+}
+
+/// With `TIMEOUTdrain = 5`, SIGTERM closes the listening socket at once
+/// (a new connection is refused) while a connection streaming data goes on
+/// byte-exact until it closes; then the daemon exits. A connection still
+/// open when the drain time is up is ended.
+#[test]
+fn sigterm_drains_live_connections_under_timeout_drain() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut proc, log) = start(
+        dir.path(),
+        "TIMEOUTdrain = 5\n",
+        &echo_service(dir.path(), "127.0.0.1:0"),
+    );
+    let port = log.port("echo");
+    let mut busy = support::tls_connect(port);
+    assert_eq!(support::read_n(&mut busy, 2), b"E:");
+    stream(&mut busy, 20, 1);
+    proc.signal(libc::SIGTERM);
+    log.wait_for("Draining 1 connection(s) for up to 5 second(s)");
+    let refused = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.kind());
+    assert_eq!(refused.err(), Some(ErrorKind::ConnectionRefused));
+    stream(&mut busy, 200, 2);
+    support::close(busy);
+    log.wait_for("Drain complete");
+    assert_eq!(proc.wait_exit(), 0);
+
+    // A connection that stays open is ended when the drain time is up.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut proc, log) = start(
+        dir.path(),
+        "TIMEOUTdrain = 2\n",
+        &echo_service(dir.path(), "127.0.0.1:0"),
+    );
+    let mut idle = support::tls_connect(log.port("echo"));
+    assert_eq!(support::read_n(&mut idle, 2), b"E:");
+    let sent = Instant::now();
+    proc.signal(libc::SIGTERM);
+    assert_eq!(proc.wait_exit(), 0);
+    let waited = sent.elapsed();
+    assert!(waited >= Duration::from_secs(2), "exited after {waited:?}");
+    log.wait_for("Drain timed out: 1 connection(s) left");
+    let mut rest = [0u8; 16];
+    assert!(matches!(idle.read(&mut rest), Ok(0) | Err(_)));
+}
