@@ -235,3 +235,110 @@ fn sigterm_drains_live_connections_under_timeout_drain() {
     let mut rest = [0u8; 16];
     assert!(matches!(idle.read(&mut rest), Ok(0) | Err(_)));
 }
+
+/// One connection through the tunnel: handshake, the backend's greeting,
+/// 16 bytes echoed, clean close. The greeting, or what failed.
+fn one_exchange(connector: &openssl::ssl::SslConnector, port: u16) -> Result<[u8; 2], String> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut s = connector
+        .connect("localhost", tcp)
+        .map_err(|e| format!("handshake: {e}"))?;
+    let mut greeting = [0u8; 2];
+    s.read_exact(&mut greeting)
+        .map_err(|e| format!("greeting: {e}"))?;
+    let payload = b"0123456789abcdef";
+    s.write_all(payload).map_err(|e| format!("write: {e}"))?;
+    let mut back = [0u8; 16];
+    s.read_exact(&mut back).map_err(|e| format!("echo: {e}"))?;
+    if &back != payload {
+        return Err(format!("echo {back:?}"));
+    }
+    support::close(s);
+    Ok(greeting)
+}
+
+/// Clients open connections without pause to one address while 50 reloads
+/// run, alternating configurations that move the address between two
+/// services, add and remove a second address, and change the backend:
+/// not one connection is refused or reset, and every byte arrives.
+#[test]
+fn fifty_reloads_under_continuous_connections_refuse_none() {
+    const RELOADS: usize = 50;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let (a, b) = (support::tagged_echo(b"A:"), support::tagged_echo(b"B:"));
+    let (port, second) = (free_port(), free_port());
+    let cert = p(&pki.combined);
+    let configs = [
+        format!("[one]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{a}\ncert = {cert}\n"),
+        format!("[two]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{b}\ncert = {cert}\n"),
+        format!(
+            "[one]\naccept = 127.0.0.1:{port}\naccept = 127.0.0.1:{second}\n\
+             connect = 127.0.0.1:{a}\ncert = {cert}\n"
+        ),
+        format!(
+            "[one]\naccept = 127.0.0.1:{second}\nconnect = 127.0.0.1:{b}\ncert = {cert}\n\
+             [two]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{a}\ncert = {cert}\n"
+        ),
+    ];
+    let log = LogFile(dir.path().join("tunnel.log"));
+    let conf = dir.path().join("tunnel.conf");
+    let header = format!(
+        "foreground = yes\noutput = {}\ndebug = notice\nsyslog = no\n",
+        p(&log.0)
+    );
+    std::fs::write(&conf, format!("{header}{}", configs[0])).unwrap();
+    let proc = support::spawn(Impl::Rstunnel, &conf, dir.path(), false);
+    log.wait_for("Configuration successful");
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut b =
+                    openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client())
+                        .unwrap();
+                b.set_verify(openssl::ssl::SslVerifyMode::NONE);
+                let connector = b.build();
+                let (mut done, mut failures) = (0usize, Vec::new());
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline
+                {
+                    match one_exchange(&connector, port) {
+                        Ok(tag) if &tag == b"A:" || &tag == b"B:" => done += 1,
+                        Ok(tag) => failures.push(format!("greeting {tag:?}")),
+                        Err(e) => failures.push(e),
+                    }
+                }
+                (done, failures)
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    for i in 1..=RELOADS {
+        std::fs::write(&conf, format!("{header}{}", configs[i % configs.len()])).unwrap();
+        proc.signal(libc::SIGHUP);
+        log.wait_for_nth("Configuration successful", i + 1);
+    }
+    let elapsed = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut done, mut failures) = (0, Vec::new());
+    for c in clients {
+        let (d, f) = c.join().unwrap();
+        done += d;
+        failures.extend(f);
+    }
+    let rate = done as f64 / elapsed.as_secs_f64();
+    assert!(
+        failures.is_empty(),
+        "{} of {} connections failed during {RELOADS} reloads ({rate:.0}/s): {:?}\n{}",
+        failures.len(),
+        done + failures.len(),
+        &failures[..failures.len().min(5)],
+        log.text()
+    );
+    assert!(done >= 500, "only {done} connections in {elapsed:?}");
+    eprintln!("{done} connections in {elapsed:?} ({rate:.0}/s), {RELOADS} reloads, none failed");
+}

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::config::model::{Config, Foreground};
 use crate::config::Source;
+use crate::connection::address::Address;
 use crate::connection::{local, registry, ServiceCtx};
 use crate::log::{self as logging, Logged, DEBUG, ERR, INFO, NOTICE, WARNING};
 use crate::os::{self, signals::Event};
@@ -240,12 +241,12 @@ async fn reload(source: &Source, supervisor: &mut Supervisor) -> Option<Option<D
         .await
         .ok()
         .flatten();
-    let Some((config, ctxs, sinks)) = prepared else {
+    let Some((config, services, sinks)) = prepared else {
         crate::slog!(ERR, "Failed to reload the configuration file");
         return None;
     };
     logging::activate(sinks, config.global.debug.level);
-    if supervisor.reload(ctxs).is_err() {
+    if supervisor.reload(services).is_err() {
         crate::slog!(ERR, "Some services could not be bound after the reload");
     }
     crate::slog!(NOTICE, "Configuration successful");
@@ -253,8 +254,11 @@ async fn reload(source: &Source, supervisor: &mut Supervisor) -> Option<Option<D
 }
 
 /// The blocking half of a reload: the new configuration, its service
-/// contexts and its log sinks; `None` (already logged) keeps the old.
-fn prepare_reload(source: &Source) -> Option<(Config, Vec<Arc<ServiceCtx>>, logging::Sinks)> {
+/// contexts with the addresses their `accept` lines resolve to, and its log
+/// sinks; `None` (already logged) keeps the old.
+fn prepare_reload(
+    source: &Source,
+) -> Option<(Config, Vec<(Arc<ServiceCtx>, Vec<Address>)>, logging::Sinks)> {
     let config = super::load(source).ok()?;
     if config.is_inetd() {
         crate::slog!(ERR, "Inetd mode: a reload cannot switch to inetd mode");
@@ -262,7 +266,14 @@ fn prepare_reload(source: &Source) -> Option<(Config, Vec<Arc<ServiceCtx>>, logg
     }
     let ctxs = super::contexts(&config).ok()?;
     let sinks = super::logs::sinks(&config).ok()?;
-    Some((config, ctxs, sinks))
+    let services = ctxs
+        .into_iter()
+        .map(|ctx| {
+            let addresses = bind::addresses(&ctx.service);
+            (ctx, addresses)
+        })
+        .collect();
+    Some((config, services, sinks))
 }
 
 /// SIGUSR1: reopen the `output` file (after logrotate moved it).
