@@ -241,7 +241,12 @@ async fn reload(source: &Source, supervisor: &mut Supervisor) -> Option<Option<D
         .await
         .ok()
         .flatten();
-    let Some((config, services, sinks)) = prepared else {
+    let Some(Prepared {
+        config,
+        services,
+        sinks,
+    }) = prepared
+    else {
         crate::slog!(ERR, "Failed to reload the configuration file");
         return None;
     };
@@ -253,12 +258,17 @@ async fn reload(source: &Source, supervisor: &mut Supervisor) -> Option<Option<D
     Some(config.global.drain)
 }
 
-/// The blocking half of a reload: the new configuration, its service
-/// contexts with the addresses their `accept` lines resolve to, and its log
-/// sinks; `None` (already logged) keeps the old.
-fn prepare_reload(
-    source: &Source,
-) -> Option<(Config, Vec<(Arc<ServiceCtx>, Vec<Address>)>, logging::Sinks)> {
+/// What the blocking half of a reload makes.
+struct Prepared {
+    config: Config,
+    /// Each service context with the addresses its `accept` lines resolve to.
+    services: Vec<(Arc<ServiceCtx>, Vec<Address>)>,
+    sinks: logging::Sinks,
+}
+
+/// The blocking half of a reload; `None` (already logged) keeps the
+/// running configuration.
+fn prepare_reload(source: &Source) -> Option<Prepared> {
     let config = super::load(source).ok()?;
     if config.is_inetd() {
         crate::slog!(ERR, "Inetd mode: a reload cannot switch to inetd mode");
@@ -273,7 +283,11 @@ fn prepare_reload(
             (ctx, addresses)
         })
         .collect();
-    Some((config, services, sinks))
+    Some(Prepared {
+        config,
+        services,
+        sinks,
+    })
 }
 
 /// SIGUSR1: reopen the `output` file (after logrotate moved it).
