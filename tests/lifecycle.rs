@@ -53,14 +53,14 @@ fn twenty_sighups_within_100_ms_give_one_or_two_reloads() {
         proc.signal(libc::SIGHUP);
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert!(started.elapsed() < Duration::from_millis(200));
+    let burst = started.elapsed();
     support::wait_until("a reload", || log.count("Configuration successful") >= 2);
     // Let any queued reload finish before counting.
     std::thread::sleep(Duration::from_secs(2));
     let reloads = log.count("Configuration successful") - 1;
     assert!(
         (1..=2).contains(&reloads),
-        "{reloads} reloads\n{}",
+        "{reloads} reloads for 20 SIGHUPs sent in {burst:?}\n{}",
         log.text()
     );
     let mut s = support::tls_connect(log.port("echo"));
@@ -341,4 +341,74 @@ fn fifty_reloads_under_continuous_connections_refuse_none() {
     );
     assert!(done >= 500, "only {done} connections in {elapsed:?}");
     eprintln!("{done} connections in {elapsed:?} ({rate:.0}/s), {RELOADS} reloads, none failed");
+}
+
+/// The serial number of the certificate the tunnel presents now.
+fn served_serial(port: u16) -> String {
+    let s = support::tls_connect(port);
+    let cert = s.ssl().peer_certificate().expect("a server certificate");
+    cert.serial_number()
+        .to_bn()
+        .unwrap()
+        .to_hex_str()
+        .unwrap()
+        .to_string()
+}
+
+fn serial_of(pem: &Path) -> String {
+    let cert = openssl::x509::X509::from_pem(&std::fs::read(pem).unwrap()).unwrap();
+    cert.serial_number()
+        .to_bn()
+        .unwrap()
+        .to_hex_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Replace `path` the way certificate tools do (a new file renamed over it).
+fn replace_file(path: &Path, content: &[u8]) {
+    let tmp = path.with_extension("new");
+    std::fs::write(&tmp, content).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// With `certReload = 1`, a replaced certificate file (new serial) is
+/// served to new handshakes within a few periods, without a signal, while a
+/// connection opened before keeps working; a truncated file keeps the
+/// running certificate and is reported once, not once per period.
+#[test]
+fn cert_reload_picks_up_a_renewed_certificate_and_keeps_it_over_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let live = dir.path().join("live.pem");
+    std::fs::copy(&pki.combined, &live).unwrap();
+    let services = format!(
+        "[echo]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{}\ncert = {}\n",
+        support::tagged_echo(b"E:"),
+        p(&live)
+    );
+    let (_proc, log) = start(dir.path(), "certReload = 1\n", &services);
+    let port = log.port("echo");
+    let (old_serial, new_serial) = (serial_of(&pki.combined), serial_of(&pki.ecdsa_combined));
+    assert_ne!(old_serial, new_serial);
+    assert_eq!(served_serial(port), old_serial);
+    let mut before = support::tls_connect(port);
+    assert_eq!(support::read_n(&mut before, 2), b"E:");
+
+    replace_file(&live, &std::fs::read(&pki.ecdsa_combined).unwrap());
+    log.wait_for("Certificate files changed: TLS contexts rebuilt");
+    assert_eq!(served_serial(port), new_serial);
+    assert_eq!(support::echo(&mut before, b"still here"), b"still here");
+
+    let whole = std::fs::read(&pki.combined).unwrap();
+    replace_file(&live, &whole[..whole.len() / 3]);
+    log.wait_for("Certificate files changed but do not load");
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(served_serial(port), new_serial);
+    assert_eq!(
+        log.count("Certificate files changed but do not load"),
+        1,
+        "{}",
+        log.text()
+    );
 }

@@ -20,6 +20,8 @@ use crate::os::{self, signals::Event};
 use crate::service::bind::{self, BoundService};
 use crate::service::supervisor::Supervisor;
 
+use super::cert_watch::CertWatch;
+
 pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
     // A reload re-reads the absolute path resolved at start-up, as stunnel
     // does: daemon() changes to `/`, and under a chroot it resolves inside.
@@ -62,7 +64,8 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
         .enable_all()
         .build()
         .map_err(|e| fatal("runtime", e))?;
-    runtime.block_on(serve(&source, bound, &ctxs, config.global.drain))
+    let certs = CertWatch::new(&config);
+    runtime.block_on(serve(&source, bound, &ctxs, Arc::new(config), certs))
 }
 
 fn fatal(what: &str, e: std::io::Error) -> Logged {
@@ -88,7 +91,8 @@ async fn serve(
     source: &Source,
     services: Vec<BoundService>,
     ctxs: &[Arc<ServiceCtx>],
-    drain: Option<Duration>,
+    mut config: Arc<Config>,
+    mut certs: Option<CertWatch>,
 ) -> Result<(), Logged> {
     // First: look at the inherited dispositions before anything installs
     // handlers (SIGINT/SIGQUIT stay ignored if they were).
@@ -101,12 +105,21 @@ async fn serve(
     crate::slog!(INFO, "Accepting new connections");
     os::notify::ready(&status());
     let _notices = tokio::spawn(systemd_notices());
-    let mut drain = drain;
     let mut next = None;
     loop {
         let event = match next.take() {
             Some(event) => Some(event),
-            None => signals.recv().await,
+            None => tokio::select! {
+                event = signals.recv() => event,
+                () = cert_period(&certs) => {
+                    if let Some(watch) = &mut certs {
+                        if let Some(ctxs) = watch.check(config.clone()).await {
+                            supervisor.swap_contexts(ctxs);
+                        }
+                    }
+                    continue;
+                }
+            },
         };
         match event {
             Some(Event::Reload) => {
@@ -115,8 +128,14 @@ async fn serve(
                     continue;
                 }
                 os::notify::reloading();
-                if let Some(new_drain) = reload(source, &mut supervisor).await {
-                    drain = new_drain;
+                if let Some(reloaded) = reload(source, &mut supervisor).await {
+                    config = Arc::new(reloaded);
+                    // The reloaded files are the running ones now.
+                    let reloaded = config.clone();
+                    certs = tokio::task::spawn_blocking(move || CertWatch::new(&reloaded))
+                        .await
+                        .ok()
+                        .flatten();
                 }
                 os::notify::ready(&status());
             }
@@ -126,7 +145,7 @@ async fn serve(
                 let (level, line) = os::signals::termination_line(sig);
                 crate::slog!(level, "{line}");
                 os::notify::stopping(&status());
-                if let Some(limit) = drain {
+                if let Some(limit) = config.global.drain {
                     drain_connections(&mut supervisor, &mut signals, limit).await;
                 }
                 // stunnel cuts in-flight connections rather than draining
@@ -143,6 +162,14 @@ async fn serve(
     }
     drop(supervisor);
     Ok(())
+}
+
+/// The next `certReload` check is due; never without the option.
+async fn cert_period(certs: &Option<CertWatch>) {
+    match certs {
+        Some(watch) => tokio::time::sleep(watch.period).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A burst of SIGHUPs is one reload: wait until none has come for
@@ -234,8 +261,8 @@ async fn drain_connections(
 /// (files, name resolution and TLS contexts block); any failure keeps the
 /// running configuration (stunnel-reference §5.3). Signals that arrive
 /// meanwhile are coalesced by the signal stream into one more reload.
-/// Returns the new `TIMEOUTdrain` when the reload took effect.
-async fn reload(source: &Source, supervisor: &mut Supervisor) -> Option<Option<Duration>> {
+/// Returns the new configuration when the reload took effect.
+async fn reload(source: &Source, supervisor: &mut Supervisor) -> Option<Config> {
     let source = source.clone();
     let prepared = tokio::task::spawn_blocking(move || prepare_reload(&source))
         .await
@@ -255,7 +282,7 @@ async fn reload(source: &Source, supervisor: &mut Supervisor) -> Option<Option<D
         crate::slog!(ERR, "Some services could not be bound after the reload");
     }
     crate::slog!(NOTICE, "Configuration successful");
-    Some(config.global.drain)
+    Some(config)
 }
 
 /// What the blocking half of a reload makes.

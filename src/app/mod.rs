@@ -9,6 +9,7 @@
 //! binding privileged ports and forking happen before any worker thread
 //! exists (pingora's rule; style.md habit 13).
 
+mod cert_watch;
 mod control;
 mod daemon;
 mod inetd;

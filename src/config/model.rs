@@ -66,6 +66,9 @@ pub struct Global {
     /// accepting and let live connections finish for this long; `None` is
     /// stunnel's immediate stop.
     pub drain: Option<Duration>,
+    /// `certReload` (rstunnel extension): check the TLS files this often
+    /// and rebuild the contexts when they changed; `None`: never.
+    pub cert_reload: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

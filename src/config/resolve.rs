@@ -62,6 +62,7 @@ pub fn finish_global(raw: &RawGlobal) -> Result<Global, Failure> {
         fips: raw.fips,
         set_env: raw.set_env.clone(),
         drain: raw.drain,
+        cert_reload: raw.cert_reload,
     })
 }
 

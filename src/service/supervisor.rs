@@ -116,6 +116,18 @@ impl Supervisor {
         }
     }
 
+    /// New contexts for the same configuration (`certReload`): each
+    /// listening address moves to its service's new context; sockets and
+    /// exec+connect loops stay.
+    pub fn swap_contexts(&mut self, ctxs: Vec<Arc<ServiceCtx>>) {
+        for listening in &self.listening {
+            let name = listening.ctx.borrow().service.name.clone();
+            if let Some(ctx) = ctxs.iter().find(|c| c.service.name == name) {
+                listening.ctx.send_replace(ctx.clone());
+            }
+        }
+    }
+
     /// Apply a new configuration: each service context (already built and
     /// validated) with the addresses its `accept` lines resolved to (empty
     /// for sections without `accept`). Returns `Err` if some service could
