@@ -293,29 +293,7 @@ fn fifty_reloads_under_continuous_connections_refuse_none() {
     log.wait_for("Configuration successful");
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let clients: Vec<_> = (0..2)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut b =
-                    openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client())
-                        .unwrap();
-                b.set_verify(openssl::ssl::SslVerifyMode::NONE);
-                let connector = b.build();
-                let (mut done, mut failures) = (0usize, Vec::new());
-                let deadline = Instant::now() + Duration::from_secs(120);
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline
-                {
-                    match one_exchange(&connector, port) {
-                        Ok(tag) if &tag == b"A:" || &tag == b"B:" => done += 1,
-                        Ok(tag) => failures.push(format!("greeting {tag:?}")),
-                        Err(e) => failures.push(e),
-                    }
-                }
-                (done, failures)
-            })
-        })
-        .collect();
+    let clients = continuous_clients(port, 2, &stop);
     let started = Instant::now();
     for i in 1..=RELOADS {
         std::fs::write(&conf, format!("{header}{}", configs[i % configs.len()])).unwrap();
@@ -411,4 +389,118 @@ fn cert_reload_picks_up_a_renewed_certificate_and_keeps_it_over_a_broken_one() {
         "{}",
         log.text()
     );
+}
+
+/// Clients opening connections without pause to `port` until `stop`; how
+/// many went through, and what failed.
+fn continuous_clients(
+    port: u16,
+    threads: usize,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<(usize, Vec<String>)>> {
+    (0..threads)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut b =
+                    openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client())
+                        .unwrap();
+                b.set_verify(openssl::ssl::SslVerifyMode::NONE);
+                let connector = b.build();
+                let (mut done, mut failures) = (0usize, Vec::new());
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline
+                {
+                    match one_exchange(&connector, port) {
+                        Ok(_) => done += 1,
+                        Err(e) => failures.push(e),
+                    }
+                }
+                (done, failures)
+            })
+        })
+        .collect()
+}
+
+/// SIGURG with the binary replaced on disk: a new process of the new file
+/// takes the listening socket over, writes the pid file, and the old one
+/// drains and exits; clients connecting without pause all the while see
+/// no refused or failed connection.
+#[test]
+fn sigurg_upgrades_the_binary_under_continuous_connections_refusing_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("rstunnel");
+    std::fs::copy(Impl::Rstunnel.program(), &bin).unwrap();
+    let port = free_port();
+    let log = LogFile(dir.path().join("tunnel.log"));
+    let pid_file = dir.path().join("rstunnel.pid");
+    let conf = dir.path().join("tunnel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "foreground = yes\noutput = {}\npid = {}\ndebug = info\nsyslog = no\n{}",
+            p(&log.0),
+            p(&pid_file),
+            echo_service(dir.path(), &format!("127.0.0.1:{port}"))
+        ),
+    )
+    .unwrap();
+    let child = Command::new(&bin)
+        .arg(&conf)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut old = Proc::from_child(child);
+    log.wait_for("Configuration successful");
+    support::wait_until("the pid file", || pid_file.exists());
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients = continuous_clients(port, 2, &stop);
+    std::thread::sleep(Duration::from_millis(500));
+    // A package upgrade: the new binary is renamed over the old path.
+    let staged = dir.path().join("rstunnel.new");
+    std::fs::copy(Impl::Rstunnel.program(), &staged).unwrap();
+    std::fs::rename(&staged, &bin).unwrap();
+    old.signal(libc::SIGURG);
+    let line = log.wait_for("Upgrade: process ");
+    let new_pid: i32 = line
+        .split("Upgrade: process ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"));
+    let mut new = Proc::adopted(new_pid);
+    assert_eq!(old.wait_exit(), 0, "{}", log.text());
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut done, mut failures) = (0, Vec::new());
+    for c in clients {
+        let (d, f) = c.join().unwrap();
+        done += d;
+        failures.extend(f);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} connections failed across the upgrade: {:?}\n{}",
+        failures.len(),
+        done + failures.len(),
+        &failures[..failures.len().min(5)],
+        log.text()
+    );
+    assert!(done >= 100, "only {done} connections");
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        new_pid.to_string()
+    );
+    let exe = std::fs::read_link(format!("/proc/{new_pid}/exe")).unwrap();
+    assert_eq!(exe, bin, "the new process runs the new file");
+    log.wait_for("uses the listening socket passed by the process it replaces (FD=");
+    // The new one serves on its own.
+    let mut s = support::tls_connect(port);
+    assert_eq!(support::read_n(&mut s, 2), b"E:");
+    new.signal(libc::SIGTERM);
+    new.wait_gone();
 }

@@ -14,6 +14,8 @@ mod control;
 mod daemon;
 mod inetd;
 mod logs;
+mod serve;
+mod upgrade;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use crate::tls;
 /// to stunnel's exit status (0 or 1).
 pub fn main(args: &[String]) -> ExitCode {
     logging::install();
+    upgrade::remember(args);
     let invocation = match cli::parse(args) {
         Ok(inv) => inv,
         Err(e) => {
@@ -235,6 +238,7 @@ fn run(source: &Source) -> Result<(), Logged> {
     // Before anything else opens a descriptor or forks: the sockets systemd
     // passed belong to this pid.
     crate::os::activation::adopt();
+    upgrade::adopt_ready_pipe();
     let config = load(source)?;
     descriptor_limit();
     if config.is_inetd() {
@@ -265,4 +269,9 @@ fn descriptor_limit() {
         crate::log::INFO,
         "File descriptor limit {nofile}: up to {clients} concurrent connections"
     );
+}
+
+/// A system call the daemon cannot run without failed: its line (err).
+pub(crate) fn fatal(what: &str, e: std::io::Error) -> Logged {
+    crate::log::error(crate::os::errno::io_labelled(what, &e))
 }

@@ -69,8 +69,15 @@ impl PidFile {
 }
 
 impl Drop for PidFile {
+    /// Removes the file if it still names this process: after a binary
+    /// upgrade it names the new one, which must keep it.
     fn drop(&mut self) {
-        if std::process::id() == self.owner {
+        if std::process::id() != self.owner {
+            return;
+        }
+        let ours = std::fs::read_to_string(&self.path)
+            .is_ok_and(|text| text.trim() == self.owner.to_string());
+        if ours {
             let _ = std::fs::remove_file(&self.path);
         }
     }

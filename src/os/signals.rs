@@ -6,6 +6,7 @@
 //! | SIGUSR1 | [`Event::ReopenLog`] |
 //! | SIGUSR2 | [`Event::ListConnections`] |
 //! | SIGTERM, SIGINT, SIGQUIT | [`Event::Terminate`] |
+//! | SIGURG | [`Event::Upgrade`] (rstunnel extension) |
 //!
 //! stunnel installs the TERM/INT/QUIT handlers only if the signal was not
 //! already ignored when it started: a daemon started with `&` from a
@@ -34,16 +35,19 @@ pub enum Event {
     ListConnections,
     /// SIGTERM/SIGINT/SIGQUIT: stop.
     Terminate(Signal),
+    /// SIGURG: hand the sockets to a new process of the binary, then stop.
+    Upgrade,
 }
 
 /// The handled signals, in the order they are polled.
-const HANDLED: [(Signal, Event); 6] = [
+const HANDLED: [(Signal, Event); 7] = [
     (Signal::SIGTERM, Event::Terminate(Signal::SIGTERM)),
     (Signal::SIGINT, Event::Terminate(Signal::SIGINT)),
     (Signal::SIGQUIT, Event::Terminate(Signal::SIGQUIT)),
     (Signal::SIGHUP, Event::Reload),
     (Signal::SIGUSR1, Event::ReopenLog),
     (Signal::SIGUSR2, Event::ListConnections),
+    (Signal::SIGURG, Event::Upgrade),
 ];
 
 /// The receiving end of the installed handlers.

@@ -9,7 +9,7 @@ use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, Sock
 use crate::config::model::Service;
 use crate::connection::address::{self, Address};
 use crate::log::{Logged, ERR, INFO, NOTICE};
-use crate::os::errno;
+use crate::os::{activation, errno};
 
 /// A service and the sockets bound for it before the runtime started,
 /// each with the address its `accept` line resolved to.
@@ -102,11 +102,12 @@ pub fn failed(service: &Service) -> Logged {
 }
 
 fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
-    if let Some(passed) = passed_socket(addr) {
+    if let Some((passed, from)) = passed_socket(addr) {
         crate::slog!(
             INFO,
-            "Service [{}] uses the listening socket passed by systemd (FD={})",
+            "Service [{}] uses the listening socket passed by {} (FD={})",
             service.name,
+            from.describe(),
             passed.fd()
         );
         return Ok(passed);
@@ -151,18 +152,24 @@ fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
     }
 }
 
-/// The socket systemd passed for `addr` (socket activation), made
-/// non-blocking for tokio.
-fn passed_socket(addr: &Address) -> Option<Bound> {
-    let bound = match addr {
-        Address::Inet(sa) => Bound::Tcp(crate::os::activation::take_inet(sa)?),
-        Address::Unix(path) => Bound::Unix(crate::os::activation::take_unix(path)?, path.clone()),
+/// The socket passed for `addr` (socket activation, binary upgrade), made
+/// non-blocking for tokio, and who passed it.
+fn passed_socket(addr: &Address) -> Option<(Bound, activation::Origin)> {
+    let (bound, from) = match addr {
+        Address::Inet(sa) => {
+            let (l, from) = activation::take_inet(sa)?;
+            (Bound::Tcp(l), from)
+        }
+        Address::Unix(path) => {
+            let (l, from) = activation::take_unix(path)?;
+            (Bound::Unix(l, path.clone()), from)
+        }
     };
     let nonblocking = match &bound {
         Bound::Tcp(l) => l.set_nonblocking(true),
         Bound::Unix(l, _) => l.set_nonblocking(true),
     };
-    nonblocking.ok().map(|()| bound)
+    nonblocking.ok().map(|()| (bound, from))
 }
 
 /// A section's `setuid`/`setgid` give its Unix `accept` socket an owner

@@ -104,6 +104,11 @@ impl Supervisor {
         }
     }
 
+    /// Every listening socket's descriptor (handed to a binary upgrade).
+    pub fn listening_fds(&self) -> Vec<i32> {
+        self.listening.iter().map(|l| l.fd).collect()
+    }
+
     /// Graceful drain: close every listening socket, so new connections
     /// are refused, and stop the exec+connect loops' retries; the live
     /// connections go on. Returns once the sockets are closed.
