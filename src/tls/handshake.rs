@@ -141,6 +141,7 @@ impl TlsContext {
             if let (true, Some(flag)) = (err.fatal_alert_received, alert) {
                 flag.store(true, std::sync::atomic::Ordering::SeqCst);
             }
+            err.cause = Some(super::failure::classify(&err, tls.ssl(), &e));
             if !client {
                 err.hints = hello::hints(tls.ssl(), &err);
                 let _ = openssl::error::ErrorStack::get();
@@ -175,6 +176,7 @@ fn handshake_error(context: &str, e: &openssl::ssl::Error) -> TlsError {
         queue: Vec::new(),
         hints: Vec::new(),
         fatal_alert_received: false,
+        cause: None,
     }
 }
 
