@@ -10,12 +10,15 @@
 
 use std::sync::Arc;
 
+use crate::config::model::Endpoint;
 use crate::config::model::{Config, Foreground};
 use crate::config::Source;
 use crate::connection::{local, registry, ServiceCtx};
 use crate::log::{self as logging, Logged, DEBUG, ERR, INFO, NOTICE};
+use crate::metrics::Reload;
 use crate::os::{self, signals::Event};
 use crate::service::bind::{self, BoundService};
+use crate::service::metrics_http::{self, MetricsServer};
 use crate::service::supervisor::Supervisor;
 
 pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
@@ -28,6 +31,11 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
     let ctxs = super::contexts(&config)?;
     crate::slog!(NOTICE, "Configuration successful");
     let bound = bind_all(&ctxs)?;
+    let metrics = match &config.global.metrics {
+        Some(endpoint) => Some((endpoint.clone(), metrics_http::bind(endpoint)?)),
+        None => None,
+    };
+    record_certificates(&ctxs);
     crate::connection::local::set_keep_stderr(config.global.foreground != Foreground::No);
     let global = &config.global;
     let background = global.foreground == Foreground::No;
@@ -54,7 +62,7 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
         .enable_all()
         .build()
         .map_err(|e| fatal("runtime", e))?;
-    runtime.block_on(serve(&source, bound, &ctxs))
+    runtime.block_on(serve(&source, bound, &ctxs, metrics))
 }
 
 fn fatal(what: &str, e: std::io::Error) -> Logged {
@@ -80,6 +88,7 @@ async fn serve(
     source: &Source,
     services: Vec<BoundService>,
     ctxs: &[Arc<ServiceCtx>],
+    metrics: Option<(Endpoint, Vec<bind::Bound>)>,
 ) -> Result<(), Logged> {
     // First: look at the inherited dispositions before anything installs
     // handlers (SIGINT/SIGQUIT stay ignored if they were).
@@ -89,10 +98,19 @@ async fn serve(
     ));
     let mut supervisor = Supervisor::start(services, permits).map_err(|e| fatal("listen", e))?;
     supervisor.start_exec_connect(ctxs);
+    let mut metrics = match metrics {
+        Some((endpoint, bound)) => {
+            Some(metrics_http::start(endpoint, bound).map_err(|e| fatal("listen", e))?)
+        }
+        None => None,
+    };
     crate::slog!(INFO, "Accepting new connections");
     loop {
         match signals.recv().await {
-            Some(Event::Reload) => reload(source, &mut supervisor),
+            Some(Event::Reload) => {
+                let result = reload(source, &mut supervisor, &mut metrics);
+                crate::metrics::reloaded(result);
+            }
             Some(Event::ReopenLog) => reopen_log(),
             Some(Event::ListConnections) => registry::log_active(),
             Some(Event::Terminate(sig)) => {
@@ -116,29 +134,77 @@ async fn serve(
 
 /// SIGHUP: parse and build everything new first; any failure keeps the
 /// running configuration (stunnel-reference §5.3).
-fn reload(source: &Source, supervisor: &mut Supervisor) {
+fn reload(
+    source: &Source,
+    supervisor: &mut Supervisor,
+    metrics: &mut Option<MetricsServer>,
+) -> Reload {
     let Ok(config) = super::load(source) else {
         crate::slog!(ERR, "Failed to reload the configuration file");
-        return;
+        return Reload::Failed;
     };
     if config.is_inetd() {
         crate::slog!(ERR, "Inetd mode: a reload cannot switch to inetd mode");
         crate::slog!(ERR, "Failed to reload the configuration file");
-        return;
+        return Reload::Failed;
     }
     let Ok(ctxs) = super::contexts(&config) else {
         crate::slog!(ERR, "Failed to reload the configuration file");
-        return;
+        return Reload::Failed;
     };
     let Ok(sinks) = super::logs::sinks(&config) else {
         crate::slog!(ERR, "Failed to reload the configuration file");
-        return;
+        return Reload::Failed;
     };
     logging::activate(sinks, config.global.debug.level);
+    record_certificates(&ctxs);
+    let mut result = Reload::Ok;
     if supervisor.reload(ctxs).is_err() {
         crate::slog!(ERR, "Some services could not be bound after the reload");
+        result = Reload::Partial;
+    }
+    if rebind_metrics(metrics, config.global.metrics.as_ref()).is_err() {
+        result = Reload::Partial;
     }
     crate::slog!(NOTICE, "Configuration successful");
+    result
+}
+
+/// The metrics endpoint after a reload: kept while its address is the
+/// same, else closed and (when still configured) bound anew, now with the
+/// privileges that are left. A failed bind leaves none.
+fn rebind_metrics(
+    running: &mut Option<MetricsServer>,
+    wanted: Option<&Endpoint>,
+) -> Result<(), Logged> {
+    if running.as_ref().map(|m| &m.endpoint) == wanted {
+        return Ok(());
+    }
+    *running = None;
+    let Some(endpoint) = wanted else {
+        return Ok(());
+    };
+    let bound = metrics_http::bind(endpoint)?;
+    let server = metrics_http::start(endpoint.clone(), bound).map_err(|e| fatal("listen", e))?;
+    *running = Some(server);
+    Ok(())
+}
+
+/// The certificates each service presents (SNI secondaries included), for
+/// their expiry gauges.
+fn record_certificates(ctxs: &[Arc<ServiceCtx>]) {
+    let list = ctxs
+        .iter()
+        .filter_map(|c| {
+            let (subject, not_after) = c.tls.certificate_expiry()?;
+            Some(crate::metrics::Certificate {
+                service: c.service.name.clone(),
+                subject,
+                not_after,
+            })
+        })
+        .collect();
+    crate::metrics::set_certificates(list);
 }
 
 /// SIGUSR1: reopen the `output` file (after logrotate moved it).

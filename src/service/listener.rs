@@ -29,7 +29,7 @@ pub enum Listener {
 }
 
 impl Listener {
-    async fn accept(&self) -> io::Result<Kind> {
+    pub(super) async fn accept(&self) -> io::Result<Kind> {
         match self {
             Listener::Tcp(l) => l.accept().await.map(|(s, _)| Kind::Tcp(s)),
             Listener::Unix(l) => l.accept().await.map(|(s, _)| Kind::Unix(s)),

@@ -104,6 +104,8 @@ impl Supervisor {
         drop(rebind);
         let mut keep = keep;
         let mut ok = true;
+        // For `/healthz`: the services that should listen and do not.
+        let mut not_listening = Vec::new();
         for ctx in new {
             if ctx.service.accept.is_empty() {
                 continue;
@@ -120,18 +122,29 @@ impl Supervisor {
                     r.ctx.send_replace(ctx);
                     self.running.push(r);
                 }
-                None => match bind::bind_service(&ctx.service) {
-                    Ok(bound) => match spawn(ctx, bound, &self.permits) {
-                        Ok(r) => self.running.push(r),
-                        Err(e) => {
-                            crate::slog!(ERR, "Cannot register listener: {e}");
-                            ok = false;
-                        }
-                    },
-                    Err(Logged) => ok = false,
-                },
+                None => {
+                    let name = ctx.service.name.clone();
+                    let started = match bind::bind_service(&ctx.service) {
+                        Ok(bound) => match spawn(ctx, bound, &self.permits) {
+                            Ok(r) => {
+                                self.running.push(r);
+                                true
+                            }
+                            Err(e) => {
+                                crate::slog!(ERR, "Cannot register listener: {e}");
+                                false
+                            }
+                        },
+                        Err(Logged) => false,
+                    };
+                    if !started {
+                        ok = false;
+                        not_listening.push(name);
+                    }
+                }
             }
         }
+        crate::metrics::set_not_listening(not_listening);
         if ok {
             Ok(())
         } else {

@@ -135,7 +135,9 @@ where
         counters.to_socket.store(down.bytes, Ordering::Relaxed);
         if let Some(totals) = &counters.totals {
             if up.bytes != added_up {
-                totals.to_tls.fetch_add(up.bytes - added_up, Ordering::Relaxed);
+                totals
+                    .to_tls
+                    .fetch_add(up.bytes - added_up, Ordering::Relaxed);
                 added_up = up.bytes;
             }
             if down.bytes != added_down {

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use super::declare::{self, Failure};
 use super::{global, net, timeouts, tls, values, verify};
 use crate::config::model::{
-    DebugLevel, Destination, Endpoint, Failover, Foreground, GroupId, LogId, LogMode, SocketOptions,
-    Timeouts, TlsVersion, Transparent, UserId, VerifyFlags,
+    DebugLevel, Destination, Endpoint, Failover, Foreground, GroupId, LogId, LogMode,
+    SocketOptions, Timeouts, TlsVersion, Transparent, UserId, VerifyFlags,
 };
 use crate::declare_section;
 
