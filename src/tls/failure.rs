@@ -30,9 +30,10 @@ const CERT_MISSING: [&str; 2] = ["peer did not return a certificate", "certifica
 
 pub(super) fn classify(err: &TlsError, ssl: &SslRef, e: &openssl::ssl::Error) -> HandshakeFailure {
     let any = |texts: &[&str]| texts.iter().any(|t| err.mentions(t));
-    if e.ssl_error().is_none() {
-        // A socket error or EOF with nothing queued: the peer went away
-        // (a TCP probe, a client that gave up).
+    if e.ssl_error().is_none() || err.mentions("unexpected eof while reading") {
+        // A socket error, or EOF (queued by OpenSSL 3 as `unexpected eof
+        // while reading`): the peer went away (a TCP probe, a client that
+        // gave up).
         return HandshakeFailure::PeerClosed;
     }
     if any(&CERT_MISSING) {
