@@ -256,4 +256,11 @@ fn test_mode_checks_the_options() {
     );
     let (code, out) = check_config(&format!("{service}metrics = 9100\n"));
     assert_eq!(code, Some(1), "{out}");
+    let inetd = format!("metrics = 9100\ncert = {}\nconnect = 1\n", p(&pki.combined));
+    let (code, out) = check_config(&inetd);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("\"metrics\" is not supported in inetd mode"),
+        "{out}"
+    );
 }
