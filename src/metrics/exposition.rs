@@ -36,7 +36,8 @@ impl Family {
     }
 
     fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
-        let mut m = Metric::from_label(label_pairs(labels));
+        let mut m = Metric::default();
+        m.set_label(label_pairs(labels));
         match self.inner.get_field_type() {
             MetricType::COUNTER => {
                 let mut c = Counter::default();
@@ -68,7 +69,8 @@ impl Family {
         hist.set_bucket(buckets);
         hist.set_sample_count(count);
         hist.set_sample_sum(sum);
-        let mut m = Metric::from_label(label_pairs(labels));
+        let mut m = Metric::default();
+        m.set_label(label_pairs(labels));
         m.set_histogram(hist);
         self.inner.mut_metric().push(m);
     }
