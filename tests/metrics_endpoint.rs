@@ -89,6 +89,38 @@ fn healthz_follows_services_that_cannot_bind() {
     wait_sample(port, "rstunnel_reloads_total{result=\"ok\"}", 1.0);
 }
 
+/// A reload keeps the endpoint's socket while `metrics` is unchanged and
+/// moves it when the value changes; counters carry over.
+#[test]
+fn endpoint_is_rebound_only_when_its_address_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let conf = |metrics: &str| {
+        format!(
+            "{}metrics = {metrics}\n[web]\naccept = 127.0.0.1:0\ncert = {}\nconnect = 1\n",
+            header(),
+            p(&pki.combined)
+        )
+    };
+    let d = Daemon::start(Impl::Rstunnel, &conf("127.0.0.1:0"));
+    let first = metrics_port(&d);
+    d.signal(libc::SIGHUP);
+    d.log.wait_for_nth("Configuration successful", 2);
+    assert_eq!(d.log.text().matches("metrics (FD=").count(), 1);
+    assert_eq!(http_get(first, "/healthz").0, 200);
+
+    let moved = common::free_port();
+    std::fs::write(&d.conf, conf(&format!("127.0.0.1:{moved}"))).unwrap();
+    d.signal(libc::SIGHUP);
+    d.log.wait_for(&format!("bound to 127.0.0.1:{moved}"));
+    d.log.wait_for_nth("Configuration successful", 3);
+    assert!(
+        TcpStream::connect(("127.0.0.1", first)).is_err(),
+        "old port still open"
+    );
+    wait_sample(moved, "rstunnel_reloads_total{result=\"ok\"}", 2.0);
+}
+
 /// A certificate made to expire in 10 days reads 864000 s, give or take
 /// the minute the test may take.
 #[test]
