@@ -1,7 +1,8 @@
 //! `rstunnel_handshake_failures_total{cause}` names why handshakes fail:
 //! one client per cause against one strict server service (TLS 1.2+, one
 //! cipher, client certificates required, `TIMEOUTbusy = 1`), each counted
-//! once under its own cause and nowhere else.
+//! once under its own cause and nowhere else. Also: clients refused at the
+//! client limit.
 
 mod common;
 #[path = "daemon_support/mod.rs"]
@@ -111,4 +112,58 @@ fn wait_for(port: u16, want: &[f64]) {
         assert!(Instant::now() < deadline, "{got:?} != {expected:?}\n{page}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// With 32 descriptors the client limit is 13 (stunnel's `(n - 6) / 2`):
+/// 13 clients that hold their handshake open fill it, and the next 3 are
+/// refused and counted.
+#[test]
+fn clients_refused_at_the_client_limit_are_counted() {
+    use std::os::unix::process::CommandExt;
+    const LIMIT: usize = 13;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let conf = format!(
+        "{}metrics = 127.0.0.1:0\n[full]\naccept = 127.0.0.1:0\ncert = {}\nconnect = 1\n",
+        header(),
+        p(&pki.combined)
+    );
+    let cwd = dir.path().to_path_buf();
+    let run_dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start_adjusted(Impl::Rstunnel, &conf, run_dir, &cwd, |cmd| {
+        // SAFETY: only setrlimit between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let lim = libc::rlimit {
+                    rlim_cur: 32,
+                    rlim_max: 32,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    d.log
+        .wait_for(&format!("up to {LIMIT} concurrent connections"));
+    let metrics: u16 = {
+        let line = d.log.wait_for("metrics (FD=");
+        line.rsplit(':').next().unwrap().trim().parse().unwrap()
+    };
+    let port = d.port("full");
+    let held: Vec<_> = (0..LIMIT).map(|_| common::net::connect(port)).collect();
+    d.log
+        .wait_for_nth("Service [full] accepted connection", LIMIT);
+    let refused: Vec<_> = (0..3).map(|_| common::net::connect(port)).collect();
+    d.log
+        .wait_for_nth("Connection rejected: too many clients", 3);
+    let (_, page) = http_get(metrics, "/metrics");
+    let series = "rstunnel_connections_refused_total{service=\"full\"}";
+    assert_eq!(sample(&page, series), Some(3.0), "{page}");
+    assert_eq!(
+        sample(&page, "rstunnel_connections_active{service=\"full\"}"),
+        Some(LIMIT as f64)
+    );
+    drop((held, refused));
 }
