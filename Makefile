@@ -2,6 +2,7 @@
 #   make run        build and start a demo tunnel (self-made certificate)
 #   make test       the whole test suite
 #   make bench      rstunnel vs stunnel4 side by side (not part of test)
+#   make fuzz       every fuzz target for FUZZ_SECONDS (default 600) each
 #   make install PREFIX=/usr/local DESTDIR=/tmp/stage
 #   make vendor     the crates of Cargo.lock in vendor/, for the offline
 #                   Debian build (dpkg-buildpackage -us -uc -b)
@@ -22,7 +23,9 @@ F2BDIR   = $(DESTDIR)/etc/fail2ban/filter.d
 RSTUNNEL_BIN ?= target/release/rstunnel
 INSTALL ?= install
 
-.PHONY: all build run test bench install uninstall clean vendor package-test
+FUZZ_SECONDS ?= 600
+
+.PHONY: all build run test bench install uninstall clean vendor package-test fuzz
 
 all: build
 
@@ -35,6 +38,7 @@ run: build
 test:
 	scripts/install-test-deps
 	$(CARGO) test --release --locked --no-fail-fast -- --test-threads=2
+	scripts/fuzz --check 10
 	@if [ -n "$$RSTUNNEL_TEST_SKIP" ]; then \
 	    echo "NOTE: RSTUNNEL_TEST_SKIP is set: tests whose peer or privilege is missing passed with a SKIP line"; \
 	fi
@@ -50,6 +54,11 @@ vendor:
 package-test: vendor
 	scripts/install-test-deps
 	$(CARGO) test --release --locked --test packaging_deb -- --ignored --test-threads=1
+
+# Coverage-guided fuzzing (libFuzzer, stable toolchain; scripts/fuzz). The
+# corpus in fuzz/corpus/ grows; commit what is new.
+fuzz:
+	scripts/fuzz $(FUZZ_SECONDS)
 
 bench: build
 	scripts/bench

@@ -9,17 +9,21 @@
 //! happens while the process has one thread (the runtime comes after).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::config::model::Endpoint;
 use crate::config::model::{Config, Foreground};
 use crate::config::Source;
+use crate::connection::address::Address;
 use crate::connection::{local, registry, ServiceCtx};
-use crate::log::{self as logging, Logged, DEBUG, ERR, INFO, NOTICE};
-use crate::metrics::Reload;
+use crate::log::{self as logging, Logged, DEBUG, ERR, INFO, NOTICE, WARNING};
 use crate::os::{self, signals::Event};
 use crate::service::bind::{self, BoundService};
-use crate::service::metrics_http::{self, MetricsServer};
 use crate::service::supervisor::Supervisor;
+
+use super::cert_watch::CertWatch;
+use super::metrics_endpoint;
+use crate::metrics::Reload;
+use crate::service::metrics_http::MetricsServer;
 
 pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
     // A reload re-reads the absolute path resolved at start-up, as stunnel
@@ -31,11 +35,14 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
     let ctxs = super::contexts(&config)?;
     crate::slog!(NOTICE, "Configuration successful");
     let bound = bind_all(&ctxs)?;
-    let metrics = match &config.global.metrics {
-        Some(endpoint) => Some((endpoint.clone(), metrics_http::bind(endpoint)?)),
-        None => None,
-    };
-    record_certificates(&ctxs);
+    let metrics = metrics_endpoint::bind(&config)?;
+    metrics_endpoint::record_certificates(ctxs.iter());
+    for fd in os::activation::unused() {
+        crate::slog!(
+            WARNING,
+            "The socket passed by systemd (FD={fd}) matches no accept address: not used"
+        );
+    }
     crate::connection::local::set_keep_stderr(config.global.foreground != Foreground::No);
     let global = &config.global;
     let background = global.foreground == Foreground::No;
@@ -62,7 +69,13 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
         .enable_all()
         .build()
         .map_err(|e| fatal("runtime", e))?;
-    runtime.block_on(serve(&source, bound, &ctxs, metrics))
+    let certs = CertWatch::new(&config);
+    let running = Running {
+        config: Arc::new(config),
+        certs,
+        metrics,
+    };
+    runtime.block_on(serve(&source, bound, &ctxs, running))
 }
 
 fn fatal(what: &str, e: std::io::Error) -> Logged {
@@ -88,8 +101,9 @@ async fn serve(
     source: &Source,
     services: Vec<BoundService>,
     ctxs: &[Arc<ServiceCtx>],
-    metrics: Option<(Endpoint, Vec<bind::Bound>)>,
+    running: Running,
 ) -> Result<(), Logged> {
+    let (mut config, mut certs) = (running.config, running.certs);
     // First: look at the inherited dispositions before anything installs
     // handlers (SIGINT/SIGQUIT stay ignored if they were).
     let mut signals = os::signals::events().map_err(|e| fatal("signals", e))?;
@@ -98,24 +112,54 @@ async fn serve(
     ));
     let mut supervisor = Supervisor::start(services, permits).map_err(|e| fatal("listen", e))?;
     supervisor.start_exec_connect(ctxs);
-    let mut metrics = match metrics {
-        Some((endpoint, bound)) => {
-            Some(metrics_http::start(endpoint, bound).map_err(|e| fatal("listen", e))?)
-        }
-        None => None,
-    };
+    let mut metrics = metrics_endpoint::start(running.metrics)?;
     crate::slog!(INFO, "Accepting new connections");
+    os::notify::ready(&status());
+    let _notices = tokio::spawn(systemd_notices());
+    let mut next = None;
     loop {
-        match signals.recv().await {
+        let event = match next.take() {
+            Some(event) => Some(event),
+            None => tokio::select! {
+                event = signals.recv() => event,
+                () = cert_period(&certs) => {
+                    if let Some(watch) = &mut certs {
+                        if let Some(ctxs) = watch.check(config.clone()).await {
+                            metrics_endpoint::record_certificates(ctxs.iter());
+                            supervisor.swap_contexts(ctxs);
+                        }
+                    }
+                    continue;
+                }
+            },
+        };
+        match event {
             Some(Event::Reload) => {
-                let result = reload(source, &mut supervisor, &mut metrics);
-                crate::metrics::reloaded(result);
+                next = settle_reloads(&mut signals).await;
+                if matches!(next, Some(Event::Terminate(_))) {
+                    continue;
+                }
+                os::notify::reloading();
+                if let Some(reloaded) = reload(source, &mut supervisor, &mut metrics).await {
+                    config = Arc::new(reloaded);
+                    // The reloaded files are the running ones now.
+                    let reloaded = config.clone();
+                    certs = tokio::task::spawn_blocking(move || CertWatch::new(&reloaded))
+                        .await
+                        .ok()
+                        .flatten();
+                }
+                os::notify::ready(&status());
             }
             Some(Event::ReopenLog) => reopen_log(),
             Some(Event::ListConnections) => registry::log_active(),
             Some(Event::Terminate(sig)) => {
                 let (level, line) = os::signals::termination_line(sig);
                 crate::slog!(level, "{line}");
+                os::notify::stopping(&status());
+                if let Some(limit) = config.global.drain {
+                    drain_connections(&mut supervisor, &mut signals, limit).await;
+                }
                 // stunnel cuts in-flight connections rather than draining
                 // them (stunnel-reference §5.2); so does returning from here,
                 // which drops the runtime and every connection task.
@@ -132,79 +176,178 @@ async fn serve(
     Ok(())
 }
 
-/// SIGHUP: parse and build everything new first; any failure keeps the
-/// running configuration (stunnel-reference §5.3).
-fn reload(
+/// The next `certReload` check is due; never without the option.
+async fn cert_period(certs: &Option<CertWatch>) {
+    match certs {
+        Some(watch) => tokio::time::sleep(watch.period).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A burst of SIGHUPs is one reload: wait until none has come for
+/// [`RELOAD_QUIET`] (at most [`RELOAD_SETTLE_MAX`] in all). Returns another
+/// event that arrived meanwhile, to handle next (a terminating one skips
+/// the reload).
+async fn settle_reloads(signals: &mut os::signals::Signals) -> Option<Event> {
+    let deadline = tokio::time::Instant::now() + RELOAD_SETTLE_MAX;
+    loop {
+        let quiet = (tokio::time::Instant::now() + RELOAD_QUIET).min(deadline);
+        match tokio::time::timeout_at(quiet, signals.recv()).await {
+            Ok(Some(Event::Reload)) => continue,
+            Ok(other) => return other,
+            Err(_elapsed) => return None,
+        }
+    }
+}
+
+/// How long a burst of SIGHUPs must be quiet before the one reload.
+const RELOAD_QUIET: Duration = Duration::from_millis(100);
+/// The longest a reload waits for a burst to end.
+const RELOAD_SETTLE_MAX: Duration = Duration::from_secs(1);
+
+/// systemd's `STATUS=` line.
+fn status() -> String {
+    format!("{} active connection(s)", registry::count())
+}
+
+/// Under systemd: the `STATUS=` line every few seconds, and `WATCHDOG=1`
+/// at half the unit's `WatchdogSec=` (sent from the runtime, so a stalled
+/// runtime stops the keep-alives and systemd restarts the service).
+async fn systemd_notices() {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    const STATUS_EVERY: Duration = Duration::from_secs(5);
+    let period = os::notify::watchdog_period().map_or(STATUS_EVERY, |w| w.min(STATUS_EVERY));
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        os::notify::watchdog();
+        os::notify::status(&status());
+    }
+}
+
+/// `TIMEOUTdrain` (rstunnel extension): stop accepting, let the live
+/// connections finish for up to `limit`, then return (the caller ends the
+/// rest as stunnel does). A second terminating signal ends the wait.
+async fn drain_connections(
+    supervisor: &mut Supervisor,
+    signals: &mut os::signals::Signals,
+    limit: Duration,
+) {
+    supervisor.stop_listening().await;
+    let live = registry::count();
+    if live == 0 {
+        return;
+    }
+    crate::slog!(
+        NOTICE,
+        "Draining {live} connection(s) for up to {} second(s)",
+        limit.as_secs()
+    );
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut poll = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            _ = poll.tick() => {}
+            event = signals.recv() => {
+                if matches!(event, Some(Event::Terminate(_))) {
+                    crate::slog!(NOTICE, "Drain interrupted: {} connection(s) left", registry::count());
+                    return;
+                }
+            }
+        }
+        let left = registry::count();
+        if left == 0 {
+            crate::slog!(NOTICE, "Drain complete");
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            crate::slog!(NOTICE, "Drain timed out: {left} connection(s) left");
+            return;
+        }
+    }
+}
+
+/// SIGHUP: parse and build everything new first, off the async workers
+/// (files, name resolution and TLS contexts block); any failure keeps the
+/// running configuration (stunnel-reference §5.3). Signals that arrive
+/// meanwhile are coalesced by the signal stream into one more reload.
+/// Returns the new configuration when the reload took effect.
+/// The metrics count each reload by its result.
+async fn reload(
     source: &Source,
     supervisor: &mut Supervisor,
     metrics: &mut Option<MetricsServer>,
-) -> Reload {
-    let Ok(config) = super::load(source) else {
+) -> Option<Config> {
+    let source = source.clone();
+    let prepared = tokio::task::spawn_blocking(move || prepare_reload(&source))
+        .await
+        .ok()
+        .flatten();
+    let Some(Prepared {
+        config,
+        services,
+        sinks,
+    }) = prepared
+    else {
         crate::slog!(ERR, "Failed to reload the configuration file");
-        return Reload::Failed;
-    };
-    if config.is_inetd() {
-        crate::slog!(ERR, "Inetd mode: a reload cannot switch to inetd mode");
-        crate::slog!(ERR, "Failed to reload the configuration file");
-        return Reload::Failed;
-    }
-    let Ok(ctxs) = super::contexts(&config) else {
-        crate::slog!(ERR, "Failed to reload the configuration file");
-        return Reload::Failed;
-    };
-    let Ok(sinks) = super::logs::sinks(&config) else {
-        crate::slog!(ERR, "Failed to reload the configuration file");
-        return Reload::Failed;
+        crate::metrics::reloaded(Reload::Failed);
+        return None;
     };
     logging::activate(sinks, config.global.debug.level);
-    record_certificates(&ctxs);
+    metrics_endpoint::record_certificates(services.iter().map(|(ctx, _)| ctx));
     let mut result = Reload::Ok;
-    if supervisor.reload(ctxs).is_err() {
+    if supervisor.reload(services).is_err() {
         crate::slog!(ERR, "Some services could not be bound after the reload");
         result = Reload::Partial;
     }
-    if rebind_metrics(metrics, config.global.metrics.as_ref()).is_err() {
+    if metrics_endpoint::rebind(metrics, config.global.metrics.as_ref()).is_err() {
         result = Reload::Partial;
     }
     crate::slog!(NOTICE, "Configuration successful");
-    result
+    crate::metrics::reloaded(result);
+    Some(config)
 }
 
-/// The metrics endpoint after a reload: kept while its address is the
-/// same, else closed and (when still configured) bound anew, now with the
-/// privileges that are left. A failed bind leaves none.
-fn rebind_metrics(
-    running: &mut Option<MetricsServer>,
-    wanted: Option<&Endpoint>,
-) -> Result<(), Logged> {
-    if running.as_ref().map(|m| &m.endpoint) == wanted {
-        return Ok(());
+/// What `serve` starts with besides the services.
+struct Running {
+    config: Arc<Config>,
+    certs: Option<CertWatch>,
+    /// The `metrics` endpoint, bound before privileges were dropped.
+    metrics: metrics_endpoint::Pending,
+}
+
+/// What the blocking half of a reload makes.
+struct Prepared {
+    config: Config,
+    /// Each service context with the addresses its `accept` lines resolve to.
+    services: Vec<(Arc<ServiceCtx>, Vec<Address>)>,
+    sinks: logging::Sinks,
+}
+
+/// The blocking half of a reload; `None` (already logged) keeps the
+/// running configuration.
+fn prepare_reload(source: &Source) -> Option<Prepared> {
+    let config = super::load(source).ok()?;
+    if config.is_inetd() {
+        crate::slog!(ERR, "Inetd mode: a reload cannot switch to inetd mode");
+        return None;
     }
-    *running = None;
-    let Some(endpoint) = wanted else {
-        return Ok(());
-    };
-    let bound = metrics_http::bind(endpoint)?;
-    let server = metrics_http::start(endpoint.clone(), bound).map_err(|e| fatal("listen", e))?;
-    *running = Some(server);
-    Ok(())
-}
-
-/// The certificates each service presents (SNI secondaries included), for
-/// their expiry gauges.
-fn record_certificates(ctxs: &[Arc<ServiceCtx>]) {
-    let list = ctxs
-        .iter()
-        .filter_map(|c| {
-            let (subject, not_after) = c.tls.certificate_expiry()?;
-            Some(crate::metrics::Certificate {
-                service: c.service.name.clone(),
-                subject,
-                not_after,
-            })
+    let ctxs = super::contexts(&config).ok()?;
+    let sinks = super::logs::sinks(&config).ok()?;
+    let services = ctxs
+        .into_iter()
+        .map(|ctx| {
+            let addresses = bind::addresses(&ctx.service);
+            (ctx, addresses)
         })
         .collect();
-    crate::metrics::set_certificates(list);
+    Some(Prepared {
+        config,
+        services,
+        sinks,
+    })
 }
 
 /// SIGUSR1: reopen the `output` file (after logrotate moved it).

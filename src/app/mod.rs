@@ -9,10 +9,12 @@
 //! binding privileged ports and forking happen before any worker thread
 //! exists (pingora's rule; style.md habit 13).
 
+mod cert_watch;
 mod control;
 mod daemon;
 mod inetd;
 mod logs;
+mod metrics_endpoint;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -241,6 +243,9 @@ pub fn contexts(config: &Config) -> Result<Vec<Arc<ServiceCtx>>, Logged> {
 /// Daemon or inetd mode, until the service ends or a terminating signal.
 fn run(source: &Source) -> Result<(), Logged> {
     banner();
+    // Before anything else opens a descriptor or forks: the sockets systemd
+    // passed belong to this pid.
+    crate::os::activation::adopt();
     let config = load(source)?;
     descriptor_limit();
     if config.is_inetd() {

@@ -65,6 +65,13 @@ pub struct Global {
     /// `metrics` (rstunnel extension): where `/metrics` and `/healthz` are
     /// served; `None` without the option.
     pub metrics: Option<Endpoint>,
+    /// `TIMEOUTdrain` (rstunnel extension): on SIGTERM/SIGQUIT/SIGINT stop
+    /// accepting and let live connections finish for this long; `None` is
+    /// stunnel's immediate stop.
+    pub drain: Option<Duration>,
+    /// `certReload` (rstunnel extension): check the TLS files this often
+    /// and rebuild the contexts when they changed; `None`: never.
+    pub cert_reload: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -62,6 +62,8 @@ pub fn finish_global(raw: &RawGlobal) -> Result<Global, Failure> {
         providers: raw.providers.clone(),
         fips: raw.fips,
         set_env: raw.set_env.clone(),
+        drain: raw.drain,
+        cert_reload: raw.cert_reload,
     })
 }
 

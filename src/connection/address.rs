@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::config::model::Endpoint;
 
 /// A resolved place to bind or connect to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Address {
     Inet(SocketAddr),
     Unix(PathBuf),

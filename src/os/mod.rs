@@ -7,6 +7,8 @@
 //! daemon → pid file), before the tokio runtime exists; only [`signals`]
 //! needs a runtime. Nothing here parses configuration or opens sockets.
 
+/// systemd socket activation: listening sockets passed in `LISTEN_FDS`.
+pub mod activation;
 /// `chroot` + `chdir("/")`.
 pub mod chroot;
 /// `daemon(0, 1)` with fds 0/1/2 on /dev/null; before any thread exists.
@@ -19,6 +21,8 @@ pub mod limits;
 pub mod memory;
 /// TCP service names from the system's services database.
 pub mod net;
+/// systemd's readiness, reload, stop and watchdog notifications.
+pub mod notify;
 /// The pid file, removed when dropped.
 pub mod pidfile;
 /// setgid + setgroups + setuid, all or nothing.

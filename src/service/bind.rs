@@ -11,8 +11,12 @@ use crate::connection::address::{self, Address};
 use crate::log::{Logged, ERR, INFO, NOTICE};
 use crate::os::errno;
 
-/// A service and the sockets bound for it before the runtime started.
-pub type BoundService = (std::sync::Arc<crate::connection::ServiceCtx>, Vec<Bound>);
+/// A service and the sockets bound for it before the runtime started,
+/// each with the address its `accept` line resolved to.
+pub type BoundService = (
+    std::sync::Arc<crate::connection::ServiceCtx>,
+    Vec<(Address, Bound)>,
+);
 
 /// A bound, listening socket, not yet registered with tokio.
 pub enum Bound {
@@ -42,44 +46,71 @@ impl Bound {
 /// Bind every address of every `accept` line. An address that fails is
 /// logged at notice and skipped; a service with none bound fails, as in
 /// stunnel (`Binding service [NAME] failed`).
-pub fn bind_service(service: &Service) -> Result<Vec<Bound>, Logged> {
-    let mut bound = Vec::new();
-    for endpoint in &service.accept {
-        let addrs = match address::resolve_accept(endpoint) {
-            Ok(a) => a,
-            Err(e) => {
-                crate::slog!(
-                    ERR,
-                    "Service [{}]: Cannot resolve accept target: {e}",
-                    service.name
-                );
-                continue;
-            }
-        };
-        for addr in addrs {
-            match bind_one(service, &addr) {
-                Ok(b) => {
-                    crate::slog!(
-                        INFO,
-                        "Service [{}] (FD={}) bound to {}",
-                        service.name,
-                        b.fd(),
-                        b.address()
-                    );
-                    bound.push(b);
-                }
-                Err(e) => crate::slog!(NOTICE, "Binding service [{}] to {addr}: {e}", service.name),
-            }
-        }
-    }
+pub fn bind_service(service: &Service) -> Result<Vec<(Address, Bound)>, Logged> {
+    let bound: Vec<(Address, Bound)> = addresses(service)
+        .into_iter()
+        .filter_map(|addr| bind_address(service, &addr).map(|b| (addr, b)))
+        .collect();
     if bound.is_empty() {
-        crate::slog!(ERR, "Binding service [{}] failed", service.name);
-        return Err(Logged);
+        return Err(failed(service));
     }
     Ok(bound)
 }
 
+/// What the service's `accept` lines resolve to, in order (blocking: name
+/// resolution). A line that does not resolve is logged and adds nothing.
+pub fn addresses(service: &Service) -> Vec<Address> {
+    let mut out = Vec::new();
+    for endpoint in &service.accept {
+        match address::resolve_accept(endpoint) {
+            Ok(addrs) => out.extend(addrs),
+            Err(e) => crate::slog!(
+                ERR,
+                "Service [{}]: Cannot resolve accept target: {e}",
+                service.name
+            ),
+        }
+    }
+    out
+}
+
+/// Bind one address of the service; stunnel's `bound to` line, or its
+/// notice when binding fails (`None`).
+pub fn bind_address(service: &Service, addr: &Address) -> Option<Bound> {
+    match bind_one(service, addr) {
+        Ok(b) => {
+            log_bound(&service.name, b.fd(), &b.address());
+            Some(b)
+        }
+        Err(e) => {
+            crate::slog!(NOTICE, "Binding service [{}] to {addr}: {e}", service.name);
+            None
+        }
+    }
+}
+
+/// `Service [NAME] (FD=N) bound to ADDR`, logged for every listening
+/// address after a start or a reload (kept sockets too).
+pub fn log_bound(service: &str, fd: i32, address: &str) {
+    crate::slog!(INFO, "Service [{service}] (FD={fd}) bound to {address}");
+}
+
+/// stunnel's line for a service that could bind nothing.
+pub fn failed(service: &Service) -> Logged {
+    crate::slog!(ERR, "Binding service [{}] failed", service.name);
+    Logged
+}
+
 fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
+    if let Some(passed) = passed_socket(addr) {
+        crate::slog!(
+            INFO,
+            "Service [{}] uses the listening socket passed by systemd (FD={})",
+            service.name,
+            passed.fd()
+        );
+        return Ok(passed);
+    }
     match addr {
         Address::Unix(path) => {
             let listener = UnixListener::bind(path).map_err(|e| errno::of_io(&e))?;
@@ -118,6 +149,20 @@ fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
             }))
         }
     }
+}
+
+/// The socket systemd passed for `addr` (socket activation), made
+/// non-blocking for tokio.
+fn passed_socket(addr: &Address) -> Option<Bound> {
+    let bound = match addr {
+        Address::Inet(sa) => Bound::Tcp(crate::os::activation::take_inet(sa)?),
+        Address::Unix(path) => Bound::Unix(crate::os::activation::take_unix(path)?, path.clone()),
+    };
+    let nonblocking = match &bound {
+        Bound::Tcp(l) => l.set_nonblocking(true),
+        Bound::Unix(l, _) => l.set_nonblocking(true),
+    };
+    nonblocking.ok().map(|()| bound)
 }
 
 /// A section's `setuid`/`setgid` give its Unix `accept` socket an owner

@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::declare::{self, Failure};
 use super::{global, net, timeouts, tls, values, verify};
@@ -69,6 +70,12 @@ declare_section! {
             => ("setEnv", push(set_env, global::env_entry), help(&["NAME=VALUE environment variable to set"]));
         syslog: bool = true
             => ("syslog", set(syslog, values::yes_no), help(&["yes|no send logging messages to syslog"]));
+        /// rstunnel extension: `certReload`, how often the certificate files are checked for changes.
+        cert_reload: Option<Duration> = None
+            => ("certReload", set(cert_reload, timeouts::seconds("Illegal certReload period")), help(&["seconds between checks of the certificate files"]));
+        /// rstunnel extension: `TIMEOUTdrain`, how long SIGTERM lets live connections finish.
+        drain: Option<Duration> = None
+            => ("TIMEOUTdrain", set(drain, timeouts::seconds("Illegal drain timeout")), help(&["seconds SIGTERM lets live connections finish"]));
         debug: DebugLevel = DebugLevel { facility: libc::LOG_DAEMON, level: 5 };
         service_name: String = "stunnel".to_string();
         setuid: Option<UserId> = None;
