@@ -1,7 +1,7 @@
 //! `logProbes = no` (rstunnel extension): load balancers and orchestrators
 //! check a port by connecting and closing, thousands of times a day; under
-//! stunnel each check logs `accepted connection`, `SSL_accept: Peer
-//! suddenly disconnected` and `Connection reset`. With the option, the
+//! stunnel each check logs `accepted connection`, `SSL_accept: …unexpected
+//! eof while reading` and `Connection reset/closed`. With the option, the
 //! connection first waits for the client's first byte (peeked, so the
 //! handshake still reads it); a client that closes or resets before
 //! sending one is a probe: one debug line and the `probes` counter, nothing
