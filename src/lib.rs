@@ -16,6 +16,8 @@ pub mod connection;
 pub mod log;
 /// Start-up order and the top-level run loop.
 pub mod app;
+/// Counters for the `metrics` endpoint (rstunnel extension).
+pub mod metrics;
 /// Process-level Unix work: limits, privileges, daemon, pid file, signals.
 pub mod os;
 /// `protocol = …` negotiations (SMTP, IMAP, CONNECT, SOCKS, PROXY, …).

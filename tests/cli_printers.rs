@@ -33,12 +33,14 @@ fn stunnel4(arg: &str) -> Option<Vec<String>> {
 
 /// Options rstunnel lists that stunnel 5.68's `-help` does not (5.70+).
 /// Options stunnel 5.68 does not have: 5.70+ ones and rstunnel extensions.
-const NEWER: [&str; 7] = [
+const NEWER: [&str; 9] = [
     "provider",
     "setEnv",
     "OCSPrequire",
     "TIMEOUTocsp",
     "protocolDestination",
+    "metrics",
+    "logProbes",
     "TIMEOUTdrain",
     "certReload",
 ];

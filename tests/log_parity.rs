@@ -6,7 +6,8 @@
 //!
 //! Scenarios: a connection that carries data and closes cleanly; a client
 //! certificate refused (`verifyChain = yes`) with no certificate and with
-//! an untrusted one; a dead backend; plaintext garbage on the TLS port.
+//! an untrusted one; a dead backend; plaintext garbage on the TLS port; a
+//! connect-and-close probe (rstunnel's `logProbes` left at its default).
 //! Deliberate differences are whitelisted in [`ours_only`] with the reason.
 //! A second check runs the data scenario at `debug = 7` and compares the
 //! order of the main (level ≤ 5) lines, and per-service `debug` levels are
@@ -38,6 +39,9 @@ enum Client {
     Refused,
     /// Plaintext HTTP on the TLS port.
     Garbage,
+    /// Connect and close without a byte, as a load balancer's TCP check
+    /// does (the `logProbes` default keeps stunnel's lines).
+    Probe,
     /// Plain TCP into a client-mode service: read the `T:` greeting, echo
     /// `ping`, half-close.
     Plain,
@@ -260,6 +264,7 @@ fn drive(client: Client, port: u16, pki: &Pki) {
             let _ = std::io::Read::read_to_end(&mut s, &mut rest);
             assert!(rest.is_empty(), "{rest:?}");
         }
+        Client::Probe => drop(common::net::connect(port)),
         Client::Garbage => {
             let mut s = common::net::connect(port);
             s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
@@ -342,6 +347,16 @@ fn scenarios(pki: &Pki) -> Vec<Scenario> {
             backend: Backend::Echo,
             service: String::new(),
             expect: &["SSL routines::http request"],
+        },
+        Scenario {
+            name: "connect-and-close probe",
+            client: Client::Probe,
+            backend: Backend::Echo,
+            service: String::new(),
+            expect: &[
+                "SSL routines::unexpected eof while reading",
+                "LOG5[#]: Connection reset/closed: 0 byte(s) sent to TLS, 0 byte(s) sent to socket",
+            ],
         },
         Scenario {
             name: "client mode",

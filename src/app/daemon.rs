@@ -18,6 +18,7 @@ use crate::os;
 use crate::service::bind::{self, BoundService};
 
 use super::cert_watch::CertWatch;
+use super::metrics_endpoint;
 
 pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
     // A reload re-reads the absolute path resolved at start-up, as stunnel
@@ -29,6 +30,8 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
     let ctxs = super::contexts(&config)?;
     crate::slog!(NOTICE, "Configuration successful");
     let bound = bind_all(&ctxs)?;
+    let metrics = metrics_endpoint::bind(&config)?;
+    metrics_endpoint::record_certificates(ctxs.iter());
     for (fd, from) in os::activation::unused() {
         crate::slog!(
             WARNING,
@@ -63,13 +66,12 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
         .build()
         .map_err(|e| super::fatal("runtime", e))?;
     let certs = CertWatch::new(&config);
-    runtime.block_on(super::serve::serve(
-        &source,
-        bound,
-        &ctxs,
-        Arc::new(config),
+    let running = super::serve::Running {
+        config: Arc::new(config),
         certs,
-    ))
+        metrics,
+    };
+    runtime.block_on(super::serve::serve(&source, bound, &ctxs, running))
 }
 
 /// Bind every service that has `accept` (SNI secondaries and exec+connect

@@ -14,6 +14,7 @@ mod control;
 mod daemon;
 mod inetd;
 mod logs;
+mod metrics_endpoint;
 mod serve;
 mod upgrade;
 
@@ -132,6 +133,16 @@ fn parse(source: &Source) -> Result<Config, Logged> {
         }
         Logged
     })?;
+    // The endpoint lives beside the accept loops of daemon mode; inetd
+    // mode has none, and an option is never accepted and ignored.
+    if config.is_inetd() && config.global.metrics.is_some() {
+        crate::slog!(
+            ERR,
+            "Global options: \"metrics\" is not supported in inetd mode"
+        );
+        crate::slog!(ERR, "Configuration failed");
+        return Err(Logged);
+    }
     // The protocol layer's configuration-time checks (stunnel's protocol
     // "init" phase), e.g. `protocolHost not specified` for a CONNECT client.
     let sections = config.services.iter().chain(config.global.inetd.as_deref());

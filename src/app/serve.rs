@@ -18,15 +18,18 @@ use crate::service::supervisor::Supervisor;
 
 use super::cert_watch::CertWatch;
 use super::fatal;
+use super::metrics_endpoint;
+use crate::metrics::Reload;
+use crate::service::metrics_http::MetricsServer;
 
 /// Accept connections and act on signals until told to stop.
 pub(super) async fn serve(
     source: &Source,
     services: Vec<BoundService>,
     ctxs: &[Arc<ServiceCtx>],
-    mut config: Arc<Config>,
-    mut certs: Option<CertWatch>,
+    running: Running,
 ) -> Result<(), Logged> {
+    let (mut config, mut certs) = (running.config, running.certs);
     // First: look at the inherited dispositions before anything installs
     // handlers (SIGINT/SIGQUIT stay ignored if they were).
     let mut signals = os::signals::events().map_err(|e| fatal("signals", e))?;
@@ -35,6 +38,7 @@ pub(super) async fn serve(
     ));
     let mut supervisor = Supervisor::start(services, permits).map_err(|e| fatal("listen", e))?;
     supervisor.start_exec_connect(ctxs);
+    let mut metrics = metrics_endpoint::start(running.metrics)?;
     crate::slog!(INFO, "Accepting new connections");
     os::notify::ready(&status());
     super::upgrade::report_ready();
@@ -48,6 +52,7 @@ pub(super) async fn serve(
                 () = cert_period(&certs) => {
                     if let Some(watch) = &mut certs {
                         if let Some(ctxs) = watch.check(config.clone()).await {
+                            metrics_endpoint::record_certificates(ctxs.iter());
                             supervisor.swap_contexts(ctxs);
                         }
                     }
@@ -62,7 +67,7 @@ pub(super) async fn serve(
                     continue;
                 }
                 os::notify::reloading();
-                if let Some(reloaded) = reload(source, &mut supervisor).await {
+                if let Some(reloaded) = reload(source, &mut supervisor, &mut metrics).await {
                     config = Arc::new(reloaded);
                     // The reloaded files are the running ones now.
                     let reloaded = config.clone();
@@ -205,8 +210,13 @@ async fn drain_connections(
 /// (files, name resolution and TLS contexts block); any failure keeps the
 /// running configuration (stunnel-reference §5.3). Signals that arrive
 /// meanwhile are coalesced by the signal stream into one more reload.
-/// Returns the new configuration when the reload took effect.
-async fn reload(source: &Source, supervisor: &mut Supervisor) -> Option<Config> {
+/// Returns the new configuration when the reload took effect. The metrics
+/// count each reload by its result.
+async fn reload(
+    source: &Source,
+    supervisor: &mut Supervisor,
+    metrics: &mut Option<MetricsServer>,
+) -> Option<Config> {
     let source = source.clone();
     let prepared = tokio::task::spawn_blocking(move || prepare_reload(&source))
         .await
@@ -219,14 +229,30 @@ async fn reload(source: &Source, supervisor: &mut Supervisor) -> Option<Config> 
     }) = prepared
     else {
         crate::slog!(ERR, "Failed to reload the configuration file");
+        crate::metrics::reloaded(Reload::Failed);
         return None;
     };
     logging::activate(sinks, config.global.debug.level);
+    metrics_endpoint::record_certificates(services.iter().map(|(ctx, _)| ctx));
+    let mut result = Reload::Ok;
     if supervisor.reload(services).is_err() {
         crate::slog!(ERR, "Some services could not be bound after the reload");
+        result = Reload::Partial;
+    }
+    if metrics_endpoint::rebind(metrics, config.global.metrics.as_ref()).is_err() {
+        result = Reload::Partial;
     }
     crate::slog!(NOTICE, "Configuration successful");
+    crate::metrics::reloaded(result);
     Some(config)
+}
+
+/// What `serve` starts with besides the services.
+pub(super) struct Running {
+    pub config: Arc<Config>,
+    pub certs: Option<CertWatch>,
+    /// The `metrics` endpoint, bound before privileges were dropped.
+    pub metrics: metrics_endpoint::Pending,
 }
 
 /// What the blocking half of a reload makes.

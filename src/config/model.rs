@@ -62,6 +62,9 @@ pub struct Global {
     /// `setEnv = NAME=VALUE` lines in order; `None` = unset the variable.
     /// Applied by the application before anything is spawned.
     pub set_env: Vec<(String, Option<String>)>,
+    /// `metrics` (rstunnel extension): where `/metrics` and `/healthz` are
+    /// served; `None` without the option.
+    pub metrics: Option<Endpoint>,
     /// `TIMEOUTdrain` (rstunnel extension): on SIGTERM/SIGQUIT/SIGINT stop
     /// accepting and let live connections finish for this long; `None` is
     /// stunnel's immediate stop.
@@ -116,6 +119,9 @@ pub struct Service {
     pub name: String,
     /// `client = yes`: plain on the accepted side, TLS on the connect side.
     pub client: bool,
+    /// `logProbes` (rstunnel extension, default yes): `no` logs a client that
+    /// closes before sending a byte at debug level only.
+    pub log_probes: bool,
     /// Listening addresses (`accept`, several lines allowed).
     pub accept: Vec<Endpoint>,
     /// Targets (`connect`, several lines; one failover list).

@@ -44,6 +44,7 @@ pub fn finish_global(raw: &RawGlobal) -> Result<Global, Failure> {
         return Err("Pid file must include full path name".into());
     }
     Ok(Global {
+        metrics: raw.metrics.clone(),
         chroot: raw.chroot.clone(),
         foreground: raw.foreground,
         pid: raw.pid.clone(),
@@ -136,6 +137,7 @@ pub fn finish_service(raw: &RawService, known: Known<'_>, inetd: bool) -> Result
     }
     check_psk_identity(raw)?;
     check_destinations(raw, kind)?;
+    check_log_probes(raw, kind)?;
     let redirect = check_redirect(raw, kind)?;
     let (sni_name, sni_route) = resolve_sni(raw, known)?;
     if sni_route.is_some() {
@@ -239,6 +241,21 @@ fn check_destinations(
         return Err(
             "\"protocolDestination\" needs \"protocol = connect\" or \"socks\" in server mode"
                 .into(),
+        );
+    }
+    Ok(())
+}
+
+/// `logProbes = no` waits for the client's first byte before anything else
+/// happens, which only fits a server whose client speaks first; a client
+/// mode or connect-first protocol (the backend greets first) would hang.
+fn check_log_probes(
+    raw: &RawService,
+    kind: Option<super::model::ProtocolKind>,
+) -> Result<(), Failure> {
+    if !raw.log_probes && (raw.client || proto::connects_before_tls(kind, false)) {
+        return Err(
+            "\"logProbes = no\" needs a server-mode service whose client speaks first".into(),
         );
     }
     Ok(())
@@ -418,6 +435,7 @@ fn build(
     Service {
         name: raw.name.clone(),
         client: raw.client,
+        log_probes: raw.log_probes,
         accept,
         connect,
         redirect,

@@ -4,6 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpSocket, UnixStream};
@@ -12,6 +13,7 @@ use super::address::{self, Address};
 use super::stream::{Kind, Stream};
 use crate::config::model::{Failover, Service};
 use crate::log::{DEBUG, ERR, INFO, NOTICE};
+use crate::metrics::{ServiceMetrics, TargetMetrics};
 use crate::os::errno;
 use crate::tls::Persistence;
 
@@ -23,10 +25,14 @@ pub struct Targets {
     fixed: Option<Vec<Address>>,
     /// Round-robin position: random start, then one step per connection.
     next: AtomicUsize,
+    /// The counters of each address of `fixed`, found once here.
+    counted: Vec<Arc<TargetMetrics>>,
+    /// For delayed lists, whose addresses are only known per connection.
+    metrics: Arc<ServiceMetrics>,
 }
 
 impl Targets {
-    pub fn new(service: &Service) -> Targets {
+    pub fn new(service: &Service, metrics: &Arc<ServiceMetrics>) -> Targets {
         let fixed = if service.delay || service.connect.is_empty() {
             None
         } else {
@@ -39,9 +45,24 @@ impl Targets {
                 }
             }
         };
+        let counted = fixed
+            .iter()
+            .flatten()
+            .map(|a| metrics.target(&a.to_string()))
+            .collect();
         Targets {
             fixed,
             next: AtomicUsize::new(random_start()),
+            counted,
+            metrics: metrics.clone(),
+        }
+    }
+
+    /// The counters of configured target `index` (address `addr`).
+    fn counters(&self, index: usize, addr: &Address) -> Arc<TargetMetrics> {
+        match (&self.fixed, self.counted.get(index)) {
+            (Some(_), Some(t)) => t.clone(),
+            _ => self.metrics.target(&addr.to_string()),
         }
     }
 
@@ -132,7 +153,14 @@ pub async fn connect_remote(
     let start = targets.start(service, &list, persistence);
     for (index, addr) in list.iter().enumerate().cycle().skip(start).take(list.len()) {
         crate::slog!(INFO, "s_connect: connecting {addr}");
-        match connect_one(service, addr, client).await {
+        let result = connect_one(service, addr, client).await;
+        // Only the configured `connect` list is counted per target: what a
+        // CONNECT or SOCKS client asks for would make one series per
+        // destination.
+        if configured && !matches!(result, Err(Failure::Skipped)) {
+            targets.counters(index, addr).attempt(result.is_ok());
+        }
+        match result {
             Ok(stream) => {
                 crate::slog!(NOTICE, "s_connect: connected {addr}");
                 if persistence.is_some_and(|p| p.remember(&addr.to_string())) {

@@ -24,6 +24,7 @@ use super::{ident, local, transparent};
 use crate::config::model::Service;
 use crate::config::protocols;
 use crate::log::{ERR, INFO, NOTICE, WARNING};
+use crate::metrics::HandshakeFailure;
 use crate::protocol::{self, Abort, Io, Outcome, Phase, Rewind, SystemNet, Target};
 use crate::tls::{Persistence, TlsError, TlsStream};
 use crate::transfer::{Ending, Limits, Report};
@@ -89,7 +90,7 @@ async fn client_mode(
     let connecting = ctx
         .tls
         .connect_to_noting(remote, target.unwrap_or(0), &alert);
-    let mut tls = handshake(service, entry, connecting).await?;
+    let mut tls = handshake(ctx, entry, connecting).await?;
     hooks
         .run(service, Phase::Late, &mut local, Some(&mut tls))
         .await?;
@@ -133,7 +134,7 @@ async fn server_connect_first(
     local.unread(&middle.pushback);
     let alert = entry.alert_flag();
     local.get_mut().fin_after_alert(alert.clone());
-    let mut tls = handshake(service, entry, ctx.tls.accept_noting(local, &alert)).await?;
+    let mut tls = handshake(ctx, entry, ctx.tls.accept_noting(local, &alert)).await?;
     hooks
         .run(service, Phase::Late, &mut tls, Some(&mut remote))
         .await?;
@@ -152,7 +153,7 @@ async fn server_mode(
     local.unread(&early.pushback);
     let alert = entry.alert_flag();
     local.get_mut().fin_after_alert(alert.clone());
-    let mut tls = handshake(&ctx.service, entry, ctx.tls.accept_noting(local, &alert)).await?;
+    let mut tls = handshake(&ctx, entry, ctx.tls.accept_noting(local, &alert)).await?;
     let ctx = switch_sni(ctx, tls.selected_service(), entry);
     let service = &ctx.service;
     let redirect = if !service.redirect.is_empty() && !tls.authenticated() {
@@ -282,16 +283,20 @@ async fn connect(
         .ok_or(Abort::Reset)
 }
 
-/// A handshake under `TIMEOUTbusy`, failures logged as stunnel logs them.
+/// A handshake under `TIMEOUTbusy`, failures logged as stunnel logs them;
+/// the outcome and its duration counted in the service's metrics.
 async fn handshake<S>(
-    service: &Service,
+    ctx: &ServiceCtx,
     entry: &Entry,
     fut: impl std::future::Future<Output = Result<TlsStream<S>, TlsError>>,
 ) -> Result<TlsStream<S>, Abort> {
-    let outcome = match service.timeouts.busy {
+    let metrics = &ctx.metrics;
+    let started = std::time::Instant::now();
+    let outcome = match ctx.service.timeouts.busy {
         Some(limit) => match tokio::time::timeout(limit, fut).await {
             Ok(r) => r,
             Err(_) => {
+                metrics.handshake_failed(HandshakeFailure::Timeout);
                 crate::slog!(
                     ERR,
                     "ssl_start: s_poll_wait: TIMEOUTbusy exceeded: sending reset"
@@ -301,11 +306,18 @@ async fn handshake<S>(
         },
         None => fut.await,
     };
-    outcome.map_err(|e| {
-        entry.note_fatal_alert(e.fatal_alert_received);
-        e.log();
-        Abort::Reset
-    })
+    match outcome {
+        Ok(tls) => {
+            metrics.handshake_ok(tls.ssl().session_reused(), started.elapsed());
+            Ok(tls)
+        }
+        Err(e) => {
+            metrics.handshake_failed(e.cause.unwrap_or(HandshakeFailure::Other));
+            entry.note_fatal_alert(e.fatal_alert_received);
+            e.log();
+            Err(Abort::Reset)
+        }
+    }
 }
 
 /// What the protocol hooks need to know about the accepted socket.

@@ -12,11 +12,13 @@ mod fd_io;
 mod flow;
 pub mod ident;
 pub mod local;
+mod probe;
 pub mod registry;
 pub mod stdio;
 pub mod stream;
 pub mod transparent;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::config::model::Service;
@@ -37,6 +39,8 @@ pub struct ServiceCtx {
     /// Server-side SNI secondaries of this service, by their index in
     /// `Config::services` (what `TlsStream::selected_service` returns).
     pub secondaries: Vec<(usize, Arc<ServiceCtx>)>,
+    /// This service name's counters (the same `Arc` across reloads).
+    pub metrics: Arc<crate::metrics::ServiceMetrics>,
 }
 
 impl ServiceCtx {
@@ -45,12 +49,14 @@ impl ServiceCtx {
         tls: TlsContext,
         secondaries: Vec<(usize, Arc<ServiceCtx>)>,
     ) -> Arc<ServiceCtx> {
-        let targets = Targets::new(&service);
+        let metrics = crate::metrics::service(&service.name);
+        let targets = Targets::new(&service, &metrics);
         Arc::new(ServiceCtx {
             service,
             tls,
             targets,
             secondaries,
+            metrics,
         })
     }
 }
@@ -140,11 +146,22 @@ fn log_id(kind: crate::config::model::LogId, seq: u64) -> String {
 
 async fn serve(ctx: Arc<ServiceCtx>, local: Kind, id: u64) {
     let name = ctx.service.name.clone();
+    let mut active = crate::metrics::Active::start(ctx.metrics.clone());
+    if !ctx.service.log_probes && probe::is_probe(&ctx.service, &local).await {
+        ctx.metrics.probes.fetch_add(1, Ordering::Relaxed);
+        active.set_ending(crate::metrics::Ending::Closed);
+        return;
+    }
     crate::slog!(crate::log::DEBUG, "Service [{name}] started");
-    let entry = registry::Entry::register(id, &name);
+    let entry = registry::Entry::register(id, &name, ctx.metrics.clone());
     let local = Stream::new(local, ctx.service.reset);
     let (client, reset) = (ctx.service.client, ctx.service.reset);
     let report = flow::client_try(ctx, local, &entry).await;
+    active.set_ending(match report.ending {
+        Ending::Closed => crate::metrics::Ending::Closed,
+        Ending::IdleTimeout => crate::metrics::Ending::Timeout,
+        Ending::Error => crate::metrics::Ending::Reset,
+    });
     log_closed(
         &report,
         status(report.ending, reset, client, entry.fatal_alert()),

@@ -30,8 +30,13 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn register(id: u64, service: &str) -> Entry {
-        let counters = Arc::new(Counters::default());
+    /// `metrics`: the service's counters, which the transfer adds its
+    /// bytes to as they move.
+    pub fn register(id: u64, service: &str, metrics: Arc<crate::metrics::ServiceMetrics>) -> Entry {
+        let counters = Arc::new(Counters {
+            totals: Some(metrics),
+            ..Counters::default()
+        });
         let live = Live {
             service: service.to_string(),
             counters: counters.clone(),

@@ -29,7 +29,7 @@ pub enum Listener {
 }
 
 impl Listener {
-    async fn accept(&self) -> io::Result<Kind> {
+    pub(super) async fn accept(&self) -> io::Result<Kind> {
         match self {
             Listener::Tcp(l) => l.accept().await.map(|(s, _)| Kind::Tcp(s)),
             Listener::Unix(l) => l.accept().await.map(|(s, _)| Kind::Unix(s)),
@@ -54,6 +54,7 @@ pub async fn accept_loop(
             }
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
+            ctx.borrow().metrics.refused.fetch_add(1, Ordering::Relaxed);
             let limit = crate::service::client_limit();
             crate::slog!(WARNING, "Connection rejected: too many clients (>={limit})");
             continue;

@@ -2,6 +2,7 @@
 
 pub mod bind;
 pub mod listener;
+pub mod metrics_http;
 pub mod supervisor;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

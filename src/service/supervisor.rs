@@ -145,6 +145,8 @@ impl Supervisor {
         self.start_exec_connect(&ctxs);
         let mut old = std::mem::take(&mut self.listening);
         let mut ok = true;
+        // For `/healthz`: the services that should listen and do not.
+        let mut not_listening = Vec::new();
         for (ctx, addresses) in new {
             if ctx.service.accept.is_empty() {
                 continue;
@@ -164,8 +166,10 @@ impl Supervisor {
             if !any {
                 bind::failed(&ctx.service);
                 ok = false;
+                not_listening.push(ctx.service.name.clone());
             }
         }
+        crate::metrics::set_not_listening(not_listening);
         // Only now: the addresses the new configuration no longer has.
         drop(old);
         if ok {

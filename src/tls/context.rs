@@ -62,6 +62,16 @@ impl TlsContext {
         self.inner.policy.index
     }
 
+    /// The certificate this context presents: its subject and `notAfter`
+    /// in seconds since the Unix epoch (for the expiry metric).
+    pub fn certificate_expiry(&self) -> Option<(String, i64)> {
+        let cert = self.inner.ctx.certificate()?;
+        let epoch = openssl::asn1::Asn1Time::from_unix(0).ok()?;
+        let diff = epoch.diff(cert.not_after()).ok()?;
+        let seconds = i64::from(diff.days) * 86_400 + i64::from(diff.secs);
+        Some((super::ffi::name_text(cert.subject_name()), seconds))
+    }
+
     /// The OpenSSL context (for callers that need raw access, e.g. tests).
     pub fn ssl_context(&self) -> &SslContext {
         &self.inner.ctx

@@ -24,6 +24,8 @@ pub struct TlsError {
     /// A fatal TLS alert was received or sent: stunnel closes that socket
     /// with a FIN instead of a reset (stunnel-reference §5.7.4).
     pub fatal_alert_received: bool,
+    /// Why a handshake failed, for the metrics (`None` outside handshakes).
+    pub cause: Option<crate::metrics::HandshakeFailure>,
 }
 
 impl TlsError {
@@ -35,6 +37,7 @@ impl TlsError {
             queue,
             hints: Vec::new(),
             fatal_alert_received: false,
+            cause: None,
         }
     }
 
@@ -50,6 +53,7 @@ impl TlsError {
             queue: vec![message.into()],
             hints: Vec::new(),
             fatal_alert_received: false,
+            cause: None,
         }
     }
 

@@ -803,3 +803,51 @@ pub fn set_session_backend(session: &openssl::ssl::SslSessionRef, address: &str)
     }
     true
 }
+
+/// `BIO_C_SET_BUF_MEM_EOF_RETURN`: what a drained memory BIO returns.
+const BIO_C_SET_BUF_MEM_EOF_RETURN: c_int = 130;
+
+/// The error queue OpenSSL itself leaves when a server handshake meets EOF
+/// before the ClientHello (`…:SSL routines::unexpected eof while reading`,
+/// with the library's own file and line), found once by a handshake on an
+/// empty memory BIO. The `openssl` crate's stream BIO does not report EOF
+/// to OpenSSL, which then sees a bare `SSL_ERROR_SYSCALL`; stunnel logs
+/// this queue.
+pub fn eof_queue() -> Option<&'static openssl::error::ErrorStack> {
+    static QUEUE: OnceLock<Option<openssl::error::ErrorStack>> = OnceLock::new();
+    QUEUE
+        .get_or_init(|| {
+            let ctx = openssl::ssl::SslContext::builder(openssl::ssl::SslMethod::tls_server())
+                .ok()?
+                .build();
+            let _ = openssl::error::ErrorStack::get();
+            // SAFETY: objects created and freed here; SSL_set_bio hands both
+            // BIOs to the SSL, which SSL_free releases.
+            unsafe {
+                let ssl = sys::SSL_new(ctx.as_ptr());
+                if ssl.is_null() {
+                    return None;
+                }
+                let rbio = sys::BIO_new(sys::BIO_s_mem());
+                let wbio = sys::BIO_new(sys::BIO_s_mem());
+                if rbio.is_null() || wbio.is_null() {
+                    sys::SSL_free(ssl);
+                    return None;
+                }
+                sys::BIO_ctrl(rbio, BIO_C_SET_BUF_MEM_EOF_RETURN, 0, ptr::null_mut());
+                sys::SSL_set_bio(ssl, rbio, wbio);
+                sys::SSL_set_accept_state(ssl);
+                let ret = sys::SSL_do_handshake(ssl);
+                let stack = openssl::error::ErrorStack::get();
+                sys::SSL_free(ssl);
+                (ret <= 0 && !stack.errors().is_empty()).then_some(stack)
+            }
+        })
+        .as_ref()
+}
+
+/// The options of the context `ssl` was made from (or switched to by SNI).
+pub fn context_options(ssl: &SslRef) -> u64 {
+    // SAFETY: a live SSL and its context; read only.
+    unsafe { sys::SSL_CTX_get_options(sys::SSL_get_SSL_CTX(ssl.as_ptr())) as u64 }
+}

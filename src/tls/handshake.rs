@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 
 use openssl::pkey::Id;
-use openssl::ssl::{ErrorCode, Ssl, SslContextRef, SslRef};
+use openssl::ssl::{ErrorCode, Ssl, SslContextRef, SslOptions, SslRef};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::conn::{self, Conn};
@@ -138,9 +138,18 @@ impl TlsContext {
         if let Err(e) = result {
             let mut err = handshake_error(context, &e);
             err.fatal_alert_received = state.fatal_alert.load(std::sync::atomic::Ordering::SeqCst);
+            if is_eof(&e, tls.ssl()) {
+                if let Some(queue) = ffi::eof_queue() {
+                    err = TlsError::new(context, queue);
+                    // OpenSSL's fatal `unexpected eof` sends an alert, so
+                    // stunnel closes that socket (`Connection reset/closed`).
+                    err.fatal_alert_received = true;
+                }
+            }
             if let (true, Some(flag)) = (err.fatal_alert_received, alert) {
                 flag.store(true, std::sync::atomic::Ordering::SeqCst);
             }
+            err.cause = Some(super::failure::classify(&err, tls.ssl(), &e));
             if !client {
                 err.hints = hello::hints(tls.ssl(), &err);
                 let _ = openssl::error::ErrorStack::get();
@@ -151,6 +160,20 @@ impl TlsContext {
         log_success(tls.ssl(), client, psk, &inner.ctx);
         Ok(TlsStream::new(tls, state))
     }
+}
+
+/// The peer closed the transport during the handshake, which OpenSSL 3
+/// reports as `unexpected eof while reading` (unless the service's
+/// `options` include `IGNORE_UNEXPECTED_EOF`, where stunnel says `Peer
+/// suddenly disconnected`); through the `openssl` crate's BIO it arrives as
+/// a bare `SSL_ERROR_SYSCALL` without an OS error.
+fn is_eof(e: &openssl::ssl::Error, ssl: &SslRef) -> bool {
+    let bare = e.ssl_error().is_none()
+        && e.code() == ErrorCode::SYSCALL
+        && e.io_error()
+            .map_or(true, |io| io.kind() == std::io::ErrorKind::UnexpectedEof);
+    let ignore = SslOptions::IGNORE_UNEXPECTED_EOF.bits();
+    bare && ffi::context_options(ssl) & ignore == 0
 }
 
 /// `SSL_accept: <queue>`, a socket error as `Connection reset by peer
@@ -175,6 +198,7 @@ fn handshake_error(context: &str, e: &openssl::ssl::Error) -> TlsError {
         queue: Vec::new(),
         hints: Vec::new(),
         fatal_alert_received: false,
+        cause: None,
     }
 }
 

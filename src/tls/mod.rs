@@ -8,7 +8,7 @@
 //! Files: `context` (build order), `policy` (versions, level, ciphers,
 //! options, `config`), `session`, `scope` (which sessions resume where),
 //! `certs`, `psk`, `verify`, `sni`, `ocsp` (+ `ocsp_http`), `hello`
-//! (ClientHello diagnostics), `handshake`, `stream`, `describe` (with
+//! (ClientHello diagnostics), `handshake` (with `failure`: the cause for the metrics), `stream`, `describe` (with
 //! `probe`: trial handshakes in memory), `conn` (per-connection state),
 //! `guard` (no panic unwinds into OpenSSL), `ffi` (all `unsafe`).
 
@@ -17,6 +17,7 @@ mod conn;
 pub mod context;
 mod describe;
 pub mod errors;
+mod failure;
 mod ffi;
 mod guard;
 mod handshake;

@@ -99,6 +99,9 @@ const PASSES_PER_POLL: usize = 64;
 pub struct Counters {
     pub to_tls: AtomicU64,
     pub to_socket: AtomicU64,
+    /// The service's counters, to which the progress of each poll is added
+    /// (the metrics' bytes sent each way).
+    pub totals: Option<std::sync::Arc<crate::metrics::ServiceMetrics>>,
 }
 
 /// Move bytes both ways until both directions are closed or a limit expires.
@@ -124,10 +127,26 @@ where
     let mut up = Direction::new(&TO_TLS);
     let mut down = Direction::new(&TO_SOCKET);
     let mut clock = Clock::new(limits);
+    // What was already added to `counters.totals`.
+    let (mut added_up, mut added_down) = (0, 0);
     let ending = poll_fn(|cx| {
         let poll = poll_transfer(cx, tls, plain, &mut up, &mut down, &mut clock);
         counters.to_tls.store(up.bytes, Ordering::Relaxed);
         counters.to_socket.store(down.bytes, Ordering::Relaxed);
+        if let Some(totals) = &counters.totals {
+            if up.bytes != added_up {
+                totals
+                    .to_tls
+                    .fetch_add(up.bytes - added_up, Ordering::Relaxed);
+                added_up = up.bytes;
+            }
+            if down.bytes != added_down {
+                totals
+                    .to_socket
+                    .fetch_add(down.bytes - added_down, Ordering::Relaxed);
+                added_down = down.bytes;
+            }
+        }
         poll
     })
     .await;

@@ -117,3 +117,25 @@ pub fn http_backend(body: &'static str) -> u16 {
     });
     port
 }
+
+/// `GET path` over HTTP/1.0 on 127.0.0.1:port: (status, body).
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut s = connect(port);
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .unwrap();
+    let reply = String::from_utf8_lossy(&read_to_end(s)).into_owned();
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {reply:?}"));
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}
+
+/// The value of the sample `series` (name and labels exactly as the page
+/// writes them) on a Prometheus text page.
+pub fn sample(page: &str, series: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}

@@ -20,6 +20,7 @@ pub fn default_service(name: &str) -> Service {
     Service {
         name: name.to_string(),
         client: false,
+        log_probes: true,
         accept: Vec::new(),
         connect: Vec::new(),
         redirect: Vec::new(),

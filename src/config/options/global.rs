@@ -8,7 +8,7 @@
 
 use super::declare::Failure;
 use super::values::strtol;
-use crate::config::model::{Foreground, LogMode};
+use crate::config::model::{Endpoint, Foreground, LogMode};
 
 pub fn foreground(v: &str) -> Result<Foreground, Failure> {
     Ok(if v.eq_ignore_ascii_case("yes") {
@@ -41,6 +41,13 @@ pub fn env_entry(v: &str) -> Result<(String, Option<String>), Failure> {
         Some((name, _)) => (name.to_string(), None),
         None => (v.to_string(), None),
     })
+}
+
+/// `metrics = [host:]port | /path` (rstunnel extension), split as `accept`.
+pub fn metrics_endpoint(v: &str) -> Result<Option<Endpoint>, Failure> {
+    crate::config::addr::endpoint(v)
+        .map(Some)
+        .map_err(Failure::from)
 }
 
 /// syslog(3) level names as stunnel accepts them.

@@ -12,8 +12,8 @@ use std::time::Duration;
 use super::declare::{self, Failure};
 use super::{global, net, timeouts, tls, values, verify};
 use crate::config::model::{
-    DebugLevel, Destination, Failover, Foreground, GroupId, LogId, LogMode, SocketOptions,
-    Timeouts, TlsVersion, Transparent, UserId, VerifyFlags,
+    DebugLevel, Destination, Endpoint, Failover, Foreground, GroupId, LogId, LogMode,
+    SocketOptions, Timeouts, TlsVersion, Transparent, UserId, VerifyFlags,
 };
 use crate::declare_section;
 
@@ -55,6 +55,10 @@ declare_section! {
         providers: Vec<String> = Vec::new()
             => ("provider", push(providers, values::string), help(&["provider to load"]));
         => ("providerParameter", refused, help(&["PROVIDER:PARAMETER=VALUE provider parameter"]), unlisted());
+        /// rstunnel extension: `metrics = [host:]port | /path`, the HTTP
+        /// endpoint of `/metrics` and `/healthz` .
+        metrics: Option<Endpoint> = None
+            => ("metrics", set(metrics, global::metrics_endpoint), help(&["[host:]port or /path of the HTTP /metrics and /healthz endpoint (rstunnel)"]));
         rnd_bytes: i64 = 1024
             => ("RNDbytes", set(rnd_bytes, values::number("Illegal number of bytes to read from random seed files")), help(&["bytes to read from random seed files"]), default_text(&["1024"]));
         rnd_file: Option<PathBuf> = Some(PathBuf::from("/dev/urandom"))
@@ -150,6 +154,10 @@ declare_section! {
         => ("libwrap", check(values::yes_no), help(&["yes|no use /etc/hosts.allow and /etc/hosts.deny"]), refused_when_yes());
         local: Option<IpAddr> = None
             => ("local", set(local, net::local), help(&["IP address to be used as source for remote connections"]));
+        /// rstunnel extension: `logProbes = no` logs a connection closed
+        /// before its first byte at debug level only.
+        log_probes: bool = true
+            => ("logProbes", set(log_probes, values::yes_no), help(&["yes|no log connections closed before sending any byte (rstunnel)"]));
         log_id: LogId = LogId::Sequential
             => ("logId", set(log_id, net::log_id), help(&["connection identifier type"]), default_text(&["sequential"]));
         ocsp_url: Option<String> = None
