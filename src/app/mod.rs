@@ -27,6 +27,7 @@ use crate::tls;
 /// to stunnel's exit status (0 or 1).
 pub fn main(args: &[String]) -> ExitCode {
     logging::install();
+    tls::library::init();
     let invocation = match cli::parse(args) {
         Ok(inv) => inv,
         Err(e) => {
@@ -75,6 +76,9 @@ fn print_plain(lines: &[String]) {
 fn banner() {
     crate::slog!(NOTICE, "{}", crate::version::banner());
     for line in crate::version::openssl_lines() {
+        crate::slog!(NOTICE, "{line}");
+    }
+    if let Some(line) = tls::library::banner_line() {
         crate::slog!(NOTICE, "{line}");
     }
     crate::slog!(NOTICE, "{}", crate::version::features());

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! [`build_all`] builds every service of a configuration in file order and
-//! wires SNI secondaries into their primary. Handshakes are in
+//! wires SNI secondaries into their primary, then logs the warning of each
+//! service that lets weak suites through (`weak.rs`). Handshakes are in
 //! `handshake.rs`, the `-test` report in `describe.rs`.
 
 use std::sync::{Arc, OnceLock};
@@ -122,6 +123,12 @@ pub fn build_all(
             })
             .collect();
         let _ = contexts[p].inner.sni_table.set(routes);
+    }
+    for (service, ctx) in services.iter().zip(&contexts) {
+        let set = super::weak::of_context(&ctx.inner.ctx);
+        if let Some(line) = super::weak::warning(&service.name, service.client, &set) {
+            crate::slog!(crate::log::WARNING, "{line}");
+        }
     }
     Ok(contexts)
 }

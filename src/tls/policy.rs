@@ -70,6 +70,7 @@ pub fn security_level(b: &mut SslContextBuilder, tls: &TlsSettings) {
 pub fn ciphers(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(), TlsError> {
     crate::slog!(crate::log::DEBUG, "Ciphers: {}", tls.ciphers);
     b.set_cipher_list(&tls.ciphers)
+        .and_then(|()| super::weak::guard_cipher_list(b, &tls.ciphers))
         .map_err(|e| TlsError::new("SSL_CTX_set_cipher_list", &e))?;
     crate::slog!(
         crate::log::DEBUG,
