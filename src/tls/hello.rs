@@ -206,8 +206,19 @@ fn missing(offer: &Offer) -> Option<String> {
         lacks.push("every suite it offered");
     }
     let verb = if lacks.len() == 1 { "is" } else { "are" };
+    // Export and DES suites left OpenSSL in 1.1.0; the others are build
+    // switches.
+    let how = if kinds
+        .iter()
+        .all(|k| matches!(k, Weakness::TripleDes | Weakness::Rc4))
+        && !unnamed
+    {
+        "compiled out of"
+    } else {
+        "not in"
+    };
     let mut text = format!(
-        "{} {verb} not in {}",
+        "{} {verb} {how} {}",
         and_list(&lacks),
         library::library_name()
     );
@@ -228,9 +239,13 @@ fn missing(offer: &Offer) -> Option<String> {
             has.push("SSLv3");
         }
         has.extend(legacy_suites);
-        text.push_str(&format!(
-            "; the legacy build rstunnel-legacy has {} (README: Legacy TLS)",
+        let what = if has == lacks {
+            if has.len() == 1 { "it" } else { "them" }.to_string()
+        } else {
             and_list(&has)
+        };
+        text.push_str(&format!(
+            "; the legacy build rstunnel-legacy has {what} (README: Legacy TLS)"
         ));
     }
     Some(text)

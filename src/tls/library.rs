@@ -136,12 +136,13 @@ pub fn banner_line() -> Option<String> {
     ))
 }
 
-/// `the system OpenSSL 3.0.17 1 Jul 2025` / `OpenSSL 3.5.5 … (the legacy
-/// build)`: the library, for hints that say what it lacks.
+/// `OpenSSL 3.0.19 27 Jan 2026 (the system library)` / `OpenSSL 3.5.5 …
+/// (the legacy build)`: the library, for hints that say what it lacks.
 pub fn library_name() -> String {
-    if LEGACY_BUILD {
-        format!("{} (legacy build)", openssl::version::version())
+    let which = if LEGACY_BUILD {
+        "the legacy build"
     } else {
-        format!("{} (system library)", openssl::version::version())
-    }
+        "the system library"
+    };
+    format!("{} ({which})", openssl::version::version())
 }
