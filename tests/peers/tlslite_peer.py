@@ -35,9 +35,17 @@ def settings(profile):
     low, high, ciphers, macs = PROFILES[profile]
     hs = HandshakeSettings()
     hs.minVersion, hs.maxVersion = low, high
+    # The server picks from `versions`, not from the min/max range.
+    hs.versions = [v for v in [(3, 3), (3, 2), (3, 1), (3, 0)] if low <= v <= high]
     hs.cipherNames = ciphers
     hs.macNames = macs
     hs.keyExchangeNames = ["rsa"]
+    if high == (3, 0):
+        # Extended master secret and encrypt-then-MAC are TLS only (RFC
+        # 7627, 7366); tlslite-ng's server would agree to them in SSL 3.0
+        # and then fail (an assertion, a bad record MAC).
+        hs.useExtendedMasterSecret = False
+        hs.useEncryptThenMAC = False
     return hs
 
 
