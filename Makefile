@@ -5,6 +5,7 @@
 #                   RC4) in target/legacy; make install-legacy installs it
 #                   as rstunnel-legacy beside rstunnel
 #   make bench      rstunnel vs stunnel4 side by side (not part of test)
+#   make fuzz       every fuzz target for FUZZ_SECONDS (default 600) each
 #   make install PREFIX=/usr/local DESTDIR=/tmp/stage
 #   make vendor     the crates of Cargo.lock in vendor/, for the offline
 #                   Debian build (dpkg-buildpackage -us -uc -b)
@@ -35,7 +36,9 @@ LEGACY_FLAGS = --release --locked --features legacy-tls --target-dir $(LEGACY_TA
 # the stunnel4 differentials whose configurations ask for no weak suite.
 LEGACY_TESTS = --lib --test legacy_tls_build --test differential_tls --test tls_legacy
 
-.PHONY: all build legacy run test bench install install-legacy uninstall clean vendor package-test
+FUZZ_SECONDS ?= 600
+
+.PHONY: all build legacy run test bench install install-legacy uninstall clean vendor package-test fuzz
 
 all: build
 
@@ -56,6 +59,7 @@ test:
 	$(CARGO) test --release --locked --no-fail-fast -- --test-threads=2 || status=1; \
 	$(LEGACY_CARGO) test $(LEGACY_FLAGS) --no-fail-fast $(LEGACY_TESTS) -- --test-threads=2 || status=1; \
 	exit $$status
+	scripts/fuzz --check 10
 	@if [ -n "$$RSTUNNEL_TEST_SKIP" ]; then \
 	    echo "NOTE: RSTUNNEL_TEST_SKIP is set: tests whose peer or privilege is missing passed with a SKIP line"; \
 	fi
@@ -71,6 +75,11 @@ vendor:
 package-test: vendor
 	scripts/install-test-deps
 	$(CARGO) test --release --locked --test packaging_deb -- --ignored --test-threads=1
+
+# Coverage-guided fuzzing (libFuzzer, stable toolchain; scripts/fuzz). The
+# corpus in fuzz/corpus/ grows; commit what is new.
+fuzz:
+	scripts/fuzz $(FUZZ_SECONDS)
 
 bench: build
 	scripts/bench

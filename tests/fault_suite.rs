@@ -660,6 +660,14 @@ fn legit_session(port: u16) -> Option<openssl::ssl::SslStream<TcpStream>> {
     (&greeting == b"E:" && &echo == b"x").then_some(s)
 }
 
+/// The test holds thousands of sockets itself: soft descriptor limit up to
+/// the hard one.
+fn raise_nofile() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
+}
+
 /// Resident memory of `pid` in KiB.
 fn rss_kib(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
@@ -678,11 +686,7 @@ fn rss_kib(pid: i32) -> u64 {
 #[test]
 fn memory_taken_by_a_handshake_flood_is_given_back() {
     const FLOOD: usize = 5_000;
-    // The test holds the flood's sockets itself.
-    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .expect("getrlimit");
-    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard)
-        .expect("setrlimit");
+    raise_nofile();
     let dir = tempfile::tempdir().unwrap();
     let pki = make_pki(dir.path());
     let (proc, log, _dir) = start_services(&format!(
@@ -732,4 +736,56 @@ fn legit_exchange_tls_only(port: u16) {
     let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
     b.set_verify(openssl::ssl::SslVerifyMode::NONE);
     let _ = b.build().connect("localhost", tcp);
+}
+
+/// Slowloris: 5,000 connections, each dripping a ClientHello one byte per
+/// second (TIMEOUTbusy at stunnel's 300 s default, so none is cut off),
+/// never slow a legitimate client: while all 5,000 are accepted and
+/// hanging on, each of its handshakes with an echo takes under a second.
+/// (stunnel4 runs a thread per connection; not compared here.)
+#[test]
+fn slowloris_of_5000_connections_leaves_a_legitimate_handshake_under_a_second() {
+    const SLOW: usize = 5_000;
+    raise_nofile();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let (_proc, log, _dir) = start_services(&format!(
+        "[slow]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{}\ncert = {}\n",
+        support::tagged_echo(b"E:"),
+        p(&pki.combined)
+    ));
+    let port = log.port("slow");
+    // A TLS 1.0 record header announcing a 512-byte handshake message, then
+    // the ClientHello's first bytes: the tunnel must wait for the rest.
+    let drip: &[u8] = &[
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
+    let mut slow: Vec<TcpStream> = (0..SLOW)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("slowloris connect"))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut sent = 0;
+    while log.count("Service [slow] accepted connection") < SLOW {
+        assert!(
+            Instant::now() < deadline,
+            "not all {SLOW} connections were accepted"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for byte in drip {
+        for s in &mut slow {
+            s.write_all(std::slice::from_ref(byte))
+                .expect("a slowloris connection was dropped");
+        }
+        sent += 1;
+        let started = Instant::now();
+        legit_exchange(port).unwrap_or_else(|e| panic!("after byte {sent}: {e}"));
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(1),
+            "legitimate handshake took {took:?} with {SLOW} slowloris connections open"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(log.count("TIMEOUTbusy"), 0, "{}", log.text());
 }

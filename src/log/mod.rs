@@ -147,7 +147,7 @@ pub fn emit(level: u8, args: fmt::Arguments<'_>) {
     }
     let text = sanitize(&args.to_string());
     let conn_id = CONN.try_with(|c| c.id.clone()).ok();
-    let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    let mut state = lock_state();
     match &mut *state {
         State::Buffering(lines) => lines.push((level, text)),
         State::Active(sinks) => {
@@ -160,6 +160,35 @@ pub fn emit(level: u8, args: fmt::Arguments<'_>) {
             }
         }
     }
+}
+
+/// The log state, locked by this thread; [`LOCKED`] says so until the
+/// guard drops (returns or unwinds).
+struct Locked(std::sync::MutexGuard<'static, State>);
+
+impl std::ops::Deref for Locked {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Locked {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.0
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        LOCKED.with(|l| l.set(false));
+    }
+}
+
+fn lock_state() -> Locked {
+    let guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    LOCKED.with(|l| l.set(true));
+    Locked(guard)
 }
 
 fn main_id() -> &'static str {
@@ -175,7 +204,7 @@ pub fn set_main_id(id: &'static str) {
 /// global threshold. Called again on reload and log reopen to swap sinks.
 pub fn activate(sinks: Sinks, global_level: u8) {
     GLOBAL_LEVEL.store(global_level, Ordering::Relaxed);
-    let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    let mut state = lock_state();
     let previous = std::mem::replace(&mut *state, State::Active(sinks));
     ACTIVE.store(true, Ordering::Release);
     if let (State::Buffering(lines), State::Active(sinks)) = (previous, &mut *state) {
@@ -188,15 +217,12 @@ pub fn activate(sinks: Sinks, global_level: u8) {
 
 /// Still at start-up (nothing activated yet)?
 pub fn is_buffering() -> bool {
-    matches!(
-        &*STATE.lock().unwrap_or_else(|p| p.into_inner()),
-        State::Buffering(_)
-    )
+    matches!(&*lock_state(), State::Buffering(_))
 }
 
 /// Error mode: every buffered line, all levels, to stderr as `[c] text`.
 pub fn dump_buffered() {
-    let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    let mut state = lock_state();
     if let State::Buffering(lines) = &mut *state {
         let mut err = std::io::stderr().lock();
         for (level, text) in lines.drain(..) {
@@ -209,7 +235,7 @@ pub fn dump_buffered() {
 /// Information mode (`-version`, `-help`…): plain lines, no stamp, no level,
 /// everything below debug.
 pub fn print_buffered_plain() {
-    let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    let mut state = lock_state();
     if let State::Buffering(lines) = &mut *state {
         let mut err = std::io::stderr().lock();
         for (level, text) in lines.drain(..) {
@@ -223,7 +249,7 @@ pub fn print_buffered_plain() {
 
 /// Apply `f` to the active sinks (reopen on SIGUSR1, swap on reload).
 pub fn with_sinks<R>(f: impl FnOnce(&mut Sinks) -> R) -> Option<R> {
-    match &mut *STATE.lock().unwrap_or_else(|p| p.into_inner()) {
+    match &mut *lock_state() {
         State::Active(sinks) => Some(f(sinks)),
         State::Buffering(_) => None,
     }
@@ -265,17 +291,66 @@ impl ::log::Log for Bridge {
     fn flush(&self) {}
 }
 
-/// Install the bridge as the process logger (once; later calls are no-ops).
+/// Install the bridge as the process logger, and the panic hook (once;
+/// later calls are no-ops).
 pub fn install() {
     static BRIDGE: Bridge = Bridge;
     if ::log::set_logger(&BRIDGE).is_ok() {
         ::log::set_max_level(::log::LevelFilter::Debug);
+        install_panic_hook();
     }
+}
+
+std::thread_local! {
+    /// This thread holds the log lock ([`lock_state`]).
+    static LOCKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A panic is a bug, and it ends only the task it hit (tokio catches it),
+/// so nothing else would tell the operator: a daemon's stderr is
+/// /dev/null. Log `INTERNAL ERROR: panic at FILE:LINE: MESSAGE` at err level
+/// too, unless this thread holds the log lock (the panic came from inside
+/// the logger, which would deadlock).
+fn install_panic_hook() {
+    let print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        print(info);
+        if LOCKED.with(|l| l.get()) {
+            return;
+        }
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let place = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        crate::slog!(ERR, "INTERNAL ERROR: panic at {place}: {message}");
+    }));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panic_is_logged_as_an_internal_error() {
+        install();
+        let _ = std::thread::spawn(|| panic!("boom for the log")).join();
+        let state = lock_state();
+        let State::Buffering(lines) = &*state else {
+            panic!("unit tests never activate sinks");
+        };
+        assert!(
+            lines.iter().any(|(level, text)| *level == ERR
+                && text.starts_with("INTERNAL ERROR: panic at src/log/mod.rs:")
+                && text.ends_with(": boom for the log")),
+            "{lines:?}"
+        );
+    }
 
     #[test]
     fn sanitize_masks_control_bytes_and_keeps_utf8() {

@@ -59,7 +59,7 @@ mod table;
 use table::entry;
 
 pub use busy::Busy;
-pub use hook::{Abort, Ctx, HookResult, Io, Net, Outcome, Phase, Streams, Target};
+pub use hook::{Abort, BoxFuture, Ctx, HookResult, Io, Net, Outcome, Phase, Streams, Target};
 pub use net::SystemNet;
 pub use rewind::Rewind;
 

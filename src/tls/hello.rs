@@ -34,7 +34,7 @@ pub fn record(ssl: &SslRef) {
     }
 }
 
-fn parse(ssl: &SslRef) -> Offer {
+pub fn parse(ssl: &SslRef) -> Offer {
     let mut versions = Vec::new();
     // supported_versions (43): length byte, then 16-bit versions.
     if let Some(ext) = ffi::client_hello_ext(ssl, 43) {

@@ -40,3 +40,12 @@ mod weak;
 pub use context::{build, build_all, Loading, TlsContext};
 pub use errors::TlsError;
 pub use stream::{Persistence, TlsStream};
+
+/// Parsers of bytes from the network, public for the fuzz targets (`fuzz/`):
+/// the ClientHello inspection behind the failure hints, the OCSP
+/// responder's HTTP answer and the responder URL.
+#[doc(hidden)]
+pub mod parsers {
+    pub use super::hello::parse as client_hello;
+    pub use super::ocsp_http::{complete_body as ocsp_http_answer, parse as ocsp_url};
+}

@@ -209,7 +209,7 @@ fn exchange(stream: &mut TcpStream, message: &[u8], budget: &Budget) -> Result<(
 /// Content-Length, else at `eof`): the body of a 200, or `None` (logged)
 /// for any other status. `None` while incomplete.
 #[allow(clippy::option_option)]
-fn complete_body(answer: &[u8], eof: bool) -> Option<Option<Vec<u8>>> {
+pub fn complete_body(answer: &[u8], eof: bool) -> Option<Option<Vec<u8>>> {
     let end = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&answer[..end]);
     let body = &answer[end + 4..];

@@ -185,10 +185,21 @@ impl Daemon {
     }
 }
 
+/// Stops the daemon; then its log must hold no panic (the default hook's
+/// `panicked at` on stderr, or rstunnel's `INTERNAL ERROR: panic`): no
+/// test input may panic the daemon.
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            return;
+        }
+        let text = self.log.text();
+        assert!(
+            !text.contains("INTERNAL ERROR: panic") && !text.contains("panicked at"),
+            "the daemon panicked:\n{text}"
+        );
     }
 }
 

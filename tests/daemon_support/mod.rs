@@ -21,8 +21,23 @@ use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode};
 
 use crate::common::{Impl, PATIENCE};
 
-/// A log file written by a daemon, read by polling (bounded).
+/// A log file written by a daemon, read by polling (bounded). When the
+/// test ends, the log must hold no panic (rstunnel logs each one as
+/// `INTERNAL ERROR: panic at …`): hostile input never panics the daemon.
 pub struct LogFile(pub PathBuf);
+
+impl Drop for LogFile {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let text = self.text();
+        assert!(
+            !text.contains("INTERNAL ERROR: panic"),
+            "the daemon panicked:\n{text}"
+        );
+    }
+}
 
 impl LogFile {
     pub fn text(&self) -> String {

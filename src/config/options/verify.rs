@@ -93,11 +93,13 @@ pub fn require_cert(f: &mut VerifyFlags, v: &str) -> Result<(), Failure> {
 const PSK_MAX_IDENTITY_LEN: usize = 256;
 const PSK_MAX_PSK_LEN: usize = 512;
 
+/// The last line of every `PSKsecrets` failure.
+const FAILED: &str = "Failed to read PSK secrets";
+
 /// stunnel's `psk_read`: lines `IDENTITY:KEY` (no trimming, no comments,
 /// empty lines skipped); KEY is hex if it decodes as hex, else ASCII.
 /// A file readable by "other" only draws a warning.
 pub fn read_psk_file(path: &str) -> Result<Vec<(String, Vec<u8>)>, Failure> {
-    const FAILED: &str = "Failed to read PSK secrets";
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path).map_err(|e| {
         Failure::with_before(format!("{path}: {}", crate::os::errno::of_io(&e)), FAILED)
@@ -107,8 +109,14 @@ pub fn read_psk_file(path: &str) -> Result<Vec<(String, Vec<u8>)>, Failure> {
     }
     let bytes = std::fs::read(path)
         .map_err(|_| Failure::with_before("Cannot open PSKsecrets file", FAILED))?;
+    parse_psk_secrets(&bytes)
+}
+
+/// The content of a `PSKsecrets` file (see [`read_psk_file`]); public for
+/// the fuzz target.
+pub fn parse_psk_secrets(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Failure> {
     let mut keys = Vec::new();
-    for (i, line) in physical_lines(&bytes).iter().enumerate() {
+    for (i, line) in physical_lines(bytes).iter().enumerate() {
         let no = i + 1;
         let line = String::from_utf8_lossy(line);
         let line = line.split('\0').next().unwrap_or_default();
