@@ -84,3 +84,20 @@ fn old_clients_are_refused_with_hints_that_name_the_legacy_build() {
         assert!(!log.contains("To accept this client, set"), "{log}");
     }
 }
+
+/// A cipher list of nothing but suites this OpenSSL lacks: stunnel's `no
+/// cipher match`, then which suites and where they are.
+#[test]
+fn weak_only_cipher_list_names_what_is_compiled_out() {
+    let conf = "[appliance]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:9\n\
+                ciphers = DES-CBC3-SHA:RC4-SHA:@SECLEVEL=0\n";
+    let (code, err) = common::check_config(conf);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("SSL routines::no cipher match"), "{err}");
+    let want = format!(
+        "DES-CBC3-SHA, RC4-SHA: 3DES and RC4 are compiled out of {} (the system library); \
+         the legacy build rstunnel-legacy has them (README: Legacy TLS)",
+        openssl::version::version()
+    );
+    assert!(err.lines().any(|l| l.ends_with(&want)), "{err}");
+}

@@ -71,7 +71,11 @@ pub fn ciphers(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(), TlsEr
     crate::slog!(crate::log::DEBUG, "Ciphers: {}", tls.ciphers);
     b.set_cipher_list(&tls.ciphers)
         .and_then(|()| super::weak::guard_cipher_list(b, &tls.ciphers))
-        .map_err(|e| TlsError::new("SSL_CTX_set_cipher_list", &e))?;
+        .map_err(|e| {
+            let mut err = TlsError::new("SSL_CTX_set_cipher_list", &e);
+            err.hints.extend(super::weak::compiled_out(&tls.ciphers));
+            err
+        })?;
     crate::slog!(
         crate::log::DEBUG,
         "TLSv1.3 ciphersuites: {}",

@@ -112,13 +112,61 @@ pub fn guard_cipher_list(
     b.set_cipher_list(&format!("{ciphers}:!3DES:!RC4"))
 }
 
+/// After `ciphers` matched nothing: the weak suites it names that this
+/// OpenSSL was built without, and where they are (`DES-CBC3-SHA, RC4-SHA:
+/// 3DES and RC4 are compiled out of …; the legacy build rstunnel-legacy
+/// has them`). stunnel only says `no cipher match`.
+pub fn compiled_out(ciphers: &str) -> Option<String> {
+    let r = super::library::reach();
+    let mut names: Vec<&str> = Vec::new();
+    let mut kinds: Vec<Weakness> = Vec::new();
+    for e in positive_elements(ciphers) {
+        let kind = match suites::name_weakness(e) {
+            Some(k @ Weakness::TripleDes) if !r.triple_des => k,
+            Some(k @ Weakness::Rc4) if !r.rc4 => k,
+            _ => continue,
+        };
+        names.push(e);
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    if names.is_empty() {
+        return None;
+    }
+    let labels: Vec<&str> = kinds.iter().map(|k| k.label()).collect();
+    let (verb, pronoun) = if labels.len() == 1 {
+        ("is", "it")
+    } else {
+        ("are", "them")
+    };
+    let mut text = format!(
+        "{}: {} {verb} compiled out of {}",
+        names.join(", "),
+        labels.join(" and "),
+        super::library::library_name()
+    );
+    if !super::library::LEGACY_BUILD {
+        text.push_str(&format!(
+            "; the legacy build rstunnel-legacy has {pronoun} (README: Legacy TLS)"
+        ));
+    }
+    Some(text)
+}
+
+/// The elements of a cipher string that add suites (not `!X`, `-X`, `@…`),
+/// split at `+`.
+fn positive_elements(ciphers: &str) -> impl Iterator<Item = &str> {
+    ciphers
+        .split([':', ',', ' '])
+        .filter(|e| !e.is_empty() && !e.starts_with(['!', '-', '@']))
+        .flat_map(|e| e.trim_start_matches('+').split('+'))
+}
+
 /// Whether a positive element of an OpenSSL cipher string asks for weak
 /// suites by name or class.
 fn names_weak(ciphers: &str) -> bool {
-    ciphers
-        .split([':', ',', ' '])
-        .filter(|e| !e.starts_with('!') && !e.starts_with('-') && !e.starts_with('@'))
-        .flat_map(|e| e.trim_start_matches('+').split('+'))
+    positive_elements(ciphers)
         .any(|e| matches!(e, "MEDIUM" | "LOW") || suites::name_weakness(e).is_some())
 }
 
