@@ -391,7 +391,8 @@ fn accepted_pairs_match_stunnel4_for_every_config() {
                 .map(|(k, _)| k.clone())
                 .collect()
         };
-        let (a, b) = (accepted(rs), accepted(st));
+        let a = accepted(rs);
+        let b = without_library_differences(accepted(st), &a);
         // A negotiated pair must be the one offered.
         for (pair, got) in rs.iter().chain(st.iter()) {
             if let Some((v, c)) = got {
@@ -438,12 +439,29 @@ fn accepted_pairs_match_stunnel4_for_every_config() {
         let (ok, _, err) = handle.join().expect("-test thread");
         let name = cases[c].name;
         assert!(ok, "{name}: rstunnel -test failed:\n{err}");
-        let listed = test_report_pairs(&err);
+        // Pairs Debian's OpenSSL cannot even offer were not probed: only
+        // the legacy build lists any, and only weak ones, for a
+        // configuration that asks for them (`ALL:@SECLEVEL=0`).
+        let (listed, beyond): (BTreeSet<Pair>, BTreeSet<Pair>) = test_report_pairs(&err)
+            .into_iter()
+            .partition(|p| verdicts[2 * c + 1].contains_key(p));
+        if !beyond.is_empty() {
+            let weak = |c: &str| c.contains("DES-CBC3") || c.contains("3DES") || c.contains("RC4");
+            assert!(
+                cfg!(feature = "legacy-tls") && beyond.iter().all(|(_, c)| weak(c)),
+                "{name}: -test lists pairs no probe offered: {beyond:?}"
+            );
+            eprintln!(
+                "{name}: the legacy build also lists {} weak pairs (3DES, RC4)",
+                beyond.len()
+            );
+        }
         let oracle: BTreeSet<Pair> = verdicts[2 * c + 1]
             .iter()
             .filter(|(_, r)| r.is_some())
             .map(|(k, _)| k.clone())
             .collect();
+        let oracle = without_library_differences(oracle, &listed);
         assert_eq!(
             listed, oracle,
             "{name}: -test report differs from stunnel4's accepted pairs:\n{err}"
@@ -463,6 +481,35 @@ fn accepted_pairs_match_stunnel4_for_every_config() {
         distinct.len() >= cases.len() - 1,
         "configs are not varied enough:\n{summary}"
     );
+}
+
+/// Pairs that differ because of the library, not of rstunnel: the legacy
+/// build (`--features legacy-tls`) links OpenSSL 3.5, where the TLS 1.2
+/// CCM8 suites (8-byte tag) are `MEDIUM` with 64 bits of strength, so
+/// neither `HIGH` nor any security level above 0 includes them; Debian's
+/// OpenSSL 3.0, under stunnel4, still counts them `HIGH`. These are the
+/// only differences (README, "The legacy build"). The system build has
+/// none.
+fn library_difference(pair: &Pair) -> bool {
+    cfg!(feature = "legacy-tls") && pair.1.contains("CCM8")
+}
+
+/// stunnel4's accepted set less the library differences rstunnel lacks.
+fn without_library_differences(oracle: BTreeSet<Pair>, ours: &BTreeSet<Pair>) -> BTreeSet<Pair> {
+    let (kept, named): (BTreeSet<Pair>, BTreeSet<Pair>) = oracle
+        .into_iter()
+        .partition(|p| !library_difference(p) || ours.contains(p));
+    if !named.is_empty() {
+        let list: Vec<String> = named
+            .iter()
+            .map(|(v, c)| format!("{} {c}", v.name()))
+            .collect();
+        eprintln!(
+            "library difference (OpenSSL 3.5 CCM8 is MEDIUM): {}",
+            list.join(", ")
+        );
+    }
+    kept
 }
 
 /// The `TLSv1.2 ciphers: A:B` lines of `rstunnel -test` as pairs.

@@ -32,6 +32,7 @@ use crate::tls;
 pub fn main(args: &[String]) -> ExitCode {
     logging::install();
     upgrade::remember(args);
+    tls::library::init();
     let invocation = match cli::parse(args) {
         Ok(inv) => inv,
         Err(e) => {
@@ -80,6 +81,9 @@ fn print_plain(lines: &[String]) {
 fn banner() {
     crate::slog!(NOTICE, "{}", crate::version::banner());
     for line in crate::version::openssl_lines() {
+        crate::slog!(NOTICE, "{line}");
+    }
+    if let Some(line) = tls::library::banner_line() {
         crate::slog!(NOTICE, "{line}");
     }
     crate::slog!(NOTICE, "{}", crate::version::features());

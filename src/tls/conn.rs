@@ -48,6 +48,11 @@ pub struct Offer {
     pub versions: Vec<SslVersion>,
     /// Cipher suite names OpenSSL knows (signalling suites left out).
     pub ciphers: Vec<String>,
+    /// Codes of offered suites this OpenSSL does not know (3DES and RC4 in
+    /// the system build), in the client's order.
+    pub unknown: Vec<u16>,
+    /// Every offered suite for the hint line, in the client's order.
+    pub shown: Vec<String>,
 }
 
 /// `ticketKeySecret` / `ticketMacSecret` of the service that accepted.

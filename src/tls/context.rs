@@ -9,8 +9,10 @@
 //! ```
 //!
 //! [`build_all`] builds every service of a configuration in file order and
-//! wires SNI secondaries into their primary. Handshakes are in
-//! `handshake.rs`, the `-test` report in `describe.rs`.
+//! wires SNI secondaries into their primary. Each build ends with the
+//! warning of a service that lets weak suites through (`weak.rs`), so it is
+//! logged at start, on reload, in inetd mode and by `-test`. Handshakes are
+//! in `handshake.rs`, the `-test` report in `describe.rs`.
 
 use std::sync::{Arc, OnceLock};
 
@@ -212,9 +214,14 @@ fn build_one(
         verify_mode,
         ocsp: ocsp::Settings::of(service),
     });
+    let ctx = b.build();
+    let weak = super::weak::of_context(&ctx);
+    if let Some(line) = super::weak::warning(&service.name, client, &weak) {
+        crate::slog!(crate::log::WARNING, "{line}");
+    }
     Ok(TlsContext {
         inner: Arc::new(Inner {
-            ctx: b.build(),
+            ctx,
             policy,
             tickets,
             last_session,

@@ -113,8 +113,22 @@ impl TlsContext {
                         usable.join(" ")
                     }
                 ));
+                let weak = super::weak::WeakSet::from_names(
+                    per_version
+                        .iter()
+                        .any(|(v, c)| *v == "SSLv3" && !c.is_empty()),
+                    per_version
+                        .iter()
+                        .flat_map(|(_, c)| c.iter().map(String::as_str)),
+                );
                 for (version, ciphers) in per_version {
-                    out.push(format!("{version} ciphers: {}", join(&ciphers)));
+                    // SSLv3 (legacy build only) is shown when accepted.
+                    if version != "SSLv3" || !ciphers.is_empty() {
+                        out.push(format!("{version} ciphers: {}", join(&ciphers)));
+                    }
+                }
+                if !weak.is_empty() {
+                    out.push(format!("weak (broken) TLS accepted: {}", weak.describe()));
                 }
             }
             Err(reason) => {
@@ -137,9 +151,14 @@ impl TlsContext {
             .into_iter()
             .map(|(n, _)| n)
             .partition(|n| n.starts_with("TLS_"));
-        vec![
+        let mut out = vec![
             format!("offered ciphers (TLSv1.2 and below): {}", join(&legacy)),
             format!("offered ciphersuites (TLSv1.3): {}", join(&tls13)),
-        ]
+        ];
+        let weak = super::weak::of_context(ctx);
+        if !weak.is_empty() {
+            out.push(format!("weak (broken) TLS offered: {}", weak.describe()));
+        }
+        out
     }
 }

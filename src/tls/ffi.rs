@@ -76,6 +76,7 @@ extern "C" {
     fn SSL_CTX_get_ciphers(ctx: *const sys::SSL_CTX) -> *mut sys::stack_st_SSL_CIPHER;
     fn SSL_set_options(ssl: *mut sys::SSL, op: u64) -> u64;
     fn SSL_clear_options(ssl: *mut sys::SSL, op: u64) -> u64;
+    fn SSL_get_options(ssl: *const sys::SSL) -> u64;
     fn SSL_get1_supported_ciphers(ssl: *mut sys::SSL) -> *mut sys::stack_st_SSL_CIPHER;
     fn EC_curve_nid2nist(nid: c_int) -> *const c_char;
     fn ERR_error_string_n(code: c_ulong, buf: *mut c_char, len: usize);
@@ -589,6 +590,20 @@ pub fn adopt_handshake_settings(ssl: &mut SslRef, settings: &HandshakeSettings) 
         let lists_ok = sys::SSL_set_cipher_list(p, settings.ciphers.as_ptr()) == 1
             && sys::SSL_set_ciphersuites(p, settings.suites.as_ptr()) == 1;
         range_ok && lists_ok
+    }
+}
+
+/// `SSL_get_options` (the crate has it for contexts only).
+pub fn ssl_options(ssl: &SslRef) -> openssl::ssl::SslOptions {
+    // SAFETY: plain getter on a live SSL.
+    openssl::ssl::SslOptions::from_bits_retain(unsafe { SSL_get_options(ssl.as_ptr()) })
+}
+
+/// `SSL_clear_options` on one connection.
+pub fn ssl_clear_options(ssl: &mut SslRef, options: openssl::ssl::SslOptions) {
+    // SAFETY: plain setter on a live SSL.
+    unsafe {
+        SSL_clear_options(ssl.as_ptr(), options.bits());
     }
 }
 

@@ -10,7 +10,9 @@
 //! `certs`, `psk`, `verify`, `sni`, `ocsp` (+ `ocsp_http`), `hello`
 //! (ClientHello diagnostics), `handshake` (with `failure`: the cause for the metrics), `stream`, `describe` (with
 //! `probe`: trial handshakes in memory), `conn` (per-connection state),
-//! `guard` (no panic unwinds into OpenSSL), `ffi` (all `unsafe`).
+//! `guard` (no panic unwinds into OpenSSL), `ffi` (all `unsafe`),
+//! `library` (which OpenSSL, what it has of SSLv3/3DES/RC4), `weak` (the
+//! weak suites a context lets through), `suites` (names OpenSSL lacks).
 
 mod certs;
 mod conn;
@@ -22,6 +24,7 @@ mod ffi;
 mod guard;
 mod handshake;
 mod hello;
+pub mod library;
 mod ocsp;
 mod ocsp_http;
 mod policy;
@@ -31,7 +34,9 @@ mod scope;
 mod session;
 mod sni;
 pub mod stream;
+mod suites;
 mod verify;
+mod weak;
 
 pub use context::{build, build_all, Loading, TlsContext};
 pub use errors::TlsError;

@@ -70,7 +70,12 @@ pub fn security_level(b: &mut SslContextBuilder, tls: &TlsSettings) {
 pub fn ciphers(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(), TlsError> {
     crate::slog!(crate::log::DEBUG, "Ciphers: {}", tls.ciphers);
     b.set_cipher_list(&tls.ciphers)
-        .map_err(|e| TlsError::new("SSL_CTX_set_cipher_list", &e))?;
+        .and_then(|()| super::weak::guard_cipher_list(b, &tls.ciphers))
+        .map_err(|e| {
+            let mut err = TlsError::new("SSL_CTX_set_cipher_list", &e);
+            err.hints.extend(super::weak::compiled_out(&tls.ciphers));
+            err
+        })?;
     crate::slog!(
         crate::log::DEBUG,
         "TLSv1.3 ciphersuites: {}",

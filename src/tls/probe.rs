@@ -34,13 +34,20 @@ use super::conn::{self, Conn};
 use super::context::Inner;
 use super::ffi;
 
-/// The versions probed, oldest first, with OpenSSL's names.
-pub const VERSIONS: [(SslVersion, &str); 4] = [
-    (SslVersion::TLS1, "TLSv1"),
-    (SslVersion::TLS1_1, "TLSv1.1"),
-    (SslVersion::TLS1_2, "TLSv1.2"),
-    (SslVersion::TLS1_3, "TLSv1.3"),
-];
+/// The versions probed, oldest first, with OpenSSL's names; SSLv3 only
+/// with an OpenSSL that has it (the legacy build).
+fn versions() -> Vec<(SslVersion, &'static str)> {
+    let ssl3 = super::library::reach().ssl3;
+    ssl3.then_some((SslVersion::SSL3, "SSLv3"))
+        .into_iter()
+        .chain([
+            (SslVersion::TLS1, "TLSv1"),
+            (SslVersion::TLS1_1, "TLSv1.1"),
+            (SslVersion::TLS1_2, "TLSv1.2"),
+            (SslVersion::TLS1_3, "TLSv1.3"),
+        ])
+        .collect()
+}
 
 /// A certificate and key used in place of the configured ones.
 pub struct StandIn {
@@ -178,7 +185,7 @@ pub fn accepted(
         let client = client_context(inner).ok_or("cannot create a client context")?;
         let candidates = ffi::context_cipher_names(&inner.ctx);
         let mut out = Vec::new();
-        for (version, name) in VERSIONS {
+        for (version, name) in versions() {
             let tls13 = version == SslVersion::TLS1_3;
             let accepted = candidates
                 .iter()
@@ -198,6 +205,7 @@ pub fn accepted(
 fn client_context(inner: &Inner) -> Option<SslContext> {
     let mut b = SslContext::builder(SslMethod::tls_client()).ok()?;
     b.set_verify(SslVerifyMode::NONE);
+    b.clear_options(openssl::ssl::SslOptions::NO_SSLV3);
     if let Some((id, key)) = inner.policy.psk.first().cloned() {
         b.set_psk_client_callback(move |_ssl, _hint, identity, psk| {
             if id.len() >= identity.len() || key.len() > psk.len() {

@@ -11,6 +11,7 @@ pub mod must_run;
 pub mod net;
 pub mod tls_client;
 pub mod tls_pki;
+pub mod tlslite;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
