@@ -181,6 +181,16 @@ fn socket_activation_and_systemd_notifications() {
     proc.wait_exit();
 }
 
+/// `GET path` on the metrics endpoint; the whole answer.
+fn http_get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+}
+
 /// Stream `rounds` chunks through `s` and check each echo.
 fn stream(s: &mut openssl::ssl::SslStream<TcpStream>, rounds: usize, seed: u8) {
     for i in 0..rounds {
@@ -199,12 +209,14 @@ fn stream(s: &mut openssl::ssl::SslStream<TcpStream>, rounds: usize, seed: u8) {
 #[test]
 fn sigterm_drains_live_connections_under_timeout_drain() {
     let dir = tempfile::tempdir().unwrap();
+    let metrics = free_port();
     let (mut proc, log) = start(
         dir.path(),
-        "TIMEOUTdrain = 5\n",
+        &format!("TIMEOUTdrain = 5\nmetrics = 127.0.0.1:{metrics}\n"),
         &echo_service(dir.path(), "127.0.0.1:0"),
     );
     let port = log.port("echo");
+    assert!(http_get(metrics, "/healthz").starts_with("HTTP/1.1 200"));
     let mut busy = support::tls_connect(port);
     assert_eq!(support::read_n(&mut busy, 2), b"E:");
     stream(&mut busy, 20, 1);
@@ -212,6 +224,12 @@ fn sigterm_drains_live_connections_under_timeout_drain() {
     log.wait_for("Draining 1 connection(s) for up to 5 second(s)");
     let refused = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.kind());
     assert_eq!(refused.err(), Some(ErrorKind::ConnectionRefused));
+    // The load balancer's health check says so while the drain runs.
+    let health = http_get(metrics, "/healthz");
+    assert!(
+        health.starts_with("HTTP/1.1 503") && health.ends_with("draining\n"),
+        "{health:?}"
+    );
     stream(&mut busy, 200, 2);
     support::close(busy);
     log.wait_for("Drain complete");

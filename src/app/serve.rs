@@ -172,6 +172,7 @@ async fn drain_connections(
     signals: &mut os::signals::Signals,
     limit: Duration,
 ) {
+    crate::metrics::set_draining();
     supervisor.stop_listening().await;
     let live = registry::count();
     if live == 0 {

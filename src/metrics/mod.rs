@@ -98,6 +98,19 @@ pub fn set_not_listening(names: Vec<String>) {
     *NOT_LISTENING.lock().unwrap_or_else(|p| p.into_inner()) = names;
 }
 
+/// Set when a terminating signal started a `TIMEOUTdrain` drain or an
+/// upgrade handed the sockets over: a load balancer should stop sending.
+static DRAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_draining() {
+    DRAINING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the process stopped accepting and is draining.
+pub fn draining() -> bool {
+    DRAINING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// `/healthz`: `Err` with the names of the services that should listen
 /// and do not.
 pub fn health() -> Result<(), Vec<String>> {

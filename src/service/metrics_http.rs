@@ -227,6 +227,12 @@ fn route(head: &[u8]) -> Answer {
                 false,
             )
         }
+        "/healthz" if crate::metrics::draining() => (
+            503,
+            "text/plain; charset=utf-8",
+            b"draining\n".to_vec(),
+            false,
+        ),
         "/healthz" => match crate::metrics::health() {
             Ok(()) => text(200, "ok\n"),
             Err(down) => (
