@@ -107,6 +107,8 @@ install:
 	$(INSTALL) -m 644 conf/rstunnel.logrotate $(ROTATE)/rstunnel
 	$(INSTALL) -m 644 conf/fail2ban/filter.d/rstunnel.conf $(F2BDIR)/rstunnel.conf
 	$(INSTALL) -m 644 conf/fail2ban/jail.d/rstunnel.conf $(DOCDIR)/fail2ban-jail.conf
+	$(INSTALL) -d $(DOCDIR)/systemd
+	$(INSTALL) -m 644 conf/systemd/notify.conf conf/systemd/rstunnel.socket $(DOCDIR)/systemd/
 
 # install-legacy: the legacy build as rstunnel-legacy, beside rstunnel
 # (`make legacy` first); same configuration files, man page rstunnel(8).
@@ -120,10 +122,11 @@ install-legacy:
 uninstall:
 	rm -f $(BINDIR)/rstunnel $(BINDIR)/rstunnel-legacy $(MANDIR)/rstunnel.8 $(UNITDIR)/rstunnel.service \
 	      $(ROTATE)/rstunnel $(F2BDIR)/rstunnel.conf $(DOCDIR)/fail2ban-jail.conf \
-	      $(SYSCONF)/rstunnel.conf.dist
+	      $(SYSCONF)/rstunnel.conf.dist \
+	      $(DOCDIR)/systemd/notify.conf $(DOCDIR)/systemd/rstunnel.socket
 	if cmp -s conf/rstunnel.conf $(SYSCONF)/rstunnel.conf; then \
 	    rm -f $(SYSCONF)/rstunnel.conf; \
 	elif [ -e $(SYSCONF)/rstunnel.conf ]; then \
 	    echo "kept $(SYSCONF)/rstunnel.conf (changed since install)"; \
 	fi
-	for d in $(DOCDIR) $(SYSCONF); do rmdir $$d 2>/dev/null || true; done
+	for d in $(DOCDIR)/systemd $(DOCDIR) $(SYSCONF); do rmdir $$d 2>/dev/null || true; done

@@ -523,6 +523,8 @@ fn debian_package_builds_offline_reproducibly_installs_and_purges_cleanly() {
         "/usr/share/doc/rstunnel/copyright",
         "/usr/share/doc/rstunnel/changelog.gz",
         "/usr/share/doc/rstunnel/examples/rstunnel.conf",
+        "/usr/share/doc/rstunnel/examples/systemd/notify.conf",
+        "/usr/share/doc/rstunnel/examples/systemd/rstunnel.socket",
         "/lib/systemd/system/rstunnel.service",
         "/lib/systemd/system/rstunnel@.service",
         "/usr/lib/sysusers.d/rstunnel.conf",

@@ -113,6 +113,8 @@ fn install_places_every_file_and_uninstall_removes_them() {
         "usr/bin/rstunnel",
         "usr/lib/systemd/system/rstunnel.service",
         "usr/share/doc/rstunnel/fail2ban-jail.conf",
+        "usr/share/doc/rstunnel/systemd/notify.conf",
+        "usr/share/doc/rstunnel/systemd/rstunnel.socket",
         "usr/share/man/man8/rstunnel.8",
     ];
     assert_eq!(files(d), expected);
@@ -294,6 +296,34 @@ fn systemd_checks(dest: &Path, prefix: &str) {
     assert!(
         out.status.success() && !said.contains("rstunnel.service"),
         "systemd-analyze verify:\n{said}"
+    );
+
+    // The notify drop-in and the socket unit, installed as examples, load
+    // beside the unit without a complaint.
+    let dropins = copy_dir.path().join("rstunnel.service.d");
+    std::fs::create_dir(&dropins).unwrap();
+    let docs = dest.join(format!("{}/share/doc/rstunnel/systemd", &prefix[1..]));
+    std::fs::copy(docs.join("notify.conf"), dropins.join("notify.conf")).unwrap();
+    std::fs::copy(
+        docs.join("rstunnel.socket"),
+        copy_dir.path().join("rstunnel.socket"),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(copy_dir.path().join("rstunnel.socket"))
+        .arg(&copy)
+        .env(
+            "SYSTEMD_UNIT_PATH",
+            format!("{}:", copy_dir.path().display()),
+        )
+        .env("SYSTEMD_LOG_LEVEL", "notice")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success() && !said.contains("notify.conf") && !said.contains("rstunnel.socket"),
+        "systemd-analyze verify with the drop-in and the socket:\n{said}"
     );
 
     // The hardening is in force: systemd rates the exposure (0 best, 10
