@@ -319,22 +319,8 @@ fn fifty_reloads_under_continuous_connections_refuse_none() {
         log.wait_for_nth("Configuration successful", i + 1);
     }
     let elapsed = started.elapsed();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (mut done, mut failures) = (0, Vec::new());
-    for c in clients {
-        let (d, f) = c.join().unwrap();
-        done += d;
-        failures.extend(f);
-    }
+    let done = stop_clients(clients, &stop, "during 50 reloads", &log);
     let rate = done as f64 / elapsed.as_secs_f64();
-    assert!(
-        failures.is_empty(),
-        "{} of {} connections failed during {RELOADS} reloads ({rate:.0}/s): {:?}\n{}",
-        failures.len(),
-        done + failures.len(),
-        &failures[..failures.len().min(5)],
-        log.text()
-    );
     assert!(done >= 500, "only {done} connections in {elapsed:?}");
     eprintln!("{done} connections in {elapsed:?} ({rate:.0}/s), {RELOADS} reloads, none failed");
 }
@@ -440,6 +426,32 @@ fn continuous_clients(
         .collect()
 }
 
+/// Stop the clients of [`continuous_clients`]; none may have failed. How
+/// many connections went through.
+fn stop_clients(
+    clients: Vec<std::thread::JoinHandle<(usize, Vec<String>)>>,
+    stop: &std::sync::atomic::AtomicBool,
+    during: &str,
+    log: &LogFile,
+) -> usize {
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut done, mut failures) = (0, Vec::new());
+    for c in clients {
+        let (d, f) = c.join().unwrap();
+        done += d;
+        failures.extend(f);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} connections failed {during}: {:?}\n{}",
+        failures.len(),
+        done + failures.len(),
+        &failures[..failures.len().min(5)],
+        log.text()
+    );
+    done
+}
+
 /// SIGURG with the binary replaced on disk: a new process of the new file
 /// takes the listening socket over, writes the pid file, and the old one
 /// drains and exits; clients connecting without pause all the while see
@@ -493,21 +505,7 @@ fn sigurg_upgrades_the_binary_under_continuous_connections_refusing_none() {
     let mut new = Proc::adopted(new_pid);
     assert_eq!(old.wait_exit(), 0, "{}", log.text());
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (mut done, mut failures) = (0, Vec::new());
-    for c in clients {
-        let (d, f) = c.join().unwrap();
-        done += d;
-        failures.extend(f);
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} connections failed across the upgrade: {:?}\n{}",
-        failures.len(),
-        done + failures.len(),
-        &failures[..failures.len().min(5)],
-        log.text()
-    );
+    let done = stop_clients(clients, &stop, "across the upgrade", &log);
     assert!(done >= 100, "only {done} connections");
     assert_eq!(
         std::fs::read_to_string(&pid_file).unwrap().trim(),

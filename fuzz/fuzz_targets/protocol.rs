@@ -19,20 +19,8 @@ use rstunnel::config::model::{Destination, Protocol, ProtocolKind};
 use rstunnel::protocol::{self, Busy, Ctx, Io, Net, Phase};
 use rstunnel_fuzz::ScriptedPeer;
 
-const KINDS: [ProtocolKind; 12] = [
-    ProtocolKind::Cifs,
-    ProtocolKind::Capwin,
-    ProtocolKind::Capwinctrl,
-    ProtocolKind::Connect,
-    ProtocolKind::Imap,
-    ProtocolKind::Ldap,
-    ProtocolKind::Nntp,
-    ProtocolKind::Pgsql,
-    ProtocolKind::Pop3,
-    ProtocolKind::Proxy,
-    ProtocolKind::Smtp,
-    ProtocolKind::Socks,
-];
+/// Byte 0 indexes this (the seeds in `fuzz/seeds.py` follow its order).
+const KINDS: [ProtocolKind; 12] = ProtocolKind::ALL;
 
 /// Every name resolves to one documentation address; every connection is
 /// another scripted peer playing `extra`.

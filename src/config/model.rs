@@ -365,6 +365,24 @@ pub enum ProtocolKind {
     Socks,
 }
 
+impl ProtocolKind {
+    /// Every kind, for tables that must cover them all (tests, fuzzing).
+    pub const ALL: [ProtocolKind; 12] = [
+        ProtocolKind::Cifs,
+        ProtocolKind::Capwin,
+        ProtocolKind::Capwinctrl,
+        ProtocolKind::Connect,
+        ProtocolKind::Imap,
+        ProtocolKind::Ldap,
+        ProtocolKind::Nntp,
+        ProtocolKind::Pgsql,
+        ProtocolKind::Pop3,
+        ProtocolKind::Proxy,
+        ProtocolKind::Smtp,
+        ProtocolKind::Socks,
+    ];
+}
+
 /// A server-side SNI secondary: attach to `primary`'s listener for names
 /// matching `pattern` (`*.x` = suffix match, case-insensitive).
 #[derive(Debug, Clone, PartialEq, Eq)]

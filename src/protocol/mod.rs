@@ -114,20 +114,7 @@ pub async fn run<'a, 'l: 'a, 'r: 'a>(
 mod tests {
     use super::*;
 
-    const ALL: [ProtocolKind; 12] = [
-        ProtocolKind::Cifs,
-        ProtocolKind::Capwin,
-        ProtocolKind::Capwinctrl,
-        ProtocolKind::Connect,
-        ProtocolKind::Imap,
-        ProtocolKind::Ldap,
-        ProtocolKind::Nntp,
-        ProtocolKind::Pgsql,
-        ProtocolKind::Pop3,
-        ProtocolKind::Proxy,
-        ProtocolKind::Smtp,
-        ProtocolKind::Socks,
-    ];
+    const ALL: [ProtocolKind; 12] = ProtocolKind::ALL;
 
     /// A mode has hooks exactly when `config::protocols` says it is
     /// supported.
