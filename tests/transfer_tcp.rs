@@ -176,7 +176,7 @@ async fn return_traffic_after_tls_client_half_close() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn peer_reset_mid_transfer_ends_with_error() {
+async fn peer_reset_mid_transfer_ends_the_loop_at_once() {
     let (tls_peer, plain_peer, task) = start(NO_LIMITS).await;
     // The plain peer streams (bounded) until the loop goes away.
     let streamer = tokio::spawn(async move {
@@ -203,7 +203,14 @@ async fn peer_reset_mid_transfer_ends_with_error() {
         .await
         .expect("transfer hung after a reset")
         .unwrap();
-    assert_eq!(report.ending, Ending::Error);
+    // A reset ends both directions at once, as in stunnel: an error when
+    // bytes read from the plain side were still waiting for the TLS side,
+    // a close when the reset came just after a flush (which of the two
+    // depends on timing; both end the loop without TIMEOUTclose).
+    assert!(
+        matches!(report.ending, Ending::Error | Ending::Closed),
+        "{report:?}"
+    );
     assert!(report.to_tls >= MIB as u64, "{report:?}");
     timeout(LIMIT, streamer).await.unwrap().unwrap();
 }
