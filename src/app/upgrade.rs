@@ -55,10 +55,17 @@ pub async fn start(config: &Config, listening: Vec<RawFd>) -> Result<u32, String
     if global.setuid.is_some() || global.setgid.is_some() {
         return Err("not possible once setuid/setgid dropped privileges".into());
     }
-    let (exe, args) = INVOCATION
+    let (exe, mut args) = INVOCATION
         .get()
         .cloned()
         .ok_or("the binary's path is unknown")?;
+    // The configuration file as resolved at start: a relative name would
+    // not be found from `/`, where `foreground = no` runs.
+    if let Some(file) = args.last_mut().filter(|a| !a.starts_with('-')) {
+        if std::path::Path::new(&config.origin).is_absolute() {
+            *file = config.origin.clone();
+        }
+    }
     let (ready_read, ready_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.desc().to_string())?;
     let list: Vec<String> = listening.iter().map(RawFd::to_string).collect();

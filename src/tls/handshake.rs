@@ -156,6 +156,9 @@ impl TlsContext {
             }
             return Err(err);
         }
+        // What the client offered only serves failure hints: an idle
+        // connection must not carry it for its whole life.
+        drop(state.offer.lock().unwrap_or_else(|p| p.into_inner()).take());
         let psk = state.psk_matched.load(std::sync::atomic::Ordering::SeqCst);
         log_success(tls.ssl(), client, psk, &inner.ctx);
         Ok(TlsStream::new(tls, state))
