@@ -132,6 +132,12 @@ def others():
     put("ocsp_http", b"HTTP/1.0 200 OK\r\n\r\n0\x03\n\x01\x06")
     put("ocsp_http", b"http://ocsp.example:8080/path/to?x")
     put("ocsp_http", b"http://[::1]/")
+    put("proxy_header", b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n")
+    put("proxy_header", b"PROXY TCP6 2001:db8::1 2001:db8::2 1 2\r\n")
+    put("proxy_header", b"PROXY UNKNOWN\r\n")
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+    put("proxy_header", sig + bytes([0x21, 0x11, 0, 12, 192, 0, 2, 1, 198, 51, 100, 2, 0xdc, 4, 1, 0xbb]))
+    put("proxy_header", sig + bytes([0x20, 0, 0, 0]))
 
 
 if __name__ == "__main__":

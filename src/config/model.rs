@@ -122,6 +122,9 @@ pub struct Service {
     /// `logProbes` (rstunnel extension, default yes): `no` logs a client that
     /// closes before sending a byte at debug level only.
     pub log_probes: bool,
+    /// `proxyIn` + `proxyFrom` (rstunnel extension): read a load balancer's
+    /// PROXY header before anything else.
+    pub proxy_in: Option<ProxyIn>,
     /// Listening addresses (`accept`, several lines allowed).
     pub accept: Vec<Endpoint>,
     /// Targets (`connect`, several lines; one failover list).
@@ -389,4 +392,22 @@ impl ProtocolKind {
 pub struct SniRoute {
     pub primary: String,
     pub pattern: String,
+}
+
+/// `proxyIn` (rstunnel extension): which PROXY protocol versions a service
+/// reads, and from which balancers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyIn {
+    pub accept: ProxyVersions,
+    /// `proxyFrom` networks: only these peers' headers are read; anyone
+    /// else is a direct client (its own address counts).
+    pub from: Vec<(IpAddr, u8)>,
+}
+
+/// `proxyIn = v1 | v2 | any`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyVersions {
+    V1,
+    V2,
+    Any,
 }

@@ -138,6 +138,7 @@ pub fn finish_service(raw: &RawService, known: Known<'_>, inetd: bool) -> Result
     check_psk_identity(raw)?;
     check_destinations(raw, kind)?;
     check_log_probes(raw, kind)?;
+    check_proxy_in(raw)?;
     let redirect = check_redirect(raw, kind)?;
     let (sni_name, sni_route) = resolve_sni(raw, known)?;
     if sni_route.is_some() {
@@ -242,6 +243,36 @@ fn check_destinations(
             "\"protocolDestination\" needs \"protocol = connect\" or \"socks\" in server mode"
                 .into(),
         );
+    }
+    Ok(())
+}
+
+/// `proxyIn` reads a header on accepted TCP connections from the
+/// `proxyFrom` balancers: both or neither, and only on TCP `accept` lines
+/// (a Unix socket or inetd pipe has no balancer address to trust).
+fn check_proxy_in(raw: &RawService) -> Result<(), Failure> {
+    match (raw.proxy_in.is_some(), raw.proxy_from.is_empty()) {
+        (true, true) => {
+            return Err(
+                "\"proxyIn\" needs \"proxyFrom\": the balancers whose header is trusted".into(),
+            )
+        }
+        (false, false) => return Err("\"proxyFrom\" needs \"proxyIn\"".into()),
+        _ => {}
+    }
+    let tcp_only = raw.accept.iter().all(|e| {
+        !matches!(
+            super::addr::endpoint(e),
+            Ok(super::model::Endpoint::Unix(_))
+        )
+    });
+    if raw.proxy_in.is_some() && (raw.accept.is_empty() || !tcp_only) {
+        return Err("\"proxyIn\" needs TCP \"accept\" addresses".into());
+    }
+    // ident would ask the balancer, not the client: an access check that
+    // cannot be made is refused, never skipped.
+    if raw.proxy_in.is_some() && raw.ident.is_some() {
+        return Err("\"ident\" cannot check a client behind a PROXY balancer (\"proxyIn\")".into());
     }
     Ok(())
 }
@@ -436,6 +467,10 @@ fn build(
         name: raw.name.clone(),
         client: raw.client,
         log_probes: raw.log_probes,
+        proxy_in: raw.proxy_in.map(|accept| super::model::ProxyIn {
+            accept,
+            from: raw.proxy_from.clone(),
+        }),
         accept,
         connect,
         redirect,

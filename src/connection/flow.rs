@@ -45,6 +45,18 @@ pub(super) fn aborted(how: Abort) -> Report {
 /// Run every stage; the returned report is what the final log line says.
 pub(super) async fn client_try(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entry) -> Report {
     apply_local_options(&ctx.service, &local);
+    let mut local = local;
+    // The client's first bytes, read with a balancer's PROXY header.
+    let after_header = match &ctx.service.proxy_in {
+        Some(settings) => {
+            let busy = ctx.service.timeouts.busy;
+            match super::proxy_header::read(&ctx.service.name, settings, &mut local, busy).await {
+                Ok(rest) => rest,
+                Err(how) => return aborted(how),
+            }
+        }
+        None => Vec::new(),
+    };
     if let Err(how) = local_start(&ctx.service, &local).await {
         return aborted(how);
     }
@@ -56,7 +68,7 @@ pub(super) async fn client_try(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entr
         local_addr,
         original_dst,
     };
-    let mut local = Rewind::new(Vec::new(), local);
+    let mut local = Rewind::new(after_header, local);
     let early = match hooks
         .run(&ctx.service, Phase::Early, &mut local, None)
         .await

@@ -13,6 +13,7 @@ mod flow;
 pub mod ident;
 pub mod local;
 mod probe;
+mod proxy_header;
 pub mod registry;
 pub mod stdio;
 pub mod stream;

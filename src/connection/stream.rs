@@ -25,6 +25,10 @@ pub struct Stream {
     /// alert reaches the peer, even when the stream is dropped inside a
     /// failed handshake (stunnel 5.68+, stunnel-reference §5.7.4).
     fin_after_alert: Option<Arc<AtomicBool>>,
+    /// The client and the address it reached, as a load balancer's PROXY
+    /// header carried them (`proxyIn`): what every use of the peer's
+    /// address sees instead of the balancer's.
+    carried: Option<(SocketAddr, SocketAddr)>,
 }
 
 pub enum Kind {
@@ -55,6 +59,7 @@ impl Stream {
             kind,
             reset_on_drop: reset,
             fin_after_alert: None,
+            carried: None,
         }
     }
 
@@ -75,7 +80,20 @@ impl Stream {
 
     /// The inet peer (also of an inetd socket on stdin); `None` for
     /// Unix-domain peers and pipes.
+    /// A PROXY header named the real client and the address it reached.
+    pub fn set_carried(&mut self, client: SocketAddr, reached: SocketAddr) {
+        self.carried = Some((client, reached));
+    }
+
+    /// Whether the peer address came from a PROXY header.
+    pub fn is_carried(&self) -> bool {
+        self.carried.is_some()
+    }
+
     pub fn peer_addr(&self) -> Option<SocketAddr> {
+        if let Some((client, _)) = self.carried {
+            return Some(client);
+        }
         match &self.kind {
             Kind::Tcp(s) => s.peer_addr().ok(),
             Kind::Stdio(s) => s.peer().ok(),
@@ -88,6 +106,9 @@ impl Stream {
     /// socketpair on stdin, as socat's EXEC gives), `None` when the local
     /// side is not a socket at all (pipes).
     pub fn peer_text(&self) -> Option<String> {
+        if let Some((client, _)) = self.carried {
+            return Some(super::address::fmt_inet(&client));
+        }
         match &self.kind {
             Kind::Tcp(s) => s.peer_addr().ok().map(|a| super::address::fmt_inet(&a)),
             Kind::Unix(s) => Some(
@@ -106,6 +127,9 @@ impl Stream {
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
+        if let Some((_, reached)) = self.carried {
+            return Some(reached);
+        }
         match &self.kind {
             Kind::Tcp(s) => s.local_addr().ok(),
             Kind::Stdio(s) => s.local(),

@@ -59,7 +59,7 @@ fn address_matches(rule: &Destination, addr: &SocketAddr) -> bool {
 }
 
 /// `ip` lies in `net`/`prefix` (same address family only).
-fn same_prefix(net: IpAddr, ip: IpAddr, prefix: u8) -> bool {
+pub fn same_prefix(net: IpAddr, ip: IpAddr, prefix: u8) -> bool {
     let (a, b, bits): (u128, u128, u8) = match (net, ip) {
         (IpAddr::V4(n), IpAddr::V4(i)) => (u32::from(n).into(), u32::from(i).into(), 32),
         (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),

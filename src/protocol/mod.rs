@@ -51,6 +51,7 @@ mod ntlm;
 mod pgsql;
 mod pop3;
 mod proxy;
+pub mod proxy_in;
 mod rewind;
 mod smtp;
 mod socks;
@@ -59,6 +60,7 @@ mod table;
 use table::entry;
 
 pub use busy::Busy;
+pub use destination::same_prefix as in_network;
 pub use hook::{Abort, BoxFuture, Ctx, HookResult, Io, Net, Outcome, Phase, Streams, Target};
 pub use net::SystemNet;
 pub use rewind::Rewind;

@@ -21,6 +21,7 @@ pub fn default_service(name: &str) -> Service {
         name: name.to_string(),
         client: false,
         log_probes: true,
+        proxy_in: None,
         accept: Vec::new(),
         connect: Vec::new(),
         redirect: Vec::new(),

@@ -12,7 +12,8 @@ use super::declare::Failure;
 use super::values::strtol;
 use crate::config::addr;
 use crate::config::model::{
-    Destination, Failover, LogId, SocketOption, SocketOptions, SocketValue, Transparent,
+    Destination, Failover, LogId, ProxyVersions, SocketOption, SocketOptions, SocketValue,
+    Transparent,
 };
 
 /// Split on runs of whitespace, no quoting (stunnel's `argalloc`).
@@ -382,19 +383,34 @@ pub fn destination(v: &str) -> Result<Destination, Failure> {
     }
     let network = match net {
         "*" => None,
-        n => {
-            let (ip, prefix) = match n.split_once('/') {
-                Some((ip, len)) => (ip, Some(len)),
-                None => (n, None),
-            };
-            let ip: IpAddr = ip.parse().map_err(|_| BAD)?;
-            let max = if ip.is_ipv4() { 32 } else { 128 };
-            let prefix = match prefix {
-                Some(len) => len.parse::<u8>().ok().filter(|l| *l <= max).ok_or(BAD)?,
-                None => max,
-            };
-            Some((ip, prefix))
-        }
+        n => Some(network(n).map_err(|_| BAD)?),
     };
     Ok(Destination::Inet { network, ports })
+}
+
+/// `ADDR[/PREFIX]`: an address, or a network when a prefix length follows
+/// (`protocolDestination`, `proxyFrom`).
+pub fn network(v: &str) -> Result<(IpAddr, u8), Failure> {
+    const BAD: &str = "Invalid network: ADDR[/PREFIX] expected";
+    let (ip, prefix) = match v.split_once('/') {
+        Some((ip, len)) => (ip, Some(len)),
+        None => (v, None),
+    };
+    let ip: IpAddr = ip.parse().map_err(|_| BAD)?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(len) => len.parse::<u8>().ok().filter(|l| *l <= max).ok_or(BAD)?,
+        None => max,
+    };
+    Ok((ip, prefix))
+}
+
+/// `proxyIn = v1 | v2 | any` (rstunnel extension).
+pub fn proxy_versions(v: &str) -> Result<Option<ProxyVersions>, Failure> {
+    match v.to_ascii_lowercase().as_str() {
+        "v1" => Ok(Some(ProxyVersions::V1)),
+        "v2" => Ok(Some(ProxyVersions::V2)),
+        "any" => Ok(Some(ProxyVersions::Any)),
+        _ => Err("Argument should be either 'v1', 'v2' or 'any'".into()),
+    }
 }

@@ -13,7 +13,7 @@ use super::declare::{self, Failure};
 use super::{global, net, timeouts, tls, values, verify};
 use crate::config::model::{
     DebugLevel, Destination, Endpoint, Failover, Foreground, GroupId, LogId, LogMode,
-    SocketOptions, Timeouts, TlsVersion, Transparent, UserId, VerifyFlags,
+    ProxyVersions, SocketOptions, Timeouts, TlsVersion, Transparent, UserId, VerifyFlags,
 };
 use crate::declare_section;
 
@@ -156,6 +156,12 @@ declare_section! {
             => ("local", set(local, net::local), help(&["IP address to be used as source for remote connections"]));
         /// rstunnel extension: `logProbes = no` logs a connection closed
         /// before its first byte at debug level only.
+        /// rstunnel extension: `proxyIn`, the PROXY header versions read.
+        proxy_in: Option<ProxyVersions> = None
+            => ("proxyIn", set(proxy_in, net::proxy_versions), help(&["v1|v2|any read a load balancer's PROXY protocol header (rstunnel)"]));
+        /// rstunnel extension: `proxyFrom`, the balancers whose header is read.
+        proxy_from: Vec<(IpAddr, u8)> = Vec::new()
+            => ("proxyFrom", push(proxy_from, net::network), help(&["ADDR[/PREFIX] a load balancer trusted to send PROXY headers (rstunnel)"]));
         log_probes: bool = true
             => ("logProbes", set(log_probes, values::yes_no), help(&["yes|no log connections closed before sending any byte (rstunnel)"]));
         log_id: LogId = LogId::Sequential
