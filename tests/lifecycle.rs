@@ -17,8 +17,9 @@ use common::tls_pki::make_pki;
 use common::{p, Impl, PATIENCE};
 use support::{LogFile, Proc};
 
-/// A foreground daemon on `services`, logging at info to a file.
-fn start(dir: &Path, globals: &str, services: &str) -> (Proc, LogFile) {
+/// `dir/tunnel.conf` for a foreground daemon logging at info to a file:
+/// its path and the log.
+fn write_conf(dir: &Path, globals: &str, services: &str) -> (std::path::PathBuf, LogFile) {
     let log = LogFile(dir.join("tunnel.log"));
     let conf = dir.join("tunnel.conf");
     std::fs::write(
@@ -29,6 +30,12 @@ fn start(dir: &Path, globals: &str, services: &str) -> (Proc, LogFile) {
         ),
     )
     .unwrap();
+    (conf, log)
+}
+
+/// A foreground daemon on `services`, logging at info to a file.
+fn start(dir: &Path, globals: &str, services: &str) -> (Proc, LogFile) {
+    let (conf, log) = write_conf(dir, globals, services);
     let proc = support::spawn(Impl::Rstunnel, &conf, dir, false);
     log.wait_for("Configuration successful");
     (proc, log)
@@ -121,17 +128,8 @@ fn socket_activation_and_systemd_notifications() {
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let port = free_port();
-    let log = LogFile(dir.path().join("tunnel.log"));
-    let conf = dir.path().join("tunnel.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "foreground = yes\noutput = {}\ndebug = info\nsyslog = no\n{}",
-            p(&log.0),
-            echo_service(dir.path(), &format!("127.0.0.1:{port}"))
-        ),
-    )
-    .unwrap();
+    let service = echo_service(dir.path(), &format!("127.0.0.1:{port}"));
+    let (conf, log) = write_conf(dir.path(), "", &service);
     let child = Command::new("systemd-socket-activate")
         .arg("-l")
         .arg(format!("127.0.0.1:{port}"))
@@ -462,19 +460,9 @@ fn sigurg_upgrades_the_binary_under_continuous_connections_refusing_none() {
     let bin = dir.path().join("rstunnel");
     std::fs::copy(Impl::Rstunnel.program(), &bin).unwrap();
     let port = free_port();
-    let log = LogFile(dir.path().join("tunnel.log"));
     let pid_file = dir.path().join("rstunnel.pid");
-    let conf = dir.path().join("tunnel.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "foreground = yes\noutput = {}\npid = {}\ndebug = info\nsyslog = no\n{}",
-            p(&log.0),
-            p(&pid_file),
-            echo_service(dir.path(), &format!("127.0.0.1:{port}"))
-        ),
-    )
-    .unwrap();
+    let service = echo_service(dir.path(), &format!("127.0.0.1:{port}"));
+    let (conf, log) = write_conf(dir.path(), &format!("pid = {}\n", p(&pid_file)), &service);
     let child = Command::new(&bin)
         .arg(&conf)
         .current_dir(dir.path())
