@@ -450,7 +450,8 @@ fn stop_clients(
     done
 }
 
-/// SIGURG with the binary replaced on disk: a new process of the new file
+/// SIGURG with the binary replaced on disk (and a metrics endpoint, whose
+/// socket is handed over too): a new process of the new file
 /// takes the listening socket over, writes the pid file, and the old one
 /// drains and exits; clients connecting without pause all the while see
 /// no refused or failed connection.
@@ -461,8 +462,10 @@ fn sigurg_upgrades_the_binary_under_continuous_connections_refusing_none() {
     std::fs::copy(Impl::Rstunnel.program(), &bin).unwrap();
     let port = free_port();
     let pid_file = dir.path().join("rstunnel.pid");
+    let metrics = free_port();
     let service = echo_service(dir.path(), &format!("127.0.0.1:{port}"));
-    let (conf, log) = write_conf(dir.path(), &format!("pid = {}\n", p(&pid_file)), &service);
+    let globals = format!("pid = {}\nmetrics = 127.0.0.1:{metrics}\n", p(&pid_file));
+    let (conf, log) = write_conf(dir.path(), &globals, &service);
     let child = Command::new(&bin)
         .arg(&conf)
         .current_dir(dir.path())
@@ -502,9 +505,10 @@ fn sigurg_upgrades_the_binary_under_continuous_connections_refusing_none() {
     let exe = std::fs::read_link(format!("/proc/{new_pid}/exe")).unwrap();
     assert_eq!(exe, bin, "the new process runs the new file");
     log.wait_for("uses the listening socket passed by the process it replaces (FD=");
-    // The new one serves on its own.
+    // The new one serves on its own, the metrics endpoint included.
     let mut s = support::tls_connect(port);
     assert_eq!(support::read_n(&mut s, 2), b"E:");
+    assert!(http_get(metrics, "/healthz").starts_with("HTTP/1.1 200"));
     new.signal(libc::SIGTERM);
     new.wait_gone();
 }

@@ -80,7 +80,11 @@ pub(super) async fn serve(
             }
             Some(Event::Upgrade) => {
                 crate::slog!(NOTICE, "Upgrade: starting a new process of the binary");
-                match super::upgrade::start(&config, supervisor.listening_fds()).await {
+                // The metrics endpoint's sockets go too: the new process
+                // could not bind its address while this one holds it.
+                let mut fds = supervisor.listening_fds();
+                fds.extend(metrics.iter().flat_map(|m| m.fds().iter().copied()));
+                match super::upgrade::start(&config, fds).await {
                     Ok(pid) => {
                         crate::slog!(NOTICE, "Upgrade: process {pid} accepts now; stopping");
                         break Some(config.global.drain.unwrap_or(super::upgrade::DRAIN));

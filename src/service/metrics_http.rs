@@ -58,15 +58,23 @@ pub fn bind(endpoint: &Endpoint) -> Result<Vec<Bound>, Logged> {
     Ok(bound)
 }
 
+/// Bind one address, or take the socket a binary upgrade (or systemd)
+/// passed for it: the old process still listens there.
 fn bind_one(addr: &Address) -> io::Result<Bound> {
     match addr {
         Address::Inet(sa) => {
-            let l = std::net::TcpListener::bind(sa)?;
+            let l = match crate::os::activation::take_inet(sa) {
+                Some((passed, _)) => passed,
+                None => std::net::TcpListener::bind(sa)?,
+            };
             l.set_nonblocking(true)?;
             Ok(Bound::Tcp(l))
         }
         Address::Unix(path) => {
-            let l = std::os::unix::net::UnixListener::bind(path)?;
+            let l = match crate::os::activation::take_unix(path) {
+                Some((passed, _)) => passed,
+                None => std::os::unix::net::UnixListener::bind(path)?,
+            };
             l.set_nonblocking(true)?;
             Ok(Bound::Unix(l, PathBuf::from(path)))
         }
@@ -78,6 +86,14 @@ pub struct MetricsServer {
     /// The `metrics` value it serves (a reload rebinds when it changes).
     pub endpoint: Endpoint,
     tasks: Vec<JoinHandle<()>>,
+    /// The listening sockets, handed to a binary upgrade.
+    fds: Vec<i32>,
+}
+
+impl MetricsServer {
+    pub fn fds(&self) -> &[i32] {
+        &self.fds
+    }
 }
 
 impl Drop for MetricsServer {
@@ -92,6 +108,7 @@ impl Drop for MetricsServer {
 pub fn start(endpoint: Endpoint, bound: Vec<Bound>) -> io::Result<MetricsServer> {
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
     let mut tasks = Vec::new();
+    let fds = bound.iter().map(Bound::fd).collect();
     for b in bound {
         let listener = match b {
             Bound::Tcp(l) => Listener::Tcp(tokio::net::TcpListener::from_std(l)?),
@@ -99,7 +116,11 @@ pub fn start(endpoint: Endpoint, bound: Vec<Bound>) -> io::Result<MetricsServer>
         };
         tasks.push(tokio::spawn(accept_loop(listener, slots.clone())));
     }
-    Ok(MetricsServer { endpoint, tasks })
+    Ok(MetricsServer {
+        endpoint,
+        tasks,
+        fds,
+    })
 }
 
 async fn accept_loop(listener: Listener, slots: Arc<Semaphore>) {
