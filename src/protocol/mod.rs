@@ -116,13 +116,11 @@ pub async fn run<'a, 'l: 'a, 'r: 'a>(
 mod tests {
     use super::*;
 
-    const ALL: [ProtocolKind; 12] = ProtocolKind::ALL;
-
     /// A mode has hooks exactly when `config::protocols` says it is
     /// supported.
     #[test]
     fn columns_agree_with_the_facts() {
-        for kind in ALL {
+        for kind in ProtocolKind::ALL {
             let facts = crate::config::protocols::facts(kind);
             let entry = table::entry(kind);
             assert_eq!(entry.client.is_some(), facts.client, "{kind:?} client");
@@ -132,7 +130,7 @@ mod tests {
 
     #[test]
     fn every_kind_has_exactly_one_row() {
-        for kind in ALL {
+        for kind in ProtocolKind::ALL {
             assert_eq!(
                 table::table().iter().filter(|e| e.kind == kind).count(),
                 1,
