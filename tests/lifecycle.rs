@@ -74,6 +74,24 @@ fn twenty_sighups_within_100_ms_give_one_or_two_reloads() {
     assert_eq!(support::read_n(&mut s, 2), b"E:");
 }
 
+/// The daemon's life-cycle options mean nothing to inetd mode (one
+/// connection, no signal loop): refused there, never accepted and ignored.
+#[test]
+fn life_cycle_options_are_refused_in_inetd_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    for option in ["TIMEOUTdrain = 5", "certReload = 60"] {
+        let inetd = format!("{option}\ncert = {}\nconnect = 1\n", p(&pki.combined));
+        let (code, out) = common::check_config(&inetd);
+        assert_eq!(code, Some(1), "{option}: {out}");
+        let name = option.split(' ').next().unwrap();
+        assert!(
+            out.contains(&format!("\"{name}\" is not supported in inetd mode")),
+            "{option}: {out}"
+        );
+    }
+}
+
 /// A port nothing listens on now (bound and released).
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

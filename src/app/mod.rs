@@ -137,15 +137,24 @@ fn parse(source: &Source) -> Result<Config, Logged> {
         }
         Logged
     })?;
-    // The endpoint lives beside the accept loops of daemon mode; inetd
-    // mode has none, and an option is never accepted and ignored.
-    if config.is_inetd() && config.global.metrics.is_some() {
-        crate::slog!(
-            ERR,
-            "Global options: \"metrics\" is not supported in inetd mode"
-        );
-        crate::slog!(ERR, "Configuration failed");
-        return Err(Logged);
+    // The daemon's life-cycle extensions live beside its accept loops and
+    // signal loop; inetd mode has neither, and an option is never accepted
+    // and ignored.
+    if config.is_inetd() {
+        let global = &config.global;
+        let daemon_only = [
+            ("metrics", global.metrics.is_some()),
+            ("TIMEOUTdrain", global.drain.is_some()),
+            ("certReload", global.cert_reload.is_some()),
+        ];
+        if let Some((name, _)) = daemon_only.iter().find(|(_, set)| *set) {
+            crate::slog!(
+                ERR,
+                "Global options: \"{name}\" is not supported in inetd mode"
+            );
+            crate::slog!(ERR, "Configuration failed");
+            return Err(Logged);
+        }
     }
     // The protocol layer's configuration-time checks (stunnel's protocol
     // "init" phase), e.g. `protocolHost not specified` for a CONNECT client.
