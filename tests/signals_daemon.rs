@@ -139,3 +139,36 @@ fn sigint_stays_ignored_when_inherited_as_ignored() {
     daemon.signal(libc::SIGTERM);
     assert_eq!(daemon.wait_exit(), 0);
 }
+
+/// The handlers exist before the pid file does: a SIGHUP sent the moment
+/// the file appears (`rstunnel -reload`, logrotate) reloads the daemon
+/// instead of ending it with the signal's default action.
+#[test]
+fn a_sighup_as_soon_as_the_pid_file_exists_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("hup.pid");
+    let log = LogFile(dir.path().join("hup.log"));
+    let conf = dir.path().join("hup.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "foreground = yes\noutput = {}\npid = {}\nsyslog = no\n\
+             [hup]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:9\n",
+            p(&log.0),
+            p(&pid_file)
+        ),
+    )
+    .unwrap();
+    let mut daemon = support::spawn(Impl::Rstunnel, &conf, dir.path(), false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // No sleep between polls: the signal must come as early as it can.
+    while std::fs::read_to_string(&pid_file).map_or(true, |t| !t.ends_with('\n')) {
+        assert!(std::time::Instant::now() < deadline, "no pid file");
+        assert!(daemon.alive(), "the daemon exited before its pid file");
+    }
+    daemon.signal(libc::SIGHUP);
+    log.wait_for_nth("Configuration successful", 2);
+    assert!(daemon.alive());
+    daemon.signal(libc::SIGTERM);
+    assert_eq!(daemon.wait_exit(), 0);
+}

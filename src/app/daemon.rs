@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! TLS contexts → bind → chroot → setgid/setuid → open log → daemon()
-//!   → pid file → runtime → signals → serve
+//!   → runtime → signals → pid file → serve
 //! ```
 //! Certificates are read and ports bound while still privileged; the fork
 //! happens while the process has one thread (the runtime comes after).
@@ -57,19 +57,27 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
     if let Some(null) = null {
         os::daemon::daemonize_with(null).map_err(|e| super::fatal("daemon", e))?;
     }
-    let _pid = match &global.pid {
-        Some(path) => Some(os::pidfile::PidFile::create(path).map_err(|_| Logged)?),
-        None => None,
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| super::fatal("runtime", e))?;
+    // The handlers exist before the pid file does: `-reload`, logrotate
+    // and systemd find the pid there, and a SIGHUP that came before the
+    // handler would end the daemon (the default action) instead.
+    let signals = {
+        let _enter = runtime.enter();
+        os::signals::events().map_err(|e| super::fatal("signals", e))?
+    };
+    let _pid = match &global.pid {
+        Some(path) => Some(os::pidfile::PidFile::create(path).map_err(|_| Logged)?),
+        None => None,
+    };
     let certs = CertWatch::new(&config);
     let running = super::serve::Running {
         config: Arc::new(config),
         certs,
         metrics,
+        signals,
     };
     runtime.block_on(super::serve::serve(&source, bound, &ctxs, running))
 }

@@ -30,9 +30,7 @@ pub(super) async fn serve(
     running: Running,
 ) -> Result<(), Logged> {
     let (mut config, mut certs) = (running.config, running.certs);
-    // First: look at the inherited dispositions before anything installs
-    // handlers (SIGINT/SIGQUIT stay ignored if they were).
-    let mut signals = os::signals::events().map_err(|e| fatal("signals", e))?;
+    let mut signals = running.signals;
     let permits = Arc::new(tokio::sync::Semaphore::new(
         crate::service::client_limit().max(1),
     ));
@@ -258,6 +256,8 @@ pub(super) struct Running {
     pub certs: Option<CertWatch>,
     /// The `metrics` endpoint, bound before privileges were dropped.
     pub metrics: metrics_endpoint::Pending,
+    /// The installed handlers (before the pid file was written).
+    pub signals: os::signals::Signals,
 }
 
 /// What the blocking half of a reload makes.
