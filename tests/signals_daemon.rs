@@ -140,35 +140,68 @@ fn sigint_stays_ignored_when_inherited_as_ignored() {
     assert_eq!(daemon.wait_exit(), 0);
 }
 
-/// The handlers exist before the pid file does: a SIGHUP sent the moment
-/// the file appears (`rstunnel -reload`, logrotate) reloads the daemon
-/// instead of ending it with the signal's default action.
-#[test]
-fn a_sighup_as_soon_as_the_pid_file_exists_reloads() {
-    let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("hup.pid");
-    let log = LogFile(dir.path().join("hup.log"));
-    let conf = dir.path().join("hup.conf");
+/// A start with a pid file and `output`, the daemon's log; `start`'s
+/// variant for signals sent as early as a script can send them.
+fn start_early(dir: &Path) -> (Proc, LogFile, std::path::PathBuf) {
+    let pid_file = dir.join("hup.pid");
+    let log = LogFile(dir.join("hup.log"));
+    let conf = dir.join("hup.conf");
     std::fs::write(
         &conf,
         format!(
-            "foreground = yes\noutput = {}\npid = {}\nsyslog = no\n\
+            "foreground = yes\noutput = {}\npid = {}\nsyslog = no\ndebug = info\n\
              [hup]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:9\n",
             p(&log.0),
             p(&pid_file)
         ),
     )
     .unwrap();
-    let mut daemon = support::spawn(Impl::Rstunnel, &conf, dir.path(), false);
+    (
+        support::spawn(Impl::Rstunnel, &conf, dir, false),
+        log,
+        pid_file,
+    )
+}
+
+/// Poll without sleeping until `ready` holds: the signal that follows must
+/// come as early as it can.
+fn spin_until(daemon: &mut Proc, what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    // No sleep between polls: the signal must come as early as it can.
-    while std::fs::read_to_string(&pid_file).map_or(true, |t| !t.ends_with('\n')) {
-        assert!(std::time::Instant::now() < deadline, "no pid file");
-        assert!(daemon.alive(), "the daemon exited before its pid file");
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "no {what}");
+        assert!(daemon.alive(), "the daemon exited before its {what}");
     }
+}
+
+/// A reload that came that early is done, and the daemon still stops on
+/// SIGTERM with status 0.
+fn reloads_then_exits(mut daemon: Proc, log: &LogFile) {
     daemon.signal(libc::SIGHUP);
     log.wait_for_nth("Configuration successful", 2);
     assert!(daemon.alive());
     daemon.signal(libc::SIGTERM);
     assert_eq!(daemon.wait_exit(), 0);
+}
+
+/// The handlers exist before the pid file does: a SIGHUP sent the moment
+/// the file appears (`rstunnel -reload`, logrotate) reloads the daemon
+/// instead of ending it with the signal's default action.
+#[test]
+fn a_sighup_as_soon_as_the_pid_file_exists_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut daemon, log, pid_file) = start_early(dir.path());
+    spin_until(&mut daemon, "pid file", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|t| t.ends_with('\n'))
+    });
+    reloads_then_exits(daemon, &log);
+}
+
+/// Scripts wait for the `bound to` line (stunnel-reference §5.1); a SIGHUP
+/// sent the moment it appears waits for the handler, it does not kill.
+#[test]
+fn a_sighup_as_soon_as_the_port_is_bound_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut daemon, log, _) = start_early(dir.path());
+    spin_until(&mut daemon, "bound line", || log.count("bound to") > 0);
+    reloads_then_exits(daemon, &log);
 }

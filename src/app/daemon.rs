@@ -7,6 +7,8 @@
 //! ```
 //! Certificates are read and ports bound while still privileged; the fork
 //! happens while the process has one thread (the runtime comes after).
+//! The handled signals are held (blocked) from the start until their
+//! handlers exist, so none can end the daemon by its default action.
 
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
         Source::File(_) => Source::File(config.origin.clone().into()),
         Source::Fd(fd) => Source::Fd(*fd),
     };
+    let held = os::signals::hold().map_err(|e| super::fatal("signals", e))?;
     let ctxs = super::contexts(&config)?;
     crate::slog!(NOTICE, "Configuration successful");
     let bound = bind_all(&ctxs)?;
@@ -62,12 +65,13 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
         .build()
         .map_err(|e| super::fatal("runtime", e))?;
     // The handlers exist before the pid file does: `-reload`, logrotate
-    // and systemd find the pid there, and a SIGHUP that came before the
-    // handler would end the daemon (the default action) instead.
+    // and systemd find the pid there. Signals that came since `hold`
+    // (a script that saw the `bound to` line) are delivered now.
     let signals = {
         let _enter = runtime.enter();
         os::signals::events().map_err(|e| super::fatal("signals", e))?
     };
+    held.release().map_err(|e| super::fatal("signals", e))?;
     let _pid = match &global.pid {
         Some(path) => Some(os::pidfile::PidFile::create(path).map_err(|_| Logged)?),
         None => None,

@@ -15,7 +15,8 @@
 //! with `sigaction` before tokio installs anything; it must be the first
 //! code to touch those signals. SIGPIPE is ignored (writes to a closed
 //! socket are errors, not deaths). This module does not act on the events:
-//! the supervisor does, and logs [`termination_line`].
+//! the supervisor does, and logs [`termination_line`]. [`hold`] keeps the
+//! signals waiting from binding until the handlers exist.
 
 use std::future::poll_fn;
 use std::io;
@@ -92,6 +93,32 @@ pub fn events() -> io::Result<Signals> {
         streams.push((signal(SignalKind::from_raw(sig as i32))?, event));
     }
     Ok(Signals { streams })
+}
+
+/// The handled signals, blocked on this thread (and so on every thread it
+/// starts) until [`Held::release`]. Between binding and [`events`] a
+/// SIGHUP or SIGTERM would otherwise take its default action and end the
+/// daemon; held, it waits and reaches the handler. Threads started
+/// meanwhile (tokio's workers) keep them blocked, as stunnel's worker
+/// threads do; children get an empty mask before exec.
+#[must_use = "release the signals once the handlers are installed"]
+pub struct Held(nix::sys::signal::SigSet);
+
+/// Block the handled signals on the calling thread; see [`Held`].
+pub fn hold() -> io::Result<Held> {
+    let mut set = nix::sys::signal::SigSet::empty();
+    for (sig, _) in HANDLED {
+        set.add(sig);
+    }
+    set.thread_block()?;
+    Ok(Held(set))
+}
+
+impl Held {
+    /// Unblock them on the calling thread: what came meanwhile is delivered.
+    pub fn release(self) -> io::Result<()> {
+        Ok(self.0.thread_unblock()?)
+    }
 }
 
 /// Whether `sig` is currently set to SIG_IGN (queried without changing it).
