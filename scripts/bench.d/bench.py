@@ -39,6 +39,8 @@ def parse_args():
     ap.add_argument("--profile", help="instead of comparing: perf-profile binary A under these tests "
                     "(comma-separated from %s)" % ", ".join(TESTS))
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (configs, logs)")
+    ap.add_argument("--a-workers", type=int, help="`workers = N` in slot A's configs (rstunnel extension)")
+    ap.add_argument("--b-workers", type=int, help="`workers = N` in slot B's configs (rstunnel extension)")
     ap.add_argument("--debug", default="3", help="`debug =` in the tunnel configs (default %(default)s)")
     a = ap.parse_args()
     a.rounds = a.rounds or (2 if a.quick else 5)
@@ -179,8 +181,10 @@ def main():
     a = parse_args()
     bins = {"A": which(a.a), "B": which(a.b)}
     names = {k: os.path.basename(v) for k, v in bins.items()}
+    workers = {"A": a.a_workers, "B": a.b_workers}
     if names["A"] == names["B"]:
         names = {k: "%s-%s" % (v, k) for k, v in names.items()}
+    names = {k: v + ("-w%d" % workers[k] if workers[k] else "") for k, v in names.items()}
     mode = "quick" if a.quick else "full"
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     os.makedirs(a.out, exist_ok=True)
@@ -194,7 +198,7 @@ def main():
         "nginx": first_line(["/usr/sbin/nginx", "-v"]), "cores": os.cpu_count(),
         "kernel": os.uname().release, "fd_limit": fd_limit(),
         "params": {"rounds": a.rounds, "seconds": a.seconds, "mem": a.mem, "mem_rounds": a.mem_rounds,
-                   "debug": a.debug, "keepalive_connections": 100, "newconn_connections": 50,
+                   "debug": a.debug, "workers": workers, "keepalive_connections": 100, "newconn_connections": 50,
                    "wrk_threads": 2},
     }
     if a.profile:
@@ -217,7 +221,7 @@ def main():
         nginx.start()
         backends = {"bulk": sink.port, "http": nginx.port, "rsa": nginx.port, "ecdsa": nginx.port}
         for k in "AB":
-            chains[k] = procs.Chain(names[k], bins[k], tmp, certs, backends, a.debug)
+            chains[k] = procs.Chain(names[k], bins[k], tmp, certs, backends, a.debug, workers[k])
 
         log("load generators alone (no tunnel)")
         gen = {}

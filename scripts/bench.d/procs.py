@@ -5,6 +5,7 @@ server-mode one (TLS in, plain out), both started from the *same* stunnel config
 binary differs. This module does not measure anything; loads.py does.
 """
 
+import glob
 import os
 import signal
 import socket
@@ -85,7 +86,7 @@ class Chain:
 
     SERVICES = ("bulk", "http", "rsa", "ecdsa")
 
-    def __init__(self, label, binary, tmp, certs, backends, debug):
+    def __init__(self, label, binary, tmp, certs, backends, debug, workers=None):
         self.label, self.binary = label, binary
         self.dir = os.path.join(tmp, label)
         os.makedirs(self.dir, exist_ok=True)
@@ -94,6 +95,8 @@ class Chain:
         self.procs = {}
         cert = {"bulk": certs["rsa"], "http": certs["rsa"], "rsa": certs["rsa"], "ecdsa": certs["ecdsa"]}
         head = "foreground = yes\nsyslog = no\ndebug = %s\n" % debug
+        if workers:
+            head += "workers = %d\n" % workers   # rstunnel extension: both instances of the chain
         client, server = [head], [head]
         for s in self.SERVICES:
             client.append("\n[%s]\nclient = yes\naccept = 127.0.0.1:%d\nconnect = 127.0.0.1:%d\n"
@@ -143,7 +146,18 @@ class Chain:
             time.sleep(0.05)
 
     def pids(self):
-        return [p.pid for p in self.procs.values()]
+        """Both instances and, under `workers`, their worker processes (CPU, memory and descriptors count
+        them all)."""
+        pids = []
+        for p in self.procs.values():
+            pids.append(p.pid)
+            for task in glob.glob("/proc/%d/task/*/children" % p.pid):
+                try:
+                    with open(task) as f:
+                        pids.extend(int(c) for c in f.read().split())
+                except OSError:
+                    pass
+        return pids
 
     def alive(self):
         return all(p.poll() is None for p in self.procs.values())

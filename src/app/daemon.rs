@@ -9,6 +9,8 @@
 //! happens while the process has one thread (the runtime comes after).
 //! The handled signals are held (blocked) from the start until their
 //! handlers exist, so none can end the daemon by its default action.
+//! With `workers`, every worker's sockets are bound with the first, and
+//! after `daemon()` the supervisor (`workers`) forks the serving processes.
 
 use std::sync::Arc;
 
@@ -19,7 +21,6 @@ use crate::log::{self as logging, Logged, DEBUG, NOTICE, WARNING};
 use crate::os;
 use crate::service::bind::{self, BoundService};
 
-use super::cert_watch::CertWatch;
 use super::metrics_endpoint;
 
 pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
@@ -32,7 +33,8 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
     let held = os::signals::hold().map_err(|e| super::fatal("signals", e))?;
     let ctxs = super::contexts(&config)?;
     crate::slog!(NOTICE, "Configuration successful");
-    let bound = bind_all(&ctxs)?;
+    let sharing = bind::Sharing::for_workers(config.global.workers);
+    let bound = bind_all(&ctxs, sharing)?;
     let metrics = metrics_endpoint::bind(&config)?;
     metrics_endpoint::record_certificates(ctxs.iter());
     for (fd, from) in os::activation::unused() {
@@ -42,6 +44,8 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
             from.describe()
         );
     }
+    // Every worker's sockets are bound here, while still privileged.
+    let sockets = super::workers::bind_the_others(bound, config.global.workers)?;
     crate::connection::local::set_keep_stderr(config.global.foreground != Foreground::No);
     let global = &config.global;
     let background = global.foreground == Foreground::No;
@@ -60,39 +64,30 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
     if let Some(null) = null {
         os::daemon::daemonize_with(null).map_err(|e| super::fatal("daemon", e))?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| super::fatal("runtime", e))?;
-    // The handlers exist before the pid file does: `-reload`, logrotate
-    // and systemd find the pid there. Signals that came since `hold`
-    // (a script that saw the `bound to` line) are delivered now.
-    let signals = {
-        let _enter = runtime.enter();
-        os::signals::events().map_err(|e| super::fatal("signals", e))?
-    };
-    held.release().map_err(|e| super::fatal("signals", e))?;
-    let _pid = match &global.pid {
-        Some(path) => Some(os::pidfile::PidFile::create(path).map_err(|_| Logged)?),
-        None => None,
-    };
-    let certs = CertWatch::new(&config);
-    let running = super::serve::Running {
+    let process = super::process::Process {
+        source,
         config: Arc::new(config),
-        certs,
-        metrics,
-        signals,
+        ctxs,
     };
-    runtime.block_on(super::serve::serve(&source, bound, &ctxs, running))
+    match sockets {
+        super::workers::Sockets::One(bound) => {
+            process.serve(bound, metrics, held, process.pid_path())
+        }
+        super::workers::Sockets::PerWorker(sets) => {
+            // The supervisor's signals are taken synchronously instead.
+            drop(held);
+            super::workers::supervise(&process, sets)
+        }
+    }
 }
 
 /// Bind every service that has `accept` (SNI secondaries and exec+connect
 /// sections have none).
-fn bind_all(ctxs: &[Arc<ServiceCtx>]) -> Result<Vec<BoundService>, Logged> {
+fn bind_all(ctxs: &[Arc<ServiceCtx>], sharing: bind::Sharing) -> Result<Vec<BoundService>, Logged> {
     let mut out = Vec::new();
     for ctx in ctxs {
         if !ctx.service.accept.is_empty() {
-            out.push((ctx.clone(), bind::bind_service(&ctx.service)?));
+            out.push((ctx.clone(), bind::bind_service(&ctx.service, sharing)?));
         } else if local::is_exec_connect(&ctx.service) {
             crate::slog!(DEBUG, "Skipped exec+connect service [{}]", ctx.service.name);
         }

@@ -27,3 +27,16 @@ pub fn sinks(config: &Config) -> Result<Sinks, Logged> {
     }
     Ok(sinks)
 }
+
+/// SIGUSR1: reopen the `output` file (after logrotate moved it).
+pub fn reopen() {
+    match crate::log::with_sinks(|s| s.reopen()) {
+        Some(Ok(())) => crate::slog!(crate::log::NOTICE, "Log file reopened"),
+        Some(Err(e)) => crate::slog!(
+            ERR,
+            "{}",
+            crate::os::errno::io_labelled("Cannot reopen log file", &e)
+        ),
+        None => {}
+    }
+}

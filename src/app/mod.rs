@@ -15,8 +15,10 @@ mod daemon;
 mod inetd;
 mod logs;
 mod metrics_endpoint;
+mod process;
 mod serve;
 mod upgrade;
+mod workers;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -146,6 +148,7 @@ fn parse(source: &Source) -> Result<Config, Logged> {
             ("metrics", global.metrics.is_some()),
             ("TIMEOUTdrain", global.drain.is_some()),
             ("certReload", global.cert_reload.is_some()),
+            ("workers", global.workers > 1),
         ];
         if let Some((name, _)) = daemon_only.iter().find(|(_, set)| *set) {
             crate::slog!(

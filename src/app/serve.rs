@@ -34,7 +34,9 @@ pub(super) async fn serve(
     let permits = Arc::new(tokio::sync::Semaphore::new(
         crate::service::client_limit().max(1),
     ));
-    let mut supervisor = Supervisor::start(services, permits).map_err(|e| fatal("listen", e))?;
+    let sharing = bind::Sharing::for_workers(config.global.workers);
+    let mut supervisor =
+        Supervisor::start(services, permits, sharing).map_err(|e| fatal("listen", e))?;
     supervisor.start_exec_connect(ctxs);
     let mut metrics = metrics_endpoint::start(running.metrics)?;
     crate::slog!(INFO, "Accepting new connections");
@@ -90,7 +92,7 @@ pub(super) async fn serve(
                     Err(why) => crate::slog!(ERR, "Upgrade failed: {why}; still serving"),
                 }
             }
-            Some(Event::ReopenLog) => reopen_log(),
+            Some(Event::ReopenLog) => super::logs::reopen(),
             Some(Event::ListConnections) => registry::log_active(),
             Some(Event::Terminate(sig)) => {
                 let (level, line) = os::signals::termination_line(sig);
@@ -290,17 +292,4 @@ fn prepare_reload(source: &Source) -> Option<Prepared> {
         services,
         sinks,
     })
-}
-
-/// SIGUSR1: reopen the `output` file (after logrotate moved it).
-fn reopen_log() {
-    match logging::with_sinks(|s| s.reopen()) {
-        Some(Ok(())) => crate::slog!(NOTICE, "Log file reopened"),
-        Some(Err(e)) => crate::slog!(
-            ERR,
-            "{}",
-            os::errno::io_labelled("Cannot reopen log file", &e)
-        ),
-        None => {}
-    }
 }

@@ -72,6 +72,9 @@ pub struct Global {
     /// `certReload` (rstunnel extension): check the TLS files this often
     /// and rebuild the contexts when they changed; `None`: never.
     pub cert_reload: Option<Duration>,
+    /// `workers` (rstunnel extension): processes that share the listening
+    /// sockets (SO_REUSEPORT), supervised by the first; 1 = no supervisor.
+    pub workers: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -43,6 +43,11 @@ pub fn finish_global(raw: &RawGlobal) -> Result<Global, Failure> {
     if !foreground && !absolute(&raw.pid) {
         return Err("Pid file must include full path name".into());
     }
+    if raw.workers > 1 && raw.metrics.is_some() {
+        // Each worker counts only its own connections; one endpoint
+        // answering for one of them would mislead.
+        return Err("\"metrics\" cannot be combined with \"workers\"".into());
+    }
     Ok(Global {
         metrics: raw.metrics.clone(),
         chroot: raw.chroot.clone(),
@@ -64,6 +69,7 @@ pub fn finish_global(raw: &RawGlobal) -> Result<Global, Failure> {
         set_env: raw.set_env.clone(),
         drain: raw.drain,
         cert_reload: raw.cert_reload,
+        workers: raw.workers,
     })
 }
 

@@ -61,7 +61,7 @@ pub fn daemonize_with(null: DevNull) -> io::Result<()> {
 }
 
 /// Threads of this process, from /proc/self/status.
-fn thread_count() -> io::Result<usize> {
+pub(super) fn thread_count() -> io::Result<usize> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     status
         .lines()

@@ -15,6 +15,8 @@ pub mod chroot;
 pub mod daemon;
 /// stunnel's `strerror (errno)` texts.
 pub mod errno;
+/// Forking a `workers` process from the single-threaded supervisor.
+pub mod fork;
 /// RLIMIT_NOFILE and the client limit derived from it.
 pub mod limits;
 /// Returning freed memory after a burst of connections.

@@ -121,6 +121,45 @@ impl Held {
     }
 }
 
+/// The signals a process without a runtime (the `workers` supervisor)
+/// takes synchronously: the handled ones plus SIGCHLD, blocked on its one
+/// thread and fetched with [`Waiter::next`].
+pub struct Waiter(nix::sys::signal::SigSet);
+
+impl Waiter {
+    /// Block the handled signals and SIGCHLD. A terminating signal that
+    /// was ignored at start stays out of the set, so it stays ignored.
+    pub fn new() -> io::Result<Waiter> {
+        let mut set = nix::sys::signal::SigSet::from(Signal::SIGCHLD);
+        for (sig, event) in HANDLED {
+            if matches!(event, Event::Terminate(_)) && ignored_at_start(sig)? {
+                continue;
+            }
+            set.add(sig);
+        }
+        set.thread_block()?;
+        Ok(Waiter(set))
+    }
+
+    /// The next signal, or `None` when `timeout` passed first (or the
+    /// wait was interrupted).
+    pub fn next(&self, timeout: std::time::Duration) -> Option<Signal> {
+        let limit = libc::timespec {
+            tv_sec: timeout.as_secs().try_into().unwrap_or(libc::time_t::MAX),
+            tv_nsec: timeout.subsec_nanos().into(),
+        };
+        // SAFETY: sigtimedwait reads the set and the timeout and writes
+        // nothing back (no siginfo asked for).
+        let sig = unsafe { libc::sigtimedwait(self.0.as_ref(), std::ptr::null_mut(), &limit) };
+        Signal::try_from(sig).ok()
+    }
+
+    /// The event a handled signal stands for (`None` for SIGCHLD).
+    pub fn event(sig: Signal) -> Option<Event> {
+        HANDLED.iter().find(|(s, _)| *s == sig).map(|(_, e)| *e)
+    }
+}
+
 /// Whether `sig` is currently set to SIG_IGN (queried without changing it).
 pub fn ignored_at_start(sig: Signal) -> io::Result<bool> {
     // SAFETY: a null `act` only reads the current disposition into `old`.

@@ -43,13 +43,33 @@ impl Bound {
     }
 }
 
+/// Whether this process binds its TCP addresses alone, or as one of the
+/// `workers` that each bind every address with `SO_REUSEPORT`, so that the
+/// kernel spreads new connections over their sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    Alone,
+    ReusePort,
+}
+
+impl Sharing {
+    /// How a process of a configuration with `workers = N` binds.
+    pub fn for_workers(workers: u32) -> Sharing {
+        if workers > 1 {
+            Sharing::ReusePort
+        } else {
+            Sharing::Alone
+        }
+    }
+}
+
 /// Bind every address of every `accept` line. An address that fails is
 /// logged at notice and skipped; a service with none bound fails, as in
 /// stunnel (`Binding service [NAME] failed`).
-pub fn bind_service(service: &Service) -> Result<Vec<(Address, Bound)>, Logged> {
+pub fn bind_service(service: &Service, sharing: Sharing) -> Result<Vec<(Address, Bound)>, Logged> {
     let bound: Vec<(Address, Bound)> = addresses(service)
         .into_iter()
-        .filter_map(|addr| bind_address(service, &addr).map(|b| (addr, b)))
+        .filter_map(|addr| bind_address(service, &addr, sharing).map(|b| (addr, b)))
         .collect();
     if bound.is_empty() {
         return Err(failed(service));
@@ -76,8 +96,8 @@ pub fn addresses(service: &Service) -> Vec<Address> {
 
 /// Bind one address of the service; stunnel's `bound to` line, or its
 /// notice when binding fails (`None`).
-pub fn bind_address(service: &Service, addr: &Address) -> Option<Bound> {
-    match bind_one(service, addr) {
+pub fn bind_address(service: &Service, addr: &Address, sharing: Sharing) -> Option<Bound> {
+    match bind_one(service, addr, sharing) {
         Ok(b) => {
             log_bound(&service.name, b.fd(), &b.address());
             Some(b)
@@ -87,6 +107,35 @@ pub fn bind_address(service: &Service, addr: &Address) -> Option<Bound> {
             None
         }
     }
+}
+
+/// Another worker's sockets for the addresses `first` holds: a new
+/// `SO_REUSEPORT` socket for a TCP address bound with it, else the same
+/// socket shared (a Unix path, or a socket systemd passed without
+/// `ReusePort=`), whose connections the workers then take turns to accept.
+pub fn for_another_worker(
+    service: &Service,
+    first: &[(Address, Bound)],
+) -> std::io::Result<Vec<(Address, Bound)>> {
+    let mut out = Vec::with_capacity(first.len());
+    for (addr, bound) in first {
+        // The address the first socket got: `accept = :0` must not pick
+        // another ephemeral port for each worker.
+        let own = match bound {
+            Bound::Tcp(l) if socket::getsockopt(l, socket::sockopt::ReusePort) == Ok(true) => {
+                let actual = Address::Inet(l.local_addr()?);
+                bind_address(service, &actual, Sharing::ReusePort)
+            }
+            _ => None,
+        };
+        let socket = match (own, bound) {
+            (Some(own), _) => own,
+            (None, Bound::Tcp(l)) => Bound::Tcp(l.try_clone()?),
+            (None, Bound::Unix(l, path)) => Bound::Unix(l.try_clone()?, path.clone()),
+        };
+        out.push((addr.clone(), socket));
+    }
+    Ok(out)
 }
 
 /// `Service [NAME] (FD=N) bound to ADDR`, logged for every listening
@@ -101,7 +150,7 @@ pub fn failed(service: &Service) -> Logged {
     Logged
 }
 
-fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
+fn bind_one(service: &Service, addr: &Address, sharing: Sharing) -> Result<Bound, String> {
     if let Some((passed, from)) = passed_socket(addr) {
         crate::slog!(
             INFO,
@@ -134,6 +183,10 @@ fn bind_one(service: &Service, addr: &Address) -> Result<Bound, String> {
                 fd.as_raw_fd(),
                 &service.socket_options.accept,
             )?;
+            if sharing == Sharing::ReusePort {
+                socket::setsockopt(&fd, socket::sockopt::ReusePort, &true)
+                    .map_err(|e| errno::text(e as i32))?;
+            }
             match sa {
                 std::net::SocketAddr::V4(v4) => {
                     socket::bind(fd.as_raw_fd(), &SockaddrIn::from(*v4))

@@ -76,12 +76,18 @@ pub struct Supervisor {
     permits: Arc<Semaphore>,
     /// exec+connect loops; dropping a handle stops that loop's retries.
     exec_connect: Vec<exec_connect::Handle>,
+    /// How addresses new after a reload are bound.
+    sharing: bind::Sharing,
 }
 
 impl Supervisor {
     /// Start accept loops for services bound before the runtime existed.
     /// Must be called inside the runtime.
-    pub fn start(services: Vec<BoundService>, permits: Arc<Semaphore>) -> std::io::Result<Self> {
+    pub fn start(
+        services: Vec<BoundService>,
+        permits: Arc<Semaphore>,
+        sharing: bind::Sharing,
+    ) -> std::io::Result<Self> {
         let mut listening = Vec::new();
         for (ctx, bound) in services {
             for (address, b) in bound {
@@ -93,6 +99,7 @@ impl Supervisor {
             listening,
             permits,
             exec_connect: Vec::new(),
+            sharing,
         })
     }
 
@@ -183,12 +190,12 @@ impl Supervisor {
     /// is about to go (a wildcard replaced by a specific address on the same
     /// port, or the reverse), close those and try once more.
     fn bind(&self, key: Key, ctx: &Arc<ServiceCtx>, old: &mut Vec<Listening>) -> Option<Listening> {
-        let bound = bind::bind_address(&ctx.service, &key.address).or_else(|| {
+        let bound = bind::bind_address(&ctx.service, &key.address, self.sharing).or_else(|| {
             let port = inet_port(&key.address)?;
             let before = old.len();
             old.retain(|l| inet_port(&l.key.address) != Some(port));
             (old.len() < before)
-                .then(|| bind::bind_address(&ctx.service, &key.address))
+                .then(|| bind::bind_address(&ctx.service, &key.address, self.sharing))
                 .flatten()
         })?;
         match spawn(key, ctx.clone(), bound, &self.permits) {

@@ -50,6 +50,18 @@ pub fn metrics_endpoint(v: &str) -> Result<Option<Endpoint>, Failure> {
         .map_err(Failure::from)
 }
 
+/// The most `workers` a configuration may ask for.
+pub const MAX_WORKERS: u32 = 256;
+
+/// `workers = N` (rstunnel extension): how many processes serve the
+/// listening sockets, 1 to [`MAX_WORKERS`].
+pub fn workers(v: &str) -> Result<u32, Failure> {
+    match strtol(v).and_then(|n| u32::try_from(n).ok()) {
+        Some(n @ 1..=MAX_WORKERS) => Ok(n),
+        _ => Err("Illegal number of workers (1 to 256)".into()),
+    }
+}
+
 /// syslog(3) level names as stunnel accepts them.
 const LEVELS: [&str; 8] = [
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",

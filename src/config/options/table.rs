@@ -73,6 +73,9 @@ declare_section! {
         /// rstunnel extension: `certReload`, how often the certificate files are checked for changes.
         cert_reload: Option<Duration> = None
             => ("certReload", set(cert_reload, timeouts::seconds("Illegal certReload period")), help(&["seconds between checks of the certificate files"]));
+        /// rstunnel extension: `workers`, how many processes share the listening sockets.
+        workers: u32 = 1
+            => ("workers", set(workers, global::workers), help(&["number of processes sharing the listening sockets (rstunnel)"]));
         /// rstunnel extension: `TIMEOUTdrain`, how long SIGTERM lets live connections finish.
         drain: Option<Duration> = None
             => ("TIMEOUTdrain", set(drain, timeouts::seconds("Illegal drain timeout")), help(&["seconds SIGTERM lets live connections finish"]));
