@@ -13,15 +13,14 @@ mod common;
 #[path = "common/tls_service.rs"]
 mod tls_service;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::tls_pki::{self, OcspPki, Pki};
 use common::{p, Daemon, Impl};
 use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
-use tls_service::{s_server, Peer};
+use tls_service::{ocsp_responder, s_server, Peer};
 
 const LIMIT: Duration = Duration::from_secs(15);
 
@@ -38,7 +37,7 @@ fn env() -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = tls_pki::make_pki(dir.path());
     let (signer, key, index) = tls_pki::make_ocsp_responder(&pki);
-    let (responder, url) = responder(&pki, &index, &signer, &key);
+    let (responder, url) = ocsp_responder(&pki.ca, &index, &signer, &key);
     let ocsp = tls_pki::make_ocsp_leaves(&pki, &url);
     Env {
         _dir: dir,
@@ -47,50 +46,6 @@ fn env() -> Env {
         url,
         _responder: responder,
     }
-}
-
-/// Start `openssl ocsp` on a free port answering from `index`, signed by
-/// the delegated `signer`; return it and its URL.
-fn responder(
-    pki: &Pki,
-    index: &std::path::Path,
-    signer: &std::path::Path,
-    key: &std::path::Path,
-) -> (Peer, String) {
-    let mut child = Command::new("openssl")
-        .args(["ocsp", "-port", "0", "-ndays", "1", "-index"])
-        .arg(index)
-        .arg("-rsigner")
-        .arg(signer)
-        .arg("-rkey")
-        .arg(key)
-        .arg("-CA")
-        .arg(&pki.ca)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("openssl ocsp");
-    let stdout = child.stdout.take().expect("stdout");
-    let responder = Peer(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        // `ACCEPT [::]:PORT PID=N`
-        let port = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|a| a.rsplit(':').next())
-            .and_then(|p| p.parse::<u16>().ok());
-        let _ = tx.send(port);
-    });
-    let port = rx
-        .recv_timeout(LIMIT)
-        .ok()
-        .flatten()
-        .expect("responder port");
-    (responder, format!("http://127.0.0.1:{port}/"))
 }
 
 /// What one connection through a daemon showed.
@@ -416,7 +371,8 @@ struct Second {
 
 fn second_responder(e: &Env) -> Second {
     let index = tls_pki::make_ocsp_second_index(&e.pki);
-    let (responder, url) = responder(&e.pki, &index, &e.ocsp.signer_cert, &e.ocsp.signer_key);
+    let (responder, url) =
+        ocsp_responder(&e.pki.ca, &index, &e.ocsp.signer_cert, &e.ocsp.signer_key);
     let leaf = tls_pki::make_ocsp_disputed_leaf(&e.pki, &url);
     Second {
         _responder: responder,

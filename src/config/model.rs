@@ -309,6 +309,9 @@ pub struct TlsSettings {
     pub ocsp_flags: u64,
     pub ocsp_nonce: bool,
     pub ocsp_require: bool,
+    /// `OCSPstapling` (rstunnel extension, servers): staple a fetched OCSP
+    /// response for the certificate.
+    pub ocsp_stapling: bool,
     /// `config = COMMAND[:PARAM]` lines for SSL_CONF_cmd, in order.
     pub conf_cmds: Vec<(String, Option<String>)>,
 }

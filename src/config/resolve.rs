@@ -145,6 +145,13 @@ pub fn finish_service(raw: &RawService, known: Known<'_>, inetd: bool) -> Result
     check_destinations(raw, kind)?;
     check_log_probes(raw, kind)?;
     check_proxy_in(raw)?;
+    if raw.ocsp_stapling && raw.client {
+        // A client asking for a staple and checking it (stunnel 5.71+) is
+        // not done; refused rather than accepted and ignored.
+        return Err(
+            "\"OCSPstapling\" is for servers: a client does not check stapled responses".into(),
+        );
+    }
     let redirect = check_redirect(raw, kind)?;
     let (sni_name, sni_route) = resolve_sni(raw, known)?;
     if sni_route.is_some() {
@@ -467,6 +474,7 @@ fn build(
         ocsp_flags: raw.ocsp_flags,
         ocsp_nonce: raw.ocsp_nonce,
         ocsp_require: raw.ocsp_require,
+        ocsp_stapling: raw.ocsp_stapling,
         conf_cmds: raw.conf_cmds.clone(),
     };
     Service {

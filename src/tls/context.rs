@@ -23,7 +23,7 @@ use crate::config::model::Service;
 use super::conn::{Policy, TicketKeys};
 use super::errors::TlsError;
 use super::session::LastSession;
-use super::{certs, guard, hello, ocsp, policy, psk, scope, session, sni, verify};
+use super::{certs, guard, hello, ocsp, policy, psk, scope, session, sni, stapling, verify};
 
 /// Whether to read certificate/key/CA files while building (`-test` checks
 /// the TLS policy without the files).
@@ -199,6 +199,11 @@ fn build_one(
     }
     policy::dh(&mut b, client);
     policy::curves(&mut b, tls)?;
+    let stapler = if !client && tls.ocsp_stapling {
+        Some(stapling::install(&mut b)?)
+    } else {
+        None
+    };
 
     let policy = Arc::new(Policy {
         index,
@@ -215,6 +220,16 @@ fn build_one(
         ocsp: ocsp::Settings::of(service),
     });
     let ctx = b.build();
+    if let Some(slot) = stapler {
+        // `-test` loads no file into the context; the check still reads
+        // the `cert` file when it can.
+        let probing = loading != Loading::Files;
+        if let Some(prepared) =
+            stapling::prepare(&service.name, &ctx, tls, probing).map_err(TlsError::message)?
+        {
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(prepared));
+        }
+    }
     let weak = super::weak::of_context(&ctx);
     if let Some(line) = super::weak::warning(&service.name, client, &weak) {
         crate::slog!(crate::log::WARNING, "{line}");

@@ -6,7 +6,8 @@
 //! session-ticket key callback (`ticketKeySecret`/`ticketMacSecret`), the
 //! `X509_check_*` subject checks, the trust-store lookup of `verifyPeer`,
 //! `X509_NAME_print_ex` (stunnel's subject text), `ERR_error_string_n`, the
-//! supported-cipher list of `-test`, a ClientHello extension reader, and the
+//! supported-cipher list of `-test`, a ClientHello extension reader, an OCSP
+//! time's distance from now (`ASN1_TIME_diff`, for stapling), and the
 //! backend address kept in a server session (session persistence).
 //! What is not: any policy; callers decide what the results mean.
 
@@ -471,6 +472,23 @@ pub fn client_hello_ext(ssl: &SslRef, ext_type: c_uint) -> Option<Vec<u8>> {
 
 /// An `X509_V_ERR_*` code as the crate's type (any value is accepted by
 /// `X509_verify_cert_error_string`, which is all the type needs).
+/// Seconds from now until `t` (negative when past), e.g. an OCSP
+/// response's `nextUpdate`; `None` if OpenSSL cannot compare them.
+pub fn seconds_until(t: &openssl::asn1::Asn1GeneralizedTimeRef) -> Option<i64> {
+    let (mut days, mut secs): (c_int, c_int) = (0, 0);
+    // SAFETY: a GeneralizedTime is an ASN1_TIME for ASN1_TIME_diff (it
+    // reads both times by their type); a null `from` means now.
+    let ok = unsafe {
+        sys::ASN1_TIME_diff(
+            &mut days,
+            &mut secs,
+            ptr::null(),
+            t.as_ptr() as *const sys::ASN1_TIME,
+        )
+    };
+    (ok == 1).then(|| i64::from(days) * 86_400 + i64::from(secs))
+}
+
 pub fn verify_result(code: c_int) -> openssl::x509::X509VerifyResult {
     // SAFETY: X509VerifyResult is a plain integer wrapper; unknown codes
     // print as "unknown certificate verification error".

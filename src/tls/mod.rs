@@ -33,6 +33,7 @@ mod psk;
 mod scope;
 mod session;
 mod sni;
+mod stapling;
 pub mod stream;
 mod suites;
 mod verify;

@@ -23,8 +23,9 @@
 //! and send data first. The cost is one blocked thread per check for at
 //! most `TIMEOUTocsp`: on tokio's multi-thread runtime the wait runs in
 //! `block_in_place`, so the worker's other tasks move to another thread
-//! (stunnel blocks its connection thread the same way). Server-side OCSP
-//! stapling (5.71+) is not done: 5.68 has none.
+//! (stunnel blocks its connection thread the same way). Server-side
+//! stapling (`OCSPstapling`, an rstunnel extension: 5.68 has none) is in
+//! `stapling`.
 
 use std::sync::Arc;
 use std::time::Duration;
