@@ -403,3 +403,50 @@ fn a_daemonized_node_follows_a_relative_key_file_and_reloads() {
         name(2)
     );
 }
+
+/// `workers = 2`: each worker process (forked after the keys were loaded)
+/// follows the file with a watcher of its own, and both resume the same
+/// sessions.
+#[test]
+fn every_worker_follows_the_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let keys = dir.path().join("tickets.keys");
+    write_keys(&keys, &[1]);
+    let backend = common::net::answering_server("127.0.0.1", b"hello\n");
+    let log = support::LogFile(dir.path().join("w.log"));
+    let conf = dir.path().join("w.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "foreground = yes\noutput = {}\ndebug = info\nsyslog = no\nworkers = 2\n\
+             [fleet]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{backend}\ncert = {}\n\
+             ticketKeyFile = {}\n",
+            p(&log.0),
+            p(&pki.combined),
+            p(&keys)
+        ),
+    )
+    .unwrap();
+    let _supervisor = support::spawn(Impl::Rstunnel, &conf, dir.path(), false);
+    log.wait_for_nth("Accepting new connections", 2);
+    let port = log.port("fleet");
+    let session = dir.path().join("s.pem");
+    assert_eq!(connect(port, "-tls1_3", None, &session).ticket, name(1));
+    write_keys(&keys, &[2, 1]);
+    // A worker's watcher starts with its first ticket handshake; the kernel
+    // spreads connections over both workers' sockets.
+    let changed = format!("changed: 2 key(s), newest {}", name(2));
+    for _ in 0..200 {
+        if log.count(&changed) == 2 {
+            break;
+        }
+        let s = support::tls_connect(port);
+        support::close(s);
+    }
+    assert_eq!(log.count(&changed), 2, "{}", log.text());
+    for _ in 0..6 {
+        let seen = connect(port, "-tls1_3", Some(&session), &dir.path().join("t.pem"));
+        assert!(seen.reused && seen.ticket == name(2));
+    }
+}

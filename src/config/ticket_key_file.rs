@@ -208,6 +208,38 @@ mod tests {
         assert!(!shown.contains(&line(9, 32)), "{shown}");
     }
 
+    /// The file is input: any bytes give keys or a reason, never a panic
+    /// (pseudo-random lines over the alphabet that matters, and raw bytes).
+    #[test]
+    fn arbitrary_content_never_panics() {
+        let alphabet = b"0123456789abcdefABCDEFxz #\r\n\t\x00\xff";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 400) as usize;
+            let raw = next() % 4 == 0;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if raw {
+                        r as u8
+                    } else {
+                        alphabet[(r % alphabet.len() as u64) as usize]
+                    }
+                })
+                .collect();
+            if let Ok(keys) = parse(&bytes) {
+                assert!(!keys.is_empty());
+                assert!(keys.iter().all(|k| matches!(k.aes.len(), 16 | 32)));
+            }
+        }
+    }
+
     #[test]
     fn reading_is_bounded_and_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
