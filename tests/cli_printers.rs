@@ -33,7 +33,7 @@ fn stunnel4(arg: &str) -> Option<Vec<String>> {
 
 /// Options rstunnel lists that stunnel 5.68's `-help` does not (5.70+).
 /// Options stunnel 5.68 does not have: 5.70+ ones and rstunnel extensions.
-const NEWER: [&str; 13] = [
+const NEWER: [&str; 14] = [
     "provider",
     "setEnv",
     "OCSPrequire",
@@ -47,6 +47,7 @@ const NEWER: [&str; 13] = [
     "proxyFrom",
     "workers",
     "OCSPstapling",
+    "ticketKeyFile",
 ];
 
 #[test]

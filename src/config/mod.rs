@@ -36,6 +36,7 @@ pub mod paths;
 pub mod protocols;
 pub mod reader;
 pub mod resolve;
+pub mod ticket_key_file;
 pub mod windows;
 
 pub use error::{ConfigError, Place};

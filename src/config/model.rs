@@ -301,6 +301,9 @@ pub struct TlsSettings {
     /// `ticketKeySecret` / `ticketMacSecret`, decoded.
     pub ticket_key: Option<Vec<u8>>,
     pub ticket_mac: Option<Vec<u8>>,
+    /// rstunnel extension: `ticketKeyFile`, absolute (server mode only).
+    /// The TLS layer reads the keys from it and follows its changes.
+    pub ticket_key_file: Option<std::path::PathBuf>,
     /// `PSKsecrets` file content as (identity, key) pairs, and `PSKidentity`.
     pub psk_secrets: Vec<(String, Vec<u8>)>,
     pub psk_identity: Option<String>,

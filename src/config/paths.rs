@@ -50,7 +50,9 @@ enum Opened {
 /// The options that name files, by their canonical name.
 fn opened(option: &str) -> Option<Opened> {
     match option {
-        "cert" | "key" | "CAfile" | "CRLfile" | "PSKsecrets" | "include" => Some(Opened::AtLoad),
+        "cert" | "key" | "CAfile" | "CRLfile" | "PSKsecrets" | "ticketKeyFile" | "include" => {
+            Some(Opened::AtLoad)
+        }
         "CApath" | "CRLpath" => Some(Opened::InJail),
         "output" | "pid" => Some(Opened::Created),
         _ => None,

@@ -305,7 +305,17 @@ fn check_log_probes(
     Ok(())
 }
 
+/// Ticket keys: stunnel's secrets in pairs (ignored with its notices in
+/// client mode); `ticketKeyFile` alone, in a server that resumes sessions.
 fn check_tickets(raw: &RawService) -> Result<(), Failure> {
+    // Only a server issues tickets; an rstunnel option is never accepted
+    // and ignored (stunnel's ticket secrets are, with its notices below).
+    if raw.client && raw.ticket_key_file.is_some() {
+        return Err("\"ticketKeyFile\" is only for server-mode services".into());
+    }
+    if raw.ticket_key_file.is_some() && !raw.session_resume {
+        return Err("\"ticketKeyFile\" needs \"sessionResume = yes\"".into());
+    }
     if raw.client {
         for (name, set) in [
             ("ticketKeySecret", raw.ticket_key.is_some()),
@@ -327,6 +337,12 @@ fn check_tickets(raw: &RawService) -> Result<(), Failure> {
     }
     if raw.ticket_key.is_some() != raw.ticket_mac.is_some() {
         return Err("\"ticketKeySecret\" and \"ticketMacSecret\" must be set together".into());
+    }
+    if raw.ticket_key_file.is_some() && raw.ticket_key.is_some() {
+        return Err(
+            "\"ticketKeyFile\" replaces \"ticketKeySecret\" and \"ticketMacSecret\": set one or the other"
+                .into(),
+        );
     }
     Ok(())
 }
@@ -467,6 +483,7 @@ fn build(
         renegotiation: raw.renegotiation,
         ticket_key: raw.ticket_key.clone().filter(|_| !raw.client),
         ticket_mac: raw.ticket_mac.clone().filter(|_| !raw.client),
+        ticket_key_file: raw.ticket_key_file.clone(),
         psk_secrets: raw.psk_secrets.clone(),
         psk_identity: raw.psk_identity.clone(),
         ocsp_url: raw.ocsp_url.clone(),

@@ -15,6 +15,9 @@ use openssl::ssl::{Ssl, SslRef, SslVerifyMode, SslVersion};
 
 use crate::config::model::VerifyFlags;
 
+use super::ffi::TicketChoice;
+use super::ticket_keys::TicketKeys;
+
 /// What a connection needs to know about its service at handshake time.
 #[derive(Debug)]
 pub struct Policy {
@@ -53,13 +56,6 @@ pub struct Offer {
     pub unknown: Vec<u16>,
     /// Every offered suite for the hint line, in the client's order.
     pub shown: Vec<String>,
-}
-
-/// `ticketKeySecret` / `ticketMacSecret` of the service that accepted.
-#[derive(Debug)]
-pub struct TicketKeys {
-    pub key: Vec<u8>,
-    pub mac: Vec<u8>,
 }
 
 /// stunnel's `reneg_state`.
@@ -172,14 +168,10 @@ pub fn get(ssl: &SslRef) -> Option<&Arc<Conn>> {
     ssl.ex_data(index()?)
 }
 
-/// `ticketKeySecret` and `ticketMacSecret` of the service that accepted
-/// `ssl`, for the ticket callback (`ffi::set_ticket_key_callback`).
-pub fn ticket_secrets(ssl: &SslRef) -> Option<(&[u8], &[u8])> {
-    ticket_keys(ssl).map(|k| (k.key.as_slice(), k.mac.as_slice()))
-}
-
-fn ticket_keys(ssl: &SslRef) -> Option<&TicketKeys> {
-    get(ssl)?.tickets.as_deref()
+/// The session-ticket key for `ssl` (the accepting service's), for the
+/// ticket callback (`ffi::set_ticket_key_callback`).
+pub fn ticket_key(ssl: &SslRef, name: Option<&[u8; 16]>) -> Option<TicketChoice> {
+    get(ssl)?.tickets.as_deref()?.choose(name)
 }
 
 const SSL_CB_LOOP: i32 = 0x01;

@@ -20,9 +20,10 @@ use openssl::ssl::{ClientHelloResponse, SslContext, SslContextBuilder, SslMethod
 
 use crate::config::model::Service;
 
-use super::conn::{Policy, TicketKeys};
+use super::conn::Policy;
 use super::errors::TlsError;
 use super::session::LastSession;
+use super::ticket_keys::TicketKeys;
 use super::{certs, guard, hello, ocsp, policy, psk, scope, session, sni, stapling, verify};
 
 /// Whether to read certificate/key/CA files while building (`-test` checks

@@ -3,7 +3,8 @@
 //!
 //! What is here: `SSL_CONF_cmd` (the `config` option), the session timeout,
 //! the info callback (state trace and renegotiation detection), the legacy
-//! session-ticket key callback (`ticketKeySecret`/`ticketMacSecret`), the
+//! session-ticket key callback (`ticketKeySecret`/`ticketMacSecret`,
+//! `ticketKeyFile`), the
 //! `X509_check_*` subject checks, the trust-store lookup of `verifyPeer`,
 //! `X509_NAME_print_ex` (stunnel's subject text), `ERR_error_string_n`, the
 //! supported-cipher list of `-test`, a ClientHello extension reader, an OCSP
@@ -13,7 +14,7 @@
 
 use std::ffi::{CStr, CString};
 use std::ptr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use foreign_types::{ForeignType, ForeignTypeRef};
 use libc::{c_char, c_int, c_long, c_uchar, c_uint, c_ulong, c_void};
@@ -21,6 +22,8 @@ use openssl::ssl::{SslContextBuilder, SslRef};
 use openssl::stack::Stack;
 use openssl::x509::{X509NameRef, X509Ref, X509StoreContextRef, X509};
 use openssl_sys as sys;
+
+use crate::config::ticket_key_file::TicketKey;
 
 /// `SSL_CONF_CTX` is opaque.
 #[repr(C)]
@@ -266,15 +269,26 @@ pub fn alert_strings(value: c_int) -> (String, String) {
     }
 }
 
-/// Where the ticket callback finds a connection's `ticketKeySecret` and
-/// `ticketMacSecret` (one lookup for the process, as [`InfoHandler`]).
-pub type TicketSecrets = for<'a> fn(&'a SslRef) -> Option<(&'a [u8], &'a [u8])>;
-static TICKET_SECRETS: OnceLock<TicketSecrets> = OnceLock::new();
+/// What the ticket callback is told about the key for a ticket.
+pub enum TicketChoice {
+    /// Use `key`; `renew` asks OpenSSL to issue a fresh ticket (under the
+    /// newest key) after accepting this one.
+    Use { key: Arc<TicketKey>, renew: bool },
+    /// No key of the ticket's name: OpenSSL ignores the ticket, and the
+    /// client gets a full handshake and a new ticket.
+    Unknown,
+}
+
+/// Where the ticket callback finds the key of a connection: `None` to
+/// encrypt a new ticket, `Some(name)` to decrypt one. `None` back is an
+/// error (no keys for this connection).
+pub type TicketKeyFor = fn(&SslRef, Option<&[u8; 16]>) -> Option<TicketChoice>;
+static TICKET_KEY_FOR: OnceLock<TicketKeyFor> = OnceLock::new();
 
 /// Install the session-ticket key callback (legacy `HMAC_CTX` form, which
-/// OpenSSL 3 still supports), with keys from `secrets`.
-pub fn set_ticket_key_callback(builder: &mut SslContextBuilder, secrets: TicketSecrets) {
-    let _ = TICKET_SECRETS.set(secrets);
+/// OpenSSL 3 still supports), with keys from `key_for`.
+pub fn set_ticket_key_callback(builder: &mut SslContextBuilder, key_for: TicketKeyFor) {
+    let _ = TICKET_KEY_FOR.set(key_for);
     // SAFETY: `ticket_trampoline` matches the callback type OpenSSL expects
     // for SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB.
     unsafe {
@@ -286,12 +300,14 @@ pub fn set_ticket_key_callback(builder: &mut SslContextBuilder, secrets: TicketS
     }
 }
 
-/// stunnel's `ssl_tlsext_ticket_key_cb`: AES-128/256-CBC with the
-/// `ticketKeySecret`, HMAC-SHA256 with `ticketMacSecret`, a random IV. The
-/// key name is not checked on decryption (stunnel ignores it too; a foreign
-/// ticket fails the HMAC and gives a full handshake). Returns -1 on error,
-/// 1 to accept, 2 to accept and renew (TLS 1.3, as stunnel). A panic
-/// counts as an error: it must not unwind into OpenSSL.
+/// stunnel's `ssl_tlsext_ticket_key_cb`, with key names: AES-128/256-CBC
+/// with the key's AES key, HMAC-SHA256 with its HMAC secret, a random IV,
+/// the key's name in front of the ticket. Which key decrypts is the
+/// caller's choice ([`TicketChoice`]; `ticketKeySecret` ignores the name as
+/// stunnel does). Returns -1 on error, 0 for a ticket of an unknown key, 1
+/// to accept, 2 to accept and renew (always in TLS 1.3, as stunnel, and for
+/// a key that is no longer the newest). A panic counts as an error: it must
+/// not unwind into OpenSSL.
 unsafe extern "C" fn ticket_trampoline(
     ssl: *mut sys::SSL,
     key_name: *mut c_uchar,
@@ -300,22 +316,30 @@ unsafe extern "C" fn ticket_trampoline(
     hmac_ctx: *mut c_void,
     enc: c_int,
 ) -> c_int {
-    if ssl.is_null() {
+    if ssl.is_null() || key_name.is_null() {
         return -1;
     }
     // The pointers are OpenSSL's for this call, as documented for
     // SSL_CTX_set_tlsext_ticket_key_cb; a panic must not unwind into C.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-        // SAFETY: OpenSSL passes the live SSL of the handshake.
+        // SAFETY: OpenSSL passes the live SSL of the handshake, and 16
+        // bytes of key name (written by us on encryption, the ticket's
+        // first 16 bytes on decryption).
         let ssl_ref = SslRef::from_ptr(ssl);
-        let Some((key, mac)) = TICKET_SECRETS.get().and_then(|secrets| secrets(ssl_ref)) else {
+        let name = &mut *(key_name as *mut [u8; 16]);
+        let Some(key_for) = TICKET_KEY_FOR.get() else {
             return -1;
         };
         crate::slog!(crate::log::DEBUG, "Session ticket processing callback");
+        let (key, renew) = match key_for(ssl_ref, (enc != 1).then_some(&*name)) {
+            None => return -1,
+            Some(TicketChoice::Unknown) => return 0,
+            Some(TicketChoice::Use { key, renew }) => (key, renew),
+        };
         if HMAC_Init_ex(
             hmac_ctx,
-            mac.as_ptr() as *const c_void,
-            mac.len() as c_int,
+            key.hmac.as_ptr() as *const c_void,
+            key.hmac.len() as c_int,
             sys::EVP_sha256(),
             ptr::null_mut(),
         ) != 1
@@ -323,30 +347,31 @@ unsafe extern "C" fn ticket_trampoline(
             crate::slog!(crate::log::ERR, "HMAC_Init_ex failed");
             return -1;
         }
-        let cipher = if key.len() == 16 {
-            sys::EVP_aes_128_cbc()
-        } else {
-            sys::EVP_aes_256_cbc()
+        let cipher = match key.aes.len() {
+            16 => sys::EVP_aes_128_cbc(),
+            32 => sys::EVP_aes_256_cbc(),
+            _ => return -1,
         };
         if enc == 1 {
-            // SAFETY: OpenSSL provides 16 bytes of key name and
-            // EVP_MAX_IV_LENGTH (16) bytes of IV.
-            ptr::write_bytes(key_name, 0, 16);
+            // SAFETY: OpenSSL provides EVP_MAX_IV_LENGTH (16) bytes of IV.
+            *name = key.name;
             if sys::RAND_bytes(iv, 16) != 1 {
                 crate::slog!(crate::log::ERR, "RAND_bytes failed");
                 return -1;
             }
-            if sys::EVP_EncryptInit_ex(cipher_ctx, cipher, ptr::null_mut(), key.as_ptr(), iv) != 1 {
+            if sys::EVP_EncryptInit_ex(cipher_ctx, cipher, ptr::null_mut(), key.aes.as_ptr(), iv)
+                != 1
+            {
                 crate::slog!(crate::log::ERR, "EVP_EncryptInit_ex failed");
                 return -1;
             }
-        } else if sys::EVP_DecryptInit_ex(cipher_ctx, cipher, ptr::null_mut(), key.as_ptr(), iv)
+        } else if sys::EVP_DecryptInit_ex(cipher_ctx, cipher, ptr::null_mut(), key.aes.as_ptr(), iv)
             != 1
         {
             crate::slog!(crate::log::ERR, "EVP_DecryptInit_ex failed");
             return -1;
         }
-        if ssl_ref.version_str() == "TLSv1.3" {
+        if renew || ssl_ref.version_str() == "TLSv1.3" {
             2
         } else {
             1

@@ -6,7 +6,8 @@
 //! reach their primary) and [`TlsStream`] (what a handshake yields).
 //!
 //! Files: `context` (build order), `policy` (versions, level, ciphers,
-//! options, `config`), `session`, `scope` (which sessions resume where),
+//! options, `config`), `session` (with `ticket_keys`: static or file-based, rotating ticket keys),
+//! `scope` (which sessions resume where),
 //! `certs`, `psk`, `verify`, `sni`, `ocsp` (+ `ocsp_http`), `hello`
 //! (ClientHello diagnostics), `handshake` (with `failure`: the cause for the metrics), `stream`, `describe` (with
 //! `probe`: trial handshakes in memory), `conn` (per-connection state),
@@ -36,6 +37,7 @@ mod sni;
 mod stapling;
 pub mod stream;
 mod suites;
+mod ticket_keys;
 mod verify;
 mod weak;
 

@@ -1,6 +1,6 @@
 //! Session resumption (stunnel-reference §5.11): the server cache (id
 //! context from `scope.rs`, servers only; size, timeout), tickets and
-//! shared ticket keys, and the client's "last session" that the next connect
+//! shared ticket keys (`ticket_keys.rs`), and the client's "last session" that the next connect
 //! offers — one per connect target index when the connection layer names
 //! the target and `delay = no` (stunnel's `connect_session[idx]`), else one
 //! per service.
@@ -16,9 +16,9 @@ use openssl::ssl::{SslContextBuilder, SslRef, SslSession, SslSessionCacheMode, S
 
 use crate::config::model::TlsSettings;
 
-use super::conn::TicketKeys;
 use super::errors::TlsError;
 use super::ffi;
+use super::ticket_keys::TicketKeys;
 
 /// The client's last resumable sessions: per target index, or for the
 /// whole service (`None`).
@@ -105,23 +105,24 @@ pub fn setup(
         }
     }
     crate::slog!(crate::log::INFO, "Session resumption enabled");
-    let keys = match (&tls.ticket_key, &tls.ticket_mac, client) {
-        (Some(key), Some(mac), false) => {
+    let keys = match (&tls.ticket_key_file, &tls.ticket_key, &tls.ticket_mac) {
+        _ if client => None,
+        (Some(path), _, _) => Some(TicketKeys::from_file(path)?),
+        (None, Some(key), Some(mac)) => {
             if key.len() != 16 && key.len() != 32 {
                 return Err(TlsError::message(format!(
                     "ticketKeySecret value has {} bytes instead of required 16 or 32 bytes",
                     key.len()
                 )));
             }
-            ffi::set_ticket_key_callback(b, super::conn::ticket_secrets);
-            Some(Arc::new(TicketKeys {
-                key: key.clone(),
-                mac: mac.clone(),
-            }))
+            Some(TicketKeys::from_secrets(key, mac))
         }
         _ => None,
     };
-    Ok(keys)
+    if keys.is_some() {
+        ffi::set_ticket_key_callback(b, super::conn::ticket_key);
+    }
+    Ok(keys.map(Arc::new))
 }
 
 /// stunnel's new-session callback lines (both modes): `New session

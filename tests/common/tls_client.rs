@@ -48,6 +48,8 @@ pub struct Exchange {
     pub session: Option<SslSession>,
     /// The handshake or a read failed.
     pub error: Option<String>,
+    /// The client socket's own address (what a PROXY header names).
+    pub local: Option<std::net::SocketAddr>,
 }
 
 impl Exchange {
@@ -90,8 +92,10 @@ impl Client {
             reused: false,
             session: None,
             error: None,
+            local: None,
         };
         let tcp = to.connect();
+        out.local = tcp.local_addr().ok();
         tcp.set_read_timeout(Some(TIMEOUT)).unwrap();
         tcp.set_write_timeout(Some(TIMEOUT)).unwrap();
         let mut ssl = openssl::ssl::Ssl::new(&self.ctx).expect("ssl");
@@ -166,7 +170,8 @@ impl<'a> To<'a> {
         }
     }
 
-    fn connect(&self) -> TcpStream {
+    /// A TCP connection from `source` (when set) to `host:port`.
+    pub fn connect(&self) -> TcpStream {
         let ip: std::net::Ipv4Addr = self.host.parse().expect("IPv4 host");
         let Some(source) = self.source else {
             return TcpStream::connect((ip, self.port)).expect("connect to the tunnel");

@@ -73,6 +73,7 @@ pub fn default_tls() -> TlsSettings {
         renegotiation: true,
         ticket_key: None,
         ticket_mac: None,
+        ticket_key_file: None,
         psk_secrets: Vec::new(),
         psk_identity: None,
         ocsp_url: None,

@@ -254,6 +254,9 @@ declare_section! {
             => ("ticketKeySecret", set(ticket_key, tls::ticket_key_secret), help(&["secret key for encryption/decryption TLSv1.3 tickets"]));
         ticket_mac: Option<Vec<u8>> = None
             => ("ticketMacSecret", set(ticket_mac, tls::ticket_mac_secret), help(&["key for HMAC operations on TLSv1.3 tickets"]));
+        /// rstunnel extension: `ticketKeyFile`, rotating ticket keys shared by a fleet.
+        ticket_key_file: Option<PathBuf> = None
+            => ("ticketKeyFile", set(ticket_key_file, tls::ticket_key_file), help(&["file of session ticket keys, newest first (rstunnel)"]));
         timeouts: Timeouts = Timeouts::default()
             => ("TIMEOUTbusy", set(timeouts.busy, timeouts::seconds("Illegal busy timeout")), help(&["seconds to wait for expected data"]), default_text(&["300 seconds"]));
         => ("TIMEOUTclose", set(timeouts.close, timeouts::seconds("Illegal close timeout")), help(&["seconds to wait for close_notify"]), default_text(&["60 seconds"]));

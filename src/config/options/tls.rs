@@ -170,3 +170,28 @@ pub fn ticket_key_secret(v: &str) -> Result<Option<Vec<u8>>, Failure> {
 pub fn ticket_mac_secret(v: &str) -> Result<Option<Vec<u8>>, Failure> {
     ticket_secret("ticketMacSecret", v).map(Some)
 }
+
+/// `ticketKeyFile = PATH` (rstunnel extension): the file must hold valid
+/// keys now, so a bad file stops the start at this line. The path is kept
+/// absolute: the daemon changes to `/` and the TLS layer reads the file
+/// again whenever it changes. Readable by others is worth a warning, as
+/// for `PSKsecrets` (whoever reads the keys can decrypt every session).
+pub fn ticket_key_file(v: &str) -> Result<Option<std::path::PathBuf>, Failure> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::path::Path::new(v);
+    let path = match std::env::current_dir() {
+        Ok(cwd) if path.is_relative() => cwd.join(path),
+        _ => path.to_path_buf(),
+    };
+    crate::config::ticket_key_file::read(&path)?;
+    if let Ok(meta) = std::fs::metadata(&path) {
+        if meta.permissions().mode() & 0o7 != 0 {
+            crate::slog!(
+                crate::log::WARNING,
+                "Insecure file permissions on {}",
+                path.display()
+            );
+        }
+    }
+    Ok(Some(path))
+}
