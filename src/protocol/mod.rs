@@ -52,6 +52,7 @@ mod pgsql;
 mod pop3;
 mod proxy;
 pub mod proxy_in;
+pub mod proxy_v2;
 mod rewind;
 mod smtp;
 mod socks;
