@@ -139,6 +139,7 @@ pub fn finish_service(raw: &RawService, known: Known<'_>, inetd: bool) -> Result
     check_destinations(raw, kind)?;
     check_log_probes(raw, kind)?;
     check_proxy_in(raw)?;
+    check_proxy_version(raw, kind)?;
     let redirect = check_redirect(raw, kind)?;
     let (sni_name, sni_route) = resolve_sni(raw, known)?;
     if sni_route.is_some() {
@@ -193,6 +194,7 @@ fn resolve_accept(values: &[String]) -> Result<Vec<Endpoint>, Failure> {
         return Err(Failure {
             before: errors,
             reason: "Cannot resolve accept target".to_string(),
+            option: None,
         });
     }
     for line in errors {
@@ -273,6 +275,21 @@ fn check_proxy_in(raw: &RawService) -> Result<(), Failure> {
     // cannot be made is refused, never skipped.
     if raw.proxy_in.is_some() && raw.ident.is_some() {
         return Err("\"ident\" cannot check a client behind a PROXY balancer (\"proxyIn\")".into());
+    }
+    Ok(())
+}
+
+/// `proxyVersion` only says what `protocol = proxy` writes; anywhere else
+/// it would be ignored. Reported at the `proxyVersion` line.
+fn check_proxy_version(
+    raw: &RawService,
+    kind: Option<super::model::ProtocolKind>,
+) -> Result<(), Failure> {
+    if raw.proxy_version.is_some() && kind != Some(super::model::ProtocolKind::Proxy) {
+        return Err(Failure::at_option(
+            "proxyVersion",
+            "\"proxyVersion\" needs \"protocol = proxy\"",
+        ));
     }
     Ok(())
 }
@@ -415,6 +432,7 @@ fn build(
         domain: raw.protocol_domain.clone(),
         headers: raw.protocol_headers.clone(),
         destinations: raw.protocol_destinations.clone(),
+        proxy_version: raw.proxy_version.unwrap_or_default(),
     });
     let tls = TlsSettings {
         cert: raw.cert.clone(),

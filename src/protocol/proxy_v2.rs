@@ -98,9 +98,12 @@ pub struct ClientCert {
 }
 
 /// The v2 header for a connection from `peer` to `local`, with the TLVs of
-/// `tls` (none without it: the connection was not TLS). Without two IP addresses (a Unix socket, `exec`), the command is
-/// PROXY with family UNSPEC: the specification's way to relay a connection
-/// whose origin cannot be expressed; the TLVs still say how it was secured.
+/// `tls` (none without it: the connection was not TLS). Without two IP
+/// addresses (a Unix socket, `exec`), the command is LOCAL with family
+/// UNSPEC and no addresses, as HAProxy itself sends it: the receiver uses
+/// the real endpoints. (PROXY over UNSPEC, which the specification also
+/// allows, is refused by HAProxy 2.6 as "an invalid PROXY protocol
+/// header".) The TLVs still follow, for receivers that read them.
 pub fn encode(
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
@@ -108,10 +111,12 @@ pub fn encode(
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(&SIGNATURE);
-    out.push(VERSION | CMD_PROXY);
     match (peer, local) {
-        (Some(src), Some(dst)) => addresses(&mut out, src, dst),
-        _ => out.extend_from_slice(&[UNSPEC, 0, 0]),
+        (Some(src), Some(dst)) => {
+            out.push(VERSION | CMD_PROXY);
+            addresses(&mut out, src, dst);
+        }
+        _ => out.extend_from_slice(&[VERSION | CMD_LOCAL, UNSPEC, 0, 0]),
     }
     if let Some(tls) = tls {
         if let Some(alpn) = &tls.alpn {
@@ -319,14 +324,14 @@ mod tests {
         assert_eq!(&ssl[1..5], &[0, 0, 0, 20]);
     }
 
-    /// A Unix socket or `exec` peer: PROXY over UNSPEC, which the reader
+    /// A Unix socket or `exec` peer: LOCAL over UNSPEC, which the reader
     /// takes as "use the real endpoints", TLVs skipped.
     #[test]
-    fn non_ip_peers_are_unspec() {
+    fn non_ip_peers_are_local_unspec() {
         let l = "127.0.0.1:443".parse().ok();
         for (peer, local) in [(None, l), (l, None), (None, None)] {
             let h = encode(peer, local, Some(&facts()));
-            assert_eq!((h[12], h[13]), (0x21, UNSPEC));
+            assert_eq!((h[12], h[13]), (0x20, UNSPEC));
             assert_eq!(read_back(&h), None);
             assert!(tlvs(tlv_block(&h, 0)).any(|t| t.0 == TYPE_SSL));
         }
