@@ -5,9 +5,10 @@
 //! (`$proxy_protocol_addr`, no TLV variables before 1.23.2), and Wireshark's
 //! PROXY dissector (`tshark`) for the SSL TLV: version, cipher, client bits,
 //! verify, client CN. The header bytes are what a plain TCP backend received
-//! from rstunnel, replayed into a pcap with `text2pcap`. Also: v1 stays the
-//! default, and `proxyVersion` anywhere but beside `protocol = proxy` is
-//! refused at its line.
+//! from rstunnel, replayed into a pcap with `text2pcap`. Also: a client
+//! carried by `proxyIn` is the header's source, a Unix-socket client gets a
+//! LOCAL header, v1 stays the default, and `proxyVersion` anywhere but
+//! beside `protocol = proxy` is refused at its line.
 
 mod common;
 
@@ -417,6 +418,39 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Behind a balancer (`proxyIn`), the client its header carried is the one
+/// rstunnel's v2 header names, as for v1.
+#[test]
+fn a_carried_client_is_the_source_of_the_v2_header() {
+    let test = "a_carried_client_is_the_source_of_the_v2_header";
+    if !have(test, "tshark", "tshark") || !have(test, "text2pcap", "tshark") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let (backend, rx) = recording_backend();
+    let extra = "proxyVersion = v2\nproxyIn = v1\nproxyFrom = 127.0.0.1\n";
+    let d = Daemon::start(Impl::Rstunnel, &service(&pki, backend, extra));
+    let port = d.port("edge");
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    tcp.write_all(b"PROXY TCP4 192.0.2.7 198.51.100.1 5555 443\r\n")
+        .unwrap();
+    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    b.set_verify(SslVerifyMode::NONE);
+    let mut s = b.build().connect("localhost", tcp).expect("handshake");
+    let _ = s.write_all(b"x");
+    let _ = s.read_to_end(&mut Vec::new());
+    let fields = [
+        "proxy.src.ipv4",
+        "proxy.dst.ipv4",
+        "proxy.srcport",
+        "proxy.dstport",
+    ];
+    let v = tshark(dir.path(), &received(&rx), &fields);
+    assert_eq!(v, ["192.0.2.7", "198.51.100.1", "5555", "443"]);
 }
 
 /// HAProxy in TCP mode and its log lines (stdout).
