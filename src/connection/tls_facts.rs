@@ -7,7 +7,7 @@
 use openssl::nid::Nid;
 use openssl::pkey::Id;
 use openssl::ssl::{NameType, SslRef};
-use openssl::x509::{X509Ref, X509VerifyResult};
+use openssl::x509::{X509NameRef, X509Ref, X509VerifyResult};
 
 use crate::config::model::{ProtocolKind, ProxyVersion, Service};
 use crate::protocol::proxy_v2::ClientCert;
@@ -45,14 +45,7 @@ pub(super) fn of<S>(tls: &TlsStream<S>) -> TlsFacts {
 /// (OpenSSL's chain check and stunnel's own checks passed).
 fn client_cert(ssl: &SslRef, authenticated: bool) -> Option<ClientCert> {
     let cert = ssl.peer_certificate()?;
-    let cn = cert
-        .subject_name()
-        .entries_by_nid(Nid::COMMONNAME)
-        .next()
-        .and_then(|e| e.data().to_string().ok())
-        // A NUL inside would let "alice\0.evil" read as "alice" to a
-        // backend in C: such a CN is left out.
-        .filter(|cn| !cn.contains('\0'));
+    let cn = common_name(cert.subject_name());
     let verify = match ssl.verify_result() {
         _ if authenticated => 0,
         r if r == X509VerifyResult::OK => 1,
@@ -63,6 +56,15 @@ fn client_cert(ssl: &SslRef, authenticated: bool) -> Option<ClientCert> {
         this_connection: !ssl.session_reused(),
         verify,
     })
+}
+
+/// The first commonName of `name`. One with a NUL inside is left out: a
+/// backend in C would read "alice\0.evil" as "alice".
+fn common_name(name: &X509NameRef) -> Option<String> {
+    name.entries_by_nid(Nid::COMMONNAME)
+        .next()
+        .and_then(|e| e.data().to_string().ok())
+        .filter(|cn| !cn.contains('\0'))
 }
 
 /// `RSA-SHA256`, `ecdsa-with-SHA256`: OpenSSL's short name of the
@@ -83,4 +85,33 @@ fn key_algorithm(cert: &X509Ref) -> Option<String> {
         other => Nid::from_raw(other.as_raw()).short_name().ok()?.to_string(),
     };
     Some(format!("{name}{}", key.bits()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::x509::X509Name;
+
+    fn name(entries: &[&[u8]]) -> X509Name {
+        let mut b = X509Name::builder().unwrap();
+        for cn in entries {
+            b.append_entry_by_nid(Nid::COMMONNAME, std::str::from_utf8(cn).unwrap())
+                .unwrap();
+        }
+        b.build()
+    }
+
+    #[test]
+    fn the_first_cn_unless_it_hides_a_nul() {
+        assert_eq!(
+            common_name(&name(&[b"alice", b"bob"])).as_deref(),
+            Some("alice")
+        );
+        assert_eq!(common_name(&name(&[])), None);
+        assert_eq!(common_name(&name(&[b"alice\0.evil"])), None);
+        assert_eq!(
+            common_name(&name(&["ż".repeat(40).as_bytes()])),
+            Some("ż".repeat(40))
+        );
+    }
 }
