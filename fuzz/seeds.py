@@ -117,6 +117,8 @@ def protocols():
     proto("socks", 0, bytes([4, 1, 1, 187, 0, 0, 0, 1]) + b"user\x00example.org\x00", b"")
     proto("socks", 1, b"", bytes([5, 0, 5, 0, 0, 1, 192, 0, 2, 9, 0, 25]))
     proto("proxy", 0, b"", b"")
+    # proxyVersion = v2 (flag 0x80); the SNI of its AUTHORITY TLV is the input.
+    proto("proxy", 0x80, b"www.example.org", b"")
     proto("capwin", 0, b"", bytes.fromhex("300c02010178070a010004000400"))
     proto("capwinctrl", 0, b"", b"")
     # The same SMTP dialogue delivered one byte per read.
@@ -138,6 +140,16 @@ def others():
     sig = b"\r\n\r\n\x00\r\nQUIT\n"
     put("proxy_header", sig + bytes([0x21, 0x11, 0, 12, 192, 0, 2, 1, 198, 51, 100, 2, 0xdc, 4, 1, 0xbb]))
     put("proxy_header", sig + bytes([0x20, 0, 0, 0]))
+    # What rstunnel's proxyVersion = v2 writes: TLVs after the addresses
+    # (AUTHORITY, SSL with sub-TLVs), and LOCAL over UNSPEC with TLVs.
+    def tlv(kind, value):
+        return bytes([kind]) + len(value).to_bytes(2, "big") + value
+    ssl = tlv(0x20, bytes([7, 0, 0, 0, 0]) + tlv(0x21, b"TLSv1.3") +
+              tlv(0x23, b"TLS_AES_256_GCM_SHA384") + tlv(0x22, b"client"))
+    tlvs = tlv(0x02, b"www.example.org") + ssl
+    body = bytes([192, 0, 2, 1, 198, 51, 100, 2, 0xdc, 4, 1, 0xbb]) + tlvs
+    put("proxy_header", sig + bytes([0x21, 0x11]) + len(body).to_bytes(2, "big") + body)
+    put("proxy_header", sig + bytes([0x20, 0x00]) + len(tlvs).to_bytes(2, "big") + tlvs)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ fn stunnel4(arg: &str) -> Option<Vec<String>> {
 
 /// Options rstunnel lists that stunnel 5.68's `-help` does not (5.70+).
 /// Options stunnel 5.68 does not have: 5.70+ ones and rstunnel extensions.
-const NEWER: [&str; 14] = [
+const NEWER: [&str; 15] = [
     "provider",
     "setEnv",
     "OCSPrequire",
@@ -48,6 +48,7 @@ const NEWER: [&str; 14] = [
     "workers",
     "OCSPstapling",
     "ticketKeyFile",
+    "proxyVersion",
 ];
 
 #[test]

@@ -170,7 +170,9 @@ fn stapling_needs_a_server_and_a_responder() {
     let (code, err) = common::check_config(client);
     assert_eq!(code, Some(1), "{err}");
     assert!(
-        err.contains("\"OCSPstapling\" is for servers: a client does not check stapled responses"),
+        err.contains(
+            "check.conf:5: \"OCSPstapling = yes\": \"OCSPstapling\" is for servers: a client does not check stapled responses"
+        ),
         "{err}"
     );
     let no_aia = format!(

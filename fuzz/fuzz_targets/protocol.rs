@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use rstunnel::config::model::{Destination, Protocol, ProtocolKind};
+use rstunnel::config::model::{Destination, Protocol, ProtocolKind, ProxyVersion};
 use rstunnel::protocol::{self, Busy, Ctx, Io, Net, Phase};
 use rstunnel_fuzz::ScriptedPeer;
 
@@ -68,6 +68,11 @@ fn settings(kind: ProtocolKind, flags: u8) -> Protocol {
         domain: (flags & 0x40 != 0).then(|| "DOMAIN".to_string()),
         headers: vec!["X-Fuzz: 1".to_string()],
         destinations,
+        proxy_version: if flags & 0x80 != 0 {
+            ProxyVersion::V2
+        } else {
+            ProxyVersion::V1
+        },
     }
 }
 
@@ -89,6 +94,13 @@ fuzz_target!(|data: &[u8]| {
         extra: remote_bytes.to_vec(),
         chunk,
     };
+    // The PROXY v2 writer's TLVs, with a host name taken from the input.
+    let tls = protocol::TlsFacts {
+        version: "TLSv1.3".to_string(),
+        cipher: "TLS_AES_256_GCM_SHA384".to_string(),
+        sni: Some(String::from_utf8_lossy(&rest[..rest.len().min(300)]).into_owned()),
+        ..Default::default()
+    };
     rstunnel_fuzz::block_on(async {
         let mut local = ScriptedPeer::new(local_bytes, chunk);
         let mut remote = ScriptedPeer::new(remote_bytes, chunk);
@@ -102,6 +114,7 @@ fuzz_target!(|data: &[u8]| {
                 service: "fuzz",
                 original_dst: Some(SocketAddr::from(([192, 0, 2, 9], 25))),
                 net: &net,
+                tls: Some(&tls),
             };
             let remote = (phase != Phase::Early).then_some(&mut remote as &mut dyn Io);
             if protocol::run(phase, &ctx, &mut local, remote)

@@ -346,6 +346,9 @@ pub struct Protocol {
     /// CONNECT or SOCKS negotiation may take a client. Empty: any address,
     /// and no Unix socket.
     pub destinations: Vec<Destination>,
+    /// `proxyVersion` (rstunnel extension): the PROXY header `protocol =
+    /// proxy` writes; v1, stunnel's line, unless the file says v2.
+    pub proxy_version: ProxyVersion,
 }
 
 /// One `protocolDestination` rule.
@@ -411,6 +414,16 @@ pub struct ProxyIn {
     /// `proxyFrom` networks: only these peers' headers are read; anyone
     /// else is a direct client (its own address counts).
     pub from: Vec<(IpAddr, u8)>,
+}
+
+/// `proxyVersion = v1 | v2`: the PROXY header written to the backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProxyVersion {
+    /// stunnel's text line.
+    #[default]
+    V1,
+    /// The binary header with TLS TLVs.
+    V2,
 }
 
 /// `proxyIn = v1 | v2 | any`.

@@ -50,7 +50,16 @@ pub struct Reader {
     /// looked for: the main configuration file's directory (included files
     /// included, as stunnel for Windows has one base directory).
     config_dir: ConfigDir,
+    /// Where each option of the global section's service-level values and
+    /// of the current section was last set (a section starts with the global
+    /// section's list), so a section-end failure that blames one option
+    /// ([`Failure::option`]) names its `file:line`.
+    written_defaults: Written,
+    written: Written,
 }
+
+/// Option name → the line that last set it.
+type Written = Vec<(&'static str, Place)>;
 
 impl Reader {
     pub fn new() -> Self {
@@ -62,6 +71,8 @@ impl Reader {
             global_done: false,
             included: 0,
             config_dir: ConfigDir::default(),
+            written_defaults: Vec::new(),
+            written: Vec::new(),
         }
     }
 
@@ -133,7 +144,21 @@ impl Reader {
                             service,
                             in_global,
                         };
-                        apply(&mut target, value).map_err(|f| at(f.reason, f.before))
+                        apply(&mut target, value).map_err(|f| at(f.reason, f.before))?;
+                        let written = match self.current {
+                            Some(_) => &mut self.written,
+                            None => &mut self.written_defaults,
+                        };
+                        written.retain(|(name, _)| *name != def.name);
+                        written.push((
+                            def.name,
+                            Place::Line {
+                                path: path.to_string(),
+                                line: line.no,
+                                raw: line.raw.clone(),
+                            },
+                        ));
+                        Ok(())
                     }
                     Apply::Nothing => Err(at(options::refused_reason(def), Vec::new())),
                 }
@@ -191,6 +216,7 @@ impl Reader {
         let mut section = self.defaults.clone();
         section.name = name.to_string();
         self.current = Some(section);
+        self.written = self.written_defaults.clone();
         Ok(())
     }
 
@@ -212,7 +238,7 @@ impl Reader {
                 .collect();
             known.push(KnownSection::of_raw(&raw));
             let service = resolve::finish_service(&raw, &known, false)
-                .map_err(|r| reject(Place::Service(raw.name.clone()), r))?;
+                .map_err(|r| reject_at(Place::Service(raw.name.clone()), &self.written, r))?;
             warn_unauthenticated(&service);
             self.services.push(service);
         }
@@ -237,14 +263,19 @@ impl Reader {
                 "No [section] found: the global options define service [{}]",
                 single.name
             );
-            let service = resolve::finish_service(&single, &[], false)
-                .map_err(|r| reject(Place::Service(single.name.clone()), r))?;
+            let service = resolve::finish_service(&single, &[], false).map_err(|r| {
+                reject_at(
+                    Place::Service(single.name.clone()),
+                    &self.written_defaults,
+                    r,
+                )
+            })?;
             self.services.push(service);
         } else if !sections {
             let mut inetd = self.defaults.clone();
             inetd.name = self.global.service_name.clone();
-            let service =
-                resolve::finish_service(&inetd, &[], true).map_err(|r| reject(Place::Inetd, r))?;
+            let service = resolve::finish_service(&inetd, &[], true)
+                .map_err(|r| reject_at(Place::Inetd, &self.written_defaults, r))?;
             global.inetd = Some(Box::new(service));
         }
         Ok(Config {
@@ -311,4 +342,14 @@ fn warn_open_proxy(service: &crate::config::model::Service) {
 
 fn reject(place: Place, r: Failure) -> ConfigError {
     ConfigError::new(place, r.reason).with_before(r.before)
+}
+
+/// A section-end failure: at the line of the option it blames, if that
+/// option was written, else at the section (`place`).
+fn reject_at(place: Place, written: &Written, r: Failure) -> ConfigError {
+    let line = r
+        .option
+        .and_then(|option| written.iter().find(|(name, _)| *name == option))
+        .map(|(_, at)| at.clone());
+    reject(line.unwrap_or(place), r)
 }

@@ -148,10 +148,12 @@ pub fn finish_service(raw: &RawService, known: Known<'_>, inetd: bool) -> Result
     if raw.ocsp_stapling && raw.client {
         // A client asking for a staple and checking it (stunnel 5.71+) is
         // not done; refused rather than accepted and ignored.
-        return Err(
-            "\"OCSPstapling\" is for servers: a client does not check stapled responses".into(),
-        );
+        return Err(Failure::at_option(
+            "OCSPstapling",
+            "\"OCSPstapling\" is for servers: a client does not check stapled responses",
+        ));
     }
+    check_proxy_version(raw, kind)?;
     let redirect = check_redirect(raw, kind)?;
     let (sni_name, sni_route) = resolve_sni(raw, known)?;
     if sni_route.is_some() {
@@ -206,6 +208,7 @@ fn resolve_accept(values: &[String]) -> Result<Vec<Endpoint>, Failure> {
         return Err(Failure {
             before: errors,
             reason: "Cannot resolve accept target".to_string(),
+            option: None,
         });
     }
     for line in errors {
@@ -286,6 +289,21 @@ fn check_proxy_in(raw: &RawService) -> Result<(), Failure> {
     // cannot be made is refused, never skipped.
     if raw.proxy_in.is_some() && raw.ident.is_some() {
         return Err("\"ident\" cannot check a client behind a PROXY balancer (\"proxyIn\")".into());
+    }
+    Ok(())
+}
+
+/// `proxyVersion` only says what `protocol = proxy` writes; anywhere else
+/// it would be ignored. Reported at the `proxyVersion` line.
+fn check_proxy_version(
+    raw: &RawService,
+    kind: Option<super::model::ProtocolKind>,
+) -> Result<(), Failure> {
+    if raw.proxy_version.is_some() && kind != Some(super::model::ProtocolKind::Proxy) {
+        return Err(Failure::at_option(
+            "proxyVersion",
+            "\"proxyVersion\" needs \"protocol = proxy\"",
+        ));
     }
     Ok(())
 }
@@ -444,6 +462,7 @@ fn build(
         domain: raw.protocol_domain.clone(),
         headers: raw.protocol_headers.clone(),
         destinations: raw.protocol_destinations.clone(),
+        proxy_version: raw.proxy_version.unwrap_or_default(),
     });
     let tls = TlsSettings {
         cert: raw.cert.clone(),

@@ -20,7 +20,7 @@ use super::connect::{apply_remote_options, connect_remote};
 use super::registry::Entry;
 use super::stream::{Kind, Stream};
 use super::ServiceCtx;
-use super::{ident, local, transparent};
+use super::{ident, local, tls_facts, transparent};
 use crate::config::model::Service;
 use crate::config::protocols;
 use crate::log::{ERR, INFO, NOTICE, WARNING};
@@ -185,8 +185,15 @@ async fn server_mode(
         tls.persistence(),
     )
     .await?;
+    let facts = tls_facts::wanted(service).then(|| tls_facts::of(&tls));
     hooks
-        .run(service, Phase::Late, &mut tls, Some(&mut remote))
+        .run_with_tls(
+            service,
+            Phase::Late,
+            &mut tls,
+            Some(&mut remote),
+            facts.as_ref(),
+        )
         .await?;
     finish(service, tls, remote, entry).await
 }
@@ -348,6 +355,18 @@ impl Hooks {
         local: &mut (dyn Io + '_),
         remote: Option<&mut (dyn Io + '_)>,
     ) -> Result<Outcome, Abort> {
+        self.run_with_tls(service, phase, local, remote, None).await
+    }
+
+    /// `run`, telling the hook what the TLS handshake established.
+    async fn run_with_tls(
+        &self,
+        service: &Service,
+        phase: Phase,
+        local: &mut (dyn Io + '_),
+        remote: Option<&mut (dyn Io + '_)>,
+        tls: Option<&protocol::TlsFacts>,
+    ) -> Result<Outcome, Abort> {
         let Some(settings) = &service.protocol else {
             return Ok(Outcome::default());
         };
@@ -360,6 +379,7 @@ impl Hooks {
             service: &service.name,
             original_dst: self.original_dst,
             net: &SystemNet,
+            tls,
         };
         protocol::run(phase, &ctx, local, remote).await
     }

@@ -17,6 +17,7 @@ mod proxy_header;
 pub mod registry;
 pub mod stdio;
 pub mod stream;
+mod tls_facts;
 pub mod transparent;
 
 use std::sync::atomic::Ordering;

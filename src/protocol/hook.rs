@@ -14,6 +14,7 @@ use std::pin::Pin;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::busy::Busy;
+pub use super::proxy_v2::TlsFacts;
 use crate::config::model::Protocol;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -56,6 +57,10 @@ pub struct Ctx<'a> {
     pub original_dst: Option<SocketAddr>,
     /// Name resolution and outgoing connections of the negotiations.
     pub net: &'a dyn Net,
+    /// What the TLS handshake with the client established, for the PROXY v2
+    /// TLVs; `None` before the handshake, in client mode, and when no
+    /// negotiator of this service reports it.
+    pub tls: Option<&'a TlsFacts>,
 }
 
 /// Where a protocol decided the connection goes (CONNECT/SOCKS server).

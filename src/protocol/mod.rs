@@ -52,6 +52,7 @@ mod pgsql;
 mod pop3;
 mod proxy;
 pub mod proxy_in;
+pub mod proxy_v2;
 mod rewind;
 mod smtp;
 mod socks;
@@ -61,7 +62,9 @@ use table::entry;
 
 pub use busy::Busy;
 pub use destination::same_prefix as in_network;
-pub use hook::{Abort, BoxFuture, Ctx, HookResult, Io, Net, Outcome, Phase, Streams, Target};
+pub use hook::{
+    Abort, BoxFuture, Ctx, HookResult, Io, Net, Outcome, Phase, Streams, Target, TlsFacts,
+};
 pub use net::SystemNet;
 pub use rewind::Rewind;
 
@@ -150,6 +153,7 @@ mod tests {
             authentication: None,
             domain: None,
             headers: vec![],
+            proxy_version: Default::default(),
         };
         assert_eq!(check(&p, true), Err("protocolHost not specified".into()));
         assert_eq!(check(&p, false), Ok(()));

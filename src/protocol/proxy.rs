@@ -6,12 +6,18 @@
 //! The family word comes from stunnel's accepting socket (`TCP4`/`TCP6`);
 //! addresses are numeric (`getnameinfo` with `NI_NUMERICHOST`, IPv6 without
 //! brackets). Without IP addresses (Unix socket, pipes) stunnel's
-//! getnameinfo fails and the connection is reset; so do we. Not here: v2
-//! (5.68 has none) or reading PROXY headers.
+//! getnameinfo fails and the connection is reset; so do we.
+//!
+//! With `proxyVersion = v2` (rstunnel extension; 5.68 has no v2) the binary
+//! header of `proxy_v2.rs` goes instead, with the TLS TLVs; a peer without
+//! an IP address is then sent as a LOCAL header without addresses (the
+//! backend uses the real endpoints, as when HAProxy relays such a client)
+//! rather than reset. Not here: reading PROXY headers (`proxy_in.rs`).
 
 use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
 use super::line::Wire;
-use crate::log::ERR;
+use crate::config::model::ProxyVersion;
+use crate::log::{DEBUG, ERR};
 use std::net::SocketAddr;
 
 /// The line without CRLF, or `None` if an address is not IP.
@@ -32,6 +38,12 @@ pub(super) fn header(peer: Option<SocketAddr>, local: Option<SocketAddr>) -> Opt
 
 pub(super) async fn server_late<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let (_, remote) = s.both()?;
+    if ctx.settings.proxy_version == ProxyVersion::V2 {
+        let header = super::proxy_v2::encode(ctx.peer, ctx.local_addr, ctx.tls);
+        Wire::plain(remote, &ctx.busy).write_all(&header).await?;
+        slog!(DEBUG, " -> PROXY v2 header of {} bytes", header.len());
+        return Ok(Outcome::default());
+    }
     let Some(line) = header(ctx.peer, ctx.local_addr) else {
         slog!(ERR, "getnameinfo: ai_family not supported");
         return Err(Abort::Reset);

@@ -6,16 +6,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use super::proxy_v2::{CMD_LOCAL, CMD_PROXY, FIXED_LEN, SIGNATURE, TCP4, TCP6, UNSPEC};
 pub use crate::config::model::ProxyVersions as Accept;
 
-/// The v2 signature.
-const SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 /// The longest v1 line, CRLF included (the specification's 107).
 const V1_MAX: usize = 107;
-/// The longest v2 header read: the 16-byte fixed part and up to 2 KiB of
-/// addresses and TLVs (HAProxy sends a few dozen bytes; the format allows
-/// 64 KiB, which a tunnel has no reason to buffer).
-pub const V2_MAX: usize = 16 + 2048;
+/// The longest v2 header read (see `proxy_v2::READ_MAX`).
+pub const V2_MAX: usize = super::proxy_v2::READ_MAX;
 
 /// What the bytes so far amount to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,30 +104,30 @@ fn v1(bytes: &[u8]) -> Parsed {
 /// The binary header: signature, version/command, family/protocol, length,
 /// addresses, TLVs (skipped).
 fn v2(bytes: &[u8]) -> Parsed {
-    if bytes.len() < 16 {
+    if bytes.len() < FIXED_LEN {
         return Parsed::Incomplete;
     }
     let (version, command) = (bytes[12] >> 4, bytes[12] & 0x0f);
-    if version != 2 {
+    if version != super::proxy_v2::VERSION >> 4 {
         return invalid(format!("v2 header with version {version}"));
     }
-    let len = 16 + usize::from(u16::from_be_bytes([bytes[14], bytes[15]]));
+    let len = FIXED_LEN + usize::from(u16::from_be_bytes([bytes[14], bytes[15]]));
     if len > V2_MAX {
         return invalid(format!("v2 header of {len} bytes (at most {V2_MAX})"));
     }
     if bytes.len() < len {
         return Parsed::Incomplete;
     }
-    let body = &bytes[16..len];
+    let body = &bytes[FIXED_LEN..len];
     match command {
         // LOCAL: the balancer speaking for itself; addresses are ignored.
-        0 => Parsed::Header {
+        CMD_LOCAL => Parsed::Header {
             len,
             addresses: None,
         },
-        1 => match bytes[13] {
+        CMD_PROXY => match bytes[13] {
             // TCP over IPv4: 4 + 4 + 2 + 2 bytes.
-            0x11 if body.len() >= 12 => {
+            TCP4 if body.len() >= 12 => {
                 let ip =
                     |at: usize| Ipv4Addr::new(body[at], body[at + 1], body[at + 2], body[at + 3]);
                 let port = |at: usize| u16::from_be_bytes([body[at], body[at + 1]]);
@@ -143,7 +140,7 @@ fn v2(bytes: &[u8]) -> Parsed {
                 }
             }
             // TCP over IPv6: 16 + 16 + 2 + 2 bytes.
-            0x21 if body.len() >= 36 => {
+            TCP6 if body.len() >= 36 => {
                 let ip = |at: usize| {
                     let mut octets = [0u8; 16];
                     octets.copy_from_slice(&body[at..at + 16]);
@@ -159,7 +156,7 @@ fn v2(bytes: &[u8]) -> Parsed {
                 }
             }
             // UNSPEC: unknown origin; use the real peer.
-            0x00 => Parsed::Header {
+            UNSPEC => Parsed::Header {
                 len,
                 addresses: None,
             },

@@ -210,6 +210,7 @@ pub fn settings(kind: ProtocolKind) -> Protocol {
         authentication: None,
         domain: None,
         headers: vec![],
+        proxy_version: Default::default(),
     }
 }
 
@@ -222,6 +223,7 @@ pub struct Hook {
     pub local_addr: Option<SocketAddr>,
     pub original_dst: Option<SocketAddr>,
     pub net: Arc<dyn Net>,
+    pub tls: Option<protocol::TlsFacts>,
 }
 
 impl Hook {
@@ -234,6 +236,7 @@ impl Hook {
             local_addr: None,
             original_dst: None,
             net: Arc::new(SystemNet),
+            tls: None,
         }
     }
 
@@ -255,6 +258,7 @@ impl Hook {
             service: "test",
             original_dst: self.original_dst,
             net: &*self.net,
+            tls: self.tls.as_ref(),
         };
         let conn = rstunnel::log::ConnLog::new(id.to_string(), 7);
         let fut = rstunnel::log::scope(conn, protocol::run(phase, &ctx, local, remote));

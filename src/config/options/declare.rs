@@ -30,11 +30,16 @@ pub enum Support {
 /// Why a value or a section was rejected: stunnel's reason, plus the
 /// err-level lines it logs before it (e.g. `Required ticketKeySecret is 16
 /// or 32 byte hexadecimal key` before `Failed to read ticketKeySecret`).
-/// The reader adds `file:line: "raw":`, the section end `Service [NAME]:`.
+/// The reader adds `file:line: "raw":`, the section end `Service [NAME]:`
+/// (or the line of `option`, when a section-end check blames one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub before: Vec<String>,
     pub reason: String,
+    /// A section-end check's verdict on one option: the reader reports it
+    /// at the line that set the option (rstunnel's extensions name
+    /// `file:line`; stunnel's own checks keep `Service [NAME]:`).
+    pub option: Option<&'static str>,
 }
 
 impl Failure {
@@ -42,6 +47,16 @@ impl Failure {
         Failure {
             before: vec![before.into()],
             reason: reason.into(),
+            option: None,
+        }
+    }
+
+    /// A section-end failure reported at the line of `option`.
+    pub fn at_option(option: &'static str, reason: impl Into<String>) -> Self {
+        Failure {
+            before: Vec::new(),
+            reason: reason.into(),
+            option: Some(option),
         }
     }
 }
@@ -51,6 +66,7 @@ impl From<&str> for Failure {
         Failure {
             before: Vec::new(),
             reason: reason.to_string(),
+            option: None,
         }
     }
 }
@@ -60,6 +76,7 @@ impl From<String> for Failure {
         Failure {
             before: Vec::new(),
             reason,
+            option: None,
         }
     }
 }

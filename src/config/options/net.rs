@@ -12,8 +12,8 @@ use super::declare::Failure;
 use super::values::strtol;
 use crate::config::addr;
 use crate::config::model::{
-    Destination, Failover, LogId, ProxyVersions, SocketOption, SocketOptions, SocketValue,
-    Transparent,
+    Destination, Failover, LogId, ProxyVersion, ProxyVersions, SocketOption, SocketOptions,
+    SocketValue, Transparent,
 };
 
 /// Split on runs of whitespace, no quoting (stunnel's `argalloc`).
@@ -412,5 +412,15 @@ pub fn proxy_versions(v: &str) -> Result<Option<ProxyVersions>, Failure> {
         "v2" => Ok(Some(ProxyVersions::V2)),
         "any" => Ok(Some(ProxyVersions::Any)),
         _ => Err("Argument should be either 'v1', 'v2' or 'any'".into()),
+    }
+}
+
+/// `proxyVersion = v1 | v2` (rstunnel extension): spelled as `proxyIn`'s
+/// versions.
+pub fn proxy_version(v: &str) -> Result<Option<ProxyVersion>, Failure> {
+    match v.to_ascii_lowercase().as_str() {
+        "v1" => Ok(Some(ProxyVersion::V1)),
+        "v2" => Ok(Some(ProxyVersion::V2)),
+        _ => Err("Argument should be either 'v1' or 'v2'".into()),
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::declare::{self, Failure};
 use super::{global, net, timeouts, tls, values, verify};
 use crate::config::model::{
-    DebugLevel, Destination, Endpoint, Failover, Foreground, GroupId, LogId, LogMode,
+    DebugLevel, Destination, Endpoint, Failover, Foreground, GroupId, LogId, LogMode, ProxyVersion,
     ProxyVersions, SocketOptions, Timeouts, TlsVersion, Transparent, UserId, VerifyFlags,
 };
 use crate::declare_section;
@@ -165,6 +165,10 @@ declare_section! {
         /// rstunnel extension: `proxyFrom`, the balancers whose header is read.
         proxy_from: Vec<(IpAddr, u8)> = Vec::new()
             => ("proxyFrom", push(proxy_from, net::network), help(&["ADDR[/PREFIX] a load balancer trusted to send PROXY headers (rstunnel)"]));
+        /// rstunnel extension: `proxyVersion`, the PROXY header `protocol =
+        /// proxy` writes; `None` = not written in the file (v1).
+        proxy_version: Option<ProxyVersion> = None
+            => ("proxyVersion", set(proxy_version, net::proxy_version), help(&["v1|v2 PROXY header written by protocol = proxy (rstunnel)"]));
         log_probes: bool = true
             => ("logProbes", set(log_probes, values::yes_no), help(&["yes|no log connections closed before sending any byte (rstunnel)"]));
         log_id: LogId = LogId::Sequential
