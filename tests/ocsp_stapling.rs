@@ -7,6 +7,8 @@
 //! option (no staple, as stunnel4 shows), and the refusals.
 
 mod common;
+#[path = "common/ocsp_env.rs"]
+mod ocsp_env;
 #[path = "common/tls_service.rs"]
 mod tls_service;
 
@@ -14,34 +16,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::tls_pki::{self, Pki};
+use common::tls_pki;
 use common::{p, Daemon, Impl};
-use tls_service::{ocsp_responder, Peer};
+use ocsp_env::{env, Env};
+use tls_service::Peer;
 
 const LIMIT: Duration = Duration::from_secs(15);
-
-/// The PKI and a running responder answering for the good and the revoked
-/// leaf (whose AIA names it).
-struct Env {
-    _dir: tempfile::TempDir,
-    pki: Pki,
-    ocsp: tls_pki::OcspPki,
-    _responder: Peer,
-}
-
-fn env() -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki = tls_pki::make_pki(dir.path());
-    let (signer, key, index) = tls_pki::make_ocsp_responder(&pki);
-    let (responder, url) = ocsp_responder(&pki.ca, &index, &signer, &key);
-    let ocsp = tls_pki::make_ocsp_leaves(&pki, &url);
-    Env {
-        _dir: dir,
-        pki,
-        ocsp,
-        _responder: responder,
-    }
-}
 
 /// A server [s] presenting `leaf`, with `extra` lines.
 fn server(imp: Impl, e: &Env, leaf: &Path, extra: &str) -> Daemon {

@@ -10,6 +10,8 @@
 //! 5.68 rejects them), checked on rstunnel alone.
 
 mod common;
+#[path = "common/ocsp_env.rs"]
+mod ocsp_env;
 #[path = "common/tls_service.rs"]
 mod tls_service;
 
@@ -17,36 +19,13 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::tls_pki::{self, OcspPki, Pki};
+use common::tls_pki;
 use common::{p, Daemon, Impl};
+use ocsp_env::{env, ocsp_responder, Env};
 use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
-use tls_service::{ocsp_responder, s_server, Peer};
+use tls_service::{s_server, Peer};
 
 const LIMIT: Duration = Duration::from_secs(15);
-
-/// The PKI, a running responder and its URL.
-struct Env {
-    _dir: tempfile::TempDir,
-    pki: Pki,
-    ocsp: OcspPki,
-    url: String,
-    _responder: Peer,
-}
-
-fn env() -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki = tls_pki::make_pki(dir.path());
-    let (signer, key, index) = tls_pki::make_ocsp_responder(&pki);
-    let (responder, url) = ocsp_responder(&pki.ca, &index, &signer, &key);
-    let ocsp = tls_pki::make_ocsp_leaves(&pki, &url);
-    Env {
-        _dir: dir,
-        pki,
-        ocsp,
-        url,
-        _responder: responder,
-    }
-}
 
 /// What one connection through a daemon showed.
 struct Outcome {

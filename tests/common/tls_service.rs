@@ -5,7 +5,7 @@
 //! Include with `#[path = "common/tls_service.rs"] mod tls_service;`.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -233,48 +233,4 @@ pub fn s_server(args: &[&str]) -> (Peer, u16) {
         .flatten()
         .expect("s_server printed its port");
     (peer, port)
-}
-
-/// Start `openssl ocsp` on a free port answering from `index`, signed by
-/// the delegated `signer`; return it and its URL.
-pub fn ocsp_responder(
-    ca: &std::path::Path,
-    index: &std::path::Path,
-    signer: &std::path::Path,
-    key: &std::path::Path,
-) -> (Peer, String) {
-    let mut child = Command::new("openssl")
-        .args(["ocsp", "-port", "0", "-ndays", "1", "-index"])
-        .arg(index)
-        .arg("-rsigner")
-        .arg(signer)
-        .arg("-rkey")
-        .arg(key)
-        .arg("-CA")
-        .arg(ca)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("openssl ocsp");
-    let stdout = child.stdout.take().expect("stdout");
-    let responder = Peer(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        // `ACCEPT [::]:PORT PID=N`
-        let port = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|a| a.rsplit(':').next())
-            .and_then(|p| p.parse::<u16>().ok());
-        let _ = tx.send(port);
-    });
-    let port = rx
-        .recv_timeout(Duration::from_secs(15))
-        .ok()
-        .flatten()
-        .expect("responder port");
-    (responder, format!("http://127.0.0.1:{port}/"))
 }
