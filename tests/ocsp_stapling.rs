@@ -1,10 +1,13 @@
-//! `OCSPstapling = yes` (rstunnel extension): a server staples the OCSP
+//! `OCSPstapling = yes` (rstunnel extension). A server staples the OCSP
 //! response for its certificate, fetched from the responder its AIA names
 //! (a real `openssl ocsp -index` responder), and `openssl s_client
-//! -status` is the client that asks for it and prints what it got. A good
+//! -status` is the client that asks for it and prints what it got: a good
 //! and a revoked certificate, an unreachable responder (no staple, one
 //! error line, the service goes on), stunnel 5.68's behaviour without the
-//! option (no staple, as stunnel4 shows), and the refusals.
+//! option (no staple, as stunnel4 shows). A client asks `openssl s_server
+//! -status` (which staples what the responder says) and checks the staple:
+//! good passes, revoked and missing are refused (missing passes with
+//! `OCSPrequire = no`). And the refusals at load.
 
 mod common;
 #[path = "common/ocsp_env.rs"]
@@ -141,9 +144,64 @@ fn without_the_option_nothing_is_stapled_as_by_stunnel4() {
     }
 }
 
-/// Client mode, and a certificate that names no responder: refused at load.
+/// A client [c] in front of `openssl s_server -www` presenting `leaf`
+/// (stapling what the AIA responder says when `status`); whether an HTTP
+/// request through the tunnel was answered, and the daemon.
+fn client(e: &Env, leaf: &Path, status: bool, extra: &str) -> (bool, Daemon) {
+    let leaf = p(leaf);
+    let ca = p(&e.pki.ca);
+    // s_server needs the issuer (`-CAfile`) to ask the responder.
+    let mut args = vec!["-cert", leaf.as_str(), "-CAfile", ca.as_str(), "-www"];
+    if status {
+        args.push("-status");
+    }
+    let (_server, port) = tls_service::s_server(&args);
+    let conf = format!(
+        "foreground = yes\ndebug = info\nsyslog = no\n[c]\nclient = yes\naccept = 127.0.0.1:0\n\
+         connect = 127.0.0.1:{port}\nverifyChain = yes\nCAfile = {}\nOCSPstapling = yes\n{extra}\n",
+        p(&e.pki.ca)
+    );
+    let d = Daemon::start(Impl::Rstunnel, &conf);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", d.port("c"))).expect("connect");
+    s.set_read_timeout(Some(LIMIT)).expect("timeout");
+    let _ = std::io::Write::write_all(&mut s, b"GET / HTTP/1.0\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut s, &mut answer);
+    // Closing our side lets the daemon finish the connection.
+    drop(s);
+    d.log.wait_for("Connection ");
+    (answer.starts_with(b"HTTP/1.0 200"), d)
+}
+
 #[test]
-fn stapling_needs_a_server_and_a_responder() {
+fn a_client_accepts_a_good_staple_and_refuses_a_revoked_one() {
+    let e = env();
+    let (passed, d) = client(&e, &e.ocsp.good_combined, true, "");
+    assert!(passed, "{}", d.log.text());
+    d.log.wait_for("LOG5[0]: OCSP stapling: Accepted (good)");
+    let (passed, d) = client(&e, &e.ocsp.revoked_combined, true, "");
+    assert!(!passed, "{}", d.log.text());
+    d.log.wait_for("LOG3[0]: OCSP stapling: Rejected (revoked)");
+}
+
+/// A server that staples nothing fails the check unless `OCSPrequire = no`.
+#[test]
+fn a_client_without_a_staple_needs_ocsp_require_no() {
+    let e = env();
+    let (passed, d) = client(&e, &e.ocsp.good_combined, false, "");
+    assert!(!passed, "{}", d.log.text());
+    d.log
+        .wait_for("LOG3[0]: OCSP stapling: Rejected (no response stapled; OCSPrequire = yes)");
+    let (passed, d) = client(&e, &e.ocsp.good_combined, false, "OCSPrequire = no");
+    assert!(passed, "{}", d.log.text());
+    d.log
+        .wait_for("LOG5[0]: OCSP stapling: Accepted (no response stapled; OCSPrequire = no)");
+}
+
+/// A client that verifies nothing, and a certificate that names no
+/// responder: refused at load.
+#[test]
+fn stapling_needs_verification_and_a_responder() {
     let e = env();
     let client =
         "[c]\nclient = yes\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:9\nOCSPstapling = yes\n";
@@ -151,7 +209,7 @@ fn stapling_needs_a_server_and_a_responder() {
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains(
-            "check.conf:5: \"OCSPstapling = yes\": \"OCSPstapling\" is for servers: a client does not check stapled responses"
+            "check.conf:5: \"OCSPstapling = yes\": \"OCSPstapling\" in client mode needs \"verifyChain\" or \"verifyPeer\""
         ),
         "{err}"
     );

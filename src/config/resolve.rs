@@ -145,12 +145,12 @@ pub fn finish_service(raw: &RawService, known: Known<'_>, inetd: bool) -> Result
     check_destinations(raw, kind)?;
     check_log_probes(raw, kind)?;
     check_proxy_in(raw)?;
-    if raw.ocsp_stapling && raw.client {
-        // A client asking for a staple and checking it (stunnel 5.71+) is
-        // not done; refused rather than accepted and ignored.
+    if raw.ocsp_stapling && raw.client && !verifies {
+        // A staple is checked through the trusted certificates, as the
+        // `OCSP` checks are (stunnel 5.70+ refuses those without either).
         return Err(Failure::at_option(
             "OCSPstapling",
-            "\"OCSPstapling\" is for servers: a client does not check stapled responses",
+            "\"OCSPstapling\" in client mode needs \"verifyChain\" or \"verifyPeer\"",
         ));
     }
     check_proxy_version(raw, kind)?;

@@ -52,6 +52,8 @@ pub(super) struct Inner {
     pub delay: bool,
     /// Client mode: the server name to send (`None` = SNI disabled).
     pub sni_name: Option<String>,
+    /// Client mode with `OCSPstapling`: ask the server for a staple.
+    pub request_staple: bool,
     /// Server mode: secondaries reachable through this context.
     pub sni_table: sni::Table,
     /// The configured `cert` file (the `-test` report reads its key type
@@ -200,10 +202,13 @@ fn build_one(
     }
     policy::dh(&mut b, client);
     policy::curves(&mut b, tls)?;
-    let stapler = if !client && tls.ocsp_stapling {
-        Some(stapling::install(&mut b)?)
-    } else {
-        None
+    let stapler = match (tls.ocsp_stapling, client) {
+        (false, _) => None,
+        (true, false) => Some(stapling::install(&mut b)?),
+        (true, true) => {
+            stapling::install_client(&mut b, tls.ocsp_require)?;
+            None
+        }
     };
 
     let policy = Arc::new(Policy {
@@ -243,6 +248,7 @@ fn build_one(
             last_session,
             delay: service.delay,
             sni_name: if client { tls.sni_name.clone() } else { None },
+            request_staple: client && tls.ocsp_stapling,
             sni_table,
             cert_file: tls.cert.clone(),
         }),

@@ -120,6 +120,10 @@ impl TlsContext {
             if let Some(session) = inner.last_session.get(slot) {
                 ffi::offer_session(&mut ssl, &session);
             }
+            if inner.request_staple {
+                ssl.set_status_type(openssl::ssl::StatusType::OCSP)
+                    .map_err(|e| TlsError::new("SSL_set_tlsext_status_type", &e))?;
+            }
         }
         let required = if inner.policy.verify.require {
             ""

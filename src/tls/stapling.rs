@@ -1,7 +1,8 @@
 //! `OCSPstapling = yes` (rstunnel extension; stunnel 5.71+ staples in every
 //! server, 5.68 never): a server sends a fresh OCSP response for its own
 //! certificate to clients that ask (`status_request`), so they need not
-//! ask the responder themselves.
+//! ask the responder themselves; a client asks for one and checks it
+//! ([`install_client`]).
 //!
 //! The response comes from the responder the certificate's AIA extension
 //! names. It is fetched in the background, by one thread per context
@@ -278,4 +279,84 @@ fn refresh_loop(weak: Weak<Stapler>) {
             }
         }
     }
+}
+
+/// Client mode: check the server's staple once the handshake has its
+/// certificates (OpenSSL calls this after verification, staple or not).
+/// Signed through the trusted certificates, about the server's leaf and
+/// current: `good` accepts, `revoked` rejects (the server gets a
+/// `bad_certificate_status_response` alert); no staple, or one that does
+/// not check out, rejects unless `OCSPrequire = no`. The `OCSP` and
+/// `OCSPaia` checks of the verify callback run as well, independently.
+pub fn install_client(b: &mut SslContextBuilder, require: bool) -> Result<(), TlsError> {
+    b.set_status_callback(move |ssl| {
+        super::guard::contained(
+            "OCSP stapling",
+            || Ok(false),
+            || Ok(accept_staple(ssl, require)),
+        )
+    })
+    .map_err(|e| TlsError::new("SSL_CTX_set_tlsext_status_cb", &e))
+}
+
+fn accept_staple(ssl: &mut SslRef, require: bool) -> bool {
+    let inconclusive = |why: &str| {
+        if require {
+            crate::slog!(ERR, "OCSP stapling: Rejected ({why}; OCSPrequire = yes)");
+        } else {
+            crate::slog!(NOTICE, "OCSP stapling: Accepted ({why}; OCSPrequire = no)");
+        }
+        !require
+    };
+    let Some(der) = ssl.ocsp_status() else {
+        return inconclusive("no response stapled");
+    };
+    match stapled_status(ssl, der) {
+        Ok(OcspCertStatus::GOOD) => {
+            crate::slog!(NOTICE, "OCSP stapling: Accepted (good)");
+            true
+        }
+        Ok(OcspCertStatus::REVOKED) => {
+            crate::slog!(ERR, "OCSP stapling: Rejected (revoked)");
+            false
+        }
+        Ok(_) => inconclusive("unknown"),
+        Err(why) => inconclusive(&why),
+    }
+}
+
+/// The server leaf's status in the stapled response `der`, if the
+/// response is successful, verifies and is current.
+fn stapled_status(ssl: &SslRef, der: &[u8]) -> Result<OcspCertStatus, String> {
+    let response = OcspResponse::from_der(der).map_err(|_| "not an OCSP response")?;
+    if response.status() != OcspResponseStatus::SUCCESSFUL {
+        return Err(format!("responder status {}", response.status().as_raw()));
+    }
+    let basic = response.basic().map_err(|_| "no basic response")?;
+    let chain = ssl.verified_chain().ok_or("no verified chain")?;
+    let leaf = chain.get(0).ok_or("no server certificate")?;
+    let issuer = chain
+        .iter()
+        .find(|c| c.issued(leaf) == X509VerifyResult::OK)
+        .ok_or("no issuer of the server certificate")?;
+    let mut untrusted = Stack::new().map_err(|e| e.to_string())?;
+    for cert in chain {
+        untrusted.push(cert.to_owned()).map_err(|e| e.to_string())?;
+    }
+    basic
+        .verify(
+            &untrusted,
+            ssl.ssl_context().cert_store(),
+            OcspFlag::empty(),
+        )
+        .map_err(|_| "the response's signature does not verify")?;
+    let id =
+        OcspCertId::from_cert(MessageDigest::sha1(), leaf, issuer).map_err(|e| e.to_string())?;
+    let status = basic
+        .find_status(&id)
+        .ok_or("the response is not about the server certificate")?;
+    status
+        .check_validity(300, None)
+        .map_err(|_| "the response is not current")?;
+    Ok(status.status)
 }

@@ -185,7 +185,7 @@ declare_section! {
             => ("OCSPrequire", set(ocsp_require, values::yes_no), help(&["yes|no require a conclusive OCSP response"]));
         /// rstunnel extension: `OCSPstapling`, a server staples its certificate's OCSP response.
         ocsp_stapling: bool = false
-            => ("OCSPstapling", set(ocsp_stapling, values::yes_no), help(&["yes|no staple the certificate's OCSP response (rstunnel)"]));
+            => ("OCSPstapling", set(ocsp_stapling, values::yes_no), help(&["yes|no staple (server) or require (client) an OCSP response (rstunnel)"]));
         /// `options = NAME` bits set and `options = -NAME` bits cleared.
         options_set: u64 = 0;
         options_clear: u64 = 0;
