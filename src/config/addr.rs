@@ -4,15 +4,15 @@
 //! may be a service name (`https`), a value starting with `/` is a Unix
 //! socket path.
 //!
-//! Resolution goes through libc's `getaddrinfo` (thread-safe, and it gives
-//! the `EAI_*` code that stunnel turns into its own `Error resolving` text).
+//! Resolution goes through `os::net` (libc's `getaddrinfo`, whose `EAI_*`
+//! code stunnel turns into its own `Error resolving` text).
 //! Nothing here opens a socket.
 
-use std::ffi::CString;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::model::Endpoint;
+use crate::os::net;
 
 /// A value split but not yet checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,13 +51,7 @@ pub fn port(text: &str) -> Result<u16, String> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse::<u16>().map_err(|_| unknown());
     }
-    crate::os::net::tcp_service_port(text).ok_or_else(unknown)
-}
-
-fn unsafe_zeroed_hints() -> libc::addrinfo {
-    // SAFETY: addrinfo is a plain C struct for which all-zero is valid
-    // (null pointers, zero flags).
-    unsafe { std::mem::zeroed() }
+    net::tcp_service_port(text).ok_or_else(unknown)
 }
 
 /// Parse an endpoint value, checking the port (not the host).
@@ -71,75 +65,18 @@ pub fn endpoint(value: &str) -> Result<Endpoint, String> {
     }
 }
 
-/// glibc value (defined only under `_GNU_SOURCE`, absent from `libc`).
-const EAI_ADDRFAMILY: i32 = -9;
-
-/// stunnel's texts for `getaddrinfo` errors (its `s_gai_strerror`).
-pub fn gai_text(code: i32) -> String {
-    let text = match code {
-        libc::EAI_BADFLAGS => "Invalid value for ai_flags (EAI_BADFLAGS)",
-        libc::EAI_NONAME => "Neither nodename nor servname known (EAI_NONAME)",
-        libc::EAI_AGAIN => "Temporary failure in name resolution (EAI_AGAIN)",
-        libc::EAI_FAIL => "Non-recoverable failure in name resolution (EAI_FAIL)",
-        libc::EAI_NODATA => "No address associated with nodename (EAI_NODATA)",
-        libc::EAI_FAMILY => "ai_family not supported (EAI_FAMILY)",
-        libc::EAI_SOCKTYPE => "ai_socktype not supported (EAI_SOCKTYPE)",
-        libc::EAI_SERVICE => "servname not supported for ai_socktype (EAI_SERVICE)",
-        EAI_ADDRFAMILY => "Address family for nodename not supported (EAI_ADDRFAMILY)",
-        libc::EAI_MEMORY => "Memory allocation failure (EAI_MEMORY)",
-        libc::EAI_SYSTEM => "System error returned in errno (EAI_SYSTEM)",
-        _ => return format!("Unknown error ({code})"),
-    };
-    text.to_string()
-}
-
 /// Resolve a host name or literal to its addresses, or the line stunnel
 /// logs: `Error resolving "HOST": TEXT`.
 pub fn resolve_host(host: &str) -> Result<Vec<IpAddr>, String> {
-    let fail = |code: i32| format!("Error resolving \"{host}\": {}", gai_text(code));
-    let name = CString::new(host).map_err(|_| fail(libc::EAI_NONAME))?;
-    let mut hints = unsafe_zeroed_hints();
-    hints.ai_family = libc::AF_UNSPEC;
-    hints.ai_socktype = libc::SOCK_STREAM;
+    let mut query = net::Query::ANY;
     // Under the fuzzer (`fuzz/`, built with `--cfg fuzzing`) only literals
     // resolve: a random host name would become a DNS query.
     if cfg!(fuzzing) {
-        hints.ai_flags |= libc::AI_NUMERICHOST;
+        query.flags |= libc::AI_NUMERICHOST;
     }
-    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
-    // SAFETY: valid C string and hints; the list is freed below.
-    let rc = unsafe { libc::getaddrinfo(name.as_ptr(), std::ptr::null(), &hints, &mut res) };
-    if rc != 0 {
-        return Err(fail(rc));
-    }
-    let mut out = Vec::new();
-    let mut cur = res;
-    while !cur.is_null() {
-        // SAFETY: cur walks the list getaddrinfo returned; each ai_addr
-        // matches its ai_family.
-        unsafe {
-            let ai = &*cur;
-            if !ai.ai_addr.is_null() {
-                match ai.ai_family {
-                    libc::AF_INET => {
-                        let sa = &*(ai.ai_addr as *const libc::sockaddr_in);
-                        out.push(IpAddr::from(u32::from_be(sa.sin_addr.s_addr).to_be_bytes()));
-                    }
-                    libc::AF_INET6 => {
-                        let sa = &*(ai.ai_addr as *const libc::sockaddr_in6);
-                        out.push(IpAddr::from(sa.sin6_addr.s6_addr));
-                    }
-                    _ => {}
-                }
-            }
-            cur = ai.ai_next;
-        }
-    }
-    if !res.is_null() {
-        // SAFETY: res came from a successful getaddrinfo.
-        unsafe { libc::freeaddrinfo(res) };
-    }
-    Ok(out)
+    net::getaddrinfo(Some(host), None, query)
+        .map(|addrs| addrs.iter().map(|a| a.ip()).collect())
+        .map_err(|code| format!("Error resolving \"{host}\": {}", net::gai_text(code)))
 }
 
 #[cfg(test)]

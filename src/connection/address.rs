@@ -2,7 +2,7 @@
 //! does, and printing addresses the way stunnel prints them.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::config::model::Endpoint;
@@ -64,8 +64,17 @@ pub fn resolve_accept(endpoint: &Endpoint) -> io::Result<Vec<Address>> {
 
 /// Blocking getaddrinfo, duplicates removed, resolver order kept.
 fn lookup(host: &str, port: u16) -> io::Result<Vec<Address>> {
+    let found = crate::os::net::getaddrinfo(Some(host), None, crate::os::net::Query::ANY)
+        .map_err(|code| {
+            // std's wording, which these lines always had.
+            io::Error::other(format!(
+                "failed to lookup address information: {}",
+                crate::os::net::gai_system_text(code)
+            ))
+        })?;
     let mut out: Vec<Address> = Vec::new();
-    for addr in (host, port).to_socket_addrs()? {
+    for mut addr in found {
+        addr.set_port(port);
         let addr = Address::Inet(addr);
         if !out.contains(&addr) {
             out.push(addr);

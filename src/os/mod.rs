@@ -21,7 +21,7 @@ pub mod fork;
 pub mod limits;
 /// Returning freed memory after a burst of connections.
 pub mod memory;
-/// TCP service names from the system's services database.
+/// Name resolution: the one `getaddrinfo`, TCP service names, stunnel's texts.
 pub mod net;
 /// systemd's readiness, reload, stop and watchdog notifications.
 pub mod notify;

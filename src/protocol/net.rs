@@ -10,9 +10,10 @@
 
 use super::hook::{BoxFuture, Io, Net};
 use crate::log::{DEBUG, ERR, INFO, NOTICE};
-use std::ffi::{CStr, CString};
 use std::io;
-use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::SocketAddr;
+
+use crate::os::net;
 
 /// getaddrinfo + tokio TCP.
 #[derive(Debug, Default, Clone, Copy)]
@@ -61,35 +62,19 @@ pub(super) fn show(addr: SocketAddr) -> String {
 }
 
 /// stunnel's `hostport2addrlist`: AF_UNSPEC, SOCK_STREAM, AI_ADDRCONFIG and a
-/// retry without it.
+/// retry without it; EAI_AGAIN is retried three times, a second apart.
 fn getaddrinfo(host: Option<&str>, port: &str) -> Vec<SocketAddr> {
     let shown = host.unwrap_or("localhost");
-    let (Ok(c_port), Ok(c_host)) = (CString::new(port), host.map(CString::new).transpose()) else {
-        slog!(
-            ERR,
-            "Error resolving \"{shown}\": Name or service not known"
-        );
-        return Vec::new();
+    let mut query = net::Query {
+        family: libc::AF_UNSPEC,
+        flags: libc::AI_ADDRCONFIG,
     };
-    let mut flags = libc::AI_ADDRCONFIG;
     let mut retries = 0;
     loop {
-        // SAFETY: hints is zeroed plain data; the out pointer is freed below.
-        let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
-        hints.ai_family = libc::AF_UNSPEC;
-        hints.ai_socktype = libc::SOCK_STREAM;
-        hints.ai_protocol = libc::IPPROTO_TCP;
-        hints.ai_flags = flags;
-        let mut res: *mut libc::addrinfo = std::ptr::null_mut();
-        let host_ptr = c_host.as_ref().map_or(std::ptr::null(), |h| h.as_ptr());
-        // SAFETY: valid C strings and hints; res is an out pointer.
-        let err = unsafe { libc::getaddrinfo(host_ptr, c_port.as_ptr(), &hints, &mut res) };
-        if err == 0 {
-            let addrs = collect(res);
-            // SAFETY: res came from a successful getaddrinfo.
-            unsafe { libc::freeaddrinfo(res) };
-            return addrs;
-        }
+        let err = match net::getaddrinfo(host, Some(port), query) {
+            Ok(addrs) => return addrs,
+            Err(err) => err,
+        };
         if err == libc::EAI_SERVICE {
             slog!(ERR, "Unknown TCP service \"{port}\"");
             return Vec::new();
@@ -100,50 +85,13 @@ fn getaddrinfo(host: Option<&str>, port: &str) -> Vec<SocketAddr> {
             std::thread::sleep(std::time::Duration::from_secs(1));
             continue;
         }
-        if flags & libc::AI_ADDRCONFIG != 0 {
-            flags &= !libc::AI_ADDRCONFIG;
+        if query.flags & libc::AI_ADDRCONFIG != 0 {
+            query.flags &= !libc::AI_ADDRCONFIG;
             continue;
         }
-        // SAFETY: gai_strerror returns a static string.
-        let text = unsafe { CStr::from_ptr(libc::gai_strerror(err)) }.to_string_lossy();
-        slog!(ERR, "Error resolving \"{shown}\": {text}");
+        slog!(ERR, "Error resolving \"{shown}\": {}", net::gai_system_text(err));
         return Vec::new();
     }
-}
-
-fn collect(res: *mut libc::addrinfo) -> Vec<SocketAddr> {
-    let mut out = Vec::new();
-    let mut cur = res;
-    while !cur.is_null() {
-        // SAFETY: cur walks the list getaddrinfo returned.
-        let ai = unsafe { &*cur };
-        if !ai.ai_addr.is_null() {
-            match ai.ai_family {
-                libc::AF_INET => {
-                    // SAFETY: family says sockaddr_in.
-                    let sin = unsafe { &*(ai.ai_addr as *const libc::sockaddr_in) };
-                    let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-                    out.push(SocketAddr::V4(SocketAddrV4::new(
-                        ip,
-                        u16::from_be(sin.sin_port),
-                    )));
-                }
-                libc::AF_INET6 => {
-                    // SAFETY: family says sockaddr_in6.
-                    let sin6 = unsafe { &*(ai.ai_addr as *const libc::sockaddr_in6) };
-                    out.push(SocketAddr::V6(SocketAddrV6::new(
-                        sin6.sin6_addr.s6_addr.into(),
-                        u16::from_be(sin6.sin6_port),
-                        sin6.sin6_flowinfo,
-                        sin6.sin6_scope_id,
-                    )));
-                }
-                _ => {}
-            }
-        }
-        cur = ai.ai_next;
-    }
-    out
 }
 
 #[cfg(test)]

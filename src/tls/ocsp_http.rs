@@ -9,7 +9,7 @@
 //! No TLS, no redirects, no keep-alive: stunnel's client has none either.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// Responses larger than this are not OCSP responses.
@@ -89,10 +89,9 @@ impl Budget {
 /// POST `request` (DER) to `url`; the DER body of a 200 answer.
 pub fn post(url: &Url, request: &[u8], timeout: Option<Duration>) -> Option<Vec<u8>> {
     let budget = Budget(timeout.map(|t| Instant::now() + t));
-    let addrs: Vec<SocketAddr> = match (url.host.as_str(), url.port).to_socket_addrs() {
-        Ok(a) => a.collect(),
-        Err(_) => Vec::new(),
-    };
+    let query = crate::os::net::Query::ANY;
+    let port = url.port.to_string();
+    let addrs = crate::os::net::getaddrinfo(Some(&url.host), Some(&port), query).unwrap_or_default();
     let Some(addr) = addrs.first().copied() else {
         crate::slog!(
             crate::log::ERR,
