@@ -1,7 +1,9 @@
 //! `proxyIn` + `proxyFrom` (issue 15): behind Debian's real HAProxy
 //! (`send-proxy`, `send-proxy-v2`), the client's own address reaches the
 //! `accepted connection from` line and, through `protocol = proxy`, the
-//! backend; a trusted peer without a valid header is reset with one line;
+//! backend; a trusted peer without a valid header (garbage, a bad or 200-byte
+//! v1 line, a truncated v2 header, silence) is reset with one line while
+//! others are served;
 //! an untrusted peer's header is never read.
 
 mod common;
@@ -162,6 +164,45 @@ fn a_trusted_peer_without_a_valid_header_is_reset_with_one_line() {
         d.log.wait_for(line);
     }
     assert!(!d.log.text().contains("accepted connection from 1.2.3.4"));
+}
+
+/// A v2 header cut short by the balancer's close, and a balancer that
+/// sends nothing (bounded by `TIMEOUTbusy`): each is reset with its line
+/// while a connection with a whole header, open all along, is served.
+#[test]
+fn a_truncated_v2_header_and_silence_are_reset_and_others_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let conf =
+        service(&p(&pki.combined), proxy_line_backend(), "127.0.0.0/8") + "TIMEOUTbusy = 1\n";
+    let d = Daemon::start(Impl::Rstunnel, &conf);
+    let port = d.port("edge");
+    let silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // Signature, PROXY over TCP4, 12 bytes of addresses announced, 4 sent.
+    let mut cut = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    v2.extend([192, 0, 2, 10]);
+    cut.write_all(&v2).unwrap();
+    cut.shutdown(std::net::Shutdown::Write).unwrap();
+    // Meanwhile (the silent one still open): a whole v1 header, then TLS.
+    let mut whole = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    whole
+        .write_all(b"PROXY TCP4 192.0.2.9 127.0.0.1 4242 443\r\n")
+        .unwrap();
+    whole.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
+    b.set_verify(openssl::ssl::SslVerifyMode::NONE);
+    let mut s = b
+        .build()
+        .connect("localhost", whole)
+        .expect("handshake after the header");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("PROXY TCP4 192.0.2.9 "), "{answer:?}");
+    d.log
+        .wait_for("the connection closed before a whole header; resetting");
+    d.log.wait_for("none within TIMEOUTbusy; resetting");
+    drop(silent);
 }
 
 #[test]
