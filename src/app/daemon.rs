@@ -23,7 +23,11 @@ use crate::service::bind::{self, BoundService};
 
 use super::metrics_endpoint;
 
-pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
+pub fn run(
+    source: &Source,
+    config: Config,
+    clients: crate::service::ClientLimit,
+) -> Result<(), Logged> {
     // A reload re-reads the absolute path resolved at start-up, as stunnel
     // does: daemon() changes to `/`, and under a chroot it resolves inside.
     let source = match source {
@@ -68,6 +72,7 @@ pub fn run(source: &Source, config: Config) -> Result<(), Logged> {
         source,
         config: Arc::new(config),
         ctxs,
+        clients,
     };
     match sockets {
         super::workers::Sockets::One(bound) => {

@@ -267,17 +267,17 @@ fn run(source: &Source) -> Result<(), Logged> {
     crate::os::activation::adopt();
     upgrade::adopt_ready_pipe();
     let config = load(source)?;
-    descriptor_limit();
+    let clients = descriptor_limit();
     if config.is_inetd() {
         inetd::run(&config)
     } else {
-        daemon::run(source, config)
+        daemon::run(source, config, clients)
     }
 }
 
 /// Raise the soft RLIMIT_NOFILE to the hard limit (beyond stunnel, which
 /// keeps the inherited soft limit) and derive the client limit from it.
-fn descriptor_limit() {
+fn descriptor_limit() -> crate::service::ClientLimit {
     use crate::os::limits;
     let nofile = match limits::raise_nofile() {
         Ok(n) => n,
@@ -290,12 +290,12 @@ fn descriptor_limit() {
         }
     };
     let clients = limits::client_limit(nofile);
-    crate::service::set_client_limit(clients);
     crate::slog!(crate::log::DEBUG, "Clients allowed={clients}");
     crate::slog!(
         crate::log::INFO,
         "File descriptor limit {nofile}: up to {clients} concurrent connections"
     );
+    crate::service::ClientLimit::new(clients)
 }
 
 /// A system call the daemon cannot run without failed: its line (err).

@@ -19,6 +19,8 @@ pub struct Process {
     pub source: Source,
     pub config: Arc<Config>,
     pub ctxs: Vec<Arc<ServiceCtx>>,
+    /// This process's client limit (each worker has its own descriptors).
+    pub clients: crate::service::ClientLimit,
 }
 
 impl Process {
@@ -51,6 +53,7 @@ impl Process {
             certs,
             metrics,
             signals,
+            clients: self.clients.clone(),
         };
         runtime.block_on(super::serve::serve(
             &self.source,

@@ -31,12 +31,9 @@ pub(super) async fn serve(
 ) -> Result<(), Logged> {
     let (mut config, mut certs) = (running.config, running.certs);
     let mut signals = running.signals;
-    let permits = Arc::new(tokio::sync::Semaphore::new(
-        crate::service::client_limit().max(1),
-    ));
     let sharing = bind::Sharing::for_workers(config.global.workers);
-    let mut supervisor =
-        Supervisor::start(services, permits, sharing).map_err(|e| fatal("listen", e))?;
+    let mut supervisor = Supervisor::start(services, running.clients, sharing)
+        .map_err(|e| fatal("listen", e))?;
     supervisor.start_exec_connect(ctxs);
     let mut metrics = metrics_endpoint::start(running.metrics)?;
     crate::slog!(INFO, "Accepting new connections");
@@ -260,6 +257,8 @@ pub(super) struct Running {
     pub metrics: metrics_endpoint::Pending,
     /// The installed handlers (before the pid file was written).
     pub signals: os::signals::Signals,
+    /// The process-wide client limit.
+    pub clients: crate::service::ClientLimit,
 }
 
 /// What the blocking half of a reload makes.

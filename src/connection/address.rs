@@ -64,14 +64,15 @@ pub fn resolve_accept(endpoint: &Endpoint) -> io::Result<Vec<Address>> {
 
 /// Blocking getaddrinfo, duplicates removed, resolver order kept.
 fn lookup(host: &str, port: u16) -> io::Result<Vec<Address>> {
-    let found = crate::os::net::getaddrinfo(Some(host), None, crate::os::net::Query::ANY)
-        .map_err(|code| {
+    let found = crate::os::net::getaddrinfo(Some(host), None, crate::os::net::Query::ANY).map_err(
+        |code| {
             // std's wording, which these lines always had.
             io::Error::other(format!(
                 "failed to lookup address information: {}",
                 crate::os::net::gai_system_text(code)
             ))
-        })?;
+        },
+    )?;
     let mut out: Vec<Address> = Vec::new();
     for mut addr in found {
         addr.set_port(port);

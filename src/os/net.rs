@@ -154,7 +154,10 @@ mod tests {
         );
         assert_eq!(tcp_service_port("https"), Some(443));
         assert_eq!(tcp_service_port("no-such-service-xyz"), None);
-        assert_eq!(getaddrinfo(Some("a\0b"), None, Query::ANY), Err(libc::EAI_NONAME));
+        assert_eq!(
+            getaddrinfo(Some("a\0b"), None, Query::ANY),
+            Err(libc::EAI_NONAME)
+        );
         assert_eq!(
             gai_text(libc::EAI_NONAME),
             "Neither nodename nor servname known (EAI_NONAME)"

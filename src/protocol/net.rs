@@ -89,7 +89,11 @@ fn getaddrinfo(host: Option<&str>, port: &str) -> Vec<SocketAddr> {
             query.flags &= !libc::AI_ADDRCONFIG;
             continue;
         }
-        slog!(ERR, "Error resolving \"{shown}\": {}", net::gai_system_text(err));
+        slog!(
+            ERR,
+            "Error resolving \"{shown}\": {}",
+            net::gai_system_text(err)
+        );
         return Vec::new();
     }
 }

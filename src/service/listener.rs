@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::connection::{self, Kind, ServiceCtx};
 use crate::log::{ERR, NOTICE, WARNING};
@@ -39,11 +39,11 @@ impl Listener {
 
 /// Accept forever; each connection runs with the service context current at
 /// accept time (`ctx` is swapped on reload, live connections keep theirs).
-/// `permits` is the process-wide client limit.
+/// `clients` is the process-wide client limit.
 pub async fn accept_loop(
     listener: Listener,
     ctx: watch::Receiver<Arc<ServiceCtx>>,
-    permits: Arc<Semaphore>,
+    clients: super::ClientLimit,
 ) {
     loop {
         let stream = match listener.accept().await {
@@ -53,9 +53,9 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
+        let Some(permit) = clients.admit() else {
             ctx.borrow().metrics.refused.fetch_add(1, Ordering::Relaxed);
-            let limit = crate::service::client_limit();
+            let limit = clients.limit();
             crate::slog!(WARNING, "Connection rejected: too many clients (>={limit})");
             continue;
         };

@@ -21,7 +21,9 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
+
+use super::ClientLimit;
 use tokio::task::JoinHandle;
 
 use super::bind::{self, Bound, BoundService};
@@ -73,7 +75,7 @@ impl Drop for Listening {
 pub struct Supervisor {
     /// In file order.
     listening: Vec<Listening>,
-    permits: Arc<Semaphore>,
+    clients: ClientLimit,
     /// exec+connect loops; dropping a handle stops that loop's retries.
     exec_connect: Vec<exec_connect::Handle>,
     /// How addresses new after a reload are bound.
@@ -85,19 +87,19 @@ impl Supervisor {
     /// Must be called inside the runtime.
     pub fn start(
         services: Vec<BoundService>,
-        permits: Arc<Semaphore>,
+        clients: ClientLimit,
         sharing: bind::Sharing,
     ) -> std::io::Result<Self> {
         let mut listening = Vec::new();
         for (ctx, bound) in services {
             for (address, b) in bound {
                 let key = Key::of(&address, &ctx.service.name);
-                listening.push(spawn(key, ctx.clone(), b, &permits)?);
+                listening.push(spawn(key, ctx.clone(), b, &clients)?);
             }
         }
         Ok(Supervisor {
             listening,
-            permits,
+            clients,
             exec_connect: Vec::new(),
             sharing,
         })
@@ -198,7 +200,7 @@ impl Supervisor {
                 .then(|| bind::bind_address(&ctx.service, &key.address, self.sharing))
                 .flatten()
         })?;
-        match spawn(key, ctx.clone(), bound, &self.permits) {
+        match spawn(key, ctx.clone(), bound, &self.clients) {
             Ok(l) => Some(l),
             Err(e) => {
                 crate::slog!(ERR, "Cannot register listener: {e}");
@@ -228,7 +230,7 @@ fn spawn(
     key: Key,
     ctx: Arc<ServiceCtx>,
     bound: Bound,
-    permits: &Arc<Semaphore>,
+    clients: &ClientLimit,
 ) -> std::io::Result<Listening> {
     let (fd, address) = (bound.fd(), bound.address());
     let listener = match bound {
@@ -236,7 +238,7 @@ fn spawn(
         Bound::Unix(l, _) => Listener::Unix(tokio::net::UnixListener::from_std(l)?),
     };
     let (tx, rx) = watch::channel(ctx);
-    let task = tokio::spawn(accept_loop(listener, rx, permits.clone()));
+    let task = tokio::spawn(accept_loop(listener, rx, clients.clone()));
     Ok(Listening {
         key,
         ctx: tx,

@@ -91,7 +91,8 @@ pub fn post(url: &Url, request: &[u8], timeout: Option<Duration>) -> Option<Vec<
     let budget = Budget(timeout.map(|t| Instant::now() + t));
     let query = crate::os::net::Query::ANY;
     let port = url.port.to_string();
-    let addrs = crate::os::net::getaddrinfo(Some(&url.host), Some(&port), query).unwrap_or_default();
+    let addrs =
+        crate::os::net::getaddrinfo(Some(&url.host), Some(&port), query).unwrap_or_default();
     let Some(addr) = addrs.first().copied() else {
         crate::slog!(
             crate::log::ERR,
