@@ -50,7 +50,6 @@ pub fn run(
     }
     // Every worker's sockets are bound here, while still privileged.
     let sockets = super::workers::bind_the_others(bound, config.global.workers)?;
-    crate::connection::local::set_keep_stderr(config.global.foreground != Foreground::No);
     let global = &config.global;
     let background = global.foreground == Foreground::No;
     // /dev/null must be opened before a chroot hides it.

@@ -2,7 +2,7 @@
 //! connection on stdin/stdout; the process exits 0 when it ends, whatever
 //! happened to it (stunnel-reference §1.2, §5.1 item 8).
 
-use crate::config::model::{Config, Foreground};
+use crate::config::model::Config;
 use crate::connection::{self, ServiceCtx};
 use crate::log::{self as logging, Logged, ERR, NOTICE};
 use crate::tls;
@@ -17,7 +17,6 @@ pub fn run(config: &Config) -> Result<(), Logged> {
     crate::slog!(NOTICE, "Configuration successful");
     // stdin/stdout are the local side; `exec` alone is the remote side
     // (spawned in the connection's connect stage).
-    connection::local::set_keep_stderr(config.global.foreground != Foreground::No);
     logging::activate(super::logs::sinks(config)?, config.global.debug.level);
     // SIGPIPE stays ignored (Rust's default): a vanished peer is an EPIPE
     // the copy loop handles, not a silent death.

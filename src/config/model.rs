@@ -186,6 +186,11 @@ pub struct Exec {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub pty: bool,
+    /// The program's stderr stays the daemon's (`foreground = yes|quiet`);
+    /// otherwise it goes to the connection as stdout does (stunnel:
+    /// `if(!global_options.option.foreground) dup2(fd, 2)`). Set once the
+    /// global section is known.
+    pub keep_stderr: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -278,9 +278,16 @@ impl Reader {
                 .map_err(|r| reject_at(Place::Inetd, &self.written_defaults, r))?;
             global.inetd = Some(Box::new(service));
         }
+        // A global value every `exec` needs: its stderr (see `Exec`).
+        let keep_stderr = global.foreground != crate::config::model::Foreground::No;
+        let mut services = self.services;
+        let sections = services.iter_mut().chain(global.inetd.as_deref_mut());
+        for exec in sections.filter_map(|s| s.exec.as_mut()) {
+            exec.keep_stderr = keep_stderr;
+        }
         Ok(Config {
             global,
-            services: self.services,
+            services,
             origin: origin.to_string(),
         })
     }

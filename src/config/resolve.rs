@@ -452,6 +452,7 @@ fn build(
             .clone()
             .unwrap_or_else(|| vec![program.to_string_lossy().into_owned()]),
         pty: raw.pty,
+        keep_stderr: false,
     });
     let protocol = kind.map(|kind| Protocol {
         kind,

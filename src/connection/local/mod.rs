@@ -23,7 +23,7 @@ mod reaper;
 mod spawn;
 
 use crate::config::model::Service;
-pub use spawn::{set_keep_stderr, spawn, ExecEnv};
+pub use spawn::{spawn, ExecEnv};
 
 /// exec+connect: `exec` and `connect`, no `accept` (the program is local).
 pub fn is_exec_connect(service: &Service) -> bool {

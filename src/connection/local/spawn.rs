@@ -11,26 +11,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::pty::Pty;
 use super::reaper;
 use crate::config::model::Exec;
 use crate::connection::Kind;
 use crate::log::{DEBUG, INFO};
-
-/// stunnel: `if(!global_options.option.foreground) dup2(fd, 2)` — with
-/// `foreground = yes|quiet` the program's stderr stays the daemon's.
-static KEEP_STDERR: AtomicBool = AtomicBool::new(false);
-
-/// Set once at start-up from the global `foreground` option.
-pub fn set_keep_stderr(foreground: bool) {
-    KEEP_STDERR.store(foreground, Ordering::Relaxed);
-}
-
-fn keep_stderr() -> bool {
-    KEEP_STDERR.load(Ordering::Relaxed)
-}
 
 /// What the program learns about the connection through its environment.
 #[derive(Debug, Default, Clone)]
@@ -67,7 +53,7 @@ pub fn spawn(exec: &Exec, env: &ExecEnv) -> io::Result<Kind> {
     let argv_ptrs = null_terminated(&argv);
     let envp_ptrs = null_terminated(&envp);
     let fd = theirs.as_raw_fd();
-    let stderr = !keep_stderr();
+    let stderr = !exec.keep_stderr;
     // SAFETY: everything the child touches (the descriptor, the C strings
     // and pointer arrays) was prepared above; `exec_child` only makes
     // async-signal-safe calls.
