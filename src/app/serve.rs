@@ -32,8 +32,8 @@ pub(super) async fn serve(
     let (mut config, mut certs) = (running.config, running.certs);
     let mut signals = running.signals;
     let sharing = bind::Sharing::for_workers(config.global.workers);
-    let mut supervisor = Supervisor::start(services, running.clients, sharing)
-        .map_err(|e| fatal("listen", e))?;
+    let mut supervisor =
+        Supervisor::start(services, running.clients, sharing).map_err(|e| fatal("listen", e))?;
     supervisor.start_exec_connect(ctxs);
     let mut metrics = metrics_endpoint::start(running.metrics)?;
     crate::slog!(INFO, "Accepting new connections");

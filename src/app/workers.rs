@@ -123,8 +123,12 @@ pub(super) fn supervise(process: &Process, sets: Vec<Vec<BoundService>>) -> Resu
         }
         let now = Instant::now();
         for index in 0..slots.len() {
-            if slots[index].restart_at.is_some_and(|at| at <= now) {
-                start(process, &mut slots, index, reloaded)?;
+            if slots[index].restart_at.is_some_and(|at| at <= now)
+                && start(process, &mut slots, index, reloaded).is_err()
+            {
+                // Logged; a fork that fails now (EAGAIN) may work later,
+                // and the other workers go on serving meanwhile.
+                slots[index].restart_at = Some(now + QUICK_DEATH);
             }
         }
     }
