@@ -23,12 +23,13 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use openssl::hash::MessageDigest;
-use openssl::ocsp::OcspResponseStatus;
-use openssl::ocsp::{OcspCertId, OcspCertStatus, OcspFlag, OcspRequest, OcspResponse};
+use openssl::ocsp::{
+    OcspCertId, OcspCertStatus, OcspFlag, OcspRequest, OcspResponse, OcspResponseStatus,
+};
 use openssl::ssl::{SslContextBuilder, SslContextRef, SslRef};
-use openssl::stack::Stack;
-use openssl::x509::store::{X509Lookup, X509Store, X509StoreBuilder};
-use openssl::x509::{X509VerifyResult, X509};
+use openssl::stack::{Stack, StackRef};
+use openssl::x509::store::{X509Lookup, X509Store, X509StoreBuilder, X509StoreRef};
+use openssl::x509::{X509Ref, X509VerifyResult, X509};
 
 use crate::config::model::TlsSettings;
 use crate::log::{ERR, INFO, NOTICE};
@@ -176,33 +177,17 @@ impl Stapler {
     /// Fetch and check a response; when it is good to staple, keep it and
     /// return when to refresh it.
     fn fetch(&self) -> Result<Duration, String> {
-        let id = || OcspCertId::from_cert(MessageDigest::sha1(), &self.leaf, &self.issuer);
-        let mut request = OcspRequest::new().map_err(|e| e.to_string())?;
-        request
-            .add_id(id().map_err(|e| e.to_string())?)
+        let id = OcspCertId::from_cert(MessageDigest::sha1(), &self.leaf, &self.issuer)
             .map_err(|e| e.to_string())?;
+        let mut request = OcspRequest::new().map_err(|e| e.to_string())?;
+        request.add_id(id).map_err(|e| e.to_string())?;
         let der = request.to_der().map_err(|e| e.to_string())?;
         let answer = ocsp_http::post(&self.url, &der, Some(FETCH_TIMEOUT))
             .ok_or("no answer from the responder")?;
-        let response = OcspResponse::from_der(&answer).map_err(|_| "not an OCSP response")?;
-        if response.status() != OcspResponseStatus::SUCCESSFUL {
-            return Err(format!("responder status {}", response.status().as_raw()));
-        }
-        let basic = response.basic().map_err(|_| "no basic response")?;
         let mut chain = Stack::new().map_err(|e| e.to_string())?;
         chain.push(self.issuer.clone()).map_err(|e| e.to_string())?;
-        basic
-            .verify(&chain, &self.trust, OcspFlag::empty())
-            .map_err(|_| "the response's signature does not verify")?;
-        let id = id().map_err(|e| e.to_string())?;
-        let status = basic
-            .find_status(&id)
-            .ok_or("the response is not about this certificate")?;
-        status
-            .check_validity(300, None)
-            .map_err(|_| "the response is not current")?;
-        let until = status.next_update().map(time_of);
-        let verdict = match status.status {
+        let checked = check(&answer, &self.leaf, &self.issuer, &chain, &self.trust)?;
+        let verdict = match checked.status {
             OcspCertStatus::GOOD => "good",
             OcspCertStatus::REVOKED => "revoked",
             _ => "unknown",
@@ -212,14 +197,14 @@ impl Stapler {
             "OCSP stapling: service [{}]: fetched a response ({verdict})",
             self.service
         );
-        let refresh = match until.flatten() {
+        let refresh = match checked.until {
             Some(end) => end
                 .duration_since(SystemTime::now())
                 .map_or(Duration::ZERO, |left| left / 2),
             None => NO_NEXT_UPDATE,
         };
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.staple = Some((answer, until.flatten()));
+        state.staple = Some((answer, checked.until));
         Ok(refresh.max(RETRY_FIRST))
     }
 }
@@ -328,35 +313,51 @@ fn accept_staple(ssl: &mut SslRef, require: bool) -> bool {
 /// The server leaf's status in the stapled response `der`, if the
 /// response is successful, verifies and is current.
 fn stapled_status(ssl: &SslRef, der: &[u8]) -> Result<OcspCertStatus, String> {
-    let response = OcspResponse::from_der(der).map_err(|_| "not an OCSP response")?;
-    if response.status() != OcspResponseStatus::SUCCESSFUL {
-        return Err(format!("responder status {}", response.status().as_raw()));
-    }
-    let basic = response.basic().map_err(|_| "no basic response")?;
     let chain = ssl.verified_chain().ok_or("no verified chain")?;
     let leaf = chain.get(0).ok_or("no server certificate")?;
     let issuer = chain
         .iter()
         .find(|c| c.issued(leaf) == X509VerifyResult::OK)
         .ok_or("no issuer of the server certificate")?;
-    let mut untrusted = Stack::new().map_err(|e| e.to_string())?;
-    for cert in chain {
-        untrusted.push(cert.to_owned()).map_err(|e| e.to_string())?;
+    let trust = ssl.ssl_context().cert_store();
+    Ok(check(der, leaf, issuer, chain, trust)?.status)
+}
+
+/// What a checked response says about a certificate.
+struct Checked {
+    status: OcspCertStatus,
+    /// Its `nextUpdate`: when it stops being current.
+    until: Option<SystemTime>,
+}
+
+/// Check an OCSP response (DER) about `leaf` as a client would: successful,
+/// signed by `issuer` or a responder it delegated to (found among
+/// `untrusted`, trusted through `trust`), about `leaf`, and current.
+fn check(
+    der: &[u8],
+    leaf: &X509Ref,
+    issuer: &X509Ref,
+    untrusted: &StackRef<X509>,
+    trust: &X509StoreRef,
+) -> Result<Checked, String> {
+    let response = OcspResponse::from_der(der).map_err(|_| "not an OCSP response")?;
+    if response.status() != OcspResponseStatus::SUCCESSFUL {
+        return Err(format!("responder status {}", response.status().as_raw()));
     }
+    let basic = response.basic().map_err(|_| "no basic response")?;
     basic
-        .verify(
-            &untrusted,
-            ssl.ssl_context().cert_store(),
-            OcspFlag::empty(),
-        )
+        .verify(untrusted, trust, OcspFlag::empty())
         .map_err(|_| "the response's signature does not verify")?;
     let id =
         OcspCertId::from_cert(MessageDigest::sha1(), leaf, issuer).map_err(|e| e.to_string())?;
     let status = basic
         .find_status(&id)
-        .ok_or("the response is not about the server certificate")?;
+        .ok_or("the response is not about this certificate")?;
     status
         .check_validity(300, None)
         .map_err(|_| "the response is not current")?;
-    Ok(status.status)
+    Ok(Checked {
+        status: status.status,
+        until: status.next_update().and_then(time_of),
+    })
 }
