@@ -22,7 +22,9 @@ import procs  # noqa: E402
 import perfprof  # noqa: E402
 import report  # noqa: E402
 
-TESTS = ("bulk1", "bulk4", "keepalive", "newconn_rsa", "newconn_ecdsa")
+TESTS = ("bulk1", "bulk4", "keepalive", "newconn_rsa", "newconn_ecdsa", "burst")
+# Concurrent clients of the burst test, each opening a new connection (RSA) for every request.
+BURST_CLIENTS = 200
 
 
 def parse_args():
@@ -108,6 +110,9 @@ def measure(test, chain, sink, tmp, secs):
         mbs, errors = loads.bulk(sink, chain.entry["bulk"], 1 if test == "bulk1" else 4, secs)
         r = {"mb_s": mbs, "errors": errors}
         work = mbs * secs
+    elif test == "burst":
+        r = loads.burst(chain.entry["rsa"], BURST_CLIENTS, secs)
+        work = r["requests"]
     else:
         service = {"keepalive": "http", "newconn_rsa": "rsa", "newconn_ecdsa": "ecdsa"}[test]
         conns = 100 if test == "keepalive" else 50

@@ -175,6 +175,56 @@ def wrk(tmp, port, seconds, connections, threads=2, close=False):
             "p99_ms": r["p99_us"] / 1e3, "requests": r["requests"], "errors": errors}
 
 
+BURST_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+
+
+def _burst_client(port, deadline, times, errors):
+    """One client: connect, request, first byte of the answer, close; again until `deadline`.
+    Each time is from the start of connect() to the first byte (a SYN dropped by a full accept queue
+    costs the 1 s SYN retransmission here, which wrk's latency would not show)."""
+    while time.monotonic() < deadline:
+        t0 = time.monotonic()
+        s = socket.socket()
+        s.settimeout(10)
+        try:
+            s.connect(("127.0.0.1", port))
+            s.sendall(BURST_REQUEST)
+            if not s.recv(1):
+                raise OSError("closed before the answer")
+            times.append(time.monotonic() - t0)
+        except OSError as e:
+            errors.append(repr(e))
+        finally:
+            s.close()
+
+
+def _burst_main(port, clients, seconds, out):
+    deadline = time.monotonic() + seconds
+    times, errors = [], []
+    threads = [threading.Thread(target=_burst_client, args=(port, deadline, times, errors)) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 30)
+    out.put((times, errors[:5], len(errors)))
+
+
+def burst(port, clients, seconds):
+    """`clients` concurrent clients opening a new connection for each request, in a process of their own;
+    returns rate, the share of connections that waited more than 1 s (connect to first byte), p50/p99."""
+    out = mp.Queue()
+    proc = mp.Process(target=_burst_main, args=(port, clients, seconds, out), daemon=True)
+    proc.start()
+    times, first_errors, nerr = out.get(timeout=seconds + 60)
+    proc.join(10)
+    times.sort()
+    n = len(times)
+    pct = lambda q: times[min(n - 1, int(q * n))] * 1e3 if n else None  # noqa: E731
+    errors = ["%d failed connections, e.g. %s" % (nerr, first_errors)] if nerr else []
+    return {"rate": n / seconds, "requests": n, "over_1s_pct": 100.0 * sum(t > 1.0 for t in times) / max(1, n),
+            "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": times[-1] * 1e3 if n else None, "errors": errors}
+
+
 class IdleConnections:
     """Hold `count` established connections through a chain to the sink (one tag byte each, then idle)."""
 

@@ -14,6 +14,10 @@ ROWS = [
     ("keep-alive p99 latency (ms)", "keepalive", "p99_ms", 0.25, "le"),
     ("new connections, RSA-2048 (conn/s)", "newconn_rsa", "rate", 5.0, "ge"),
     ("new connections, ECDSA P-256 (conn/s)", "newconn_ecdsa", "rate", 5.0, "ge"),
+    ("burst, 200 clients, new connections RSA (conn/s)", "burst", "rate", None, None),
+    ("burst: connections waiting > 1 s (%)", "burst", "over_1s_pct", None, None),
+    ("burst: p99 connect to first byte (ms)", "burst", "p99_ms", None, None),
+    ("burst: slowest connect to first byte (ms)", "burst", "max_ms", None, None),
 ]
 
 
@@ -110,7 +114,8 @@ def markdown(res):
     for test, unit, scale in (("bulk1", "CPU ms per MB, 1 stream", 1e3), ("bulk4", "CPU ms per MB, 4 streams", 1e3),
                               ("keepalive", "CPU µs per keep-alive request", 1e6),
                               ("newconn_rsa", "CPU µs per new connection, RSA", 1e6),
-                              ("newconn_ecdsa", "CPU µs per new connection, ECDSA", 1e6)):
+                              ("newconn_ecdsa", "CPU µs per new connection, ECDSA", 1e6),
+                              ("burst", "CPU µs per new connection, burst of 200 clients (RSA)", 1e6)):
         if test not in runs:
             continue
         cost = {k: median([scale * r["tunnel_cpu_s"] / r["work"] for r in runs[test][k] if r["work"]] or [0])

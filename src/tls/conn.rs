@@ -43,8 +43,20 @@ pub struct Policy {
     pub ocsp: Option<Arc<super::ocsp::Settings>>,
 }
 
-/// The parts of a ClientHello that decide version and cipher (recorded by
-/// `hello.rs` for its failure hints).
+/// A ClientHello's versions and raw cipher-suite list, copied in the
+/// client-hello callback (cheap: no names looked up, no strings) and turned
+/// into an [`Offer`] only if the handshake fails and hints are printed.
+#[derive(Debug, Clone, Default)]
+pub struct RawOffer {
+    /// Protocol versions the client supports, oldest first.
+    pub versions: Vec<SslVersion>,
+    /// The cipher_suites field as sent (3-byte entries in an SSLv2 hello).
+    pub suites: Vec<u8>,
+    pub isv2: bool,
+}
+
+/// The parts of a ClientHello that decide version and cipher, with suite
+/// names (for `hello.rs`'s failure hints).
 #[derive(Debug, Clone, Default)]
 pub struct Offer {
     /// Protocol versions the client supports, oldest first.
@@ -71,7 +83,7 @@ pub struct Conn {
     /// Set when verification failed but was let through for `redirect`.
     pub verify_failed: AtomicBool,
     /// What the client offered (server side), for failure hints.
-    pub offer: Mutex<Option<Offer>>,
+    pub offer: Mutex<Option<RawOffer>>,
     /// Renegotiation detection (stunnel's RENEG_*).
     pub reneg: AtomicU8,
     /// Session-ticket keys of the accepting service.

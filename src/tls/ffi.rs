@@ -42,6 +42,7 @@ type TicketKeyCb = unsafe extern "C" fn(
 ) -> c_int;
 
 extern "C" {
+    fn SSL_CTX_set_default_read_buffer_len(ctx: *mut sys::SSL_CTX, len: usize);
     fn SSL_SESSION_set_ex_data(s: *mut sys::SSL_SESSION, idx: c_int, data: *mut c_void) -> c_int;
     fn SSL_SESSION_get_ex_data(s: *const sys::SSL_SESSION, idx: c_int) -> *mut c_void;
     fn SSL_CONF_CTX_new() -> *mut SslConfCtx;
@@ -761,6 +762,16 @@ pub fn free_idle_buffers(ssl: &SslRef) {
     // SAFETY: a valid SSL owned by the caller's stream; the call only frees
     // buffers OpenSSL itself reallocates on the next read or write.
     unsafe { SSL_free_buffers(ssl.as_ptr()) };
+}
+
+/// Read ahead: one `recv` fills a buffer of `len` bytes with as many
+/// records as have arrived, instead of one `recv` for each record's header
+/// and another for its body. The buffer exists only while records are
+/// pending (`SSL_MODE_RELEASE_BUFFERS`, [`free_idle_buffers`]).
+pub fn read_ahead(b: &mut openssl::ssl::SslContextBuilder, len: usize) {
+    b.set_read_ahead(true);
+    // SAFETY: a valid context under construction; the call sets a size.
+    unsafe { SSL_CTX_set_default_read_buffer_len(b.as_ptr(), len) };
 }
 
 /// stunnel's `index_session_connect_address`: each server session carries

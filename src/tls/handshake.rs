@@ -132,7 +132,7 @@ impl TlsContext {
         };
         crate::slog!(crate::log::INFO, "Peer certificate {required}required");
 
-        let mut tls = tokio_openssl::SslStream::new(ssl, Plain(stream))
+        let mut tls = tokio_openssl::SslStream::new(ssl, Plain::new(stream))
             .map_err(|e| TlsError::new("SSL_set_fd", &e))?;
         let result = if client {
             Pin::new(&mut tls).connect().await

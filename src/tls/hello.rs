@@ -9,7 +9,7 @@
 
 use openssl::ssl::{Ssl, SslOptions, SslRef, SslVersion};
 
-use super::conn::{self, Offer};
+use super::conn::{self, Offer, RawOffer};
 use super::ffi;
 use super::library;
 use super::suites::{self, Weakness};
@@ -27,14 +27,22 @@ const RELEVANT: [&str; 8] = [
 ];
 
 /// From the client-hello callback (server contexts): record the offer.
+/// Every handshake passes here and almost none fails, so only the raw
+/// bytes are copied; names are looked up in [`hints`].
 pub fn record(ssl: &SslRef) {
-    let offer = parse(ssl);
+    let offer = raw(ssl);
     if let Some(conn) = conn::get(ssl) {
         *conn.offer.lock().unwrap_or_else(|p| p.into_inner()) = Some(offer);
     }
 }
 
+/// The offer of the ClientHello being processed, with suite names.
 pub fn parse(ssl: &SslRef) -> Offer {
+    decode(ssl, &raw(ssl))
+}
+
+/// Inside the client-hello callback: versions and the raw suite list.
+fn raw(ssl: &SslRef) -> RawOffer {
     let mut versions = Vec::new();
     // supported_versions (43): length byte, then 16-bit versions.
     if let Some(ext) = ffi::client_hello_ext(ssl, 43) {
@@ -50,9 +58,18 @@ pub fn parse(ssl: &SslRef) -> Offer {
     }
     versions.sort_by_key(|v| rank(*v));
     versions.dedup();
-    let (ciphers, unknown, shown) = offered_suites(ssl);
-    Offer {
+    RawOffer {
         versions,
+        suites: ssl.client_hello_ciphers().unwrap_or(&[]).to_vec(),
+        isv2: ssl.client_hello_isv2(),
+    }
+}
+
+/// Suite names for a recorded offer (any time during the connection).
+fn decode(ssl: &SslRef, raw: &RawOffer) -> Offer {
+    let (ciphers, unknown, shown) = offered_suites(ssl, &raw.suites, raw.isv2);
+    Offer {
+        versions: raw.versions.clone(),
         ciphers,
         unknown,
         shown,
@@ -62,12 +79,11 @@ pub fn parse(ssl: &SslRef) -> Offer {
 /// The offered suites: names OpenSSL knows; codes it does not (an XP
 /// client's 3DES and RC4 with the system library), which `bytes_to_cipher_list`
 /// would drop; and the hint's list of both in the client's order.
-fn offered_suites(ssl: &SslRef) -> (Vec<String>, Vec<u16>, Vec<String>) {
+fn offered_suites(ssl: &SslRef, raw: &[u8], isv2: bool) -> (Vec<String>, Vec<u16>, Vec<String>) {
     let (mut known, mut unknown, mut shown) = (Vec::new(), Vec::new(), Vec::new());
-    let Some(raw) = ssl.client_hello_ciphers() else {
+    if raw.is_empty() {
         return (known, unknown, shown);
-    };
-    let isv2 = ssl.client_hello_isv2();
+    }
     let list = ssl.bytes_to_cipher_list(raw, isv2).ok();
     let name_of = |code: u16| -> Option<String> {
         let list = list.as_ref()?;
@@ -142,10 +158,10 @@ pub fn hints(ssl: &SslRef, error: &super::errors::TlsError) -> Vec<String> {
     if !RELEVANT.iter().any(|r| error.mentions(r)) {
         return Vec::new();
     }
-    let Some(offer) = conn::get(ssl).and_then(|c| c.offer.lock().ok().and_then(|o| o.clone()))
-    else {
+    let Some(raw) = conn::get(ssl).and_then(|c| c.offer.lock().ok().and_then(|o| o.clone())) else {
         return Vec::new();
     };
+    let offer = decode(ssl, &raw);
     let mut out = vec![
         format!(
             "Client offered protocols: {}",

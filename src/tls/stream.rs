@@ -67,11 +67,11 @@ impl<S> TlsStream<S> {
     }
 
     pub fn get_ref(&self) -> &S {
-        &self.inner.get_ref().0
+        &self.inner.get_ref().io
     }
 
     pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner.get_mut().0
+        &mut self.inner.get_mut().io
     }
 
     /// Index into `Config::services` of the service serving this
@@ -156,6 +156,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
         if this.eof_without_notify {
             return Poll::Ready(Ok(()));
         }
+        // Records still in the write buffer go out before we wait for an
+        // answer to them (a caller that writes, then reads, without flush).
+        if let Poll::Ready(Err(e)) = Pin::new(this.inner.get_mut()).poll_drain(cx) {
+            return Poll::Ready(Err(e));
+        }
         let before = buf.filled().len();
         let result = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Some(e) = this.renegotiation_abort() {
@@ -216,9 +221,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.get_mut().inner).poll_write(cx, buf) {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
             Poll::Ready(Err(e)) => Poll::Ready(Err(stunnel_error(e))),
-            other => other,
+            Poll::Ready(Ok(n)) => {
+                // One record per call (SSL_MODE_ENABLE_PARTIAL_WRITE). When
+                // the caller's bytes are all in, send what was gathered:
+                // one `write` for all the records of a buffer, and a caller
+                // that never flushes still sees its bytes leave. A full
+                // socket keeps the rest for the next call or flush.
+                if n == buf.len() {
+                    if let Poll::Ready(Err(e)) = Pin::new(this.inner.get_mut()).poll_drain(cx) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -241,10 +260,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
     }
 }
 
-/// The transport under OpenSSL: everything passes through except
-/// `poll_shutdown`, which only flushes, so that sending close_notify does
-/// not also send a FIN (the transfer loop decides about the socket).
-pub struct Plain<S>(pub S);
+/// The transport under OpenSSL. Reads pass through. OpenSSL writes each
+/// TLS record with its own BIO write; here they are gathered and sent with
+/// one `write` on flush (and when [`COALESCE`] bytes are waiting), so the
+/// four records of a 64 KiB transfer buffer cost one system call and one
+/// wake-up of the peer, not four. `poll_shutdown` only flushes, so that
+/// sending close_notify does not also send a FIN (the transfer loop decides
+/// about the socket).
+pub struct Plain<S> {
+    pub io: S,
+    /// Records written by OpenSSL and not yet sent; `out[sent..]` is left.
+    out: Vec<u8>,
+    sent: usize,
+}
+
+/// Gathered bytes above which a record write first sends what is waiting.
+const COALESCE: usize = 64 * 1024;
+
+impl<S> Plain<S> {
+    pub fn new(io: S) -> Plain<S> {
+        Plain {
+            io,
+            out: Vec::new(),
+            sent: 0,
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> Plain<S> {
+    /// Send the gathered records; `Ready(Ok)` once none is left.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.sent < self.out.len() {
+            match Pin::new(&mut self.io).poll_write(cx, &self.out[self.sent..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => self.sent += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        // Empty: an idle connection keeps no buffer.
+        self.out = Vec::new();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+}
 
 impl<S: AsyncRead + Unpin> AsyncRead for Plain<S> {
     fn poll_read(
@@ -252,7 +311,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Plain<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
     }
 }
 
@@ -262,15 +321,29 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Plain<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+        let this = self.get_mut();
+        if this.out.len() - this.sent >= COALESCE {
+            // Pending here makes OpenSSL retry this record later.
+            match this.poll_drain(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        this.out.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+        let this = self.get_mut();
+        match this.poll_drain(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut this.io).poll_flush(cx),
+            other => other,
+        }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+        self.poll_flush(cx)
     }
 }
 
@@ -305,5 +378,71 @@ impl Persistence {
     /// Keep `address` as this session's backend.
     pub fn remember(&self, address: &str) -> bool {
         ffi::set_session_backend(&self.session, address)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts the `write` calls that reach the socket.
+    #[derive(Default)]
+    struct Socket {
+        writes: usize,
+        bytes: Vec<u8>,
+    }
+
+    impl AsyncWrite for Socket {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let this = self.get_mut();
+            this.writes += 1;
+            this.bytes.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Records written by OpenSSL leave in one `write` on flush, in order,
+    /// and the gathering buffer is gone afterwards.
+    #[tokio::test]
+    async fn records_leave_in_one_write_on_flush() {
+        use tokio::io::AsyncWriteExt;
+        let mut plain = Plain::new(Socket::default());
+        for record in [&b"first "[..], b"second ", b"third"] {
+            plain.write_all(record).await.unwrap();
+        }
+        assert_eq!(plain.io.writes, 0, "nothing sent before the flush");
+        plain.flush().await.unwrap();
+        assert_eq!(plain.io.writes, 1);
+        assert_eq!(plain.io.bytes, b"first second third");
+        assert_eq!(
+            plain.out.capacity(),
+            0,
+            "an idle connection keeps no buffer"
+        );
+    }
+
+    /// Past COALESCE waiting bytes, the next record first sends them.
+    #[tokio::test]
+    async fn a_full_gathering_buffer_is_sent_before_more_is_taken() {
+        use tokio::io::AsyncWriteExt;
+        let mut plain = Plain::new(Socket::default());
+        let record = vec![7u8; 16 * 1024];
+        for _ in 0..5 {
+            plain.write_all(&record).await.unwrap();
+        }
+        assert_eq!(plain.io.writes, 1, "four records sent together");
+        plain.flush().await.unwrap();
+        assert_eq!(plain.io.writes, 2);
+        assert_eq!(plain.io.bytes.len(), 5 * 16 * 1024);
     }
 }
