@@ -52,12 +52,17 @@ impl Sinks {
     }
 
     pub fn write(&mut self, level: u8, id: &str, text: &str) {
-        let full = line(level, id, text);
+        // One `write` per line, newline included: `workers` processes
+        // append to the same file and stderr, and an O_APPEND write is not
+        // interleaved with another process's, while `writeln!`'s two
+        // writes can be.
+        let mut full = line(level, id, text);
+        full.push('\n');
         if self.stderr {
-            let _ = writeln!(std::io::stderr().lock(), "{full}");
+            let _ = std::io::stderr().lock().write_all(full.as_bytes());
         }
         if let Some((_, file, _)) = &mut self.file {
-            let _ = writeln!(file, "{full}");
+            let _ = file.write_all(full.as_bytes());
         }
         if self.syslog {
             let msg = format!("LOG{level}[{id}]: {text}");
