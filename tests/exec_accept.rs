@@ -196,7 +196,10 @@ fn client_mode_speaks_tls_to_the_program() {
     use std::io::{Read, Write};
     conn.write_all(b"through two tunnels\n").unwrap();
     let mut got = [0u8; 20];
-    conn.read_exact(&mut got).unwrap();
+    if let Err(e) = conn.read_exact(&mut got) {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        panic!("{e}: {}", d.log.text());
+    }
     assert_eq!(&got, b"through two tunnels\n");
     d.log.wait_for("TLS connected: new session negotiated");
 }

@@ -241,8 +241,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
         }
     }
 
+    /// Done when every gathered record has left (`Plain`'s flush may
+    /// leave some behind).
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            Poll::Ready(Ok(())) => this.inner.get_mut().poll_drain(cx),
+            other => other,
+        }
     }
 
     /// Send close_notify (once); the transport stays open for the caller.
@@ -252,7 +258,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
         if this.eof_without_notify || this.shutdown_done {
             return Poll::Ready(Ok(()));
         }
-        let result = Pin::new(&mut this.inner).poll_shutdown(cx);
+        let result = match Pin::new(&mut this.inner).poll_shutdown(cx) {
+            // close_notify is gathered; it must have left before the
+            // caller closes the socket.
+            Poll::Ready(Ok(())) => this.inner.get_mut().poll_drain(cx),
+            other => other,
+        };
         if let Poll::Ready(Ok(())) = result {
             this.shutdown_done = true;
         }
@@ -305,13 +316,21 @@ impl<S: AsyncWrite + Unpin> Plain<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Plain<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Plain<S> {
+    /// Reads pass through, after another try at sending what is gathered:
+    /// OpenSSL reads the peer's answer to records its flush could not send
+    /// yet (see `poll_flush`). A full socket does not stop the read: a
+    /// peer that writes before it reads must not wait for us forever.
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+        let this = self.get_mut();
+        if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
     }
 }
 
@@ -334,11 +353,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Plain<S> {
         Poll::Ready(Ok(buf.len()))
     }
 
+    /// OpenSSL's `BIO_flush` lands here, and a flush error is fatal to a
+    /// handshake (no retry: the openssl crate sets no BIO retry flag for
+    /// it). So a socket that is not writable yet (a new one whose
+    /// readiness tokio has not seen) is not an error: the rest stays
+    /// gathered, the waker is registered, and the next read, write or
+    /// [`TlsStream`]'s own flush or shutdown sends it.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         match this.poll_drain(cx) {
             Poll::Ready(Ok(())) => Pin::new(&mut this.io).poll_flush(cx),
-            other => other,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Ready(Ok(())),
         }
     }
 
