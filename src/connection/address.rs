@@ -33,28 +33,29 @@ pub fn fmt_inet(addr: &SocketAddr) -> String {
 /// Where a `connect` endpoint points. No host means loopback, IPv6 first, as
 /// stunnel's resolver answers on Linux (stunnel-reference §3.2 `connect`).
 pub fn resolve_connect(endpoint: &Endpoint) -> io::Result<Vec<Address>> {
-    match endpoint {
-        Endpoint::Unix(path) => Ok(vec![Address::Unix(path.clone())]),
-        Endpoint::Inet { host: None, port } => Ok(vec![
-            Address::Inet(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), *port)),
-            Address::Inet(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), *port)),
-        ]),
-        Endpoint::Inet {
-            host: Some(host),
-            port,
-        } => lookup(host, *port),
-    }
+    resolve(
+        endpoint,
+        [Ipv6Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into()],
+    )
 }
 
 /// Where an `accept` endpoint listens. No host means both wildcards, IPv4
 /// first; the IPv6 bind then usually fails harmlessly, as in stunnel.
 pub fn resolve_accept(endpoint: &Endpoint) -> io::Result<Vec<Address>> {
+    resolve(
+        endpoint,
+        [Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()],
+    )
+}
+
+/// `endpoint`'s addresses; a port without a host stands for `no_host`.
+fn resolve(endpoint: &Endpoint, no_host: [IpAddr; 2]) -> io::Result<Vec<Address>> {
     match endpoint {
         Endpoint::Unix(path) => Ok(vec![Address::Unix(path.clone())]),
-        Endpoint::Inet { host: None, port } => Ok(vec![
-            Address::Inet(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), *port)),
-            Address::Inet(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), *port)),
-        ]),
+        Endpoint::Inet { host: None, port } => Ok(no_host
+            .iter()
+            .map(|ip| Address::Inet(SocketAddr::new(*ip, *port)))
+            .collect()),
         Endpoint::Inet {
             host: Some(host),
             port,
@@ -94,6 +95,21 @@ pub fn resolve_all(endpoints: &[Endpoint]) -> io::Result<Vec<Address>> {
         out.extend(resolve_connect(endpoint)?);
     }
     Ok(out)
+}
+
+/// [`resolve_all`] off the async workers (a name lookup blocks), for a
+/// connection's `connect` (`delay = yes`) or `redirect` list; a failure is
+/// logged as `Error resolving WHAT target: …` and leaves no target.
+pub async fn resolve_all_off_workers(endpoints: &[Endpoint], what: &str) -> Vec<Address> {
+    let endpoints = endpoints.to_vec();
+    match tokio::task::spawn_blocking(move || resolve_all(&endpoints)).await {
+        Ok(Ok(list)) => list,
+        Ok(Err(e)) => {
+            crate::slog!(crate::log::ERR, "Error resolving {what} target: {e}");
+            Vec::new()
+        }
+        Err(_) => Vec::new(),
+    }
 }
 
 #[cfg(test)]

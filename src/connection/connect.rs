@@ -71,15 +71,7 @@ impl Targets {
         if let Some(list) = &self.fixed {
             return list.clone();
         }
-        let endpoints = service.connect.clone();
-        match tokio::task::spawn_blocking(move || address::resolve_all(&endpoints)).await {
-            Ok(Ok(list)) => list,
-            Ok(Err(e)) => {
-                crate::slog!(ERR, "Error resolving connect target: {e}");
-                Vec::new()
-            }
-            Err(_) => Vec::new(),
-        }
+        address::resolve_all_off_workers(&service.connect, "connect").await
     }
 
     /// Where to start in `list` (stunnel's `idx_cache_retrieve`): a

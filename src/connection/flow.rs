@@ -78,24 +78,39 @@ pub(super) async fn client_try(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entr
         Ok(o) => o,
         Err(how) => return aborted(how),
     };
+    let start = Start {
+        local,
+        early,
+        hooks: &hooks,
+        entry,
+    };
     let result = if ctx.service.options.client {
-        client_mode(&ctx, local, early, &hooks, entry).await
+        client_mode(&ctx, start).await
     } else if protocols::connects_before_tls(ctx.service.protocol.as_ref().map(|p| p.kind), false) {
-        server_connect_first(&ctx, local, early, &hooks, entry).await
+        server_connect_first(&ctx, start).await
     } else {
-        server_mode(ctx, local, early, &hooks, entry).await
+        server_mode(ctx, start).await
     };
     result.unwrap_or_else(aborted)
 }
 
-/// Client mode: backend first, TLS over it, the local side stays plain.
-async fn client_mode(
-    ctx: &ServiceCtx,
-    mut local: Rewind<Stream>,
+/// What each mode starts from: the accepted side after the early protocol
+/// hook, and the connection's hooks and registry entry.
+struct Start<'a> {
+    local: Rewind<Stream>,
     early: Outcome,
-    hooks: &Hooks,
-    entry: &Entry,
-) -> Result<Report, Abort> {
+    hooks: &'a Hooks,
+    entry: &'a Entry,
+}
+
+/// Client mode: backend first, TLS over it, the local side stays plain.
+async fn client_mode(ctx: &ServiceCtx, start: Start<'_>) -> Result<Report, Abort> {
+    let Start {
+        mut local,
+        early,
+        hooks,
+        entry,
+    } = start;
     let service = &ctx.service;
     let (mut remote, target, _) = connect_first(ctx, hooks, early, &mut local).await?;
     // The session offered is the one of the target reached.
@@ -136,19 +151,17 @@ async fn connect_first(
 
 /// Server mode with `protocol = smtp|pop3|imap`: the backend's greeting is
 /// needed before the client's STARTTLS, so connect first.
-async fn server_connect_first(
-    ctx: &ServiceCtx,
-    mut local: Rewind<Stream>,
-    early: Outcome,
-    hooks: &Hooks,
-    entry: &Entry,
-) -> Result<Report, Abort> {
+async fn server_connect_first(ctx: &ServiceCtx, start: Start<'_>) -> Result<Report, Abort> {
+    let Start {
+        mut local,
+        early,
+        hooks,
+        entry,
+    } = start;
     let service = &ctx.service;
     let (mut remote, _, middle) = connect_first(ctx, hooks, early, &mut local).await?;
     local.unread(&middle.pushback);
-    let alert = entry.alert_flag();
-    local.get_mut().fin_after_alert(alert.clone());
-    let mut tls = handshake(ctx, entry, ctx.tls.accept_noting(local, &alert)).await?;
+    let mut tls = accept_tls(ctx, entry, local).await?;
     hooks
         .run(service, Phase::Late, &mut tls, Some(&mut remote))
         .await?;
@@ -157,22 +170,20 @@ async fn server_connect_first(
 
 /// Server mode: TLS with the client, then the backend the (possibly
 /// SNI-selected) service or the protocol names.
-async fn server_mode(
-    ctx: Arc<ServiceCtx>,
-    mut local: Rewind<Stream>,
-    early: Outcome,
-    hooks: &Hooks,
-    entry: &Entry,
-) -> Result<Report, Abort> {
+async fn server_mode(ctx: Arc<ServiceCtx>, start: Start<'_>) -> Result<Report, Abort> {
+    let Start {
+        mut local,
+        early,
+        hooks,
+        entry,
+    } = start;
     local.unread(&early.pushback);
-    let alert = entry.alert_flag();
-    local.get_mut().fin_after_alert(alert.clone());
-    let mut tls = handshake(&ctx, entry, ctx.tls.accept_noting(local, &alert)).await?;
+    let mut tls = accept_tls(&ctx, entry, local).await?;
     let ctx = switch_sni(ctx, tls.selected_service(), entry);
     let service = &ctx.service;
     let redirect = if !service.redirect.is_empty() && !tls.authenticated() {
         crate::slog!(NOTICE, "Redirecting connection");
-        Some(resolve_redirect(service).await)
+        Some(address::resolve_all_off_workers(&service.redirect, "redirect").await)
     } else {
         None
     };
@@ -198,6 +209,18 @@ async fn server_mode(
         )
         .await?;
     finish(service, tls, remote, entry).await
+}
+
+/// The server-side handshake with the client; a fatal alert it sends makes
+/// the socket end with FIN, as stunnel's does.
+async fn accept_tls(
+    ctx: &ServiceCtx,
+    entry: &Entry,
+    mut local: Rewind<Stream>,
+) -> Result<TlsStream<Rewind<Stream>>, Abort> {
+    let alert = entry.alert_flag();
+    local.get_mut().fin_after_alert(alert.clone());
+    handshake(ctx, entry, ctx.tls.accept_noting(local, &alert)).await
 }
 
 /// The transfer of a server-mode connection (TLS on the local side).
@@ -227,19 +250,6 @@ fn switch_sni(ctx: Arc<ServiceCtx>, selected: Option<usize>, entry: &Entry) -> A
             secondary.clone()
         }
         None => ctx,
-    }
-}
-
-/// `redirect` targets, resolved now (they may be names).
-async fn resolve_redirect(service: &Service) -> Vec<Address> {
-    let endpoints = service.redirect.clone();
-    match tokio::task::spawn_blocking(move || address::resolve_all(&endpoints)).await {
-        Ok(Ok(list)) => list,
-        Ok(Err(e)) => {
-            crate::slog!(ERR, "Error resolving redirect target: {e}");
-            Vec::new()
-        }
-        Err(_) => Vec::new(),
     }
 }
 
