@@ -295,15 +295,15 @@ fn a_bad_key_file_or_setting_stops_the_start() {
         (
             "ticketKeySecret = 000102030405060708090a0b0c0d0e0f\n\
              ticketMacSecret = 101112131415161718191a1b1c1d1e1f\n",
-            "Service [s]: \"ticketKeyFile\" replaces \"ticketKeySecret\" and \"ticketMacSecret\"",
+            "\": \"ticketKeyFile\" replaces \"ticketKeySecret\" and \"ticketMacSecret\"",
         ),
         (
             "client = yes\n",
-            "Service [s]: \"ticketKeyFile\" is only for server-mode services",
+            "\": \"ticketKeyFile\" is only for server-mode services",
         ),
         (
             "sessionResume = no\n",
-            "Service [s]: \"ticketKeyFile\" needs \"sessionResume = yes\"",
+            "\": \"ticketKeyFile\" needs \"sessionResume = yes\"",
         ),
     ] {
         let conf = format!(
@@ -313,7 +313,9 @@ fn a_bad_key_file_or_setting_stops_the_start() {
         );
         let (code, out) = common::check_config(&conf);
         assert_eq!(code, Some(1), "{out}");
-        assert!(out.contains(why), "want {why:?} in:\n{out}");
+        // Reported at the ticketKeyFile line (an rstunnel extension).
+        let want = format!("check.conf:5: \"ticketKeyFile = {}{why}", p(&good));
+        assert!(out.contains(&want), "want {want:?} in:\n{out}");
     }
     // A key file others can read works, with a warning.
     use std::os::unix::fs::PermissionsExt;

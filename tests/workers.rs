@@ -224,7 +224,7 @@ fn workers_values_and_combinations_are_refused_clearly() {
         ),
         (
             "workers = 2\nmetrics = 127.0.0.1:0\n".to_string() + &service,
-            "Global options: \"metrics\" cannot be combined with \"workers\"",
+            "w.conf:3: \"workers = 2\": \"metrics\" cannot be combined with \"workers\"",
         ),
         (
             format!(

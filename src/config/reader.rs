@@ -226,7 +226,8 @@ impl Reader {
         if !self.global_done {
             self.config_dir
                 .settle_global(&mut self.global, &mut self.defaults);
-            resolve::check_global(&self.global).map_err(|r| reject(Place::Global, r))?;
+            resolve::check_global(&self.global)
+                .map_err(|r| reject_at(Place::Global, &self.written_defaults, r))?;
             self.global_done = true;
         }
         if let Some(raw) = self.current.take() {
@@ -252,7 +253,8 @@ impl Reader {
     pub fn finish(mut self, origin: &str) -> Result<Config, ConfigError> {
         let sections = self.current.is_some() || !self.services.is_empty();
         self.finish_current()?;
-        resolve::check_global(&self.global).map_err(|r| reject(Place::Global, r))?;
+        resolve::check_global(&self.global)
+            .map_err(|r| reject_at(Place::Global, &self.written_defaults, r))?;
         let mut inetd = None;
         if !sections && !self.defaults.accept.is_empty() {
             // Beyond stunnel 5: a file without sections that has `accept`

@@ -309,10 +309,16 @@ fn check_tickets(raw: &ServiceOptions) -> Result<(), Failure> {
     // Only a server issues tickets; an rstunnel option is never accepted
     // and ignored (stunnel's ticket secrets are, with its notices below).
     if raw.client && raw.ticket_key_file.is_some() {
-        return Err("\"ticketKeyFile\" is only for server-mode services".into());
+        return Err(Failure::at_option(
+            "ticketKeyFile",
+            "\"ticketKeyFile\" is only for server-mode services",
+        ));
     }
     if raw.ticket_key_file.is_some() && !raw.session_resume {
-        return Err("\"ticketKeyFile\" needs \"sessionResume = yes\"".into());
+        return Err(Failure::at_option(
+            "ticketKeyFile",
+            "\"ticketKeyFile\" needs \"sessionResume = yes\"",
+        ));
     }
     if raw.client {
         for (name, set) in [
@@ -337,10 +343,10 @@ fn check_tickets(raw: &ServiceOptions) -> Result<(), Failure> {
         return Err("\"ticketKeySecret\" and \"ticketMacSecret\" must be set together".into());
     }
     if raw.ticket_key_file.is_some() && raw.ticket_key.is_some() {
-        return Err(
-            "\"ticketKeyFile\" replaces \"ticketKeySecret\" and \"ticketMacSecret\": set one or the other"
-                .into(),
-        );
+        return Err(Failure::at_option(
+            "ticketKeyFile",
+            "\"ticketKeyFile\" replaces \"ticketKeySecret\" and \"ticketMacSecret\": set one or the other",
+        ));
     }
     Ok(())
 }
