@@ -104,15 +104,10 @@ struct Start<'a> {
 }
 
 /// Client mode: backend first, TLS over it, the local side stays plain.
-async fn client_mode(ctx: &ServiceCtx, start: Start<'_>) -> Result<Report, Abort> {
-    let Start {
-        mut local,
-        early,
-        hooks,
-        entry,
-    } = start;
+async fn client_mode(ctx: &ServiceCtx, mut start: Start<'_>) -> Result<Report, Abort> {
     let service = &ctx.service;
-    let (mut remote, target, _) = connect_first(ctx, hooks, early, &mut local).await?;
+    let (mut remote, target, _) = connect_first(ctx, &mut start).await?;
+    let (entry, mut local) = (start.entry, start.local);
     // The session offered is the one of the target reached.
     let alert = entry.alert_flag();
     remote.fin_after_alert(alert.clone());
@@ -120,7 +115,8 @@ async fn client_mode(ctx: &ServiceCtx, start: Start<'_>) -> Result<Report, Abort
         .tls
         .connect_to_noting(remote, target.unwrap_or(0), &alert);
     let mut tls = handshake(ctx, entry, connecting).await?;
-    hooks
+    start
+        .hooks
         .run(service, Phase::Late, &mut local, Some(&mut tls))
         .await?;
     let report = entry.transfer(&mut tls, &mut local, limits(service)).await;
@@ -133,33 +129,33 @@ async fn client_mode(ctx: &ServiceCtx, start: Start<'_>) -> Result<Report, Abort
 }
 
 /// The backend before TLS (client mode, and server mode with a protocol
-/// that needs the backend's greeting): connect, then the middle hook with
-/// both streams. Returns the remote, its target index and the hook's
-/// outcome.
+/// that needs the backend's greeting): connect to the early hook's target
+/// (if it named one), then the middle hook with both streams. Returns the
+/// remote, its target index and the hook's outcome.
 async fn connect_first(
     ctx: &ServiceCtx,
-    hooks: &Hooks,
-    early: Outcome,
-    local: &mut Rewind<Stream>,
+    start: &mut Start<'_>,
 ) -> Result<(Stream, Option<usize>, Outcome), Abort> {
-    let (mut remote, target) = connect(ctx, hooks, early.target, None, None, None).await?;
-    let middle = hooks
-        .run(&ctx.service, Phase::Middle, local, Some(&mut remote))
+    let early_target = start.early.target.take();
+    let (mut remote, target) = connect(ctx, start.hooks, early_target, None, None, None).await?;
+    let middle = start
+        .hooks
+        .run(
+            &ctx.service,
+            Phase::Middle,
+            &mut start.local,
+            Some(&mut remote),
+        )
         .await?;
     Ok((remote, target, middle))
 }
 
 /// Server mode with `protocol = smtp|pop3|imap`: the backend's greeting is
 /// needed before the client's STARTTLS, so connect first.
-async fn server_connect_first(ctx: &ServiceCtx, start: Start<'_>) -> Result<Report, Abort> {
-    let Start {
-        mut local,
-        early,
-        hooks,
-        entry,
-    } = start;
+async fn server_connect_first(ctx: &ServiceCtx, mut start: Start<'_>) -> Result<Report, Abort> {
     let service = &ctx.service;
-    let (mut remote, _, middle) = connect_first(ctx, hooks, early, &mut local).await?;
+    let (mut remote, _, middle) = connect_first(ctx, &mut start).await?;
+    let (entry, hooks, mut local) = (start.entry, start.hooks, start.local);
     local.unread(&middle.pushback);
     let mut tls = accept_tls(ctx, entry, local).await?;
     hooks
@@ -171,12 +167,7 @@ async fn server_connect_first(ctx: &ServiceCtx, start: Start<'_>) -> Result<Repo
 /// Server mode: TLS with the client, then the backend the (possibly
 /// SNI-selected) service or the protocol names.
 async fn server_mode(ctx: Arc<ServiceCtx>, start: Start<'_>) -> Result<Report, Abort> {
-    let Start {
-        mut local,
-        early,
-        hooks,
-        entry,
-    } = start;
+    let (entry, hooks, early, mut local) = (start.entry, start.hooks, start.early, start.local);
     local.unread(&early.pushback);
     let mut tls = accept_tls(&ctx, entry, local).await?;
     let ctx = switch_sni(ctx, tls.selected_service(), entry);
