@@ -224,8 +224,6 @@ fn check_psk_identity(raw: &ServiceOptions) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Server sections need both ticket secrets or none; client sections
-/// ignore them, with stunnel's notices (and the model drops them).
 /// `protocolDestination` only steers a server that lets the client choose
 /// the target (CONNECT, SOCKS); anywhere else it would be ignored.
 fn check_destinations(

@@ -95,8 +95,11 @@ mod tests {
         }
     }
 
-    fn get<T: Default>(fd: RawFd, level: i32, name: i32) -> (T, usize) {
-        let mut value = T::default();
+    /// `getsockopt` into a C value (an int, `linger`, `timeval`).
+    fn get<T: Copy>(fd: RawFd, level: i32, name: i32) -> (T, usize) {
+        // SAFETY: only called with C integers and structs of integers, for
+        // which all-zero bytes are a valid value.
+        let mut value: T = unsafe { std::mem::zeroed() };
         let mut len = size_of::<T>() as libc::socklen_t;
         // SAFETY: `value` has `len` writable bytes.
         let rc =
@@ -159,37 +162,9 @@ mod tests {
         assert_eq!(get::<i32>(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY).0, 1);
         assert_eq!(get::<i32>(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE).0, 77);
         assert_eq!(get::<i32>(fd, libc::IPPROTO_IP, libc::IP_TOS).0, 0x10);
-        let mut linger = libc::linger {
-            l_onoff: 0,
-            l_linger: 0,
-        };
-        let mut len = size_of::<libc::linger>() as libc::socklen_t;
-        // SAFETY: `linger` has `len` writable bytes.
-        unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&mut linger as *mut libc::linger).cast(),
-                &mut len,
-            )
-        };
+        let (linger, _) = get::<libc::linger>(fd, libc::SOL_SOCKET, libc::SO_LINGER);
         assert_eq!((linger.l_onoff != 0, linger.l_linger), (true, 5));
-        let mut tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 0,
-        };
-        let mut len = size_of::<libc::timeval>() as libc::socklen_t;
-        // SAFETY: `tv` has `len` writable bytes.
-        unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&mut tv as *mut libc::timeval).cast(),
-                &mut len,
-            )
-        };
+        let (tv, _) = get::<libc::timeval>(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO);
         assert_eq!((tv.tv_sec, tv.tv_usec), (2, 500_000));
     }
 

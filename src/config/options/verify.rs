@@ -58,34 +58,31 @@ pub fn level(flags: &mut VerifyFlags, v: &str) -> Result<(), Failure> {
 }
 
 pub fn verify_chain(f: &mut VerifyFlags, v: &str) -> Result<(), Failure> {
-    if yes_no(v)? {
-        f.request = true;
-        f.require = true;
-        f.chain = true;
-    } else {
-        f.chain = false;
-    }
-    Ok(())
+    demand(f, v, |f, on| f.chain = on)
 }
 
 pub fn verify_peer(f: &mut VerifyFlags, v: &str) -> Result<(), Failure> {
-    if yes_no(v)? {
-        f.request = true;
-        f.require = true;
-        f.peer = true;
-    } else {
-        f.peer = false;
-    }
-    Ok(())
+    demand(f, v, |f, on| f.peer = on)
 }
 
 pub fn require_cert(f: &mut VerifyFlags, v: &str) -> Result<(), Failure> {
-    if yes_no(v)? {
+    demand(f, v, |f, on| f.require = on)
+}
+
+/// stunnel's rule for `verifyChain`, `verifyPeer` and `requireCert`: `yes`
+/// sets the option's flag and also asks for and requires a certificate;
+/// `no` clears only the option's own flag.
+fn demand(
+    f: &mut VerifyFlags,
+    v: &str,
+    flag: impl FnOnce(&mut VerifyFlags, bool),
+) -> Result<(), Failure> {
+    let on = yes_no(v)?;
+    if on {
         f.request = true;
         f.require = true;
-    } else {
-        f.require = false;
     }
+    flag(f, on);
     Ok(())
 }
 
