@@ -10,7 +10,7 @@ mod tls_service;
 use std::time::Duration;
 
 use rstunnel::config::model::Service;
-use rstunnel::tls::{build, Loading, TlsContext};
+use rstunnel::tls::{build, Loading, Side, TlsContext};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -45,7 +45,10 @@ async fn round_trip_to(
         .expect("tcp connect");
     let handshake = async {
         match target {
-            Some(t) => ctx.connect_to(tcp, t).await,
+            Some(t) => {
+                ctx.handshake(tcp, Side::Client { target: Some(t) }, None)
+                    .await
+            }
             None => ctx.connect(tcp).await,
         }
     };

@@ -26,7 +26,7 @@ use crate::config::protocols;
 use crate::log::{ERR, INFO, NOTICE, WARNING};
 use crate::metrics::HandshakeFailure;
 use crate::protocol::{self, Abort, Io, Outcome, Phase, Rewind, SystemNet, Target};
-use crate::tls::{Persistence, TlsError, TlsStream};
+use crate::tls::{Persistence, Side, TlsError, TlsStream};
 use crate::transfer::{Ending, Limits, Report};
 
 /// How a connection ended before any byte was moved.
@@ -111,9 +111,13 @@ async fn client_mode(ctx: &ServiceCtx, mut start: Start<'_>) -> Result<Report, A
     // The session offered is the one of the target reached.
     let alert = entry.alert_flag();
     remote.fin_after_alert(alert.clone());
-    let connecting = ctx
-        .tls
-        .connect_to_noting(remote, target.unwrap_or(0), &alert);
+    let connecting = ctx.tls.handshake(
+        remote,
+        Side::Client {
+            target: Some(target.unwrap_or(0)),
+        },
+        Some(&alert),
+    );
     let mut tls = handshake(ctx, entry, connecting).await?;
     start
         .hooks
@@ -211,7 +215,8 @@ async fn accept_tls(
 ) -> Result<TlsStream<Rewind<Stream>>, Abort> {
     let alert = entry.alert_flag();
     local.get_mut().fin_after_alert(alert.clone());
-    handshake(ctx, entry, ctx.tls.accept_noting(local, &alert)).await
+    let accepting = ctx.tls.handshake(local, Side::Server, Some(&alert));
+    handshake(ctx, entry, accepting).await
 }
 
 /// The transfer of a server-mode connection (TLS on the local side).

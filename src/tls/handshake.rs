@@ -18,86 +18,54 @@ use super::errors::TlsError;
 use super::stream::{Plain, TlsStream};
 use super::{ffi, hello};
 
-/// Which end of the handshake we are.
-enum Role {
+/// Which end of the handshake this side is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
     Server,
-    /// Client, with the session slot to offer from and store into (a
-    /// connect target index, `None` for the service-wide slot).
-    Client(Option<usize>),
+    /// Client of a connection that reached connect target `target` (index
+    /// into the service's resolved address list): it offers and keeps that
+    /// target's session, as stunnel does with several targets and `delay =
+    /// no` (§5.11); `None` (or `delay = yes`) uses the service's one slot.
+    Client {
+        target: Option<usize>,
+    },
 }
 
 impl TlsContext {
-    /// Server side: TLS handshake with a client on `stream`.
+    /// Server side without an alert flag (see [`Self::handshake`]).
     pub async fn accept<S>(&self, stream: S) -> Result<TlsStream<S>, TlsError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        self.handshake(stream, Role::Server, None).await
+        self.handshake(stream, Side::Server, None).await
     }
 
-    /// [`Self::accept`] that also raises `alert` when the handshake fails
-    /// with a fatal alert, *before* `stream` is dropped: the connection
-    /// closes that socket with FIN then, so the alert reaches the peer
-    /// (stunnel-reference §5.7.4).
-    pub async fn accept_noting<S>(
-        &self,
-        stream: S,
-        alert: &AtomicBool,
-    ) -> Result<TlsStream<S>, TlsError>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        self.handshake(stream, Role::Server, Some(alert)).await
-    }
-
-    /// Client side: TLS handshake with a server on `stream`, offering the
-    /// service's last session.
+    /// Client side on the service's session slot, without an alert flag.
     pub async fn connect<S>(&self, stream: S) -> Result<TlsStream<S>, TlsError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        self.handshake(stream, Role::Client(None), None).await
-    }
-
-    /// Client side, for a connection that reached connect target `target`
-    /// (index into the service's resolved address list): offers and keeps
-    /// the session of that target, as stunnel does with several targets and
-    /// `delay = no` (§5.11). With `delay = yes` this is [`Self::connect`].
-    pub async fn connect_to<S>(&self, stream: S, target: usize) -> Result<TlsStream<S>, TlsError>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        let slot = (!self.inner.delay).then_some(target);
-        self.handshake(stream, Role::Client(slot), None).await
-    }
-
-    /// [`Self::connect_to`] raising `alert` as [`Self::accept_noting`] does.
-    pub async fn connect_to_noting<S>(
-        &self,
-        stream: S,
-        target: usize,
-        alert: &AtomicBool,
-    ) -> Result<TlsStream<S>, TlsError>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        let slot = (!self.inner.delay).then_some(target);
-        self.handshake(stream, Role::Client(slot), Some(alert))
+        self.handshake(stream, Side::Client { target: None }, None)
             .await
     }
 
-    async fn handshake<S>(
+    /// The TLS handshake on `stream` as `side`: every connection's, and the
+    /// two shorthands' above. `alert`, when given, is raised when the
+    /// handshake fails with a fatal alert, *before* `stream` is dropped: the
+    /// connection closes that socket with FIN then, so the alert reaches
+    /// the peer (stunnel-reference §5.7.4).
+    pub async fn handshake<S>(
         &self,
         stream: S,
-        role: Role,
+        side: Side,
         alert: Option<&AtomicBool>,
     ) -> Result<TlsStream<S>, TlsError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let (client, slot) = match role {
-            Role::Server => (false, None),
-            Role::Client(slot) => (true, slot),
+        let (client, slot) = match side {
+            Side::Server => (false, None),
+            Side::Client { target } => (true, target.filter(|_| !self.inner.delay)),
         };
         let context = if client { "SSL_connect" } else { "SSL_accept" };
         let inner = &self.inner;

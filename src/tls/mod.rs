@@ -11,7 +11,10 @@
 //! `certs`, `psk`, `verify`, `sni`, `ocsp` (+ `ocsp_http`), `hello`
 //! (ClientHello diagnostics), `handshake` (with `failure`: the cause for the metrics), `stream`, `describe` (with
 //! `probe`: trial handshakes in memory), `conn` (per-connection state),
-//! `guard` (no panic unwinds into OpenSSL), `ffi` (all `unsafe`),
+//! `guard` (no panic unwinds into OpenSSL), `ffi` (every C call; the only other
+//! `unsafe` are two rust-openssl calls that cannot check their contract, each
+//! with its SAFETY note: `SslContext::add_session` in `handshake` and
+//! `set_get_session_callback` in `session`),
 //! `library` (which OpenSSL, what it has of SSLv3/3DES/RC4), `weak` (the
 //! weak suites a context lets through), `suites` (names OpenSSL lacks).
 
@@ -43,6 +46,7 @@ mod weak;
 
 pub use context::{build, build_all, Loading, TlsContext};
 pub use errors::TlsError;
+pub use handshake::Side;
 pub use stream::{Persistence, TlsStream};
 
 /// Parsers of bytes from the network, public for the fuzz targets (`fuzz/`):
