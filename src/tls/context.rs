@@ -166,7 +166,7 @@ fn build_one(
     let last_session: LastSession = Arc::default();
     let id_context = scope::id_context(service, loading == Loading::Files);
     let tickets = session::setup(&mut b, &id_context, tls, client, &last_session)?;
-    super::ffi::set_info_callback(&mut b, super::conn::on_info);
+    super::ffi::set_info_callback(&mut b, super::info::on_info);
     if loading == Loading::Files {
         certs::load_cert_and_key(&mut b, tls)?;
     }

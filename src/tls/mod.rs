@@ -10,7 +10,8 @@
 //! `scope` (which sessions resume where),
 //! `certs`, `psk`, `verify`, `sni`, `ocsp` (+ `ocsp_http`), `hello`
 //! (ClientHello diagnostics), `handshake` (with `failure`: the cause for the metrics), `stream`, `describe` (with
-//! `probe`: trial handshakes in memory), `conn` (per-connection state),
+//! `probe`: trial handshakes in memory), `conn` (per-connection state, data
+//! only), `info` (the info callback),
 //! `guard` (no panic unwinds into OpenSSL), `ffi` (every C call; the only other
 //! `unsafe` are two rust-openssl calls that cannot check their contract, each
 //! with its SAFETY note: `SslContext::add_session` in `handshake` and
@@ -28,6 +29,7 @@ mod ffi;
 mod guard;
 mod handshake;
 mod hello;
+mod info;
 pub mod library;
 mod ocsp;
 mod ocsp_http;

@@ -120,7 +120,7 @@ pub fn setup(
         _ => None,
     };
     if keys.is_some() {
-        ffi::set_ticket_key_callback(b, super::conn::ticket_key);
+        ffi::set_ticket_key_callback(b, ticket_key);
     }
     Ok(keys.map(Arc::new))
 }
@@ -156,4 +156,10 @@ fn new_session(ssl: &SslRef, session: &SslSessionRef) {
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// The session-ticket key for `ssl` (the accepting service's), for the
+/// ticket callback (`ffi::set_ticket_key_callback`).
+fn ticket_key(ssl: &SslRef, name: Option<&[u8; 16]>) -> Option<ffi::TicketChoice> {
+    super::conn::get(ssl)?.tickets.as_deref()?.choose(name)
 }
