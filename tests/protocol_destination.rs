@@ -119,9 +119,8 @@ fn rules_are_checked_where_they_are_written() {
     .expect_err("no CONNECT/SOCKS server");
     assert_eq!(
         err.lines(),
-        vec![
-            "Service [p]: \"protocolDestination\" needs \"protocol = connect\" or \"socks\" in server mode"
-                .to_string()
-        ]
+        vec!["d.conf:5: \"protocolDestination = *:443\": \
+             \"protocolDestination\" needs \"protocol = connect\" or \"socks\" in server mode"
+            .to_string()]
     );
 }

@@ -233,10 +233,10 @@ fn check_destinations(
     use super::model::ProtocolKind::{Connect, Socks};
     let chooses_target = !raw.client && matches!(kind, Some(Connect | Socks));
     if !raw.protocol_destinations.is_empty() && !chooses_target {
-        return Err(
-            "\"protocolDestination\" needs \"protocol = connect\" or \"socks\" in server mode"
-                .into(),
-        );
+        return Err(Failure::at_option(
+            "protocolDestination",
+            "\"protocolDestination\" needs \"protocol = connect\" or \"socks\" in server mode",
+        ));
     }
     Ok(())
 }
@@ -247,11 +247,17 @@ fn check_destinations(
 fn check_proxy_in(raw: &ServiceOptions) -> Result<(), Failure> {
     match (raw.proxy_in.is_some(), raw.proxy_from.is_empty()) {
         (true, true) => {
-            return Err(
-                "\"proxyIn\" needs \"proxyFrom\": the balancers whose header is trusted".into(),
-            )
+            return Err(Failure::at_option(
+                "proxyIn",
+                "\"proxyIn\" needs \"proxyFrom\": the balancers whose header is trusted",
+            ))
         }
-        (false, false) => return Err("\"proxyFrom\" needs \"proxyIn\"".into()),
+        (false, false) => {
+            return Err(Failure::at_option(
+                "proxyFrom",
+                "\"proxyFrom\" needs \"proxyIn\"",
+            ))
+        }
         _ => {}
     }
     let tcp_only = raw.accept.iter().all(|e| {
@@ -261,12 +267,18 @@ fn check_proxy_in(raw: &ServiceOptions) -> Result<(), Failure> {
         )
     });
     if raw.proxy_in.is_some() && (raw.accept.is_empty() || !tcp_only) {
-        return Err("\"proxyIn\" needs TCP \"accept\" addresses".into());
+        return Err(Failure::at_option(
+            "proxyIn",
+            "\"proxyIn\" needs TCP \"accept\" addresses",
+        ));
     }
     // ident would ask the balancer, not the client: an access check that
     // cannot be made is refused, never skipped.
     if raw.proxy_in.is_some() && raw.ident.is_some() {
-        return Err("\"ident\" cannot check a client behind a PROXY balancer (\"proxyIn\")".into());
+        return Err(Failure::at_option(
+            "proxyIn",
+            "\"ident\" cannot check a client behind a PROXY balancer (\"proxyIn\")",
+        ));
     }
     Ok(())
 }
@@ -294,9 +306,10 @@ fn check_log_probes(
     kind: Option<super::model::ProtocolKind>,
 ) -> Result<(), Failure> {
     if !raw.log_probes && (raw.client || proto::connects_before_tls(kind, false)) {
-        return Err(
-            "\"logProbes = no\" needs a server-mode service whose client speaks first".into(),
-        );
+        return Err(Failure::at_option(
+            "logProbes",
+            "\"logProbes = no\" needs a server-mode service whose client speaks first",
+        ));
     }
     Ok(())
 }
