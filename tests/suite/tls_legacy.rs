@@ -1,0 +1,174 @@
+//! Legacy clients: TLS 1.0 with AES128-SHA is accepted when the service
+//! says `sslVersionMin = TLSv1` and `securityLevel = 0` (or
+//! `ciphers = …:@SECLEVEL=0`), even under a system openssl.cnf that demands
+//! TLS 1.2 and level 2; without it, the failure names what the client
+//! offered and the option to change.
+//!
+//! One test in this binary: OPENSSL_CONF must be set before OpenSSL
+//! initialises in this process.
+
+use crate::common::tls_pki;
+use crate::common::tls_service;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rstunnel::config::model::TlsVersion;
+use rstunnel::tls::{build, Loading, TlsContext};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::time::timeout;
+
+use tls_service::*;
+
+const LIMIT: Duration = Duration::from_secs(15);
+
+/// A TLS 1.0 / AES128-SHA s_client (with a permissive config of its own).
+async fn legacy_client(ctx: &TlsContext, id: &str, permissive: &std::path::Path) -> bool {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = format!("127.0.0.1:{}", l.local_addr().expect("addr").port());
+    let child = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &addr,
+            "-quiet",
+            "-tls1",
+            "-cipher",
+            "AES128-SHA:@SECLEVEL=0",
+        ])
+        .env("OPENSSL_CONF", permissive)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn s_client");
+    let mut peer = Peer(child);
+    let mut stdin = peer.0.stdin.take().expect("stdin");
+    let _ = stdin.write_all(b"hi\n");
+    let (tcp, _) = timeout(LIMIT, l.accept())
+        .await
+        .expect("in time")
+        .expect("accept");
+    let result = logged(id, timeout(LIMIT, ctx.accept(tcp)))
+        .await
+        .expect("in time");
+    let ok = match result {
+        Ok(mut tls) => {
+            let mut line = String::new();
+            let mut r = BufReader::new(&mut tls);
+            timeout(LIMIT, r.read_line(&mut line))
+                .await
+                .expect("in time")
+                .expect("read");
+            tls.write_all(b"ok\n").await.expect("write");
+            let _ = tls.shutdown().await;
+            true
+        }
+        Err(e) => {
+            logged(id, async { e.log() }).await;
+            false
+        }
+    };
+    drop(stdin);
+    let _ = peer.finish(LIMIT);
+    ok
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls1_aes128_sha_needs_min_version_and_level_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let strict = dir.path().join("strict.cnf");
+    std::fs::write(
+        &strict,
+        "openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = sys\n\
+         [sys]\nMinProtocol = TLSv1.2\nCipherString = DEFAULT:@SECLEVEL=2\n",
+    )
+    .expect("write cnf");
+    let permissive = dir.path().join("permissive.cnf");
+    std::fs::write(&permissive, "# nothing\n").expect("write cnf");
+    // SAFETY of set_var: the only test of this binary, before any thread
+    // of ours uses OpenSSL.
+    std::env::set_var("OPENSSL_CONF", &strict);
+    let pki = tls_pki::make_pki(dir.path());
+
+    // Defaults: refused, with the hint.
+    let mut svc = default_service("legacy");
+    svc.tls.cert = Some(pki.combined.clone());
+    let ctx = build(&svc, Loading::Files).expect("build");
+    assert!(!legacy_client(&ctx, "legacy-default", &permissive).await);
+    let l = lines("legacy-default");
+    assert!(l.iter().any(|x| x.starts_with("SSL_accept: ")), "{l:?}");
+    assert!(
+        has_line("legacy-default", "Client offered protocols: TLSv1"),
+        "{l:?}"
+    );
+    assert!(
+        has_line_containing("legacy-default", "Client offered ciphers: AES128-SHA"),
+        "{l:?}"
+    );
+    assert!(
+        has_line(
+            "legacy-default",
+            "To accept this client, set: sslVersionMin = TLSv1 and securityLevel = 0"
+        ),
+        "{l:?}"
+    );
+
+    // sslVersionMin = TLSv1 + securityLevel = 0.
+    let mut svc0 = svc.clone();
+    svc0.tls.min_version = Some(TlsVersion::Tls1);
+    svc0.tls.security_level = Some(0);
+    let ctx = logged("legacy-l0-build", async { build(&svc0, Loading::Files) })
+        .await
+        .expect("build");
+    assert!(has_line(
+        "legacy-l0-build",
+        "User-specified security level set: 0"
+    ));
+    assert!(
+        legacy_client(&ctx, "legacy-l0", &permissive).await,
+        "{:?}",
+        lines("legacy-l0")
+    );
+    assert!(
+        has_line(
+            "legacy-l0",
+            "TLSv1 ciphersuite: AES128-SHA (128-bit encryption)"
+        ),
+        "{:?}",
+        lines("legacy-l0")
+    );
+
+    // sslVersionMin = TLSv1 + ciphers = AES128-SHA:@SECLEVEL=0.
+    let mut svcc = svc.clone();
+    svcc.tls.min_version = Some(TlsVersion::Tls1);
+    svcc.tls.ciphers = "AES128-SHA:@SECLEVEL=0".to_string();
+    let ctx = build(&svcc, Loading::Files).expect("build");
+    assert!(
+        legacy_client(&ctx, "legacy-cs", &permissive).await,
+        "{:?}",
+        lines("legacy-cs")
+    );
+    let report = ctx.describe();
+    assert!(
+        report.iter().any(|l| l == "security level: 0"),
+        "{report:?}"
+    );
+    assert!(
+        report.iter().any(|l| l.contains("AES128-SHA")),
+        "{report:?}"
+    );
+
+    // Only the version: the level still refuses, and the hint says so.
+    let mut svcv = svc.clone();
+    svcv.tls.min_version = Some(TlsVersion::Tls1);
+    let ctx = build(&svcv, Loading::Files).expect("build");
+    assert!(!legacy_client(&ctx, "legacy-v", &permissive).await);
+    assert!(
+        has_line("legacy-v", "To accept this client, set: securityLevel = 0"),
+        "{:?}",
+        lines("legacy-v")
+    );
+}
