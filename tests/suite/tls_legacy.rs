@@ -4,9 +4,12 @@
 //! TLS 1.2 and level 2; without it, the failure names what the client
 //! offered and the option to change.
 //!
-//! One test in this binary: OPENSSL_CONF must be set before OpenSSL
-//! initialises in this process.
+//! OPENSSL_CONF is read when OpenSSL initialises and then holds for the
+//! whole process: the test runs in a child process (this test binary again,
+//! with the variable set), so that the strict configuration never reaches
+//! the other tests of the suite.
 
+use crate::common;
 use crate::common::tls_pki;
 use crate::common::tls_service;
 
@@ -76,8 +79,11 @@ async fn legacy_client(ctx: &TlsContext, id: &str, permissive: &std::path::Path)
     ok
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls1_aes128_sha_needs_min_version_and_level_zero() {
+/// Where the child finds the configuration files the parent wrote.
+const CHILD_DIR: &str = "RSTUNNEL_TLS_LEGACY_DIR";
+
+#[test]
+fn tls1_aes128_sha_needs_min_version_and_level_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
     let strict = dir.path().join("strict.cnf");
     std::fs::write(
@@ -86,12 +92,24 @@ async fn tls1_aes128_sha_needs_min_version_and_level_zero() {
          [sys]\nMinProtocol = TLSv1.2\nCipherString = DEFAULT:@SECLEVEL=2\n",
     )
     .expect("write cnf");
-    let permissive = dir.path().join("permissive.cnf");
-    std::fs::write(&permissive, "# nothing\n").expect("write cnf");
-    // SAFETY of set_var: the only test of this binary, before any thread
-    // of ours uses OpenSSL.
-    std::env::set_var("OPENSSL_CONF", &strict);
-    let pki = tls_pki::make_pki(dir.path());
+    std::fs::write(dir.path().join("permissive.cnf"), "# nothing\n").expect("write cnf");
+    common::run_test_in_child(
+        "tls_legacy::under_a_strict_system_conf",
+        &[
+            ("OPENSSL_CONF", strict.as_os_str()),
+            (CHILD_DIR, dir.path().as_os_str()),
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run in a child process with OPENSSL_CONF set, by tls1_aes128_sha_needs_min_version_and_level_zero"]
+async fn under_a_strict_system_conf() {
+    let dir = std::path::PathBuf::from(std::env::var_os(CHILD_DIR).unwrap_or_else(|| {
+        panic!("run by tls1_aes128_sha_needs_min_version_and_level_zero, which sets {CHILD_DIR}")
+    }));
+    let permissive = dir.join("permissive.cnf");
+    let pki = tls_pki::make_pki(&dir);
 
     // Defaults: refused, with the hint.
     let mut svc = default_service("legacy");

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod in_process_log;
 pub mod must_run;
 pub mod net;
 pub mod ocsp_env;
@@ -346,6 +347,11 @@ impl Drop for PyHttps {
 
 /// Run a command to completion within PATIENCE; return (success, stdout, stderr).
 pub fn run_cmd(cmd: &mut Command) -> (bool, String, String) {
+    run_cmd_within(cmd, PATIENCE)
+}
+
+/// [`run_cmd`] with another time limit.
+pub fn run_cmd_within(cmd: &mut Command, limit: Duration) -> (bool, String, String) {
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -357,7 +363,7 @@ pub fn run_cmd(cmd: &mut Command) -> (bool, String, String) {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(PATIENCE) {
+    match rx.recv_timeout(limit) {
         Ok(Ok(out)) => (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -368,4 +374,24 @@ pub fn run_cmd(cmd: &mut Command) -> (bool, String, String) {
             panic!("command did not finish in time: {cmd:?}");
         }
     }
+}
+
+/// Run the suite's test `name` (its full path, `module::test`; marked
+/// `#[ignore]` so that only this call runs it) in a child process: this
+/// same test binary with `env` added. For a test that needs process-wide
+/// state (an environment variable OpenSSL reads when it initialises) that
+/// must not reach the other tests sharing this process. Fails with the
+/// child's output unless exactly that test ran and passed.
+pub fn run_test_in_child(name: &str, env: &[(&str, &std::ffi::OsStr)]) {
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut cmd = Command::new(exe);
+    cmd.args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"]);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let (ok, out, err) = run_cmd_within(&mut cmd, PATIENCE * 6);
+    assert!(
+        ok && out.contains("test result: ok. 1 passed"),
+        "{name} in a child process:\n{out}\n{err}"
+    );
 }

@@ -2,12 +2,9 @@
 //! in tempdirs, a throwaway certificate, TLS on either side of a tokio
 //! stream, real TCP socket pairs, and a hook driver with log capture.
 //!
-//! Include with `#[path = "common/peers.rs"] mod peers;`. Every wait is
-//! bounded; daemons are killed (by their own pid) when dropped.
+//! Every wait is bounded; daemons are killed (by their own pid) when dropped.
 #![allow(dead_code)]
 
-// Also loaded by `common` in binaries that use both.
-#[allow(clippy::duplicate_mod)]
 use super::must_run;
 
 use openssl::asn1::Asn1Time;
@@ -22,7 +19,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_openssl::SslStream;
@@ -247,7 +244,7 @@ impl Hook {
         local: &mut dyn Io,
         remote: Option<&mut dyn Io>,
     ) -> HookResult {
-        capture_log();
+        super::in_process_log::file();
         let ctx = Ctx {
             settings: &self.settings,
             client: self.client,
@@ -267,40 +264,10 @@ impl Hook {
     }
 }
 
-fn log_path() -> &'static PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let dir =
-            std::env::temp_dir().join(format!("rstunnel-protocol-log-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("log dir");
-        dir.join("log.txt")
-    })
-}
-
-/// Send every log line of this test process to a file, once.
-pub fn capture_log() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        let path = log_path();
-        let file = rstunnel::log::Sinks::open_file(path, true).expect("open log");
-        let sinks = rstunnel::log::Sinks {
-            stderr: false,
-            file: Some((path.clone(), file, true)),
-            syslog: false,
-        };
-        rstunnel::log::activate(sinks, 7);
-    });
-}
-
-/// The texts logged under connection id `id`, one per line.
+/// The texts logged under connection id `id`, one per line
+/// (`in_process_log`).
 pub fn logged(id: &str) -> String {
-    let tag = format!("[{id}]: ");
-    std::fs::read_to_string(log_path())
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once(&tag).map(|(_, t)| t.to_string()))
-        .collect::<Vec<_>>()
-        .join("\n")
+    super::in_process_log::lines(id).join("\n")
 }
 
 /// Assert that `id` logged a line equal to `text`.

@@ -1,14 +1,12 @@
 //! Test helpers for the TLS layer: a `Service` with stunnel's defaults
-//! built by hand (no config parser needed), log capture per connection id,
-//! and small process helpers for real OpenSSL / Python peers.
-//!
-//! Include with `#[path = "common/tls_service.rs"] mod tls_service;`.
+//! built by hand (no config parser needed), log capture per connection id
+//! (`in_process_log`), and small process helpers for real OpenSSL / Python
+//! peers.
 #![allow(dead_code)]
 
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use rstunnel::config::model::{
@@ -106,39 +104,8 @@ pub fn verify_peer() -> VerifyFlags {
     }
 }
 
-/// The log file all tests of this binary write to (debug level).
-pub fn log_file() -> &'static PathBuf {
-    static FILE: OnceLock<PathBuf> = OnceLock::new();
-    FILE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("rstunnel-tls-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("log dir");
-        let path = dir.join("log.txt");
-        let file = rstunnel::log::Sinks::open_file(&path, true).expect("open log");
-        let sinks = rstunnel::log::Sinks {
-            stderr: false,
-            file: Some((path.clone(), file, true)),
-            syslog: false,
-        };
-        rstunnel::log::activate(sinks, 7);
-        path
-    })
-}
-
-/// Run `fut` with its log lines tagged `[id]` (debug level).
-pub async fn logged<F: std::future::Future>(id: &str, fut: F) -> F::Output {
-    log_file();
-    let ctx = rstunnel::log::ConnLog::new(id.to_string(), 7);
-    rstunnel::log::scope(ctx, fut).await
-}
-
-/// The texts of the lines logged under `id`, in order.
-pub fn lines(id: &str) -> Vec<String> {
-    let tag = format!("[{id}]: ");
-    let text = std::fs::read_to_string(log_file()).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| l.split_once(&tag).map(|(_, t)| t.to_string()))
-        .collect()
-}
+/// Log capture per connection id: the one of the whole suite.
+pub use super::in_process_log::{lines, logged};
 
 pub fn has_line(id: &str, text: &str) -> bool {
     lines(id).iter().any(|l| l == text)
