@@ -4,7 +4,7 @@
 //! `debug = 5`, every one counted), hostile clients on the metrics port
 //! that get an error or a timeout while the tunnel keeps working, and
 //! `-test` on the options. Prometheus itself scrapes in
-//! `tests/metrics_prometheus.rs`.
+//! `tests/suite/metrics_prometheus.rs`.
 
 use crate::common;
 

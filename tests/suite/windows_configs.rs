@@ -2,7 +2,7 @@
 //! (issue 19), and nothing that works with stunnel4 changes meaning.
 //!
 //! The Trac guide's file itself, started from another directory, is carried
-//! end to end in `tests/seed_configs.rs`; here are the rules around it: what
+//! end to end in `tests/suite/seed_configs.rs`; here are the rules around it: what
 //! a Windows-saved text means (differential against stunnel4), relative
 //! names that exist in the current directory (differential against
 //! stunnel4), `C:\` names, the Windows-only options and the Windows verbs.
