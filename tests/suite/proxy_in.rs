@@ -86,16 +86,22 @@ fn haproxy(dir: &std::path::Path, server: u16) -> Option<(Haproxy, u16, u16)> {
 fn through(port: u16) -> (String, u16) {
     let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let ours = tcp.local_addr().unwrap().port();
+    (tls_answer(tcp), ours)
+}
+
+/// TLS (no verification) on `tcp`, which may already have carried a PROXY
+/// header: everything the backend answered, until it closes.
+fn tls_answer(tcp: TcpStream) -> String {
     tcp.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
     b.set_verify(openssl::ssl::SslVerifyMode::NONE);
     let mut s = b
         .build()
         .connect("localhost", tcp)
-        .expect("handshake through the balancer");
+        .expect("TLS handshake");
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
-    (answer, ours)
+    answer
 }
 
 fn service(pki_cert: &str, backend: u16, from: &str) -> String {
@@ -189,15 +195,7 @@ fn a_truncated_v2_header_and_silence_are_reset_and_others_served() {
     whole
         .write_all(b"PROXY TCP4 192.0.2.9 127.0.0.1 4242 443\r\n")
         .unwrap();
-    whole.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
-    b.set_verify(openssl::ssl::SslVerifyMode::NONE);
-    let mut s = b
-        .build()
-        .connect("localhost", whole)
-        .expect("handshake after the header");
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
+    let answer = tls_answer(whole);
     assert!(answer.starts_with("PROXY TCP4 192.0.2.9 "), "{answer:?}");
     d.log
         .wait_for("the connection closed before a whole header; resetting");
