@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::ticket_keys::{name, s_client_session, write_keys};
 use common::tls_client::{Client, SessionKind, To};
 use common::tls_pki::make_pki;
 use common::{header, p, Daemon, Impl, PATIENCE};
@@ -203,26 +204,10 @@ fn haproxy(dir: &Path, nodes: &[Node]) -> (Peer, u16, u16) {
     (peer, web, echo)
 }
 
-/// A key line whose name is 16 bytes of `n`.
-fn key(n: u8) -> String {
-    let mut bytes = vec![n; 16];
-    bytes.extend([n.wrapping_add(100); 32]);
-    bytes.extend([n.wrapping_add(200); 32]);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Replace a node's key file as an operator would: new file, then rename.
-fn write_keys(path: &Path, keys: &[u8]) {
-    let tmp = path.with_extension("new");
-    let text: String = keys.iter().map(|n| key(*n) + "\n").collect();
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
-
 /// Rotate every node to `keys` (one after the other, as a copy to each
 /// node would) and wait until each has loaded them.
 fn rotate(nodes: &[Node], keys: &[u8]) {
-    let newest: String = key(keys[0])[..32].to_string();
+    let newest = name(keys[0]);
     for n in nodes {
         write_keys(&n.keys, keys);
     }
@@ -270,37 +255,14 @@ fn served_by(nodes: &[Node], service: &str, port: u16) -> usize {
 /// `openssl s_client` through HAProxy: whether it resumed `offer`, saving
 /// the session it holds afterwards to `save`.
 fn s_client(port: u16, version: &str, offer: Option<&Path>, save: &Path) -> bool {
-    let _ = std::fs::remove_file(save);
-    let mut cmd = Command::new("openssl");
-    cmd.args([
-        "s_client",
-        "-connect",
-        &format!("127.0.0.1:{port}"),
-        version,
-    ])
-    .args(["-ign_eof", "-sess_out"])
-    .arg(save);
-    if let Some(offer) = offer {
-        cmd.arg("-sess_in").arg(offer);
-    }
-    let (_, out, err) = common::run_cmd(
-        Command::new("sh")
-            .arg("-c")
-            .arg("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | \"$@\"")
-            .arg("sh")
-            .args(std::iter::once(cmd.get_program()).chain(cmd.get_args())),
-    );
+    let run = s_client_session(port, version, &[], b"GET / HTTP/1.0\r\n\r\n", offer, save);
     assert!(
-        out.contains("\n127.0.0.1:"),
-        "s_client through HAProxy:\n{out}\n{err}"
+        run.out.contains("\n127.0.0.1:"),
+        "s_client through HAProxy:\n{}\n{}",
+        run.out,
+        run.err
     );
-    // OpenSSL's TLS 1.2 client saves nothing after a resumption.
-    if !save.exists() {
-        std::fs::copy(offer.expect("a session was saved"), save).unwrap();
-    }
-    let reused = out.contains("Reused,");
-    assert!(reused || out.contains("New,"), "{out}");
-    reused
+    run.reused
 }
 
 /// The number of lines of node `n`'s log containing `needle`.

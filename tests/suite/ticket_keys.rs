@@ -11,7 +11,7 @@
 //! newest key; a ticket whose key left the file gets a full handshake; a
 //! broken file never replaces working keys.
 //! `ticketKeySecret` (stunnel's one static key) keeps its own tests
-//! (tests/security_sessions.rs, tests/tls_sni_session.rs).
+//! (tests/suite/security_sessions.rs, tests/suite/tls_sni_session.rs).
 
 use crate::common;
 use crate::daemon_support as support;
@@ -20,38 +20,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::ticket_keys::{
+    key, name, s_client_session, write_atomically, write_keys,
+};
 use common::tls_pki::make_pki;
 use common::{header, p, Daemon, Impl, PATIENCE};
-
-/// A key line whose name is 16 bytes of `n` (secrets derived from `n`).
-fn key(n: u8) -> String {
-    let mut bytes = vec![n; 16];
-    bytes.extend([n.wrapping_add(100); 32]);
-    bytes.extend([n.wrapping_add(200); 32]);
-    hex(&bytes)
-}
-
-fn name(n: u8) -> String {
-    hex(&[n; 16])
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Replace the key file the way an operator should: a new file, renamed.
-fn write_keys(path: &Path, keys: &[u8]) {
-    let text: String = keys.iter().map(|n| key(*n) + "\n").collect();
-    write_atomically(path, &text);
-}
-
-fn write_atomically(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    let tmp = path.with_extension("new");
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
 
 /// One rstunnel node: TLS on 127.0.0.1:0 in front of a backend that
 /// answers `hello` and closes.
@@ -84,34 +57,17 @@ struct Seen {
 /// Connect with `version` (`-tls1_2`/`-tls1_3`), offering the session in
 /// `offer`, saving the session the client holds afterwards to `save`.
 fn connect(port: u16, version: &str, offer: Option<&Path>, save: &Path) -> Seen {
-    let _ = std::fs::remove_file(save);
-    let mut cmd = Command::new("openssl");
-    cmd.args([
-        "s_client",
-        "-connect",
-        &format!("127.0.0.1:{port}"),
-        version,
-    ])
-    .args(["-msg", "-ign_eof", "-sess_out"])
-    .arg(save);
-    if let Some(offer) = offer {
-        cmd.arg("-sess_in").arg(offer);
-    }
-    let (ok, out, err) = common::run_cmd(&mut cmd);
+    let run = s_client_session(port, version, &["-msg"], b"", offer, save);
     assert!(
-        ok && out.contains("hello"),
-        "s_client failed:\n{out}\n{err}"
+        run.out.contains("hello"),
+        "s_client failed:\n{}\n{}",
+        run.out,
+        run.err
     );
-    let reused = out.contains("Reused,");
-    assert!(reused || out.contains("New,"), "{out}");
-    // OpenSSL's TLS 1.2 client saves no session after a resumption (its
-    // new-session callback is not called then), even with a new ticket.
-    if !save.exists() {
-        std::fs::copy(offer.expect("a session was saved"), save).unwrap();
-    }
     Seen {
-        reused,
-        new_ticket: out
+        reused: run.reused,
+        new_ticket: run
+            .out
             .lines()
             .any(|l| l.starts_with("<<< ") && l.ends_with(", NewSessionTicket")),
         ticket: ticket_key_name(save),

@@ -15,6 +15,7 @@ pub mod peers;
 pub mod tls_client;
 pub mod tls_pki;
 pub mod tls_service;
+pub mod ticket_keys;
 pub mod tlslite;
 
 use std::io::{BufRead, BufReader};
@@ -352,12 +353,28 @@ pub fn run_cmd(cmd: &mut Command) -> (bool, String, String) {
 
 /// [`run_cmd`] with another time limit.
 pub fn run_cmd_within(cmd: &mut Command, limit: Duration) -> (bool, String, String) {
-    let child = cmd
-        .stdin(Stdio::null())
+    run_cmd_input(cmd, &[], limit)
+}
+
+/// [`run_cmd_within`] with `input` on the command's stdin (then EOF).
+pub fn run_cmd_input(cmd: &mut Command, input: &[u8], limit: Duration) -> (bool, String, String) {
+    let mut child = cmd
+        .stdin(if input.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    if let Some(mut stdin) = child.stdin.take() {
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&input);
+        });
+    }
     let pid = child.id() as i32;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
