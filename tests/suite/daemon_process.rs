@@ -5,7 +5,7 @@
 //! root; the privilege tests say so and skip otherwise.
 
 use crate::common;
-use crate::daemon_support as support;
+use crate::common::procs;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
@@ -14,7 +14,9 @@ use std::process::{Command, Stdio};
 
 use common::tls_pki::make_pki;
 use common::{p, Impl};
-use support::{echo, tagged_echo, tls_connect, LogFile, Proc};
+use procs::{LogFile, Proc};
+use common::tls_client::{echo, tls_connect};
+use common::net::tagged_echo;
 
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
@@ -74,7 +76,7 @@ fn daemonized_start_writes_pid_file_and_removes_it_at_sigterm() {
     assert_eq!(common::pids_with_arg(&p(&conf)), vec![pid]);
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     assert_eq!(
-        support::stat_field(&stat, 6).as_deref(),
+        procs::stat_field(&stat, 6).as_deref(),
         Some(pid.to_string().as_str()),
         "setsid(): the daemon leads its own session"
     );
@@ -90,9 +92,9 @@ fn daemonized_start_writes_pid_file_and_removes_it_at_sigterm() {
     }
 
     let mut s = tls_connect(log.port("d"));
-    assert_eq!(support::read_n(&mut s, 2), b"B:");
+    assert_eq!(common::tls_client::read_n(&mut s, 2), b"B:");
     assert_eq!(echo(&mut s, b"daemon"), b"daemon");
-    support::close(s);
+    common::tls_client::close(s);
     log.wait_for("LOG5[0]: Connection closed: 8 byte(s) sent to TLS, 6 byte(s) sent to socket");
 
     daemon.signal(libc::SIGTERM);
@@ -136,7 +138,7 @@ fn setuid_setgid_leave_the_process_as_nobody_and_serving() {
         ),
     )
     .unwrap();
-    let daemon = support::spawn(Impl::Rstunnel, &conf, dir.path(), false);
+    let daemon = procs::spawn(Impl::Rstunnel, &conf, dir.path(), false);
     log.wait_for("Accepting new connections");
     let ids = |n: u32| format!("{n} {n} {n} {n}");
     assert_eq!(daemon.status_field("Uid"), ids(uid));
@@ -150,9 +152,9 @@ fn setuid_setgid_leave_the_process_as_nobody_and_serving() {
     );
 
     let mut s = tls_connect(log.port("u"));
-    assert_eq!(support::read_n(&mut s, 2), b"U:");
+    assert_eq!(common::tls_client::read_n(&mut s, 2), b"U:");
     assert_eq!(echo(&mut s, b"as nobody"), b"as nobody");
-    support::close(s);
+    common::tls_client::close(s);
     log.wait_for("Connection closed: 11 byte(s) sent to TLS, 9 byte(s) sent to socket");
 }
 
@@ -183,7 +185,7 @@ fn chroot_jails_the_process_and_opens_the_log_inside() {
         ),
     )
     .unwrap();
-    let daemon = support::spawn(Impl::Rstunnel, &conf, dir.path(), false);
+    let daemon = procs::spawn(Impl::Rstunnel, &conf, dir.path(), false);
     let log = LogFile(jail.join("rstunnel.log"));
     log.wait_for(&format!(
         "LOG5[ui]: Switched to chroot directory: {}",
@@ -200,9 +202,9 @@ fn chroot_jails_the_process_and_opens_the_log_inside() {
         "the output path must resolve inside the jail"
     );
     let mut s = tls_connect(log.port("c"));
-    assert_eq!(support::read_n(&mut s, 2), b"C:");
+    assert_eq!(common::tls_client::read_n(&mut s, 2), b"C:");
     assert_eq!(echo(&mut s, b"jailed"), b"jailed");
-    support::close(s);
+    common::tls_client::close(s);
     log.wait_for("Connection closed: 8 byte(s) sent to TLS, 6 byte(s) sent to socket");
 }
 
@@ -243,9 +245,9 @@ fn fd_option_reads_the_configuration_from_a_descriptor() {
     drop(read_end);
     log.wait_for("LOG5[ui]: Reading configuration from descriptor 7");
     let mut s = tls_connect(log.port("fd"));
-    assert_eq!(support::read_n(&mut s, 2), b"F:");
+    assert_eq!(common::tls_client::read_n(&mut s, 2), b"F:");
     assert_eq!(echo(&mut s, b"from fd"), b"from fd");
-    support::close(s);
+    common::tls_client::close(s);
     log.wait_for("Connection closed: 9 byte(s) sent to TLS, 7 byte(s) sent to socket");
 }
 
@@ -301,9 +303,9 @@ fn inetd_under_socat(exec_options: &str, peer: &str) {
         .unwrap();
     let mut s = tls_connect(port);
     let client_port = s.get_ref().local_addr().unwrap().port();
-    assert_eq!(support::read_n(&mut s, 2), b"I:");
+    assert_eq!(common::tls_client::read_n(&mut s, 2), b"I:");
     assert_eq!(echo(&mut s, b"inetd"), b"inetd");
-    support::close(s);
+    common::tls_client::close(s);
     let peer = peer.replace("PORT", &client_port.to_string());
     log.wait_for(&format!(
         "LOG5[0]: Service [inetd-test] accepted connection from {peer}"

@@ -6,12 +6,12 @@
 //! server for client mode.
 
 use crate::common;
-use crate::exec_common;
+use crate::common::exec;
 
 use common::net::payload;
 use common::tls_pki::make_pki;
 use common::{header, p, Daemon, Impl};
-use exec_common::{child_pid, reaped, tls_client};
+use exec::{child_pid, reaped, py_tls_client};
 
 fn exec_service(imp: Impl, cert: &std::path::Path, exec: &str) -> Daemon {
     Daemon::start(
@@ -32,7 +32,7 @@ fn cat_echoes_over_tls_and_is_reaped() {
     let pki = make_pki(dir.path());
     let d = exec_service(Impl::Rstunnel, &pki.combined, "exec = /bin/cat");
     let data = payload(1 << 20, 3);
-    let run = tls_client(
+    let run = py_tls_client(
         "127.0.0.1",
         d.port("exec"),
         &data,
@@ -67,7 +67,7 @@ fn environment_matches_stunnel() {
     let mut seen = Vec::new();
     for imp in [Impl::Rstunnel, Impl::Stunnel4] {
         let d = exec_service(imp, &pki.combined, &extra);
-        let run = tls_client(
+        let run = py_tls_client(
             "127.0.0.1",
             d.port("exec"),
             b"",
@@ -101,7 +101,7 @@ fn exec_args_reach_the_program() {
         &pki.combined,
         "exec = /bin/sh\nexecArgs = sh -c echo${IFS}host=$REMOTE_HOST",
     );
-    let run = tls_client("127.0.0.1", d.port("exec"), b"", None, None, None);
+    let run = py_tls_client("127.0.0.1", d.port("exec"), b"", None, None, None);
     assert_eq!(String::from_utf8_lossy(&run.received), "host=127.0.0.1\n");
 }
 
@@ -116,7 +116,7 @@ fn pty_gives_a_terminal() {
         &pki.combined,
         "exec = /usr/bin/tty\npty = yes",
     );
-    let run = tls_client("127.0.0.1", d.port("exec"), b"", None, None, None);
+    let run = py_tls_client("127.0.0.1", d.port("exec"), b"", None, None, None);
     let text = String::from_utf8_lossy(&run.received).into_owned();
     assert!(text.starts_with("/dev/pts/"), "{text:?}");
     // The terminal's line discipline turns \n into \r\n.
@@ -126,7 +126,7 @@ fn pty_gives_a_terminal() {
         .wait_for(&format!("Child process {pid} finished with code 0"));
 
     let d = exec_service(Impl::Rstunnel, &pki.combined, "exec = /usr/bin/tty");
-    let run = tls_client("127.0.0.1", d.port("exec"), b"", None, None, None);
+    let run = py_tls_client("127.0.0.1", d.port("exec"), b"", None, None, None);
     assert_eq!(String::from_utf8_lossy(&run.received), "not a tty\n");
     let pid = child_pid(&d.log.wait_for("Local mode child started (PID="));
     d.log
@@ -140,7 +140,7 @@ fn execve_failure_is_exit_code_one() {
     let dir = tempfile::tempdir().unwrap();
     let pki = make_pki(dir.path());
     let d = exec_service(Impl::Rstunnel, &pki.combined, "exec = /nonexistent/program");
-    let run = tls_client("127.0.0.1", d.port("exec"), b"x", None, None, None);
+    let run = py_tls_client("127.0.0.1", d.port("exec"), b"x", None, None, None);
     assert!(run.received.is_empty());
     let pid = child_pid(&d.log.wait_for("Local mode child started (PID="));
     d.log
@@ -159,7 +159,7 @@ fn signal_death_and_foreground_stderr() {
         &pki.combined,
         "exec = /bin/sh\nexecArgs = sh -c echo${IFS}to-stderr>&2;kill${IFS}-TERM${IFS}$$",
     );
-    let run = tls_client("127.0.0.1", d.port("exec"), b"", None, None, None);
+    let run = py_tls_client("127.0.0.1", d.port("exec"), b"", None, None, None);
     assert!(run.received.is_empty(), "{:?}", run.received);
     let pid = child_pid(&d.log.wait_for("Local mode child started (PID="));
     d.log

@@ -4,7 +4,7 @@
 //! connection and start rstunnel with the socket as stdin and stdout.
 
 use crate::common;
-use crate::exec_common;
+use crate::common::exec;
 
 use std::os::fd::OwnedFd;
 use std::process::{Command, Stdio};
@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use common::net::payload;
 use common::tls_pki::make_pki;
 use common::{p, PATIENCE};
-use exec_common::{tls_client, TlsRun};
+use exec::{py_tls_client, TlsRun};
 
 /// Run one inetd-style rstunnel on `conf` for a Python TLS client that
 /// sends `data`; return what the client got and rstunnel's stderr.
@@ -22,7 +22,7 @@ fn inetd_once(conf: &str, data: Vec<u8>, expect: Option<usize>) -> (TlsRun, Stri
     std::fs::write(&path, conf).unwrap();
     let (listener, port) = common::net::listener();
     let client =
-        std::thread::spawn(move || tls_client("127.0.0.1", port, &data, expect, None, None));
+        std::thread::spawn(move || py_tls_client("127.0.0.1", port, &data, expect, None, None));
     let (sock, _) = listener.accept().unwrap();
     let input = OwnedFd::from(sock);
     let output = input.try_clone().unwrap();

@@ -13,7 +13,7 @@
 //! descriptors, not a polite backend.
 
 use crate::common;
-use crate::daemon_support as support;
+use crate::common::procs;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::tls_pki::{make_pki, Pki};
 use common::{p, Impl, PATIENCE};
-use support::{LogFile, Proc};
+use procs::{LogFile, Proc};
 
 /// Bytes each attacking connection sends (and gets echoed) before its RST.
 const PAYLOAD: &[u8; 16] = b"0123456789abcdef";
@@ -146,7 +146,7 @@ fn start_tunnel(imp: Impl, pki: &Pki, nofile: Option<u64>) -> Tunnel {
             log = p(&log.0),
             plain = holding_backend(),
             tls = holding_tls_backend(pki),
-            echo = support::tagged_echo(b"E:"),
+            echo = common::net::tagged_echo(b"E:"),
             cert = p(&pki.combined),
         ),
     )
@@ -174,8 +174,8 @@ fn set_rst_on_close(s: &TcpStream) {
 
 /// Server-mode attack: TLS handshake, 16 bytes echoed, RST (no close_notify).
 fn tls_then_rst(port: u16) {
-    let mut s = support::tls_connect(port);
-    assert_eq!(support::echo(&mut s, PAYLOAD), PAYLOAD);
+    let mut s = common::tls_client::tls_connect(port);
+    assert_eq!(common::tls_client::echo(&mut s, PAYLOAD), PAYLOAD);
     set_rst_on_close(s.get_ref());
     // Dropping an SslStream frees the TLS state without a close_notify.
 }
@@ -184,14 +184,14 @@ fn tls_then_rst(port: u16) {
 fn plain_then_rst(port: u16) {
     let mut s = common::net::connect(port);
     s.write_all(PAYLOAD).unwrap();
-    assert_eq!(support::read_n(&mut s, PAYLOAD.len()), PAYLOAD);
+    assert_eq!(common::tls_client::read_n(&mut s, PAYLOAD.len()), PAYLOAD);
     set_rst_on_close(&s);
 }
 
 /// The legitimate client: greeting, one echo, clean close. `Err` says what
 /// failed instead of panicking, so the caller can name the round.
 fn legit_exchange(port: u16) -> Result<(), String> {
-    let mut s = support::tls_connect_with(port, |_| {}).map_err(|e| format!("handshake: {e}"))?;
+    let mut s = common::tls_client::tls_connect_with(port, |_| {}).map_err(|e| format!("handshake: {e}"))?;
     let mut greeting = [0u8; 2];
     s.read_exact(&mut greeting)
         .map_err(|e| format!("greeting: {e}"))?;
@@ -201,7 +201,7 @@ fn legit_exchange(port: u16) -> Result<(), String> {
     if &greeting != b"E:" || &echo != b"ping" {
         return Err(format!("wrong bytes {greeting:?} {echo:?}"));
     }
-    support::close(s);
+    common::tls_client::close(s);
     Ok(())
 }
 
@@ -431,7 +431,7 @@ fn endless_smtp_continuation_lines_end_at_the_line_limit() {
     ));
     let mut client = common::net::connect(log.port("smtp-out"));
     // The greeting is relayed to the plain client before EHLO.
-    assert_eq!(support::read_n(&mut client, 19), b"220 hostile ESMTP\r\n");
+    assert_eq!(common::tls_client::read_n(&mut client, 19), b"220 hostile ESMTP\r\n");
     wait_closed(&mut client);
     let sent = server.join().unwrap();
     log.wait_for("fd_getline: Negotiation too long: more than 256 lines");
@@ -581,7 +581,7 @@ fn descriptor_exhaustion_logs_errno_pauses_and_recovers() {
                 "foreground = yes\noutput = {}\ndebug = info\nsyslog = no\n\
                  [s]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{}\ncert = {}\n",
                 p(&log.0),
-                support::tagged_echo(b"E:"),
+                common::net::tagged_echo(b"E:"),
                 p(&pki.combined)
             ),
         )
@@ -648,9 +648,7 @@ fn descriptor_exhaustion_logs_errno_pauses_and_recovers() {
 fn legit_session(port: u16) -> Option<openssl::ssl::SslStream<TcpStream>> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
     tcp.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).ok()?;
-    b.set_verify(openssl::ssl::SslVerifyMode::NONE);
-    let mut s = b.build().connect("localhost", tcp).ok()?;
+    let mut s = common::tls_client::tls_on(tcp, |_| {}).ok()?;
     let mut greeting = [0u8; 2];
     s.read_exact(&mut greeting).ok()?;
     s.write_all(b"x").ok()?;
@@ -731,10 +729,7 @@ fn memory_taken_by_a_handshake_flood_is_given_back() {
 /// One TLS handshake (brings the runtime and OpenSSL to their working
 /// size, so the baseline is not a cold process).
 fn legit_exchange_tls_only(port: u16) {
-    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
-    b.set_verify(openssl::ssl::SslVerifyMode::NONE);
-    let _ = b.build().connect("localhost", tcp);
+    let _ = common::tls_client::tls_connect_with(port, |_| {});
 }
 
 /// Slowloris: 5,000 connections, each dripping a ClientHello one byte per
@@ -750,7 +745,7 @@ fn slowloris_of_5000_connections_leaves_a_legitimate_handshake_under_a_second() 
     let pki = make_pki(dir.path());
     let (_proc, log, _dir) = start_services(&format!(
         "[slow]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{}\ncert = {}\n",
-        support::tagged_echo(b"E:"),
+        common::net::tagged_echo(b"E:"),
         p(&pki.combined)
     ));
     let port = log.port("slow");

@@ -8,7 +8,7 @@
 //! see `private_netns`); the tests skip without root.
 
 use crate::common;
-use crate::exec_common;
+use crate::common::exec;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -16,7 +16,7 @@ use std::sync::mpsc;
 
 use common::tls_pki::make_pki;
 use common::{header, p, Daemon, Impl, PATIENCE};
-use exec_common::{private_netns, tls_client};
+use exec::{private_netns, py_tls_client};
 
 /// An ident server on 127.0.0.1:113 that answers every query with `reply`
 /// (`{ports}` is replaced by the query) and reports each query it got.
@@ -61,7 +61,7 @@ fn matching_user_passes() {
     let queries = ident_server("{ports} : USERID : UNIX : alice\r\n");
     let d = service(Impl::Rstunnel, &pki);
     let port = d.port("id");
-    let run = tls_client("127.0.0.1", port, b"hi", Some(2), None, None);
+    let run = py_tls_client("127.0.0.1", port, b"hi", Some(2), None, None);
     assert_eq!(run.received, b"hi");
     // The query names the client's port, then ours, CRLF-terminated.
     let query = queries.recv_timeout(PATIENCE).unwrap();
@@ -84,7 +84,7 @@ fn other_user_is_refused() {
     let _queries = ident_server("{ports} : USERID : UNIX : mallory\x07\r\n");
     for imp in [Impl::Rstunnel, Impl::Stunnel4] {
         let d = service(imp, &pki);
-        let run = tls_client("127.0.0.1", d.port("id"), b"hi", None, None, None);
+        let run = py_tls_client("127.0.0.1", d.port("id"), b"hi", None, None, None);
         assert!(run.received.is_empty());
         let refused = format!(
             "LOG4[0]: Connection from 127.0.0.1:{} REFUSED by IDENT (user \"mallory.\")",
@@ -107,13 +107,13 @@ fn wrong_reply_type_and_no_server_are_refused() {
     // No ident server yet: the connect is refused.
     let d = service(Impl::Rstunnel, &pki);
     let port = d.port("id");
-    let run = tls_client("127.0.0.1", port, b"hi", None, None, None);
+    let run = py_tls_client("127.0.0.1", port, b"hi", None, None, None);
     assert!(run.received.is_empty());
     d.log
         .wait_for("s_connect: connect 127.0.0.1:113: Connection refused (111)");
     // An RFC 1413 error reply is not a USERID.
     let _queries = ident_server("{ports} : ERROR : NO-USER\r\n");
-    let run = tls_client("127.0.0.1", port, b"hi", None, None, None);
+    let run = py_tls_client("127.0.0.1", port, b"hi", None, None, None);
     assert!(run.received.is_empty());
     d.log.wait_for("LOG3[1]: Incorrect IDENT response type");
     assert!(!d.log.contains("accepted connection from"));

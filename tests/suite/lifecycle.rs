@@ -3,7 +3,7 @@
 //! drain on SIGTERM under `TIMEOUTdrain`.
 
 use crate::common;
-use crate::daemon_support as support;
+use crate::common::procs;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::tls_pki::make_pki;
 use common::{p, Impl, PATIENCE};
-use support::{LogFile, Proc};
+use procs::{LogFile, Proc};
 
 /// `dir/tunnel.conf` for a foreground daemon logging at info to a file:
 /// its path and the log.
@@ -35,7 +35,7 @@ fn write_conf(dir: &Path, globals: &str, services: &str) -> (std::path::PathBuf,
 /// A foreground daemon on `services`, logging at info to a file.
 fn start(dir: &Path, globals: &str, services: &str) -> (Proc, LogFile) {
     let (conf, log) = write_conf(dir, globals, services);
-    let proc = support::spawn(Impl::Rstunnel, &conf, dir, false);
+    let proc = procs::spawn(Impl::Rstunnel, &conf, dir, false);
     log.wait_for("Configuration successful");
     (proc, log)
 }
@@ -45,7 +45,7 @@ fn echo_service(dir: &Path, accept: &str) -> String {
     let pki = make_pki(dir);
     format!(
         "[echo]\naccept = {accept}\nconnect = 127.0.0.1:{}\ncert = {}\n",
-        support::tagged_echo(b"E:"),
+        common::net::tagged_echo(b"E:"),
         p(&pki.combined)
     )
 }
@@ -60,7 +60,7 @@ fn twenty_sighups_within_100_ms_give_one_or_two_reloads() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let burst = started.elapsed();
-    support::wait_until("a reload", || log.count("Configuration successful") >= 2);
+    common::wait_until("a reload", || log.count("Configuration successful") >= 2);
     // Let any queued reload finish before counting.
     std::thread::sleep(Duration::from_secs(2));
     let reloads = log.count("Configuration successful") - 1;
@@ -69,8 +69,8 @@ fn twenty_sighups_within_100_ms_give_one_or_two_reloads() {
         "{reloads} reloads for 20 SIGHUPs sent in {burst:?}\n{}",
         log.text()
     );
-    let mut s = support::tls_connect(log.port("echo"));
-    assert_eq!(support::read_n(&mut s, 2), b"E:");
+    let mut s = common::tls_client::tls_connect(log.port("echo"));
+    assert_eq!(common::tls_client::read_n(&mut s, 2), b"E:");
 }
 
 /// The daemon's life-cycle options mean nothing to inetd mode (one
@@ -165,7 +165,7 @@ fn socket_activation_and_systemd_notifications() {
     // The port is systemd-socket-activate's until the first connection
     // starts rstunnel on it.
     let mut first = None;
-    support::wait_until("the activation socket", || {
+    common::wait_until("the activation socket", || {
         first = TcpStream::connect(("127.0.0.1", port)).ok();
         first.is_some()
     });
@@ -174,17 +174,12 @@ fn socket_activation_and_systemd_notifications() {
     log.wait_for("uses the listening socket passed by systemd (FD=3)");
     log.wait_for(&format!("Service [echo] (FD=3) bound to 127.0.0.1:{port}"));
     // The connection queued before rstunnel existed is served.
-    let mut cfg =
-        openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
-    cfg.set_verify(openssl::ssl::SslVerifyMode::NONE);
     let tcp = first.unwrap();
     tcp.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut s = cfg
-        .build()
-        .connect("localhost", tcp)
-        .expect("handshake on the passed socket");
-    assert_eq!(support::echo(&mut s, b"hi"), b"E:");
-    assert_eq!(support::read_n(&mut s, 2), b"hi");
+    let mut s =
+        common::tls_client::tls_on(tcp, |_| {}).expect("handshake on the passed socket");
+    assert_eq!(common::tls_client::echo(&mut s, b"hi"), b"E:");
+    assert_eq!(common::tls_client::read_n(&mut s, 2), b"hi");
 
     proc.signal(libc::SIGHUP);
     let reloading = next_notice(&notify, "RELOADING=1");
@@ -232,8 +227,8 @@ fn sigterm_drains_live_connections_under_timeout_drain() {
     );
     let port = log.port("echo");
     assert!(http_get(metrics, "/healthz").starts_with("HTTP/1.1 200"));
-    let mut busy = support::tls_connect(port);
-    assert_eq!(support::read_n(&mut busy, 2), b"E:");
+    let mut busy = common::tls_client::tls_connect(port);
+    assert_eq!(common::tls_client::read_n(&mut busy, 2), b"E:");
     stream(&mut busy, 20, 1);
     proc.signal(libc::SIGTERM);
     log.wait_for("Draining 1 connection(s) for up to 5 second(s)");
@@ -246,7 +241,7 @@ fn sigterm_drains_live_connections_under_timeout_drain() {
         "{health:?}"
     );
     stream(&mut busy, 200, 2);
-    support::close(busy);
+    common::tls_client::close(busy);
     log.wait_for("Drain complete");
     assert_eq!(proc.wait_exit(), 0);
 
@@ -257,8 +252,8 @@ fn sigterm_drains_live_connections_under_timeout_drain() {
         "TIMEOUTdrain = 2\n",
         &echo_service(dir.path(), "127.0.0.1:0"),
     );
-    let mut idle = support::tls_connect(log.port("echo"));
-    assert_eq!(support::read_n(&mut idle, 2), b"E:");
+    let mut idle = common::tls_client::tls_connect(log.port("echo"));
+    assert_eq!(common::tls_client::read_n(&mut idle, 2), b"E:");
     let sent = Instant::now();
     proc.signal(libc::SIGTERM);
     assert_eq!(proc.wait_exit(), 0);
@@ -287,7 +282,7 @@ fn one_exchange(connector: &openssl::ssl::SslConnector, port: u16) -> Result<[u8
     if &back != payload {
         return Err(format!("echo {back:?}"));
     }
-    support::close(s);
+    common::tls_client::close(s);
     Ok(greeting)
 }
 
@@ -300,7 +295,7 @@ fn fifty_reloads_under_continuous_connections_refuse_none() {
     const RELOADS: usize = 50;
     let dir = tempfile::tempdir().unwrap();
     let pki = make_pki(dir.path());
-    let (a, b) = (support::tagged_echo(b"A:"), support::tagged_echo(b"B:"));
+    let (a, b) = (common::net::tagged_echo(b"A:"), common::net::tagged_echo(b"B:"));
     let (port, second) = (free_port(), free_port());
     let cert = p(&pki.combined);
     let configs = [
@@ -322,7 +317,7 @@ fn fifty_reloads_under_continuous_connections_refuse_none() {
         p(&log.0)
     );
     std::fs::write(&conf, format!("{header}{}", configs[0])).unwrap();
-    let proc = support::spawn(Impl::Rstunnel, &conf, dir.path(), false);
+    let proc = procs::spawn(Impl::Rstunnel, &conf, dir.path(), false);
     log.wait_for("Configuration successful");
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -342,7 +337,7 @@ fn fifty_reloads_under_continuous_connections_refuse_none() {
 
 /// The serial number of the certificate the tunnel presents now.
 fn served_serial(port: u16) -> String {
-    let s = support::tls_connect(port);
+    let s = common::tls_client::tls_connect(port);
     let cert = s.ssl().peer_certificate().expect("a server certificate");
     cert.serial_number()
         .to_bn()
@@ -381,7 +376,7 @@ fn cert_reload_picks_up_a_renewed_certificate_and_keeps_it_over_a_broken_one() {
     std::fs::copy(&pki.combined, &live).unwrap();
     let services = format!(
         "[echo]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{}\ncert = {}\n",
-        support::tagged_echo(b"E:"),
+        common::net::tagged_echo(b"E:"),
         p(&live)
     );
     let (_proc, log) = start(dir.path(), "certReload = 1\n", &services);
@@ -389,13 +384,13 @@ fn cert_reload_picks_up_a_renewed_certificate_and_keeps_it_over_a_broken_one() {
     let (old_serial, new_serial) = (serial_of(&pki.combined), serial_of(&pki.ecdsa_combined));
     assert_ne!(old_serial, new_serial);
     assert_eq!(served_serial(port), old_serial);
-    let mut before = support::tls_connect(port);
-    assert_eq!(support::read_n(&mut before, 2), b"E:");
+    let mut before = common::tls_client::tls_connect(port);
+    assert_eq!(common::tls_client::read_n(&mut before, 2), b"E:");
 
     replace_file(&live, &std::fs::read(&pki.ecdsa_combined).unwrap());
     log.wait_for("Certificate files changed: TLS contexts rebuilt");
     assert_eq!(served_serial(port), new_serial);
-    assert_eq!(support::echo(&mut before, b"still here"), b"still here");
+    assert_eq!(common::tls_client::echo(&mut before, b"still here"), b"still here");
 
     let whole = std::fs::read(&pki.combined).unwrap();
     replace_file(&live, &whole[..whole.len() / 3]);
@@ -493,7 +488,7 @@ fn sigurg_upgrades_the_binary_under_continuous_connections_refusing_none() {
         .unwrap();
     let mut old = Proc::from_child(child);
     log.wait_for("Configuration successful");
-    support::wait_until("the pid file", || pid_file.exists());
+    common::wait_until("the pid file", || pid_file.exists());
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let clients = continuous_clients(port, 2, &stop);
@@ -523,8 +518,8 @@ fn sigurg_upgrades_the_binary_under_continuous_connections_refusing_none() {
     assert_eq!(exe, bin, "the new process runs the new file");
     log.wait_for("uses the listening socket passed by the process it replaces (FD=");
     // The new one serves on its own, the metrics endpoint included.
-    let mut s = support::tls_connect(port);
-    assert_eq!(support::read_n(&mut s, 2), b"E:");
+    let mut s = common::tls_client::tls_connect(port);
+    assert_eq!(common::tls_client::read_n(&mut s, 2), b"E:");
     assert!(http_get(metrics, "/healthz").starts_with("HTTP/1.1 200"));
     new.signal(libc::SIGTERM);
     new.wait_gone();

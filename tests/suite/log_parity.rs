@@ -14,14 +14,15 @@
 //! checked against a section-level `debug = 7` under a global `debug = 3`.
 
 use crate::common;
-use crate::daemon_support as support;
+use crate::common::procs;
 
 use std::io::Write;
 use std::path::Path;
 
 use common::tls_pki::{make_pki, Pki};
 use common::{p, Impl};
-use support::{tagged_echo, LogFile};
+use procs::LogFile;
+use common::net::tagged_echo;
 
 /// What the client does in a scenario.
 #[derive(Clone, Copy, Debug)]
@@ -143,7 +144,7 @@ fn replace_digits_after(text: &str, marker: &str, with: &str) -> String {
 /// Run `sc` through `imp` at `debug`; return the masked log lines.
 fn run(imp: Impl, sc: &Scenario, pki: &Pki, debug: &str) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
-    let (_dead, dead) = support::dead_port();
+    let (_dead, dead) = procs::dead_port();
     let backend = match sc.backend {
         Backend::Echo => tagged_echo(b"E:"),
         Backend::Dead => dead,
@@ -166,9 +167,9 @@ fn run(imp: Impl, sc: &Scenario, pki: &Pki, debug: &str) -> Vec<String> {
         ),
     )
     .unwrap();
-    let mut daemon = support::spawn(imp, &conf, dir.path(), false);
+    let mut daemon = procs::spawn(imp, &conf, dir.path(), false);
     log.wait_for("Configuration successful");
-    let port = support::wait_listening_port(daemon.pid);
+    let port = procs::wait_listening_port(daemon.pid);
     drive(sc.client, port, pki);
     wait_final(&log);
     daemon.signal(libc::SIGTERM);
@@ -183,7 +184,7 @@ fn run(imp: Impl, sc: &Scenario, pki: &Pki, debug: &str) -> Vec<String> {
 /// The last line of a connection is `Connection closed…` or `Connection
 /// reset…`; wait until it is written.
 fn wait_final(log: &LogFile) {
-    support::wait_until("the final Connection line", || {
+    common::wait_until("the final Connection line", || {
         log.text()
             .lines()
             .any(|l| l.contains("]: Connection closed") || l.contains("]: Connection reset"))
@@ -193,20 +194,20 @@ fn wait_final(log: &LogFile) {
 fn drive(client: Client, port: u16, pki: &Pki) {
     match client {
         Client::Data => {
-            let mut s = support::tls_connect(port);
-            assert_eq!(support::read_n(&mut s, 2), b"E:");
-            assert_eq!(support::echo(&mut s, b"ping"), b"ping");
-            support::close(s);
+            let mut s = common::tls_client::tls_connect(port);
+            assert_eq!(common::tls_client::read_n(&mut s, 2), b"E:");
+            assert_eq!(common::tls_client::echo(&mut s, b"ping"), b"ping");
+            common::tls_client::close(s);
         }
         Client::NoCert => {
-            if let Ok(mut s) = support::tls_connect_with(port, |_| {}) {
+            if let Ok(mut s) = common::tls_client::tls_connect_with(port, |_| {}) {
                 // TLS 1.3: the refusal arrives after the client's Finished.
                 let mut buf = [0u8; 1];
                 let _ = std::io::Read::read(&mut s, &mut buf);
             }
         }
         Client::UntrustedCert => {
-            let r = support::tls_connect_with(port, |b| {
+            let r = common::tls_client::tls_connect_with(port, |b| {
                 b.set_certificate_file(&pki.untrusted_client_cert, openssl::ssl::SslFiletype::PEM)
                     .unwrap();
                 b.set_private_key_file(&pki.untrusted_client_key, openssl::ssl::SslFiletype::PEM)
@@ -219,28 +220,28 @@ fn drive(client: Client, port: u16, pki: &Pki) {
             drop(r);
         }
         Client::Refused => {
-            let mut s = support::tls_connect(port);
+            let mut s = common::tls_client::tls_connect(port);
             let mut rest = Vec::new();
             let _ = std::io::Read::read_to_end(&mut s, &mut rest);
             assert!(rest.is_empty(), "{rest:?}");
         }
         Client::TrustedCert => {
-            let mut s = support::tls_connect_with(port, |b| {
+            let mut s = common::tls_client::tls_connect_with(port, |b| {
                 b.set_certificate_file(&pki.client_cert, openssl::ssl::SslFiletype::PEM)
                     .unwrap();
                 b.set_private_key_file(&pki.client_key, openssl::ssl::SslFiletype::PEM)
                     .unwrap();
             })
             .expect("handshake with a trusted certificate");
-            assert_eq!(support::read_n(&mut s, 2), b"E:");
-            assert_eq!(support::echo(&mut s, b"ping"), b"ping");
-            support::close(s);
+            assert_eq!(common::tls_client::read_n(&mut s, 2), b"E:");
+            assert_eq!(common::tls_client::echo(&mut s, b"ping"), b"ping");
+            common::tls_client::close(s);
         }
         Client::Plain => {
             let mut s = common::net::connect(port);
-            assert_eq!(support::read_n(&mut s, 2), b"T:");
+            assert_eq!(common::tls_client::read_n(&mut s, 2), b"T:");
             s.write_all(b"ping").unwrap();
-            assert_eq!(support::read_n(&mut s, 4), b"ping");
+            assert_eq!(common::tls_client::read_n(&mut s, 4), b"ping");
             s.shutdown(std::net::Shutdown::Write).unwrap();
             let mut rest = Vec::new();
             let _ = std::io::Read::read_to_end(&mut s, &mut rest);
@@ -248,9 +249,9 @@ fn drive(client: Client, port: u16, pki: &Pki) {
         }
         Client::PlainReset => {
             let mut s = common::net::connect(port);
-            assert_eq!(support::read_n(&mut s, 2), b"T:");
+            assert_eq!(common::tls_client::read_n(&mut s, 2), b"T:");
             s.write_all(b"ping").unwrap();
-            assert_eq!(support::read_n(&mut s, 4), b"ping");
+            assert_eq!(common::tls_client::read_n(&mut s, 4), b"ping");
             let rst = libc::linger {
                 l_onoff: 1,
                 l_linger: 0,
@@ -545,18 +546,18 @@ fn per_service_debug_levels_filter_connection_lines() {
             ),
         )
         .unwrap();
-        let mut daemon = support::spawn(imp, &conf, run_dir.path(), false);
+        let mut daemon = procs::spawn(imp, &conf, run_dir.path(), false);
         let mut ports = Vec::new();
-        support::wait_until("two listening sockets", || {
-            ports = support::listening_ports(daemon.pid);
+        common::wait_until("two listening sockets", || {
+            ports = procs::listening_ports(daemon.pid);
             ports.len() == 2
         });
         // Which port is which: connect to each and see whose id logs.
         for port in &ports {
-            let mut s = support::tls_connect(*port);
-            assert_eq!(support::read_n(&mut s, 2), b"E:");
-            assert_eq!(support::echo(&mut s, b"x"), b"x");
-            support::close(s);
+            let mut s = common::tls_client::tls_connect(*port);
+            assert_eq!(common::tls_client::read_n(&mut s, 2), b"E:");
+            assert_eq!(common::tls_client::echo(&mut s, b"x"), b"x");
+            common::tls_client::close(s);
         }
         // Only the loud service's connection writes (its final line).
         log.wait_for("]: Connection closed: 3 byte(s) sent to TLS, 1 byte(s) sent to socket");

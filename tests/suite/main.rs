@@ -1,7 +1,7 @@
 //! The integration tests: one test binary (`cargo test --release --test
 //! suite`), one module per behaviour, driving the real `rstunnel` binary
-//! and real peers on 127.0.0.1. The helpers are declared once here
-//! (`common`, `daemon_support`, `exec_common`) and compiled once.
+//! and real peers on 127.0.0.1. The helpers are one module, `common`,
+//! declared once here and compiled once.
 //!
 //! Run one file's tests with its module name as the filter, e.g.
 //! `cargo test --release --test suite -- proxy_in::`; libtest takes
@@ -11,7 +11,7 @@
 //! state that another test would see: no `std::env::set_var` (a test that
 //! needs an environment variable in-process re-runs itself in a child,
 //! `tls_legacy`), no change of directory or umask, no fixed port outside a
-//! private network namespace (`exec_common::private_netns`, which is per
+//! private network namespace (`common::exec::private_netns`, which is per
 //! thread), one in-process log capture (`common::in_process_log`).
 //! `fault_suite` raises its own soft RLIMIT_NOFILE to the hard limit: it
 //! only raises, and rstunnel raises its own the same way at start-up.
@@ -19,12 +19,8 @@
 //! Prometheus) assume at most one other test beside them:
 //! `make test` runs with `--test-threads=2`.
 
-/// Daemons, their logs, PKI, TLS clients and servers, peers: shared by all.
+/// Daemons and the log waiter, PKI, TLS clients, backends, real peers.
 mod common;
-/// Daemons whose log goes to an `output` file, and tagged backends.
-mod daemon_support;
-/// The Python TLS client, network namespaces, exec'd children.
-mod exec_common;
 
 // The design and the docs.
 mod architecture;

@@ -5,7 +5,6 @@
 //! client limit.
 
 use crate::common;
-use crate::daemon_support as support;
 
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -59,7 +58,7 @@ fn each_cause_is_counted_once() {
     let mut want = vec![0.0; CAUSES.len()];
 
     // A TLS 1.1 client (OpenSSL needs security level 0 to offer it).
-    let old = support::tls_connect_with(port, |b| {
+    let old = common::tls_client::tls_connect_with(port, |b| {
         b.set_cipher_list("DEFAULT:@SECLEVEL=0").unwrap();
         b.set_min_proto_version(Some(SslVersion::TLS1_1)).unwrap();
         b.set_max_proto_version(Some(SslVersion::TLS1_1)).unwrap();
@@ -69,7 +68,7 @@ fn each_cause_is_counted_once() {
     wait_for(metrics, &want);
 
     // TLS 1.2 with a cipher the service does not allow.
-    let cipher = support::tls_connect_with(port, |b| {
+    let cipher = common::tls_client::tls_connect_with(port, |b| {
         b.set_max_proto_version(Some(SslVersion::TLS1_2)).unwrap();
         b.set_cipher_list("AES128-SHA256").unwrap();
     });
@@ -78,7 +77,7 @@ fn each_cause_is_counted_once() {
     wait_for(metrics, &want);
 
     // TLS 1.2 without a client certificate.
-    let anonymous = support::tls_connect_with(port, |b| {
+    let anonymous = common::tls_client::tls_connect_with(port, |b| {
         b.set_max_proto_version(Some(SslVersion::TLS1_2)).unwrap();
     });
     assert!(anonymous.is_err());

@@ -8,7 +8,7 @@
 //! think the format is; `promtool check metrics` lints the page itself.
 
 use crate::common;
-use crate::daemon_support as support;
+use crate::common::procs;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -97,7 +97,7 @@ fn prometheus_reads_exactly_the_traffic_driven() {
     let dir = tempfile::tempdir().unwrap();
     let pki = make_pki(dir.path());
     let backend = common::net::answering_server("127.0.0.1", b"hello");
-    let (_dead_socket, dead) = support::dead_port();
+    let (_dead_socket, dead) = procs::dead_port();
     let d = Daemon::start(
         Impl::Rstunnel,
         &format!(

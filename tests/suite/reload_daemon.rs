@@ -4,14 +4,16 @@
 //! keeps the running configuration.
 
 use crate::common;
-use crate::daemon_support as support;
+use crate::common::procs;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::tls_pki::make_pki;
 use common::{p, Impl};
-use support::{echo, read_n, tagged_echo, tls_connect, LogFile, Proc};
+use procs::{LogFile, Proc};
+use common::tls_client::{echo, read_n, tls_connect};
+use common::net::tagged_echo;
 
 /// The configuration text: global part, then `sections`.
 fn conf(log: &Path, cert: &Path, global: &str, sections: &str) -> String {
@@ -31,7 +33,7 @@ fn section(name: &str, backend: u16) -> String {
 fn start(dir: &Path, text: &str) -> (Proc, LogFile, std::path::PathBuf) {
     let path = dir.join("r.conf");
     std::fs::write(&path, text).unwrap();
-    let proc = support::spawn(Impl::Rstunnel, &path, dir, false);
+    let proc = procs::spawn(Impl::Rstunnel, &path, dir, false);
     let log = LogFile(dir.join("r.log"));
     log.wait_for("Accepting new connections");
     (proc, log, path)
@@ -41,7 +43,7 @@ fn start(dir: &Path, text: &str) -> (Proc, LogFile, std::path::PathBuf) {
 fn greeting(port: u16) -> Vec<u8> {
     let mut s = tls_connect(port);
     let tag = read_n(&mut s, 2);
-    support::close(s);
+    common::tls_client::close(s);
     tag
 }
 
@@ -77,7 +79,7 @@ fn reload_keeps_live_connections_on_the_old_backend_and_routes_new_ones_to_the_n
     );
     // The old connection is still up, still on backend A.
     assert_eq!(echo(&mut live, b"after"), b"after");
-    support::close(live);
+    common::tls_client::close(live);
     log.wait_for("LOG5[0]: Connection closed: 13 byte(s) sent to TLS, 11 byte(s) sent to socket");
     assert!(!log.text().contains("Failed to reload"), "{}", log.text());
 }
@@ -113,7 +115,7 @@ fn broken_config_on_reload_keeps_the_old_one_serving() {
 
     assert_eq!(echo(&mut live, b"alive"), b"alive");
     assert_eq!(greeting(port), b"A:", "the old configuration still serves");
-    support::close(live);
+    common::tls_client::close(live);
 }
 
 /// Only what changed is rebound: an unchanged service keeps its socket, a

@@ -18,7 +18,7 @@
 //! Runs in a private network namespace (root), for the NAT rule.
 
 use crate::common;
-use crate::exec_common;
+use crate::common::exec;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,7 +27,7 @@ use common::net::answering_server;
 use common::tls_client::{Client, SessionKind, To};
 use common::tls_pki::{make_pki, Pki};
 use common::{header, p, Daemon, Impl};
-use exec_common::{private_netns, sh};
+use exec::{private_netns, sh};
 
 /// The address the transparent service's clients believe they talk to.
 const ORIGINAL_HOST: &str = "10.9.0.1";

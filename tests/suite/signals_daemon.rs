@@ -4,13 +4,15 @@
 //! stays ignored.
 
 use crate::common;
-use crate::daemon_support as support;
+use crate::common::procs;
 
 use std::path::Path;
 
 use common::tls_pki::make_pki;
 use common::{p, Impl};
-use support::{echo, tagged_echo, tls_connect, LogFile, Proc};
+use procs::{LogFile, Proc};
+use common::tls_client::{echo, tls_connect};
+use common::net::tagged_echo;
 
 /// A foreground rstunnel with service [sig] logging to `dir/sig.log`.
 fn start(dir: &Path, ignore_sigint: bool) -> (Proc, LogFile) {
@@ -28,7 +30,7 @@ fn start(dir: &Path, ignore_sigint: bool) -> (Proc, LogFile) {
         ),
     )
     .unwrap();
-    let proc = support::spawn(Impl::Rstunnel, &conf, dir, ignore_sigint);
+    let proc = procs::spawn(Impl::Rstunnel, &conf, dir, ignore_sigint);
     log.wait_for("Accepting new connections");
     (proc, log)
 }
@@ -46,8 +48,8 @@ fn sigusr1_after_moving_the_log_creates_a_new_file() {
     assert!(line.contains(" LOG5[ui]: Log file reopened"), "{line}");
     // The new file serves the following connections.
     let mut s = tls_connect(LogFile(rotated.clone()).port("sig"));
-    assert_eq!(support::read_n(&mut s, 2), b"S:");
-    support::close(s);
+    assert_eq!(common::tls_client::read_n(&mut s, 2), b"S:");
+    common::tls_client::close(s);
     log.wait_for("Service [sig] accepted connection from 127.0.0.1:");
     let old = std::fs::read_to_string(&rotated).unwrap();
     assert!(old.contains("Accepting new connections"), "{old}");
@@ -63,10 +65,10 @@ fn sigusr2_lists_active_connections() {
     let (daemon, log) = start(dir.path(), false);
     let port = log.port("sig");
     let mut first = tls_connect(port);
-    assert_eq!(support::read_n(&mut first, 2), b"S:");
+    assert_eq!(common::tls_client::read_n(&mut first, 2), b"S:");
     assert_eq!(echo(&mut first, b"hello"), b"hello");
     let mut second = tls_connect(port);
-    assert_eq!(support::read_n(&mut second, 2), b"S:");
+    assert_eq!(common::tls_client::read_n(&mut second, 2), b"S:");
     daemon.signal(libc::SIGUSR2);
     log.wait_for("LOG0[ui]: Listed 2 active connection(s)");
     let text = log.text();
@@ -83,11 +85,11 @@ fn sigusr2_lists_active_connections() {
             "Active connection 1: Service [sig], 2 byte(s) sent to TLS, 0 byte(s) sent to socket",
         ]
     );
-    support::close(first);
+    common::tls_client::close(first);
     log.wait_for("LOG5[0]: Connection closed: 7 byte(s) sent to TLS, 5 byte(s) sent to socket");
     daemon.signal(libc::SIGUSR2);
     log.wait_for("LOG0[ui]: Listed 1 active connection(s)");
-    support::close(second);
+    common::tls_client::close(second);
 }
 
 /// SIGTERM: `Terminated` (notice) and exit status 0.
@@ -130,9 +132,9 @@ fn sigint_stays_ignored_when_inherited_as_ignored() {
     daemon.signal(libc::SIGUSR2);
     log.wait_for("Listed 0 active connection(s)");
     let mut s = tls_connect(log.port("sig"));
-    assert_eq!(support::read_n(&mut s, 2), b"S:");
+    assert_eq!(common::tls_client::read_n(&mut s, 2), b"S:");
     assert_eq!(echo(&mut s, b"still here"), b"still here");
-    support::close(s);
+    common::tls_client::close(s);
     assert!(daemon.alive());
     assert!(!log.text().contains("SIGINT"), "{}", log.text());
     daemon.signal(libc::SIGTERM);
@@ -156,7 +158,7 @@ fn start_early(dir: &Path) -> (Proc, LogFile, std::path::PathBuf) {
     )
     .unwrap();
     (
-        support::spawn(Impl::Rstunnel, &conf, dir, false),
+        procs::spawn(Impl::Rstunnel, &conf, dir, false),
         log,
         pid_file,
     )

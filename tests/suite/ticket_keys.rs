@@ -14,7 +14,7 @@
 //! (tests/suite/security_sessions.rs, tests/suite/tls_sni_session.rs).
 
 use crate::common;
-use crate::daemon_support as support;
+use crate::common::procs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -337,7 +337,7 @@ fn a_daemonized_node_follows_a_relative_key_file_and_reloads() {
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    let log = support::LogFile(log_path);
+    let log = procs::LogFile(log_path);
     let port = log.port("fleet");
     let session = dir.path().join("s.pem");
     assert_eq!(connect(port, "-tls1_2", None, &session).ticket, name(1));
@@ -369,7 +369,7 @@ fn every_worker_follows_the_key_file() {
     let keys = dir.path().join("tickets.keys");
     write_keys(&keys, &[1]);
     let backend = common::net::answering_server("127.0.0.1", b"hello\n");
-    let log = support::LogFile(dir.path().join("w.log"));
+    let log = procs::LogFile(dir.path().join("w.log"));
     let conf = dir.path().join("w.conf");
     std::fs::write(
         &conf,
@@ -383,7 +383,7 @@ fn every_worker_follows_the_key_file() {
         ),
     )
     .unwrap();
-    let _supervisor = support::spawn(Impl::Rstunnel, &conf, dir.path(), false);
+    let _supervisor = procs::spawn(Impl::Rstunnel, &conf, dir.path(), false);
     log.wait_for_nth("Accepting new connections", 2);
     let port = log.port("fleet");
     let session = dir.path().join("s.pem");
@@ -396,8 +396,8 @@ fn every_worker_follows_the_key_file() {
         if log.count(&changed) == 2 {
             break;
         }
-        let s = support::tls_connect(port);
-        support::close(s);
+        let s = common::tls_client::tls_connect(port);
+        common::tls_client::close(s);
     }
     assert_eq!(log.count(&changed), 2, "{}", log.text());
     for _ in 0..6 {

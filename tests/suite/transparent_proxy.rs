@@ -5,7 +5,7 @@
 //! `IP_TRANSPARENT`, a Python `ssl` client, a plain TCP backend.
 
 use crate::common;
-use crate::exec_common;
+use crate::common::exec;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -13,7 +13,7 @@ use std::sync::mpsc;
 
 use common::tls_pki::make_pki;
 use common::{header, p, Daemon, Impl, PATIENCE};
-use exec_common::{private_netns, sh, tls_client, tls_client_in, NamedNetns};
+use exec::{private_netns, sh, py_tls_client, py_tls_client_in, NamedNetns};
 
 /// A backend on `addr` that reports each client's address and echoes.
 fn echo_reporting(addr: &str) -> (u16, mpsc::Receiver<std::net::SocketAddr>) {
@@ -61,7 +61,7 @@ fn destination_follows_the_nat_rule() {
         "iptables -t nat -A OUTPUT -p tcp -s 127.0.0.1 -d 10.9.0.1 --dport {backend} \
          -j REDIRECT --to-ports {port}"
     ));
-    let run = tls_client(
+    let run = py_tls_client(
         "10.9.0.1",
         backend,
         b"nat",
@@ -89,7 +89,7 @@ fn destination_without_nat_is_reset() {
             p(&pki.combined)
         ),
     );
-    let run = tls_client("127.0.0.1", d.port("tp"), b"x", None, None, None);
+    let run = py_tls_client("127.0.0.1", d.port("tp"), b"x", None, None, None);
     assert!(run.received.is_empty());
     d.log.wait_for("No remote host resolved");
     d.log.wait_for("Connection reset: 0 byte(s)");
@@ -130,7 +130,7 @@ fn source_binds_the_foreign_client_address() {
             p(&pki.combined)
         ),
     );
-    let run = tls_client_in(
+    let run = py_tls_client_in(
         Some(ns),
         "10.9.0.1",
         d.port("tp"),

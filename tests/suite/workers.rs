@@ -4,13 +4,16 @@
 //! if the others did), and takes its workers down when it is killed.
 
 use crate::common;
-use crate::daemon_support as support;
+use crate::common::procs;
 
 use std::path::{Path, PathBuf};
 
 use common::tls_pki::make_pki;
 use common::{p, Impl};
-use support::{echo, read_n, tagged_echo, tls_connect, wait_until, LogFile, Proc};
+use procs::{LogFile, Proc};
+use common::tls_client::{echo, read_n, tls_connect};
+use common::net::tagged_echo;
+use common::wait_until;
 
 /// A foreground supervisor of `workers` processes for service [w], its log
 /// and pid file.
@@ -38,7 +41,7 @@ fn start(dir: &Path, workers: u32) -> Fleet {
         ),
     )
     .unwrap();
-    let supervisor = support::spawn(Impl::Rstunnel, &conf, dir, false);
+    let supervisor = procs::spawn(Impl::Rstunnel, &conf, dir, false);
     log.wait_for_nth("Accepting new connections", workers as usize);
     let port = log.port("w");
     Fleet {
@@ -94,7 +97,7 @@ fn accepted_by(pid: i32, port: u16) -> usize {
 fn gone(pid: i32) -> bool {
     // Not our children: gone when /proc has no entry or only a zombie.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_or(true, |s| support::stat_field(&s, 2).as_deref() == Some("Z"))
+        .map_or(true, |s| procs::stat_field(&s, 2).as_deref() == Some("Z"))
 }
 
 /// Connections land in both workers; SIGHUP to the supervisor reloads
@@ -123,14 +126,14 @@ fn two_workers_share_the_port_reload_and_stop_together() {
     let (a, b) = (accepted_by(one, fleet.port), accepted_by(two, fleet.port));
     assert_eq!(a + b, 32, "worker 1 holds {a}, worker 2 holds {b}");
     assert!(a > 0 && b > 0, "worker 1 holds {a}, worker 2 holds {b}");
-    held.into_iter().for_each(support::close);
+    held.into_iter().for_each(common::tls_client::close);
 
     fleet.supervisor.signal(libc::SIGHUP);
     // The supervisor parses nothing: one more line per worker.
     fleet.log.wait_for_nth("Configuration successful", 3);
     let mut s = tls_connect(fleet.port);
     assert_eq!(read_n(&mut s, 2), b"W:");
-    support::close(s);
+    common::tls_client::close(s);
 
     fleet.supervisor.signal(libc::SIGTERM);
     assert_eq!(fleet.supervisor.wait_exit(), 0);
@@ -158,7 +161,7 @@ fn a_killed_worker_is_restarted_and_the_other_keeps_its_connections() {
             on_two = Some(s);
             break;
         }
-        support::close(s);
+        common::tls_client::close(s);
         wait_until("worker 1 closed it", || accepted_by(one, fleet.port) == 0);
     }
     let mut on_two = on_two.expect("64 connections all went to worker 1");
@@ -180,9 +183,9 @@ fn a_killed_worker_is_restarted_and_the_other_keeps_its_connections() {
         let mut s = tls_connect(fleet.port);
         assert_eq!(read_n(&mut s, 2), b"W:");
         assert_eq!(echo(&mut s, b"after"), b"after");
-        support::close(s);
+        common::tls_client::close(s);
     }
-    support::close(on_two);
+    common::tls_client::close(on_two);
     fleet.supervisor.signal(libc::SIGTERM);
     assert_eq!(fleet.supervisor.wait_exit(), 0);
 }

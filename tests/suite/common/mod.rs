@@ -7,15 +7,30 @@
 
 #![allow(dead_code)]
 
+/// Python `ssl` client, network namespaces, exec'd children.
+pub mod exec;
+/// The one capture of rstunnel's in-process log.
 pub mod in_process_log;
+/// A missing peer fails the test (`RSTUNNEL_TEST_SKIP=1` opts out).
 pub mod must_run;
+/// Echo, tagged-echo, answering and HTTP backends; payloads.
 pub mod net;
+/// An `openssl ocsp` responder and its PKI.
 pub mod ocsp_env;
+/// Real protocol peers (Postfix, Dovecot, slapd, PostgreSQL…) and the
+/// protocol hook driver.
 pub mod peers;
-pub mod tls_client;
-pub mod tls_pki;
-pub mod tls_service;
+/// Daemons known by pid, whose log is an `output` file.
+pub mod procs;
+/// Ticket key files and `openssl s_client` sessions kept in files.
 pub mod ticket_keys;
+/// Blocking OpenSSL TLS clients, with session control.
+pub mod tls_client;
+/// Throwaway CAs and certificates.
+pub mod tls_pki;
+/// Hand-built `Service`s for in-process TLS contexts; process helpers.
+pub mod tls_service;
+/// tlslite-ng peers: the old clients and servers.
 pub mod tlslite;
 
 use std::io::{BufRead, BufReader};
@@ -58,20 +73,26 @@ impl Log {
 
     /// Wait until `n` lines contain `needle`; return the n-th.
     pub fn wait_for_nth(&self, needle: &str, n: usize) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        let mut lines = self.lines.lock().unwrap();
-        loop {
-            if let Some(found) = lines.iter().filter(|l| l.contains(needle)).nth(n - 1) {
-                return found.clone();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "timed out waiting for {needle:?} (x{n}); log so far:\n{}",
+        // How many lines the last look saw: wake up when there are more.
+        let seen = std::cell::Cell::new(0);
+        wait_for_line(
+            needle,
+            n,
+            "the daemon's stderr",
+            || {
+                let lines = self.lines.lock().unwrap();
+                seen.set(lines.len());
                 lines.join("\n")
-            );
-            lines = self.changed.wait_timeout(lines, left).unwrap().0;
-        }
+            },
+            |deadline| {
+                let lines = self.lines.lock().unwrap();
+                let left = deadline.saturating_duration_since(Instant::now());
+                let _ = self
+                    .changed
+                    .wait_timeout_while(lines, left, |l| l.len() == seen.get())
+                    .unwrap();
+            },
+        )
     }
 
     pub fn contains(&self, needle: &str) -> bool {
@@ -159,14 +180,7 @@ impl Daemon {
 
     /// The port service `name` bound (from its `bound to` log line).
     pub fn port(&self, name: &str) -> u16 {
-        let line = self.log.wait_for(&format!("Service [{name}] (FD="));
-        let addr = line.rsplit(" bound to ").next().unwrap();
-        addr.rsplit(':')
-            .next()
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("no port in {line:?}"))
+        bound_port(&self.log.wait_for(&format!("Service [{name}] (FD=")))
     }
 
     /// Wait for the process to exit by itself; return its status code.
@@ -197,15 +211,56 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if std::thread::panicking() {
-            return;
-        }
-        let text = self.log.text();
-        assert!(
-            !text.contains("INTERNAL ERROR: panic") && !text.contains("panicked at"),
-            "the daemon panicked:\n{text}"
-        );
+        assert_no_panic(&self.log.text());
     }
+}
+
+/// The one log waiter, for a log on a pipe ([`Log`]) or in a file
+/// ([`procs::LogFile`]): until `n` lines of `read()` contain `needle`,
+/// `pause` (until the log may have grown, at most until the deadline it is
+/// given) and look again; the n-th such line. After `PATIENCE` the test
+/// fails with the whole log, which came from `source`.
+pub fn wait_for_line(
+    needle: &str,
+    n: usize,
+    source: &str,
+    mut read: impl FnMut() -> String,
+    mut pause: impl FnMut(Instant),
+) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = read();
+        if let Some(line) = text.lines().filter(|l| l.contains(needle)).nth(n - 1) {
+            return line.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {needle:?} (x{n}) in {source}:\n{text}"
+        );
+        pause(deadline);
+    }
+}
+
+/// The port of a `Service [NAME] (FD=N) bound to ADDR:PORT` line.
+pub fn bound_port(line: &str) -> u16 {
+    line.rsplit(':')
+        .next()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
+}
+
+/// When a test ends, its daemon's log must hold no panic (the default
+/// hook's `panicked at` on stderr, or rstunnel's `INTERNAL ERROR: panic`):
+/// no test input may panic the daemon. Not checked while the test itself
+/// is failing.
+pub fn assert_no_panic(log: &str) {
+    if std::thread::panicking() {
+        return;
+    }
+    assert!(
+        !log.contains("INTERNAL ERROR: panic") && !log.contains("panicked at"),
+        "the daemon panicked:\n{log}"
+    );
 }
 
 /// The header every test config starts with: foreground, info-level log to
@@ -280,9 +335,16 @@ pub fn free_port() -> u16 {
 
 /// Poll until something accepts on 127.0.0.1:port.
 pub fn wait_listening(port: u16) {
+    wait_until(&format!("something listening on port {port}"), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+}
+
+/// Wait (bounded) for `cond` to hold.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -17,12 +17,21 @@ pub fn listener() -> (TcpListener, u16) {
 
 /// Echo every byte back, per connection, until EOF; then half-close.
 pub fn echo_server() -> u16 {
+    tagged_echo(b"")
+}
+
+/// A backend that greets every connection with `tag` then echoes: the
+/// greeting tells a test which backend a connection reached.
+pub fn tagged_echo(tag: &'static [u8]) -> u16 {
     let (l, port) = listener();
     std::thread::spawn(move || {
         for conn in l.incoming().map_while(Result::ok) {
             std::thread::spawn(move || {
                 let mut conn = conn;
-                let mut buf = vec![0u8; 64 * 1024];
+                if conn.write_all(tag).is_err() {
+                    return;
+                }
+                let mut buf = [0u8; 16384];
                 loop {
                     match conn.read(&mut buf) {
                         Ok(0) | Err(_) => break,

@@ -1,9 +1,6 @@
 //! OCSP test material: a [`Pki`] with a delegated responder certificate,
 //! leaves whose AIA names the responder, and a running `openssl ocsp
 //! -index` responder answering for them (one good, one revoked).
-//!
-//! Include with `#[path = "common/ocsp_env.rs"] mod ocsp_env;` beside
-//! `mod common;` and `#[path = "common/tls_service.rs"] mod tls_service;`.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};

@@ -1,17 +1,79 @@
-//! A TLS client on OpenSSL's own client code (the `openssl` crate): which
-//! certificate it shows, which TLS version and kind of session it uses, and
-//! which session it offers, so tests can prove what a resumed session is
-//! allowed to reach.
+//! TLS clients on OpenSSL's own client code (the `openssl` crate): the
+//! blocking one-connection client most tests use ([`tls_connect`],
+//! [`tls_on`]: no verification, no SNI), and [`Client`], which controls
+//! which certificate it shows, which TLS version and kind of session it
+//! uses, and which session it offers, so tests can prove what a resumed
+//! session is allowed to reach. (The Python `ssl` client of
+//! [`exec`](super::exec) is another peer on purpose: a TLS stack nobody
+//! here wrote.)
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
 use openssl::ssl::{
-    SslContext, SslContextBuilder, SslFiletype, SslMethod, SslOptions, SslSession,
-    SslSessionCacheMode, SslVerifyMode, SslVersion,
+    HandshakeError, SslConnector, SslConnectorBuilder, SslContext, SslContextBuilder,
+    SslFiletype, SslMethod, SslOptions, SslSession, SslSessionCacheMode, SslStream,
+    SslVerifyMode, SslVersion,
 };
+
+use super::PATIENCE;
+
+/// A TLS client on the real OpenSSL that does not verify the server, to
+/// 127.0.0.1:`port`.
+pub fn tls_connect(port: u16) -> SslStream<TcpStream> {
+    tls_connect_with(port, |_| {}).expect("TLS handshake")
+}
+
+/// A TLS client to 127.0.0.1:`port` configured by `setup` (client
+/// certificate, CA…).
+pub fn tls_connect_with(
+    port: u16,
+    setup: impl FnOnce(&mut SslConnectorBuilder),
+) -> Result<SslStream<TcpStream>, HandshakeError<TcpStream>> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    tcp.set_write_timeout(Some(PATIENCE)).unwrap();
+    tls_on(tcp, setup)
+}
+
+/// The handshake of [`tls_connect_with`] on a stream already connected
+/// (one that carried a PROXY header first, or was queued before the daemon
+/// started): no verification, no SNI, no host name check.
+pub fn tls_on<S: Read + Write>(
+    stream: S,
+    setup: impl FnOnce(&mut SslConnectorBuilder),
+) -> Result<SslStream<S>, HandshakeError<S>> {
+    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    b.set_verify(SslVerifyMode::NONE);
+    setup(&mut b);
+    let connector = b.build();
+    let mut cfg = connector.configure().unwrap();
+    cfg.set_verify_hostname(false);
+    cfg.set_use_server_name_indication(false);
+    cfg.connect("localhost", stream)
+}
+
+/// Send `msg` and read back exactly as many bytes.
+pub fn echo(s: &mut SslStream<TcpStream>, msg: &[u8]) -> Vec<u8> {
+    s.write_all(msg).unwrap();
+    read_n(s, msg.len())
+}
+
+pub fn read_n(s: &mut impl Read, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    s.read_exact(&mut buf).unwrap();
+    buf
+}
+
+/// Close the TLS session cleanly (close_notify both ways, then FIN).
+pub fn close(mut s: SslStream<TcpStream>) {
+    let _ = s.shutdown();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let _ = s.get_ref().shutdown(Shutdown::Both);
+}
 
 /// The kind of session a client negotiates (and so resumes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,9 +2,8 @@
 //! `localhost` / 127.0.0.1, plus a second name for SNI), client
 //! certificates (trusted, revoked, self-signed), and a CRL revoking one.
 //!
-//! Self-contained (only the `openssl` crate): include it from any test with
-//! `#[path = "common/tls_pki.rs"] mod tls_pki;` and call
-//! [`make_pki`] with a temporary directory. Files are PEM; `*_combined`
+//! Self-contained (only the `openssl` crate): call [`make_pki`] with a
+//! temporary directory. Files are PEM; `*_combined`
 //! holds certificate then key, as stunnel's `cert =` accepts.
 #![allow(dead_code)]
 

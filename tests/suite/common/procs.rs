@@ -1,25 +1,21 @@
-//! Helpers for the daemon-behaviour tests (daemon_*, signals_*, reload_*,
-//! log_parity): processes whose log goes to an `output` file (so the same
-//! reader works for foreground, daemonized, chrooted and inetd runs), a
-//! blocking TLS client on the real OpenSSL, and tagged backends that say
-//! which of them a connection reached.
+//! Daemons as processes we know by pid, for the daemon-behaviour tests
+//! (daemon_*, signals_*, reload_*, lifecycle, log_parity…): their log goes
+//! to an `output` file, read by [`LogFile`], so that the same reader works
+//! for foreground, daemonized, chrooted and inetd runs; a daemonized one is
+//! found through its pid file ([`Proc::adopted`]) and is not our child.
+//! This is why it stays apart from [`Daemon`](super::Daemon), which starts
+//! its child in the foreground and reads its stderr. Both wait for lines
+//! with the same waiter ([`super::wait_for_line`]).
 //!
-//! Include after `mod common;` with
-//! `#[path = "daemon_support/mod.rs"] mod support;`. Every wait is bounded
-//! by `common::PATIENCE`; processes are killed by their own pid on drop.
+//! Every wait is bounded by `PATIENCE`; processes are killed by their own
+//! pid on drop.
 
-#![allow(dead_code)]
-
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode};
-
-use crate::common::{Impl, PATIENCE};
+use super::{wait_until, Impl, PATIENCE};
 
 /// A log file written by a daemon, read by polling (bounded). When the
 /// test ends, the log must hold no panic (rstunnel logs each one as
@@ -28,14 +24,7 @@ pub struct LogFile(pub PathBuf);
 
 impl Drop for LogFile {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            return;
-        }
-        let text = self.text();
-        assert!(
-            !text.contains("INTERNAL ERROR: panic"),
-            "the daemon panicked:\n{text}"
-        );
+        super::assert_no_panic(&self.text());
     }
 }
 
@@ -46,19 +35,13 @@ impl LogFile {
 
     /// Wait until `n` lines contain `needle`; return the n-th.
     pub fn wait_for_nth(&self, needle: &str, n: usize) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let text = self.text();
-            if let Some(line) = text.lines().filter(|l| l.contains(needle)).nth(n - 1) {
-                return line.to_string();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {needle:?} (x{n}) in {}:\n{text}",
-                self.0.display()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        super::wait_for_line(
+            needle,
+            n,
+            &self.0.display().to_string(),
+            || self.text(),
+            |_| std::thread::sleep(Duration::from_millis(20)),
+        )
     }
 
     pub fn wait_for(&self, needle: &str) -> String {
@@ -71,11 +54,7 @@ impl LogFile {
 
     /// The port service `name` bound, from its `bound to` line.
     pub fn port(&self, name: &str) -> u16 {
-        let line = self.wait_for(&format!("Service [{name}] (FD="));
-        line.rsplit(':')
-            .next()
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"))
+        super::bound_port(&self.wait_for(&format!("Service [{name}] (FD=")))
     }
 }
 
@@ -134,11 +113,8 @@ impl Proc {
 
     /// Wait until the process is gone (any parent).
     pub fn wait_gone(&mut self) {
-        let deadline = Instant::now() + PATIENCE;
-        while self.alive() {
-            assert!(Instant::now() < deadline, "process {} still runs", self.pid);
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let what = format!("process {} to end", self.pid);
+        wait_until(&what, || !self.alive());
     }
 
     /// A `Name:\tvalue` line of /proc/PID/status, e.g. `Uid`.
@@ -191,88 +167,6 @@ pub fn spawn(imp: Impl, conf_path: &Path, dir: &Path, ignore_sigint: bool) -> Pr
         }
     }
     Proc::from_child(cmd.spawn().expect("start daemon"))
-}
-
-/// A TLS client on the real OpenSSL that does not verify the server.
-pub fn tls_connect(port: u16) -> SslStream<TcpStream> {
-    tls_connect_with(port, |_| {}).expect("TLS handshake")
-}
-
-/// A TLS client configured by `setup` (client certificate, CA…).
-pub fn tls_connect_with(
-    port: u16,
-    setup: impl FnOnce(&mut openssl::ssl::SslConnectorBuilder),
-) -> Result<SslStream<TcpStream>, openssl::ssl::HandshakeError<TcpStream>> {
-    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
-    b.set_verify(SslVerifyMode::NONE);
-    setup(&mut b);
-    let connector = b.build();
-    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
-    tcp.set_write_timeout(Some(PATIENCE)).unwrap();
-    let mut cfg = connector.configure().unwrap();
-    cfg.set_verify_hostname(false);
-    cfg.set_use_server_name_indication(false);
-    cfg.connect("localhost", tcp)
-}
-
-/// Send `msg` and read back exactly as many bytes.
-pub fn echo(s: &mut SslStream<TcpStream>, msg: &[u8]) -> Vec<u8> {
-    s.write_all(msg).unwrap();
-    read_n(s, msg.len())
-}
-
-pub fn read_n(s: &mut impl Read, n: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; n];
-    s.read_exact(&mut buf).unwrap();
-    buf
-}
-
-/// Close the TLS session cleanly (close_notify both ways, then FIN).
-pub fn close(mut s: SslStream<TcpStream>) {
-    let _ = s.shutdown();
-    let mut rest = Vec::new();
-    let _ = s.read_to_end(&mut rest);
-    let _ = s.get_ref().shutdown(Shutdown::Both);
-}
-
-/// A backend that greets every connection with `tag` then echoes: the
-/// greeting tells a test which backend a connection reached.
-pub fn tagged_echo(tag: &'static [u8]) -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in l.incoming().map_while(Result::ok) {
-            std::thread::spawn(move || {
-                let mut conn = conn;
-                if conn.write_all(tag).is_err() {
-                    return;
-                }
-                let mut buf = [0u8; 16384];
-                loop {
-                    match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if conn.write_all(&buf[..n]).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-                let _ = conn.shutdown(Shutdown::Write);
-            });
-        }
-    });
-    port
-}
-
-/// Wait (bounded) for `cond` to hold.
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The TCP ports process `pid` listens on (from its socket inodes and

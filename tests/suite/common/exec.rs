@@ -1,9 +1,10 @@
 //! Helpers shared by the exec, ident and transparent tests: a Python `ssl`
-//! client (a real TLS peer), a network namespace for tests that need fixed
-//! ports or addresses (ident's port 113, iptables rules), and the pid of a
-//! `Local mode child started (PID=N)` line.
-
-#![allow(dead_code)]
+//! client (a real TLS peer nobody here wrote, kept beside the OpenSSL
+//! clients of [`tls_client`](super::tls_client) on purpose; it reports its
+//! own local port before it connects, which the transparent and ident
+//! tests need), a network namespace for tests that need fixed ports or
+//! addresses (ident's port 113, iptables rules), and the pid of a `Local
+//! mode child started (PID=N)` line.
 
 use std::io::Write;
 use std::path::Path;
@@ -20,7 +21,7 @@ pub struct TlsRun {
 /// Connect with Python `ssl` to `host:port` (no verification), optionally
 /// with a client certificate, send `data`, then read `expect` bytes if
 /// given, else until the server closes. `source` binds the client socket.
-pub fn tls_client(
+pub fn py_tls_client(
     host: &str,
     port: u16,
     data: &[u8],
@@ -28,12 +29,12 @@ pub fn tls_client(
     cert: Option<&Path>,
     source: Option<&str>,
 ) -> TlsRun {
-    tls_client_in(None, host, port, data, expect, cert, source)
+    py_tls_client_in(None, host, port, data, expect, cert, source)
 }
 
-/// [`tls_client`] run inside the named network namespace `netns`
+/// [`py_tls_client`] run inside the named network namespace `netns`
 /// (`ip netns exec`), or in the caller's when `None`.
-pub fn tls_client_in(
+pub fn py_tls_client_in(
     netns: Option<&str>,
     host: &str,
     port: u16,
@@ -134,12 +135,7 @@ pub fn reaped(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         // Field 3 is the state; `Z` = zombie (exited, not waited for).
-        Ok(stat) => {
-            stat.rsplit(')')
-                .next()
-                .and_then(|rest| rest.split_whitespace().next())
-                != Some("Z")
-        }
+        Ok(stat) => super::procs::stat_field(&stat, 3).as_deref() != Some("Z"),
     }
 }
 
