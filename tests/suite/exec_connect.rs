@@ -15,16 +15,10 @@ use common::{header, p, Daemon, Impl, PATIENCE};
 
 /// A plain TCP backend sending every line it receives to the channel.
 fn line_collector() -> (u16, mpsc::Receiver<String>) {
-    let (l, port) = common::net::listener();
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for conn in l.incoming().map_while(Result::ok) {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(conn).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
+    let port = common::net::serve_each(common::net::listener(), move |conn| {
+        for line in BufReader::new(conn).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
         }
     });
     (port, rx)

@@ -15,6 +15,21 @@ pub fn listener() -> (TcpListener, u16) {
     (l, port)
 }
 
+/// Serve every connection of `listener` with `handle`, each on a thread of
+/// its own, for as long as the test process lives; the listener's port.
+pub fn serve_each(
+    (l, port): (TcpListener, u16),
+    handle: impl Fn(TcpStream) + Clone + Send + 'static,
+) -> u16 {
+    std::thread::spawn(move || {
+        for conn in l.incoming().map_while(Result::ok) {
+            let handle = handle.clone();
+            std::thread::spawn(move || handle(conn));
+        }
+    });
+    port
+}
+
 /// Echo every byte back, per connection, until EOF; then half-close.
 pub fn echo_server() -> u16 {
     tagged_echo(b"")
@@ -23,30 +38,23 @@ pub fn echo_server() -> u16 {
 /// A backend that greets every connection with `tag` then echoes: the
 /// greeting tells a test which backend a connection reached.
 pub fn tagged_echo(tag: &'static [u8]) -> u16 {
-    let (l, port) = listener();
-    std::thread::spawn(move || {
-        for conn in l.incoming().map_while(Result::ok) {
-            std::thread::spawn(move || {
-                let mut conn = conn;
-                if conn.write_all(tag).is_err() {
-                    return;
-                }
-                let mut buf = [0u8; 16384];
-                loop {
-                    match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if conn.write_all(&buf[..n]).is_err() {
-                                return;
-                            }
-                        }
+    serve_each(listener(), move |mut conn| {
+        if conn.write_all(tag).is_err() {
+            return;
+        }
+        let mut buf = [0u8; 16384];
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if conn.write_all(&buf[..n]).is_err() {
+                        return;
                     }
                 }
-                let _ = conn.shutdown(Shutdown::Write);
-            });
+            }
         }
-    });
-    port
+        let _ = conn.shutdown(Shutdown::Write);
+    })
 }
 
 /// A backend on `addr` that answers every connection with `reply`, then
@@ -55,18 +63,13 @@ pub fn tagged_echo(tag: &'static [u8]) -> u16 {
 pub fn answering_server(addr: &str, reply: &'static [u8]) -> u16 {
     let l = TcpListener::bind((addr, 0)).unwrap();
     let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut conn in l.incoming().map_while(Result::ok) {
-            std::thread::spawn(move || {
-                let _ = conn.set_read_timeout(Some(PATIENCE));
-                let _ = conn.write_all(reply);
-                let _ = conn.shutdown(Shutdown::Write);
-                let mut sink = [0u8; 1024];
-                while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
-            });
-        }
-    });
-    port
+    serve_each((l, port), move |mut conn| {
+        let _ = conn.set_read_timeout(Some(PATIENCE));
+        let _ = conn.write_all(reply);
+        let _ = conn.shutdown(Shutdown::Write);
+        let mut sink = [0u8; 1024];
+        while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
+    })
 }
 
 /// Connect to 127.0.0.1:port with the test's patience as read timeout.
@@ -103,28 +106,21 @@ pub fn send_then_half_close(mut s: TcpStream, data: Vec<u8>) -> JoinHandle<()> {
 /// A backend that answers every connection with a fixed HTTP response and
 /// records each request head it got.
 pub fn http_backend(body: &'static str) -> u16 {
-    let (l, port) = listener();
-    std::thread::spawn(move || {
-        for conn in l.incoming().map_while(Result::ok) {
-            std::thread::spawn(move || {
-                let mut conn = conn;
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match conn.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
-                }
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = conn.write_all(reply.as_bytes());
-            });
+    serve_each(listener(), move |mut conn| {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match conn.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return,
+            }
         }
-    });
-    port
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = conn.write_all(reply.as_bytes());
+    })
 }
 
 /// `GET path` over HTTP/1.0 on 127.0.0.1:port: (status, body).
