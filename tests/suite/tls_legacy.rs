@@ -29,44 +29,14 @@ const LIMIT: Duration = Duration::from_secs(15);
 
 /// A TLS 1.0 / AES128-SHA s_client (with a permissive config of its own).
 async fn legacy_client(ctx: &TlsContext, id: &str, permissive: &std::path::Path) -> bool {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = format!("127.0.0.1:{}", l.local_addr().expect("addr").port());
-    let child = Command::new("openssl")
-        .args([
-            "s_client",
-            "-connect",
-            &addr,
-            "-quiet",
-            "-tls1",
-            "-cipher",
-            "AES128-SHA:@SECLEVEL=0",
-        ])
-        .env("OPENSSL_CONF", permissive)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn s_client");
-    let mut peer = Peer(child);
-    let mut stdin = peer.0.stdin.take().expect("stdin");
-    let _ = stdin.write_all(b"hi\n");
-    let (tcp, _) = timeout(LIMIT, l.accept())
-        .await
-        .expect("in time")
-        .expect("accept");
-    let result = logged(id, timeout(LIMIT, ctx.accept(tcp)))
-        .await
-        .expect("in time");
+    let args = ["-quiet", "-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0"];
+    let (peer, result) = accept_s_client(ctx, id, &args, |cmd| {
+        cmd.env("OPENSSL_CONF", permissive);
+    })
+    .await;
     let ok = match result {
         Ok(mut tls) => {
-            let mut line = String::new();
-            let mut r = BufReader::new(&mut tls);
-            timeout(LIMIT, r.read_line(&mut line))
-                .await
-                .expect("in time")
-                .expect("read");
-            tls.write_all(b"ok\n").await.expect("write");
-            let _ = tls.shutdown().await;
+            answer_line(&mut tls).await;
             true
         }
         Err(e) => {
@@ -74,7 +44,6 @@ async fn legacy_client(ctx: &TlsContext, id: &str, permissive: &std::path::Path)
             false
         }
     };
-    drop(stdin);
     let _ = peer.finish(LIMIT);
     ok
 }

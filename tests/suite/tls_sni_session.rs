@@ -21,30 +21,10 @@ const LIMIT: Duration = Duration::from_secs(15);
 /// Accept one `s_client` run with `args`; on success exchange a line and
 /// return the selected service. Also returns s_client's stdout+stderr.
 async fn serve_with(ctx: &TlsContext, id: &str, args: &[&str]) -> (Option<usize>, String) {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = format!("127.0.0.1:{}", l.local_addr().expect("addr").port());
-    let mut all = vec!["s_client", "-connect", &addr];
-    all.extend_from_slice(args);
-    let mut peer = spawn("openssl", &all);
-    let mut stdin = peer.0.stdin.take().expect("stdin");
-    let _ = stdin.write_all(b"hi\n");
-    let Ok(Ok((tcp, _))) = timeout(LIMIT, l.accept()).await else {
-        let (_, out, err) = peer.finish(LIMIT);
-        panic!("{id}: s_client did not connect: {out}{err}");
-    };
-    let result = logged(id, timeout(LIMIT, ctx.accept(tcp)))
-        .await
-        .expect("in time");
+    let (peer, result) = accept_s_client(ctx, id, args, |_| {}).await;
     let selected = match result {
         Ok(mut tls) => {
-            let mut line = String::new();
-            let mut r = BufReader::new(&mut tls);
-            timeout(LIMIT, r.read_line(&mut line))
-                .await
-                .expect("in time")
-                .expect("read");
-            tls.write_all(b"ok\n").await.expect("write");
-            let _ = tls.shutdown().await;
+            answer_line(&mut tls).await;
             tls.selected_service()
         }
         Err(e) => {
@@ -52,7 +32,6 @@ async fn serve_with(ctx: &TlsContext, id: &str, args: &[&str]) -> (Option<usize>
             None
         }
     };
-    drop(stdin);
     let (_, out, err) = peer.finish(LIMIT);
     (selected, format!("{out}{err}"))
 }

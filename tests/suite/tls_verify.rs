@@ -27,46 +27,21 @@ struct Outcome {
 /// Accept one `s_client` connection (with `cert` as client certificate if
 /// given) and exchange a line when the handshake succeeds.
 async fn serve_once(ctx: &TlsContext, id: &str, cert: Option<&std::path::Path>) -> Outcome {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = format!("127.0.0.1:{}", l.local_addr().expect("addr").port());
-    let mut args = vec![
-        "s_client".to_string(),
-        "-connect".into(),
-        addr,
-        "-quiet".into(),
-    ];
-    if let Some(c) = cert {
-        args.extend(["-cert".into(), c.display().to_string()]);
+    let cert = cert.map(|c| c.display().to_string());
+    let mut args = vec!["-quiet"];
+    if let Some(c) = &cert {
+        args.extend(["-cert", c]);
     }
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut peer = spawn("openssl", &refs);
-    let mut stdin = peer.0.stdin.take().expect("stdin");
-    let _ = stdin.write_all(b"hi\n");
-    let (tcp, _) = timeout(LIMIT, l.accept())
-        .await
-        .expect("in time")
-        .expect("accept");
-    let result = logged(id, timeout(LIMIT, ctx.accept(tcp)))
-        .await
-        .expect("in time");
+    let (peer, result) = accept_s_client(ctx, id, &args, |_| {}).await;
     let result = match result {
         Ok(mut tls) => {
             let auth = tls.authenticated();
             let subject = tls.peer_subject();
-            let mut line = String::new();
-            let mut r = BufReader::new(&mut tls);
-            timeout(LIMIT, r.read_line(&mut line))
-                .await
-                .expect("in time")
-                .expect("read");
-            assert_eq!(line, "hi\n");
-            tls.write_all(b"ok\n").await.expect("write");
-            let _ = tls.shutdown().await;
+            assert_eq!(answer_line(&mut tls).await, "hi\n");
             Ok((auth, subject))
         }
         Err(e) => Err(e),
     };
-    drop(stdin);
     let _ = peer.finish(LIMIT);
     Outcome { result }
 }

@@ -4,10 +4,15 @@
 //! peers.
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use rstunnel::tls::{TlsContext, TlsError, TlsStream};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
 
 use rstunnel::config::model::{
     Failover, LogId, Service, SocketOptions, Timeouts, TlsSettings, Transparent, VerifyFlags,
@@ -126,8 +131,10 @@ impl Drop for Peer {
 }
 
 impl Peer {
-    /// Wait (bounded) for exit and return (success, stdout, stderr).
+    /// Close its stdin, wait (bounded) for exit and return (success,
+    /// stdout, stderr).
     pub fn finish(mut self, limit: Duration) -> (bool, String, String) {
+        drop(self.0.stdin.take());
         let deadline = std::time::Instant::now() + limit;
         let status = loop {
             match self.0.try_wait() {
@@ -200,4 +207,53 @@ pub fn s_server(args: &[&str]) -> (Peer, u16) {
         .flatten()
         .expect("s_server printed its port");
     (peer, port)
+}
+
+/// How long one step with an in-process TLS context may take.
+const STEP: Duration = Duration::from_secs(15);
+
+/// `openssl s_client -connect ADDR ARGS…` (its command adjusted by
+/// `adjust`, e.g. an environment variable) against `ctx` on a fresh
+/// listener, with `hi\n` on its stdin: the client's process (its stdin
+/// still open, so it waits for our answer) and `ctx`'s handshake, logged
+/// under `id`.
+pub async fn accept_s_client(
+    ctx: &TlsContext,
+    id: &str,
+    args: &[&str],
+    adjust: impl FnOnce(&mut Command),
+) -> (Peer, Result<TlsStream<TcpStream>, TlsError>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = format!("127.0.0.1:{}", l.local_addr().expect("addr").port());
+    let mut cmd = Command::new("openssl");
+    cmd.args(["s_client", "-connect", &addr])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    adjust(&mut cmd);
+    let mut peer = Peer(cmd.spawn().expect("spawn s_client"));
+    let _ = peer.0.stdin.as_mut().expect("stdin").write_all(b"hi\n");
+    let Ok(Ok((tcp, _))) = timeout(STEP, l.accept()).await else {
+        let (_, out, err) = peer.finish(STEP);
+        panic!("{id}: s_client did not connect: {out}{err}");
+    };
+    let result = logged(id, timeout(STEP, ctx.accept(tcp)))
+        .await
+        .expect("handshake in time");
+    (peer, result)
+}
+
+/// Read the client's line, answer `ok\n`, close the session: what the
+/// client sent.
+pub async fn answer_line(tls: &mut TlsStream<TcpStream>) -> String {
+    let mut line = String::new();
+    let mut r = BufReader::new(&mut *tls);
+    timeout(STEP, r.read_line(&mut line))
+        .await
+        .expect("read in time")
+        .expect("read");
+    tls.write_all(b"ok\n").await.expect("write");
+    let _ = tls.shutdown().await;
+    line
 }
