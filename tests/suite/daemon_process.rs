@@ -12,11 +12,11 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+use common::net::tagged_echo;
+use common::tls_client::{echo, tls_connect};
 use common::tls_pki::make_pki;
 use common::{p, Impl};
 use procs::{LogFile, Proc};
-use common::tls_client::{echo, tls_connect};
-use common::net::tagged_echo;
 
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()

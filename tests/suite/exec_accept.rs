@@ -11,7 +11,7 @@ use crate::common::exec;
 use common::net::payload;
 use common::tls_pki::make_pki;
 use common::{header, p, Daemon, Impl};
-use exec::{child_pid, reaped, py_tls_client};
+use exec::{child_pid, py_tls_client, reaped};
 
 fn exec_service(imp: Impl, cert: &std::path::Path, exec: &str) -> Daemon {
     Daemon::start(

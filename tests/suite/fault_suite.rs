@@ -191,7 +191,8 @@ fn plain_then_rst(port: u16) {
 /// The legitimate client: greeting, one echo, clean close. `Err` says what
 /// failed instead of panicking, so the caller can name the round.
 fn legit_exchange(port: u16) -> Result<(), String> {
-    let mut s = common::tls_client::tls_connect_with(port, |_| {}).map_err(|e| format!("handshake: {e}"))?;
+    let mut s = common::tls_client::tls_connect_with(port, |_| {})
+        .map_err(|e| format!("handshake: {e}"))?;
     let mut greeting = [0u8; 2];
     s.read_exact(&mut greeting)
         .map_err(|e| format!("greeting: {e}"))?;
@@ -431,7 +432,10 @@ fn endless_smtp_continuation_lines_end_at_the_line_limit() {
     ));
     let mut client = common::net::connect(log.port("smtp-out"));
     // The greeting is relayed to the plain client before EHLO.
-    assert_eq!(common::tls_client::read_n(&mut client, 19), b"220 hostile ESMTP\r\n");
+    assert_eq!(
+        common::tls_client::read_n(&mut client, 19),
+        b"220 hostile ESMTP\r\n"
+    );
     wait_closed(&mut client);
     let sent = server.join().unwrap();
     log.wait_for("fd_getline: Negotiation too long: more than 256 lines");

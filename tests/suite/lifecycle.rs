@@ -176,8 +176,7 @@ fn socket_activation_and_systemd_notifications() {
     // The connection queued before rstunnel existed is served.
     let tcp = first.unwrap();
     tcp.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut s =
-        common::tls_client::tls_on(tcp, |_| {}).expect("handshake on the passed socket");
+    let mut s = common::tls_client::tls_on(tcp, |_| {}).expect("handshake on the passed socket");
     assert_eq!(common::tls_client::echo(&mut s, b"hi"), b"E:");
     assert_eq!(common::tls_client::read_n(&mut s, 2), b"hi");
 
@@ -295,7 +294,10 @@ fn fifty_reloads_under_continuous_connections_refuse_none() {
     const RELOADS: usize = 50;
     let dir = tempfile::tempdir().unwrap();
     let pki = make_pki(dir.path());
-    let (a, b) = (common::net::tagged_echo(b"A:"), common::net::tagged_echo(b"B:"));
+    let (a, b) = (
+        common::net::tagged_echo(b"A:"),
+        common::net::tagged_echo(b"B:"),
+    );
     let (port, second) = (free_port(), free_port());
     let cert = p(&pki.combined);
     let configs = [
@@ -390,7 +392,10 @@ fn cert_reload_picks_up_a_renewed_certificate_and_keeps_it_over_a_broken_one() {
     replace_file(&live, &std::fs::read(&pki.ecdsa_combined).unwrap());
     log.wait_for("Certificate files changed: TLS contexts rebuilt");
     assert_eq!(served_serial(port), new_serial);
-    assert_eq!(common::tls_client::echo(&mut before, b"still here"), b"still here");
+    assert_eq!(
+        common::tls_client::echo(&mut before, b"still here"),
+        b"still here"
+    );
 
     let whole = std::fs::read(&pki.combined).unwrap();
     replace_file(&live, &whole[..whole.len() / 3]);

@@ -19,10 +19,10 @@ use crate::common::procs;
 use std::io::Write;
 use std::path::Path;
 
+use common::net::tagged_echo;
 use common::tls_pki::{make_pki, Pki};
 use common::{p, Impl};
 use procs::LogFile;
-use common::net::tagged_echo;
 
 /// What the client does in a scenario.
 #[derive(Clone, Copy, Debug)]

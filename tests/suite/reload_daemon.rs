@@ -9,11 +9,11 @@ use crate::common::procs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use common::net::tagged_echo;
+use common::tls_client::{echo, read_n, tls_connect};
 use common::tls_pki::make_pki;
 use common::{p, Impl};
 use procs::{LogFile, Proc};
-use common::tls_client::{echo, read_n, tls_connect};
-use common::net::tagged_echo;
 
 /// The configuration text: global part, then `sections`.
 fn conf(log: &Path, cert: &Path, global: &str, sections: &str) -> String {

@@ -8,11 +8,11 @@ use crate::common::procs;
 
 use std::path::Path;
 
+use common::net::tagged_echo;
+use common::tls_client::{echo, tls_connect};
 use common::tls_pki::make_pki;
 use common::{p, Impl};
 use procs::{LogFile, Proc};
-use common::tls_client::{echo, tls_connect};
-use common::net::tagged_echo;
 
 /// A foreground rstunnel with service [sig] logging to `dir/sig.log`.
 fn start(dir: &Path, ignore_sigint: bool) -> (Proc, LogFile) {

@@ -20,9 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::ticket_keys::{
-    key, name, s_client_session, write_atomically, write_keys,
-};
+use common::ticket_keys::{key, name, s_client_session, write_atomically, write_keys};
 use common::tls_pki::make_pki;
 use common::{header, p, Daemon, Impl, PATIENCE};
 

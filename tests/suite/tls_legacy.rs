@@ -13,15 +13,10 @@ use crate::common;
 use crate::common::tls_pki;
 use crate::common::tls_service;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rstunnel::config::model::TlsVersion;
 use rstunnel::tls::{build, Loading, TlsContext};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
-use tokio::time::timeout;
 
 use tls_service::*;
 

@@ -5,14 +5,10 @@
 use crate::common::tls_pki;
 use crate::common::tls_service;
 
-use std::io::Write;
 use std::time::Duration;
 
 use rstunnel::config::model::SniRoute;
 use rstunnel::tls::{build, build_all, Loading, TlsContext};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
-use tokio::time::timeout;
 
 use tls_service::*;
 

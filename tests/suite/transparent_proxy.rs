@@ -13,7 +13,7 @@ use std::sync::mpsc;
 
 use common::tls_pki::make_pki;
 use common::{header, p, Daemon, Impl, PATIENCE};
-use exec::{private_netns, sh, py_tls_client, py_tls_client_in, NamedNetns};
+use exec::{private_netns, py_tls_client, py_tls_client_in, sh, NamedNetns};
 
 /// A backend on `addr` that reports each client's address and echoes.
 fn echo_reporting(addr: &str) -> (u16, mpsc::Receiver<std::net::SocketAddr>) {

@@ -8,12 +8,12 @@ use crate::common::procs;
 
 use std::path::{Path, PathBuf};
 
+use common::net::tagged_echo;
+use common::tls_client::{echo, read_n, tls_connect};
 use common::tls_pki::make_pki;
+use common::wait_until;
 use common::{p, Impl};
 use procs::{LogFile, Proc};
-use common::tls_client::{echo, read_n, tls_connect};
-use common::net::tagged_echo;
-use common::wait_until;
 
 /// A foreground supervisor of `workers` processes for service [w], its log
 /// and pid file.

@@ -464,7 +464,13 @@ pub fn run_cmd_input(cmd: &mut Command, input: &[u8], limit: Duration) -> (bool,
 pub fn run_test_in_child(name: &str, env: &[(&str, &std::ffi::OsStr)]) {
     let exe = std::env::current_exe().expect("the test binary");
     let mut cmd = Command::new(exe);
-    cmd.args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"]);
+    cmd.args([
+        name,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
     for (key, value) in env {
         cmd.env(key, value);
     }

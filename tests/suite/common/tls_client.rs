@@ -13,9 +13,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use openssl::ssl::{
-    HandshakeError, SslConnector, SslConnectorBuilder, SslContext, SslContextBuilder,
-    SslFiletype, SslMethod, SslOptions, SslSession, SslSessionCacheMode, SslStream,
-    SslVerifyMode, SslVersion,
+    HandshakeError, SslConnector, SslConnectorBuilder, SslContext, SslContextBuilder, SslFiletype,
+    SslMethod, SslOptions, SslSession, SslSessionCacheMode, SslStream, SslVerifyMode, SslVersion,
 };
 
 use super::PATIENCE;

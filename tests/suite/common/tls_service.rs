@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
