@@ -8,7 +8,9 @@ use crate::common::tls_service;
 use std::io::Write;
 use std::time::Duration;
 
-use rstunnel::tls::{build, Loading};
+use std::path::Path;
+
+use rstunnel::tls::{build, Loading, TlsContext, TlsStream};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
@@ -122,6 +124,29 @@ elif mode == "wait-notify":
     plain.close()
 "#;
 
+/// [`PY_CLIENT`] in `mode` on `l`'s port, trusting `ca`: the client's
+/// process and `ctx`'s handshake with it, logged under `id`.
+async fn accept_python(
+    ctx: &TlsContext,
+    l: &TcpListener,
+    ca: &Path,
+    mode: &str,
+    id: &str,
+) -> (Peer, TlsStream<TcpStream>) {
+    let port = l.local_addr().expect("addr").port().to_string();
+    let ca = ca.display().to_string();
+    let peer = python(PY_CLIENT, &[&port, &ca, mode]);
+    let (tcp, _) = timeout(LIMIT, l.accept())
+        .await
+        .expect("in time")
+        .expect("accept");
+    let tls = logged(id, timeout(LIMIT, ctx.accept(tcp)))
+        .await
+        .expect("in time")
+        .expect("handshake");
+    (peer, tls)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecdsa_server_with_python_client_and_eof_without_close_notify() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -130,17 +155,8 @@ async fn ecdsa_server_with_python_client_and_eof_without_close_notify() {
     svc.tls.cert = Some(pki.ecdsa_cert.clone());
     svc.tls.key = Some(pki.ecdsa_key.clone());
     let ctx = build(&svc, Loading::Files).expect("build");
-    let (l, port) = listener().await;
-    let ca = pki.ca.display().to_string();
-    let peer = python(PY_CLIENT, &[&port.to_string(), &ca, "abrupt"]);
-    let (tcp, _) = timeout(LIMIT, l.accept())
-        .await
-        .expect("in time")
-        .expect("accept");
-    let mut tls = logged("ecdsa-1", timeout(LIMIT, ctx.accept(tcp)))
-        .await
-        .expect("in time")
-        .expect("handshake");
+    let (l, _) = listener().await;
+    let (peer, mut tls) = accept_python(&ctx, &l, &pki.ca, "abrupt", "ecdsa-1").await;
     let mut buf = [0u8; 5];
     tls.read_exact(&mut buf).await.expect("read ping");
     assert_eq!(&buf, b"ping\n");
@@ -171,17 +187,8 @@ async fn close_notify_is_reported_and_shutdown_keeps_tcp_open() {
     let ctx = build(&svc, Loading::Files).expect("build");
 
     // 1. The client sends close_notify, then raw bytes on the same socket.
-    let (l, port) = listener().await;
-    let ca = pki.ca.display().to_string();
-    let peer = python(PY_CLIENT, &[&port.to_string(), &ca, "notify"]);
-    let (tcp, _) = timeout(LIMIT, l.accept())
-        .await
-        .expect("in time")
-        .expect("accept");
-    let mut tls = timeout(LIMIT, ctx.accept(tcp))
-        .await
-        .expect("in time")
-        .expect("handshake");
+    let (l, _) = listener().await;
+    let (peer, mut tls) = accept_python(&ctx, &l, &pki.ca, "notify", "notify-1").await;
     let mut buf = [0u8; 5];
     tls.read_exact(&mut buf).await.expect("read ping");
     tls.write_all(b"pong\n").await.expect("write");
@@ -204,15 +211,7 @@ async fn close_notify_is_reported_and_shutdown_keeps_tcp_open() {
     assert!(ok, "{err}");
 
     // 2. We send close_notify; the TCP socket still carries bytes after it.
-    let peer = python(PY_CLIENT, &[&port.to_string(), &ca, "wait-notify"]);
-    let (tcp, _) = timeout(LIMIT, l.accept())
-        .await
-        .expect("in time")
-        .expect("accept");
-    let mut tls = timeout(LIMIT, ctx.accept(tcp))
-        .await
-        .expect("in time")
-        .expect("handshake");
+    let (peer, mut tls) = accept_python(&ctx, &l, &pki.ca, "wait-notify", "wait-notify-1").await;
     tls.read_exact(&mut buf).await.expect("read ping");
     tls.write_all(b"pong\n").await.expect("write");
     tls.shutdown().await.expect("close_notify");
