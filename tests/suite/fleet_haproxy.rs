@@ -24,11 +24,12 @@
 //!    connections on those lose no byte.
 
 use crate::common;
+use crate::common::peers;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -41,50 +42,6 @@ use common::{header, p, Daemon, Impl, PATIENCE};
 
 /// The original clients' address: nobody else in the test uses it.
 const CLIENT: &str = "127.0.0.2";
-
-/// A peer process (nginx, HAProxy) with its output in a file; killed on drop.
-struct Peer {
-    child: Child,
-    out: PathBuf,
-}
-
-impl Peer {
-    fn start(mut cmd: Command, out: PathBuf) -> Peer {
-        let file = std::fs::File::create(&out).unwrap();
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
-        Peer { child, out }
-    }
-
-    fn text(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    /// Wait until the output has a line containing `needle`.
-    fn wait_for(&self, needle: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        while !self.text().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {needle:?} in {}:\n{}",
-                self.out.display(),
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `bin` must be installed: a missing peer fails the test.
 fn require(bin: &str) -> bool {
@@ -105,7 +62,7 @@ fn require(bin: &str) -> bool {
 
 /// nginx in the foreground, unprivileged paths in `dir`, answering every
 /// request with the client address the PROXY line named, and logging it.
-fn nginx(dir: &Path) -> (Peer, u16) {
+fn nginx(dir: &Path) -> (peers::Daemon, u16) {
     let port = common::free_port();
     let d = dir.display();
     let conf = format!(
@@ -120,7 +77,7 @@ fn nginx(dir: &Path) -> (Peer, u16) {
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
     let mut cmd = Command::new("nginx");
     cmd.arg("-p").arg(dir).arg("-c").arg(dir.join("nginx.conf"));
-    let peer = Peer::start(cmd, dir.join("nginx.out"));
+    let peer = peers::Daemon::spawn("nginx", cmd, dir);
     common::wait_listening(port);
     (peer, port)
 }
@@ -175,7 +132,7 @@ fn node(dir: &Path, i: usize, cert: &Path, nginx: u16, echo: u16) -> Node {
 /// HAProxy: `web` and `echo` frontends, round-robin over the nodes with
 /// send-proxy-v2, fast HTTP checks of each node's `/healthz`, and a failed
 /// connect retried on another node (`option redispatch`).
-fn haproxy(dir: &Path, nodes: &[Node]) -> (Peer, u16, u16) {
+fn haproxy(dir: &Path, nodes: &[Node]) -> (peers::Daemon, u16, u16) {
     let (web, echo) = (common::free_port(), common::free_port());
     let mut cfg = String::from(
         "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n\
@@ -198,7 +155,7 @@ fn haproxy(dir: &Path, nodes: &[Node]) -> (Peer, u16, u16) {
     std::fs::write(&path, cfg).unwrap();
     let mut cmd = Command::new("haproxy");
     cmd.arg("-db").arg("-f").arg(&path);
-    let peer = Peer::start(cmd, dir.join("haproxy.out"));
+    let peer = peers::Daemon::spawn("haproxy", cmd, dir);
     common::wait_listening(web);
     common::wait_listening(echo);
     (peer, web, echo)

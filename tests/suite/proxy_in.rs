@@ -7,10 +7,11 @@
 //! an untrusted peer's header is never read.
 
 use crate::common;
+use crate::common::peers::Peer;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::tls_pki::make_pki;
@@ -36,19 +37,10 @@ fn proxy_line_backend() -> u16 {
     port
 }
 
-/// HAProxy in TCP mode, killed when dropped.
-struct Haproxy(Child);
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// HAProxy forwarding `v1` (send-proxy) and `v2` (send-proxy-v2) to
-/// `server`; `None` when it is not installed (the caller has failed).
-fn haproxy(dir: &std::path::Path, server: u16) -> Option<(Haproxy, u16, u16)> {
+/// HAProxy in TCP mode (killed when dropped) forwarding `v1`
+/// (send-proxy) and `v2` (send-proxy-v2) to `server`; `None` when it is
+/// not installed (the caller has failed).
+fn haproxy(dir: &std::path::Path, server: u16) -> Option<(Peer, u16, u16)> {
     if Command::new("haproxy").arg("-v").output().is_err() {
         common::must_run::cannot_run(
             "proxy_in",
@@ -75,7 +67,7 @@ fn haproxy(dir: &std::path::Path, server: u16) -> Option<(Haproxy, u16, u16)> {
         .stderr(Stdio::null())
         .spawn()
         .expect("haproxy");
-    let guard = Haproxy(child);
+    let guard = Peer(child);
     common::wait_listening(v1);
     common::wait_listening(v2);
     Some((guard, v1, v2))

@@ -11,11 +11,12 @@
 //! beside `protocol = proxy` is refused at its line.
 
 use crate::common;
+use crate::common::peers::Peer;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -410,16 +411,6 @@ fn unix_client(path: &Path, sni: &str) {
     let _ = s.read_to_end(&mut Vec::new());
 }
 
-/// A peer process, killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Behind a balancer (`proxyIn`), the client its header carried is the one
 /// rstunnel's v2 header names, as for v1.
 #[test]
@@ -455,7 +446,7 @@ fn a_carried_client_is_the_source_of_the_v2_header() {
 
 /// HAProxy in TCP mode and its log lines (stdout).
 struct Haproxy {
-    _child: Killed,
+    _child: Peer,
     log: Arc<Mutex<Vec<String>>>,
 }
 
@@ -520,7 +511,7 @@ fn haproxy_reads_the_client_address_and_the_authority() {
         }
     });
     let haproxy = Haproxy {
-        _child: Killed(child),
+        _child: Peer(child),
         log,
     };
     common::wait_listening(front);
@@ -586,7 +577,7 @@ fn nginx_reads_the_client_address() {
         .stderr(Stdio::null())
         .spawn()
         .expect("nginx");
-    let _nginx = Killed(child);
+    let _nginx = Peer(child);
     common::wait_listening(ngx);
     let t = Daemon::start(Impl::Rstunnel, &service(&pki, ngx, "proxyVersion = v2\n"));
     let port = t.port("edge");

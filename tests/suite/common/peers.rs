@@ -15,6 +15,7 @@ use openssl::ssl::{SslAcceptor, SslConnector, SslMethod, SslVerifyMode};
 use openssl::x509::{X509NameBuilder, X509};
 use rstunnel::config::model::{Protocol, ProtocolKind};
 use rstunnel::protocol::{self, Ctx, HookResult, Io, Net, Phase, SystemNet};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -81,7 +82,51 @@ pub async fn wait_port(port: u16, daemon: &mut Daemon) {
     }
 }
 
-/// A child process killed and reaped on drop; its output goes to files.
+/// A child process killed and reaped on drop, whose stdio the test uses
+/// (an `openssl s_client` fed on stdin, a Python client read at the end);
+/// [`Daemon`] is the one whose output goes to a file.
+pub struct Peer(pub Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Peer {
+    /// Close its stdin, wait (bounded) for exit and return (success,
+    /// stdout, stderr).
+    pub fn finish(mut self, limit: Duration) -> (bool, String, String) {
+        drop(self.0.stdin.take());
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            match self.0.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => break None,
+            }
+        };
+        if status.is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+        let mut out = String::new();
+        let mut err = String::new();
+        if let Some(mut o) = self.0.stdout.take() {
+            let _ = o.read_to_string(&mut out);
+        }
+        if let Some(mut e) = self.0.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (status.is_some_and(|s| s.success()), out, err)
+    }
+}
+
+/// A peer daemon (a server of the machine's, run privately) killed and
+/// reaped on drop; its output goes to `dir/NAME.out`.
 pub struct Daemon {
     pub name: String,
     pub child: Child,
@@ -103,7 +148,22 @@ impl Daemon {
     }
 
     pub fn output(&self) -> String {
-        std::fs::read_to_string(self.dir.join(format!("{}.out", self.name))).unwrap_or_default()
+        std::fs::read_to_string(self.out_path()).unwrap_or_default()
+    }
+
+    fn out_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.out", self.name))
+    }
+
+    /// Wait (bounded) until a line of the output contains `needle`.
+    pub fn wait_for(&self, needle: &str) -> String {
+        super::wait_for_line(
+            needle,
+            1,
+            &self.out_path().display().to_string(),
+            || self.output(),
+            |_| std::thread::sleep(Duration::from_millis(20)),
+        )
     }
 }
 

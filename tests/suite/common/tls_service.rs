@@ -4,9 +4,9 @@
 //! peers.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::Write;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rstunnel::tls::{TlsContext, TlsError, TlsStream};
@@ -120,48 +120,9 @@ pub fn has_line_containing(id: &str, text: &str) -> bool {
     lines(id).iter().any(|l| l.contains(text))
 }
 
-/// A child process killed on drop.
-pub struct Peer(pub Child);
+/// The peer launcher's child process (killed on drop).
+pub use super::peers::Peer;
 
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Peer {
-    /// Close its stdin, wait (bounded) for exit and return (success,
-    /// stdout, stderr).
-    pub fn finish(mut self, limit: Duration) -> (bool, String, String) {
-        drop(self.0.stdin.take());
-        let deadline = std::time::Instant::now() + limit;
-        let status = loop {
-            match self.0.try_wait() {
-                Ok(Some(s)) => break Some(s),
-                Ok(None) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => break None,
-            }
-        };
-        if status.is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-        let mut out = String::new();
-        let mut err = String::new();
-        if let Some(mut o) = self.0.stdout.take() {
-            let _ = o.read_to_string(&mut out);
-        }
-        if let Some(mut e) = self.0.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        (status.is_some_and(|s| s.success()), out, err)
-    }
-}
-
-/// Spawn `program args…` with piped stdio.
 pub fn spawn(program: &str, args: &[&str]) -> Peer {
     Peer(
         Command::new(program)
