@@ -29,7 +29,7 @@ use crate::common::peers;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -42,23 +42,6 @@ use common::{header, p, Daemon, Impl, PATIENCE};
 
 /// The original clients' address: nobody else in the test uses it.
 const CLIENT: &str = "127.0.0.2";
-
-/// `bin` must be installed: a missing peer fails the test.
-fn require(bin: &str) -> bool {
-    let found = Command::new(bin)
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        common::must_run::cannot_run(
-            "fleet_haproxy",
-            &format!("{bin} (Debian package {bin}) is not installed"),
-        );
-    }
-    found
-}
 
 /// nginx in the foreground, unprivileged paths in `dir`, answering every
 /// request with the client address the PROXY line named, and logging it.
@@ -277,7 +260,8 @@ fn pump(echo: u16, stop: Arc<AtomicBool>) -> Pump {
 
 #[test]
 fn three_nodes_behind_haproxy_share_sessions_rotate_keys_and_survive_a_kill() {
-    if !require("haproxy") || !require("nginx") {
+    let test = "fleet_haproxy";
+    if !peers::have(test, "haproxy", "haproxy") || !peers::have(test, "nginx", "nginx") {
         return;
     }
     let started = Instant::now();

@@ -91,12 +91,6 @@ fn life_cycle_options_are_refused_in_inetd_mode() {
     }
 }
 
-/// A port nothing listens on now (bound and released).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// The next notification holding `needle`; the periodic `STATUS=`-only
 /// ones in between are skipped.
 fn next_notice(sock: &UnixDatagram, needle: &str) -> String {
@@ -144,7 +138,7 @@ fn socket_activation_and_systemd_notifications() {
     notify
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let service = echo_service(dir.path(), &format!("127.0.0.1:{port}"));
     let (conf, log) = write_conf(dir.path(), "", &service);
     let child = Command::new("systemd-socket-activate")
@@ -218,7 +212,7 @@ fn stream(s: &mut openssl::ssl::SslStream<TcpStream>, rounds: usize, seed: u8) {
 #[test]
 fn sigterm_drains_live_connections_under_timeout_drain() {
     let dir = tempfile::tempdir().unwrap();
-    let metrics = free_port();
+    let metrics = common::free_port();
     let (mut proc, log) = start(
         dir.path(),
         &format!("TIMEOUTdrain = 5\nmetrics = 127.0.0.1:{metrics}\n"),
@@ -298,7 +292,7 @@ fn fifty_reloads_under_continuous_connections_refuse_none() {
         common::net::tagged_echo(b"A:"),
         common::net::tagged_echo(b"B:"),
     );
-    let (port, second) = (free_port(), free_port());
+    let (port, second) = (common::free_port(), common::free_port());
     let cert = p(&pki.combined);
     let configs = [
         format!("[one]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{a}\ncert = {cert}\n"),
@@ -477,9 +471,9 @@ fn sigurg_upgrades_the_binary_under_continuous_connections_refusing_none() {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("rstunnel");
     std::fs::copy(Impl::Rstunnel.program(), &bin).unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let pid_file = dir.path().join("rstunnel.pid");
-    let metrics = free_port();
+    let metrics = common::free_port();
     let service = echo_service(dir.path(), &format!("127.0.0.1:{port}"));
     let globals = format!("pid = {}\nmetrics = 127.0.0.1:{metrics}\n", p(&pid_file));
     let (conf, log) = write_conf(dir.path(), &globals, &service);

@@ -9,7 +9,7 @@
 #[path = "../../examples/gen_man.rs"]
 mod gen_man;
 
-use crate::common::must_run;
+use crate::common::peers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -90,22 +90,13 @@ fn render(cmd: &mut Command) -> (bool, String, String) {
     )
 }
 
-fn have(program: &str, test: &str) -> bool {
-    let found = Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        must_run::cannot_run(test, &format!("`{program}` is not installed"));
-    }
-    found
-}
-
 #[test]
 fn groff_renders_the_page_without_warnings() {
-    if !have("groff", "groff_renders_the_page_without_warnings") {
+    if !peers::have(
+        "groff_renders_the_page_without_warnings",
+        "groff",
+        "groff-base",
+    ) {
         return;
     }
     let (ok, text, err) = render(
@@ -122,7 +113,7 @@ fn groff_renders_the_page_without_warnings() {
 
 #[test]
 fn man_renders_the_page_without_warnings() {
-    if !have("man", "man_renders_the_page_without_warnings") {
+    if !peers::have("man_renders_the_page_without_warnings", "man", "man-db") {
         return;
     }
     let (ok, text, err) = render(

@@ -11,7 +11,7 @@
 //! beside `protocol = proxy` is refused at its line.
 
 use crate::common;
-use crate::common::peers::Peer;
+use crate::common::peers::{have, Peer};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -141,23 +141,6 @@ fn service(pki: &Pki, backend: u16, extra: &str) -> String {
         header(),
         p(&pki.combined)
     )
-}
-
-/// Is `program` installed? If not, the test has failed (or is skipped on
-/// a developer's request, see `must_run`).
-fn have(test: &str, program: &str, package: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        common::must_run::cannot_run(
-            test,
-            &format!("{program} (Debian package {package}) is not installed"),
-        );
-    }
-    found
 }
 
 /// Wireshark's reading of `header`: tshark's `-T fields` output for

@@ -52,12 +52,23 @@ pub fn require(test: &str, bin: &str) -> Option<PathBuf> {
     found
 }
 
+/// Is `program` (from the Debian package `package`) installed? If not, the
+/// test has failed (or is skipped on a developer's request, see
+/// `must_run.rs`).
+pub fn have(test: &str, program: &str, package: &str) -> bool {
+    let found = which(program).is_some();
+    if !found {
+        must_run::cannot_run(
+            test,
+            &format!("{program} (Debian package {package}) is not installed"),
+        );
+    }
+    found
+}
+
 /// A port that was free a moment ago, for daemons that need one in their
 /// configuration (they cannot take a listening socket from us).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local_addr").port()
-}
+pub use super::free_port;
 
 /// Wait until something accepts on 127.0.0.1:`port`, at most [`WAIT`].
 pub async fn wait_port(port: u16, daemon: &mut Daemon) {
