@@ -12,7 +12,9 @@
 //! needs an environment variable in-process re-runs itself in a child,
 //! `tls_legacy`), no change of directory or umask, no fixed port outside a
 //! private network namespace (`common::exec::private_netns`, which is per
-//! thread), one in-process log capture (`common::in_process_log`).
+//! thread), one in-process log capture (`common::in_process_log`); a test
+//! that needs the process logger to itself re-runs itself in a child
+//! (`transfer_log`).
 //! `fault_suite` raises its own soft RLIMIT_NOFILE to the hard limit: it
 //! only raises, and rstunnel raises its own the same way at start-up.
 //! Tests that load the machine (floods, slowloris, descriptor limits,

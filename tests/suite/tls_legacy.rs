@@ -69,6 +69,7 @@ fn tls1_aes128_sha_needs_min_version_and_level_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run in a child process with OPENSSL_CONF set, by tls1_aes128_sha_needs_min_version_and_level_zero"]
 async fn under_a_strict_system_conf() {
+    common::assert_in_child("tls1_aes128_sha_needs_min_version_and_level_zero");
     let dir = std::path::PathBuf::from(std::env::var_os(CHILD_DIR).unwrap_or_else(|| {
         panic!("run by tls1_aes128_sha_needs_min_version_and_level_zero, which sets {CHILD_DIR}")
     }));

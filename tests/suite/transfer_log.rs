@@ -1,7 +1,11 @@
-//! The copy loop's stunnel log lines, exact and in order. One test only:
-//! the logger is process-wide.
+//! The copy loop's stunnel log lines, exact and in order. The logger is
+//! process-wide and the suite shares one process (where the other tests'
+//! lines go to `common::in_process_log`): the test activates a logger of
+//! its own in a child process, the suite binary run for it alone.
 
 use std::time::Duration;
+
+use crate::common;
 
 use rstunnel::log::{activate, Sinks, DEBUG};
 use rstunnel::transfer::{run, Ending, Limits};
@@ -20,8 +24,15 @@ fn texts(path: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+#[test]
+fn half_close_and_timeouts_log_stunnel_lines() {
+    common::run_test_in_child("transfer_log::with_the_process_logger_to_itself", &[]);
+}
+
 #[tokio::test]
-async fn half_close_and_timeouts_log_stunnel_lines() {
+#[ignore = "run in a child process, by half_close_and_timeouts_log_stunnel_lines"]
+async fn with_the_process_logger_to_itself() {
+    common::assert_in_child("half_close_and_timeouts_log_stunnel_lines");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log");
     let file = Sinks::open_file(&path, true).unwrap();

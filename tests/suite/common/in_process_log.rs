@@ -6,7 +6,9 @@
 //! process, so there is exactly one capture, activated once (debug level)
 //! by whichever test logs first, and tests tell their lines apart by the
 //! connection id they run under. Ids must be unique across the suite
-//! (`basic-1`, `smtp-c1`…), not only within one file.
+//! (`basic-1`, `smtp-c1`…), not only within one file. A test that needs the
+//! logger to itself (`transfer_log` asserts every line of the process) runs
+//! in a child process (`common::run_test_in_child`).
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -455,6 +455,19 @@ pub fn run_cmd_input(cmd: &mut Command, input: &[u8], limit: Duration) -> (bool,
     }
 }
 
+/// Set in the child process [`run_test_in_child`] starts: the test it runs.
+const CHILD: &str = "RSTUNNEL_TEST_CHILD";
+
+/// A test meant to run only in its own child process (it changes
+/// process-wide state) fails at once when run in the shared one (e.g. by
+/// `cargo test -- --ignored`); `by` is the test that starts it.
+pub fn assert_in_child(by: &str) {
+    assert!(
+        std::env::var_os(CHILD).is_some(),
+        "this test changes process-wide state: it runs in a child process, started by {by}"
+    );
+}
+
 /// Run the suite's test `name` (its full path, `module::test`; marked
 /// `#[ignore]` so that only this call runs it) in a child process: this
 /// same test binary with `env` added. For a test that needs process-wide
@@ -464,6 +477,7 @@ pub fn run_cmd_input(cmd: &mut Command, input: &[u8], limit: Duration) -> (bool,
 pub fn run_test_in_child(name: &str, env: &[(&str, &std::ffi::OsStr)]) {
     let exe = std::env::current_exe().expect("the test binary");
     let mut cmd = Command::new(exe);
+    cmd.env(CHILD, name);
     cmd.args([
         name,
         "--exact",
