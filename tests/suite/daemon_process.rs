@@ -16,7 +16,7 @@ use common::net::tagged_echo;
 use common::tls_client::{echo, tls_connect};
 use common::tls_pki::make_pki;
 use common::{p, Impl};
-use procs::{LogFile, Proc};
+use procs::{Daemonized, LogFile, Proc};
 
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
@@ -45,35 +45,20 @@ fn daemonized_start_writes_pid_file_and_removes_it_at_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let pki = make_pki(dir.path());
     let backend = tagged_echo(b"B:");
-    let (pid_path, log_path) = (dir.path().join("r.pid"), dir.path().join("r.log"));
-    let conf = dir.path().join("d.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "foreground = no\npid = {}\noutput = {}\ndebug = info\nsyslog = no\n\
-             [d]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{backend}\ncert = {}\n",
-            p(&pid_path),
-            p(&log_path),
+    let d = Daemonized::start(
+        dir.path(),
+        &format!(
+            "[d]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{backend}\ncert = {}\n",
             p(&pki.combined)
         ),
-    )
-    .unwrap();
-    let guard = common::KillOnDrop(p(&conf));
-    let status = Command::new(Impl::Rstunnel.program())
-        .arg(&conf)
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .status()
-        .unwrap();
-    assert_eq!(status.code(), Some(0), "the parent must exit 0");
-
-    let log = LogFile(log_path);
+    );
+    let (log, pid_path, conf) = (&d.log, &d.pid_file, &d.conf);
     log.wait_for("LOG6[main]: Accepting new connections");
-    let text = std::fs::read_to_string(&pid_path).expect("pid file");
+    let text = std::fs::read_to_string(pid_path).expect("pid file");
     assert!(text.ends_with('\n'), "pid file {text:?}");
     let pid: i32 = text.trim().parse().expect("a pid");
     let mut daemon = Proc::adopted(pid);
-    assert_eq!(common::pids_with_arg(&p(&conf)), vec![pid]);
+    assert_eq!(common::pids_with_arg(&p(conf)), vec![pid]);
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     assert_eq!(
         procs::stat_field(&stat, 6).as_deref(),
@@ -101,7 +86,6 @@ fn daemonized_start_writes_pid_file_and_removes_it_at_sigterm() {
     daemon.wait_gone();
     log.wait_for("LOG5[main]: Terminated");
     assert!(!pid_path.exists(), "pid file left behind");
-    drop(guard);
 }
 
 /// `setuid = nobody` / `setgid = nogroup`: every uid/gid of the process is

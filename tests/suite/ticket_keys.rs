@@ -313,40 +313,22 @@ fn a_daemonized_node_follows_a_relative_key_file_and_reloads() {
     let pki = make_pki(dir.path());
     write_keys(&dir.path().join("tickets.keys"), &[1]);
     let backend = common::net::answering_server("127.0.0.1", b"hello\n");
-    let (pid_path, log_path) = (dir.path().join("r.pid"), dir.path().join("r.log"));
-    let conf = dir.path().join("d.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "foreground = no\npid = {}\noutput = {}\ndebug = info\nsyslog = no\n\
-             [fleet]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{backend}\ncert = {}\n\
+    let d = procs::Daemonized::start(
+        dir.path(),
+        &format!(
+            "[fleet]\naccept = 127.0.0.1:0\nconnect = 127.0.0.1:{backend}\ncert = {}\n\
              ticketKeyFile = tickets.keys\n",
-            p(&pid_path),
-            p(&log_path),
             p(&pki.combined)
         ),
-    )
-    .unwrap();
-    let _guard = common::KillOnDrop(p(&conf));
-    let status = Command::new(Impl::Rstunnel.program())
-        .arg(&conf)
-        .current_dir(dir.path())
-        .stdin(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
-    let log = procs::LogFile(log_path);
+    );
+    let log = &d.log;
     let port = log.port("fleet");
     let session = dir.path().join("s.pem");
     assert_eq!(connect(port, "-tls1_2", None, &session).ticket, name(1));
     write_keys(&dir.path().join("tickets.keys"), &[2, 1]);
     log.wait_for(&format!("changed: 2 key(s), newest {}", name(2)));
     assert!(connect(port, "-tls1_2", Some(&session), &dir.path().join("t.pem")).reused);
-    let pid: i32 = std::fs::read_to_string(&pid_path)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = d.pid();
     // SAFETY: kill(2) on the daemon this test started.
     unsafe { libc::kill(pid, libc::SIGHUP) };
     log.wait_for_nth("Configuration successful", 2);

@@ -239,3 +239,48 @@ pub fn dead_port() -> (std::os::fd::OwnedFd, u16) {
     let addr: SockaddrIn = getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd)).unwrap();
     (fd, addr.port())
 }
+
+/// rstunnel started as a daemon (`foreground = no`) from `dir`: `pid` and
+/// `output` are `dir/r.pid` and `dir/r.log`, `sections` follow the global
+/// options in `dir/d.conf`. Its parent must exit 0. Every process started
+/// on the configuration is killed when this is dropped (after the log's
+/// panic check).
+pub struct Daemonized {
+    pub log: LogFile,
+    pub pid_file: PathBuf,
+    pub conf: PathBuf,
+    _guard: super::KillOnDrop,
+}
+
+impl Daemonized {
+    pub fn start(dir: &Path, sections: &str) -> Daemonized {
+        let (pid_file, log) = (dir.join("r.pid"), dir.join("r.log"));
+        let conf = dir.join("d.conf");
+        let text = format!(
+            "foreground = no\npid = {}\noutput = {}\ndebug = info\nsyslog = no\n{sections}",
+            super::p(&pid_file),
+            super::p(&log),
+        );
+        std::fs::write(&conf, text).unwrap();
+        let guard = super::KillOnDrop(super::p(&conf));
+        let status = Command::new(Impl::Rstunnel.program())
+            .arg(&conf)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(0), "the parent must exit 0");
+        Daemonized {
+            log: LogFile(log),
+            pid_file,
+            conf,
+            _guard: guard,
+        }
+    }
+
+    /// The pid in the pid file.
+    pub fn pid(&self) -> i32 {
+        let text = std::fs::read_to_string(&self.pid_file).expect("pid file");
+        text.trim().parse().expect("a pid")
+    }
+}
