@@ -78,7 +78,7 @@ impl CertWatch {
 fn digest(config: &Config) -> [u8; 32] {
     let mut sha = Sha256::new();
     for service in &config.services {
-        let tls = &service.tls;
+        let tls = &service.options;
         let files = [&tls.cert, &tls.key, &tls.ca_file, &tls.crl_file];
         for path in files.into_iter().flatten() {
             add_file(&mut sha, path);

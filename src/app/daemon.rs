@@ -93,7 +93,11 @@ fn bind_all(ctxs: &[Arc<ServiceCtx>], sharing: bind::Sharing) -> Result<Vec<Boun
         if !ctx.service.accept.is_empty() {
             out.push((ctx.clone(), bind::bind_service(&ctx.service, sharing)?));
         } else if local::is_exec_connect(&ctx.service) {
-            crate::slog!(DEBUG, "Skipped exec+connect service [{}]", ctx.service.name);
+            crate::slog!(
+                DEBUG,
+                "Skipped exec+connect service [{}]",
+                ctx.service.options.name
+            );
         }
     }
     Ok(out)

@@ -8,12 +8,12 @@ use crate::log::{self as logging, Logged, ERR, NOTICE};
 use crate::tls;
 
 pub fn run(config: &Config) -> Result<(), Logged> {
-    let Some(service) = config.global.inetd.as_deref() else {
+    let Some(service) = config.inetd.as_deref() else {
         crate::slog!(ERR, "Inetd mode: Inetd mode must define one endpoint");
         return Err(Logged);
     };
     let tls = tls::build(service, tls::Loading::Files)
-        .map_err(|e| super::tls_failed(&service.name, e))?;
+        .map_err(|e| super::tls_failed(&service.options.name, e))?;
     crate::slog!(NOTICE, "Configuration successful");
     // stdin/stdout are the local side; `exec` alone is the remote side
     // (spawned in the connection's connect stage).

@@ -57,7 +57,7 @@ pub fn record_certificates<'a>(ctxs: impl Iterator<Item = &'a Arc<ServiceCtx>>) 
         .filter_map(|c| {
             let (subject, not_after) = c.tls.certificate_expiry()?;
             Some(crate::metrics::Certificate {
-                service: c.service.name.clone(),
+                service: c.service.options.name.clone(),
                 subject,
                 not_after,
             })

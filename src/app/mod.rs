@@ -100,16 +100,16 @@ fn check(source: &Source) -> Result<(), Logged> {
     let services: Vec<_> = config
         .services
         .iter()
-        .chain(config.global.inetd.as_deref())
+        .chain(config.inetd.as_deref())
         .cloned()
         .collect();
     let contexts = tls::build_all(&services, tls::Loading::PolicyOnly)
-        .map_err(|(i, e)| tls_failed(&services[i].name, e))?;
+        .map_err(|(i, e)| tls_failed(&services[i].options.name, e))?;
     crate::slog!(NOTICE, "Configuration successful");
     logging::print_buffered_plain();
     let mut report = Vec::new();
     for (service, ctx) in services.iter().zip(contexts) {
-        report.push(format!("Service [{}]:", service.name));
+        report.push(format!("Service [{}]:", service.options.name));
         report.extend(ctx.describe().into_iter().map(|l| format!("  {l}")));
     }
     print_plain(&report);
@@ -161,11 +161,11 @@ fn parse(source: &Source) -> Result<Config, Logged> {
     }
     // The protocol layer's configuration-time checks (stunnel's protocol
     // "init" phase), e.g. `protocolHost not specified` for a CONNECT client.
-    let sections = config.services.iter().chain(config.global.inetd.as_deref());
+    let sections = config.services.iter().chain(config.inetd.as_deref());
     for service in sections {
         if let Some(settings) = &service.protocol {
-            if let Err(reason) = crate::protocol::check(settings, service.client) {
-                crate::slog!(ERR, "Service [{}]: {reason}", service.name);
+            if let Err(reason) = crate::protocol::check(settings, service.options.client) {
+                crate::slog!(ERR, "Service [{}]: {reason}", service.options.name);
                 crate::slog!(ERR, "Configuration failed");
                 return Err(Logged);
             }
@@ -255,7 +255,7 @@ fn tls_failed(name: &str, e: tls::TlsError) -> Logged {
 /// any privilege is dropped) and the per-service connection contexts.
 pub fn contexts(config: &Config) -> Result<Vec<Arc<ServiceCtx>>, Logged> {
     let tls = tls::build_all(&config.services, tls::Loading::Files)
-        .map_err(|(i, e)| tls_failed(&config.services[i].name, e))?;
+        .map_err(|(i, e)| tls_failed(&config.services[i].options.name, e))?;
     Ok(connection::contexts(&config.services, tls))
 }
 

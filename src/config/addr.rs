@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use super::model::Endpoint;
+use super::types::Endpoint;
 use crate::os::net;
 
 /// A value split but not yet checked.

@@ -2,9 +2,13 @@
 //!
 //! ```text
 //!  bytes ──lexer──▶ lines (file:line, raw, Section | Pair)
-//!        ──reader + option declarations──▶ RawGlobal / RawService (per section)
+//!        ──reader + option declarations──▶ Global / ServiceOptions (per section)
 //!        ──resolve (at each section end)──▶ model::Config
 //! ```
+//!
+//! The declared structs are the model's: `resolve` checks the rules that
+//! span several options and computes endpoints, `exec` and SNI from them,
+//! but copies no option (`model::Service::options`).
 //!
 //! Precedence of a service-level value: the section's own line > the global
 //! section's line > the built-in default (stunnel-reference §2.2). Lists
@@ -37,6 +41,7 @@ pub mod protocols;
 pub mod reader;
 pub mod resolve;
 pub mod ticket_key_file;
+pub mod types;
 pub mod windows;
 
 pub use error::{ConfigError, Place};

@@ -32,8 +32,8 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use super::model::Foreground;
-use super::options::{RawGlobal, RawService};
+use super::options::{Global, ServiceOptions};
+use super::types::Foreground;
 
 /// When stunnel opens the file an option names: that decides which
 /// directories may hold it.
@@ -108,7 +108,7 @@ impl ConfigDir {
 
     /// End of the global section: resolve the global `CApath`/`CRLpath`
     /// (copied into every section) and, in the background, `output`/`pid`.
-    pub fn settle_global(&self, global: &mut RawGlobal, defaults: &mut RawService) {
+    pub fn settle_global(&self, global: &mut Global, defaults: &mut ServiceOptions) {
         if global.chroot.is_some() {
             return;
         }
@@ -227,13 +227,13 @@ mod tests {
             beside.to_str().unwrap()
         );
 
-        let mut global = RawGlobal {
+        let mut global = Global {
             chroot: Some("/var/jail".into()),
-            ..RawGlobal::default()
+            ..Global::default()
         };
-        let mut defaults = RawService {
+        let mut defaults = ServiceOptions {
             ca_path: Some(name.into()),
-            ..RawService::default()
+            ..ServiceOptions::default()
         };
         global.output = Some("x.log".into());
         base.settle_global(&mut global, &mut defaults);
@@ -249,13 +249,13 @@ mod tests {
     #[test]
     fn created_files_keep_the_foreground_meaning() {
         let (_dir, base) = dir_with(&[]);
-        let mut global = RawGlobal {
+        let mut global = Global {
             foreground: Foreground::Yes,
             output: Some("x.log".into()),
             pid: Some("x.pid".into()),
-            ..RawGlobal::default()
+            ..Global::default()
         };
-        base.settle_global(&mut global, &mut RawService::default());
+        base.settle_global(&mut global, &mut ServiceOptions::default());
         assert_eq!(global.output.as_deref(), Some(Path::new("x.log")));
         assert_eq!(global.pid.as_deref(), Some(Path::new("x.pid")));
     }
@@ -264,11 +264,11 @@ mod tests {
     fn a_descriptor_has_no_directory() {
         let base = ConfigDir::of("3");
         assert!(base.dir().is_none());
-        let mut global = RawGlobal {
+        let mut global = Global {
             output: Some("x.log".into()),
-            ..RawGlobal::default()
+            ..Global::default()
         };
-        base.settle_global(&mut global, &mut RawService::default());
+        base.settle_global(&mut global, &mut ServiceOptions::default());
         assert_eq!(global.output.as_deref(), Some(Path::new("x.log")));
     }
 }

@@ -4,7 +4,7 @@
 //! them here; the protocol layer's hook table (`protocol/table.rs`) has one
 //! column per supported mode and a test that it agrees with this table.
 
-use super::model::ProtocolKind;
+use super::types::ProtocolKind;
 
 /// What stunnel 5.68's `protocol()` chain knows of one negotiator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

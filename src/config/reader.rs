@@ -23,7 +23,7 @@
 use super::error::{ConfigError, Place};
 use super::lexer::{self, Item, Line};
 use super::model::{Config, Service};
-use super::options::{self, Apply, Failure, Lookup, RawGlobal, RawService, Support, Target};
+use super::options::{self, Apply, Failure, Global, Lookup, ServiceOptions, Support, Target};
 use super::paths::{ConfigDir, Jail};
 use super::resolve::{self, KnownSection};
 use super::windows;
@@ -36,11 +36,11 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 const MAX_INCLUDED_FILES: usize = 1024;
 
 pub struct Reader {
-    global: RawGlobal,
+    global: Global,
     /// The global section's service-level values ("default service").
-    defaults: RawService,
+    defaults: ServiceOptions,
     /// The `[section]` being read; `None` while in the global section.
-    current: Option<RawService>,
+    current: Option<ServiceOptions>,
     services: Vec<Service>,
     /// Whether the global section has been checked (first header or EOF).
     global_done: bool,
@@ -64,8 +64,8 @@ type Written = Vec<(&'static str, Place)>;
 impl Reader {
     pub fn new() -> Self {
         Reader {
-            global: RawGlobal::default(),
-            defaults: RawService::default(),
+            global: Global::default(),
+            defaults: ServiceOptions::default(),
             current: None,
             services: Vec::new(),
             global_done: false,
@@ -226,7 +226,7 @@ impl Reader {
         if !self.global_done {
             self.config_dir
                 .settle_global(&mut self.global, &mut self.defaults);
-            resolve::finish_global(&self.global).map_err(|r| reject(Place::Global, r))?;
+            resolve::check_global(&self.global).map_err(|r| reject(Place::Global, r))?;
             self.global_done = true;
         }
         if let Some(raw) = self.current.take() {
@@ -234,7 +234,10 @@ impl Reader {
             let mut known: Vec<KnownSection> = self
                 .services
                 .iter()
-                .map(|s| KnownSection::of(&s.name, s.client, s.protocol.as_ref().map(|p| p.kind)))
+                .map(|s| {
+                    let kind = s.protocol.as_ref().map(|p| p.kind);
+                    KnownSection::of(&s.options.name, s.options.client, kind)
+                })
                 .collect();
             known.push(KnownSection::of_raw(&raw));
             let service = resolve::finish_service(&raw, &known, false)
@@ -249,8 +252,8 @@ impl Reader {
     pub fn finish(mut self, origin: &str) -> Result<Config, ConfigError> {
         let sections = self.current.is_some() || !self.services.is_empty();
         self.finish_current()?;
-        let mut global =
-            resolve::finish_global(&self.global).map_err(|r| reject(Place::Global, r))?;
+        resolve::check_global(&self.global).map_err(|r| reject(Place::Global, r))?;
+        let mut inetd = None;
         if !sections && !self.defaults.accept.is_empty() {
             // Beyond stunnel 5: a file without sections that has `accept`
             // (configs written for older stunnel, e.g. the Trac guide's) runs
@@ -272,22 +275,23 @@ impl Reader {
             })?;
             self.services.push(service);
         } else if !sections {
-            let mut inetd = self.defaults.clone();
-            inetd.name = self.global.service_name.clone();
-            let service = resolve::finish_service(&inetd, &[], true)
+            let mut implicit = self.defaults.clone();
+            implicit.name = self.global.service_name.clone();
+            let service = resolve::finish_service(&implicit, &[], true)
                 .map_err(|r| reject_at(Place::Inetd, &self.written_defaults, r))?;
-            global.inetd = Some(Box::new(service));
+            inetd = Some(Box::new(service));
         }
         // A global value every `exec` needs: its stderr (see `Exec`).
-        let keep_stderr = global.foreground != crate::config::model::Foreground::No;
+        let keep_stderr = self.global.foreground != crate::config::model::Foreground::No;
         let mut services = self.services;
-        let sections = services.iter_mut().chain(global.inetd.as_deref_mut());
+        let sections = services.iter_mut().chain(inetd.as_deref_mut());
         for exec in sections.filter_map(|s| s.exec.as_mut()) {
             exec.keep_stderr = keep_stderr;
         }
         Ok(Config {
-            global,
+            global: self.global,
             services,
+            inetd,
             origin: origin.to_string(),
         })
     }
@@ -303,22 +307,22 @@ impl Default for Reader {
 /// (logged while the section's TLS verification is set up).
 fn warn_unauthenticated(service: &crate::config::model::Service) {
     warn_open_proxy(service);
-    let verify = service.tls.verify;
-    let checks = !service.tls.check_host.is_empty() || !service.tls.check_ip.is_empty();
-    if !service.client {
+    let verify = service.options.verify;
+    let checks = !service.options.check_host.is_empty() || !service.options.check_ip.is_empty();
+    if !service.options.client {
         return;
     }
     if !verify.chain && !verify.peer {
         crate::slog!(
             crate::log::WARNING,
             "Service [{}] needs authentication to prevent MITM attacks",
-            service.name
+            service.options.name
         );
-    } else if verify.chain && !checks && service.tls.check_email.is_empty() {
+    } else if verify.chain && !checks && service.options.check_email.is_empty() {
         crate::slog!(
             crate::log::WARNING,
             "Service [{}] uses \"verifyChain\" without subject checks",
-            service.name
+            service.options.name
         );
         crate::slog!(
             crate::log::WARNING,
@@ -335,14 +339,14 @@ fn warn_open_proxy(service: &crate::config::model::Service) {
     let Some(protocol) = &service.protocol else {
         return;
     };
-    let verify = service.tls.verify;
-    let chooses_target = !service.client && matches!(protocol.kind, Connect | Socks);
+    let verify = service.options.verify;
+    let chooses_target = !service.options.client && matches!(protocol.kind, Connect | Socks);
     if chooses_target && protocol.destinations.is_empty() && !verify.chain && !verify.peer {
         crate::slog!(
             crate::log::WARNING,
             "Service [{}] lets any client reach any address this host can reach: \
              set \"protocolDestination\" or verify client certificates",
-            service.name
+            service.options.name
         );
     }
 }

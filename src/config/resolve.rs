@@ -19,58 +19,34 @@
 //! no certificate or CA file is opened.
 
 use std::path::Path;
-use std::time::Duration;
 
 use super::addr::{self, Split};
 use super::model::{
-    Endpoint, Exec, Foreground, Global, Protocol, Service, SniRoute, TlsSettings, Transparent,
+    Endpoint, Exec, Foreground, Global, Protocol, Service, ServiceOptions, SniRoute, Transparent,
 };
-use super::options::{Failure, RawGlobal, RawService};
+use super::options::Failure;
 use super::protocols as proto;
 
-pub const DEFAULT_CIPHERS: &str = "HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK";
-pub const DEFAULT_CIPHERSUITES: &str =
-    "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
-pub const DEFAULT_CURVES: &str = "X25519:P-256:X448:P-521:P-384";
-
-/// End of the global section (`Global options: …`).
-pub fn finish_global(raw: &RawGlobal) -> Result<Global, Failure> {
-    let foreground = raw.foreground != Foreground::No;
+/// End of the global section (`Global options: …`): the declared values
+/// are the model's `Global` once these checks pass.
+pub fn check_global(global: &Global) -> Result<(), Failure> {
+    let foreground = global.foreground != Foreground::No;
     let absolute = |p: &Option<std::path::PathBuf>| p.as_deref().map_or(true, Path::is_absolute);
-    if !foreground && !absolute(&raw.output) {
+    if !foreground && !absolute(&global.output) {
         return Err("Log file must include full path name".into());
     }
-    if !foreground && !absolute(&raw.pid) {
+    if !foreground && !absolute(&global.pid) {
         return Err("Pid file must include full path name".into());
     }
-    if raw.workers > 1 && raw.metrics.is_some() {
+    if global.workers > 1 && global.metrics.is_some() {
         // Each worker counts only its own connections; one endpoint
         // answering for one of them would mislead.
-        return Err("\"metrics\" cannot be combined with \"workers\"".into());
+        return Err(Failure::at_option(
+            "workers",
+            "\"metrics\" cannot be combined with \"workers\"",
+        ));
     }
-    Ok(Global {
-        metrics: raw.metrics.clone(),
-        chroot: raw.chroot.clone(),
-        foreground: raw.foreground,
-        pid: raw.pid.clone(),
-        setuid: raw.setuid.clone(),
-        setgid: raw.setgid.clone(),
-        output: raw.output.clone(),
-        log_mode: raw.log_mode,
-        syslog: raw.syslog,
-        debug: raw.debug,
-        service_name: raw.service_name.clone(),
-        inetd: None,
-        rnd_bytes: raw.rnd_bytes,
-        rnd_file: raw.rnd_file.clone(),
-        rnd_overwrite: raw.rnd_overwrite,
-        providers: raw.providers.clone(),
-        fips: raw.fips,
-        set_env: raw.set_env.clone(),
-        drain: raw.drain,
-        cert_reload: raw.cert_reload,
-        workers: raw.workers,
-    })
+    Ok(())
 }
 
 /// What a section ending may need of the sections before it (stunnel
@@ -92,7 +68,7 @@ impl KnownSection {
     }
 
     /// The section being finished (its protocol name not yet checked).
-    pub fn of_raw(raw: &RawService) -> Self {
+    pub fn of_raw(raw: &ServiceOptions) -> Self {
         let protocol = raw
             .protocol
             .as_deref()
@@ -105,7 +81,11 @@ pub type Known<'a> = &'a [KnownSection];
 
 /// End of a section (`inetd` = the implicit service of a file without
 /// sections).
-pub fn finish_service(raw: &RawService, known: Known<'_>, inetd: bool) -> Result<Service, Failure> {
+pub fn finish_service(
+    raw: &ServiceOptions,
+    known: Known<'_>,
+    inetd: bool,
+) -> Result<Service, Failure> {
     let mut endpoints = 0;
     let verifies = raw.verify.chain || raw.verify.peer;
 
@@ -227,7 +207,7 @@ fn endpoints_of(values: &[String]) -> Result<Vec<Endpoint>, Failure> {
         .collect()
 }
 
-fn check_psk_identity(raw: &RawService) -> Result<(), Failure> {
+fn check_psk_identity(raw: &ServiceOptions) -> Result<(), Failure> {
     let Some(identity) = &raw.psk_identity else {
         return Ok(());
     };
@@ -249,7 +229,7 @@ fn check_psk_identity(raw: &RawService) -> Result<(), Failure> {
 /// `protocolDestination` only steers a server that lets the client choose
 /// the target (CONNECT, SOCKS); anywhere else it would be ignored.
 fn check_destinations(
-    raw: &RawService,
+    raw: &ServiceOptions,
     kind: Option<super::model::ProtocolKind>,
 ) -> Result<(), Failure> {
     use super::model::ProtocolKind::{Connect, Socks};
@@ -266,7 +246,7 @@ fn check_destinations(
 /// `proxyIn` reads a header on accepted TCP connections from the
 /// `proxyFrom` balancers: both or neither, and only on TCP `accept` lines
 /// (a Unix socket or inetd pipe has no balancer address to trust).
-fn check_proxy_in(raw: &RawService) -> Result<(), Failure> {
+fn check_proxy_in(raw: &ServiceOptions) -> Result<(), Failure> {
     match (raw.proxy_in.is_some(), raw.proxy_from.is_empty()) {
         (true, true) => {
             return Err(
@@ -296,7 +276,7 @@ fn check_proxy_in(raw: &RawService) -> Result<(), Failure> {
 /// `proxyVersion` only says what `protocol = proxy` writes; anywhere else
 /// it would be ignored. Reported at the `proxyVersion` line.
 fn check_proxy_version(
-    raw: &RawService,
+    raw: &ServiceOptions,
     kind: Option<super::model::ProtocolKind>,
 ) -> Result<(), Failure> {
     if raw.proxy_version.is_some() && kind != Some(super::model::ProtocolKind::Proxy) {
@@ -312,7 +292,7 @@ fn check_proxy_version(
 /// happens, which only fits a server whose client speaks first; a client
 /// mode or connect-first protocol (the backend greets first) would hang.
 fn check_log_probes(
-    raw: &RawService,
+    raw: &ServiceOptions,
     kind: Option<super::model::ProtocolKind>,
 ) -> Result<(), Failure> {
     if !raw.log_probes && (raw.client || proto::connects_before_tls(kind, false)) {
@@ -325,7 +305,7 @@ fn check_log_probes(
 
 /// Ticket keys: stunnel's secrets in pairs (ignored with its notices in
 /// client mode); `ticketKeyFile` alone, in a server that resumes sessions.
-fn check_tickets(raw: &RawService) -> Result<(), Failure> {
+fn check_tickets(raw: &ServiceOptions) -> Result<(), Failure> {
     // Only a server issues tickets; an rstunnel option is never accepted
     // and ignored (stunnel's ticket secrets are, with its notices below).
     if raw.client && raw.ticket_key_file.is_some() {
@@ -366,7 +346,7 @@ fn check_tickets(raw: &RawService) -> Result<(), Failure> {
 }
 
 fn check_redirect(
-    raw: &RawService,
+    raw: &ServiceOptions,
     kind: Option<super::model::ProtocolKind>,
 ) -> Result<Vec<Endpoint>, Failure> {
     if raw.redirect.is_empty() {
@@ -392,7 +372,7 @@ fn check_redirect(
 /// `localhost` if there is no `:`). Server: `PRIMARY:PATTERN`, split at the
 /// first `:`, the primary looked up by exact name.
 fn resolve_sni(
-    raw: &RawService,
+    raw: &ServiceOptions,
     known: Known<'_>,
 ) -> Result<(Option<String>, Option<SniRoute>), Failure> {
     if raw.client {
@@ -428,7 +408,7 @@ fn resolve_sni(
     ))
 }
 
-fn default_client_sni(raw: &RawService) -> String {
+fn default_client_sni(raw: &ServiceOptions) -> String {
     let source = raw.protocol_host.as_ref().or(raw.connect.first());
     match source.and_then(|s| s.rfind(':').map(|i| &s[..i])) {
         Some(host) => host.to_string(),
@@ -437,7 +417,7 @@ fn default_client_sni(raw: &RawService) -> String {
 }
 
 fn build(
-    raw: &RawService,
+    raw: &ServiceOptions,
     accept: Vec<Endpoint>,
     connect: Vec<Endpoint>,
     redirect: Vec<Endpoint>,
@@ -465,83 +445,25 @@ fn build(
         destinations: raw.protocol_destinations.clone(),
         proxy_version: raw.proxy_version.unwrap_or_default(),
     });
-    let tls = TlsSettings {
-        cert: raw.cert.clone(),
-        key: raw.key.clone().or_else(|| raw.cert.clone()),
-        ca_file: raw.ca_file.clone(),
-        ca_path: raw.ca_path.clone(),
-        crl_file: raw.crl_file.clone(),
-        crl_path: raw.crl_path.clone(),
-        ciphers: raw
-            .ciphers
-            .clone()
-            .unwrap_or_else(|| DEFAULT_CIPHERS.to_string()),
-        ciphersuites: raw
-            .ciphersuites
-            .clone()
-            .unwrap_or_else(|| DEFAULT_CIPHERSUITES.to_string()),
-        curves: raw
-            .curves
-            .clone()
-            .unwrap_or_else(|| DEFAULT_CURVES.to_string()),
-        min_version: raw.min_version,
-        max_version: raw.max_version,
-        security_level: raw.security_level,
-        options_set: raw.options_set,
-        options_clear: raw.options_clear,
-        verify: raw.verify,
-        check_host: raw.check_host.clone(),
-        check_email: raw.check_email.clone(),
-        check_ip: raw.check_ip.clone(),
-        sni_name,
-        session_cache_size: raw.session_cache_size,
-        // A negative timeout makes sessions expire at once, as 0 does.
-        session_cache_timeout: Duration::from_secs(
-            u64::try_from(raw.session_cache_timeout).unwrap_or(0),
-        ),
-        session_resume: raw.session_resume,
-        renegotiation: raw.renegotiation,
-        ticket_key: raw.ticket_key.clone().filter(|_| !raw.client),
-        ticket_mac: raw.ticket_mac.clone().filter(|_| !raw.client),
-        ticket_key_file: raw.ticket_key_file.clone(),
-        psk_secrets: raw.psk_secrets.clone(),
-        psk_identity: raw.psk_identity.clone(),
-        ocsp_url: raw.ocsp_url.clone(),
-        ocsp_aia: raw.ocsp_aia,
-        ocsp_flags: raw.ocsp_flags,
-        ocsp_nonce: raw.ocsp_nonce,
-        ocsp_require: raw.ocsp_require,
-        ocsp_stapling: raw.ocsp_stapling,
-        conf_cmds: raw.conf_cmds.clone(),
-    };
+    let mut options = raw.clone();
+    if options.client {
+        // Logged as ignored by `check_tickets`.
+        options.ticket_key = None;
+        options.ticket_mac = None;
+    }
     Service {
-        name: raw.name.clone(),
-        client: raw.client,
-        log_probes: raw.log_probes,
         proxy_in: raw.proxy_in.map(|accept| super::model::ProxyIn {
             accept,
             from: raw.proxy_from.clone(),
         }),
+        options,
         accept,
         connect,
         redirect,
-        delay: raw.delay,
-        failover: raw.failover,
-        local: raw.local,
-        retry: raw.retry.map(Duration::from_millis),
         exec,
-        transparent: raw.transparent,
-        reset: raw.reset,
-        socket_options: raw.socket_options.clone(),
-        timeouts: raw.timeouts,
-        debug_level: raw.debug_level,
-        log_id: raw.log_id,
-        ident: raw.ident.clone(),
-        socket_owner: raw.socket_owner.clone(),
-        socket_group: raw.socket_group.clone(),
-        tls,
         protocol,
         sni_route,
+        sni_name,
     }
 }
 
@@ -549,13 +471,13 @@ fn build(
 mod tests {
     use super::*;
 
-    fn svc(f: impl FnOnce(&mut RawService)) -> RawService {
-        let mut s = RawService {
+    fn svc(f: impl FnOnce(&mut ServiceOptions)) -> ServiceOptions {
+        let mut s = ServiceOptions {
             name: "a".into(),
             client: true,
             accept: vec!["127.0.0.1:1".into()],
             connect: vec!["2".into()],
-            ..RawService::default()
+            ..ServiceOptions::default()
         };
         f(&mut s);
         s
@@ -564,7 +486,7 @@ mod tests {
     #[test]
     fn client_sni_defaults() {
         let sni =
-            |f: fn(&mut RawService)| finish_service(&svc(f), &[], false).map(|s| s.tls.sni_name);
+            |f: fn(&mut ServiceOptions)| finish_service(&svc(f), &[], false).map(|s| s.sni_name);
         assert_eq!(sni(|_| {}), Ok(Some("localhost".into())));
         assert_eq!(
             sni(|s| s.connect = vec!["127.0.0.1:5".into()]),
@@ -596,36 +518,37 @@ mod tests {
             false,
         )
         .expect("valid");
-        assert_eq!(s.tls.key, Some("/c.pem".into()));
-        assert_eq!(s.tls.ciphers, DEFAULT_CIPHERS);
-        assert_eq!(s.tls.ciphersuites, DEFAULT_CIPHERSUITES);
-        assert_eq!(s.tls.curves, DEFAULT_CURVES);
+        use crate::config::model::{DEFAULT_CIPHERS, DEFAULT_CIPHERSUITES, DEFAULT_CURVES};
+        assert_eq!(s.options.key(), Some(Path::new("/c.pem")));
+        assert_eq!(s.options.ciphers(), DEFAULT_CIPHERS);
+        assert_eq!(s.options.ciphersuites(), DEFAULT_CIPHERSUITES);
+        assert_eq!(s.options.curves(), DEFAULT_CURVES);
         assert_eq!(s.exec.map(|e| e.args), Some(vec!["/bin/cat".to_string()]));
     }
 
     #[test]
     fn global_paths() {
-        let g = RawGlobal {
+        let g = Global {
             output: Some("x.log".into()),
-            ..RawGlobal::default()
+            ..Global::default()
         };
         assert_eq!(
-            finish_global(&g).unwrap_err().reason,
+            check_global(&g).unwrap_err().reason,
             "Log file must include full path name"
         );
-        let g = RawGlobal {
+        let g = Global {
             pid: Some("x.pid".into()),
-            ..RawGlobal::default()
+            ..Global::default()
         };
         assert_eq!(
-            finish_global(&g).unwrap_err().reason,
+            check_global(&g).unwrap_err().reason,
             "Pid file must include full path name"
         );
-        let g = RawGlobal {
+        let g = Global {
             pid: Some("x.pid".into()),
             foreground: Foreground::Quiet,
-            ..RawGlobal::default()
+            ..Global::default()
         };
-        assert!(finish_global(&g).is_ok());
+        assert!(check_global(&g).is_ok());
     }
 }

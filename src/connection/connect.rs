@@ -33,7 +33,7 @@ pub struct Targets {
 
 impl Targets {
     pub fn new(service: &Service, metrics: &Arc<ServiceMetrics>) -> Targets {
-        let fixed = if service.delay || service.connect.is_empty() {
+        let fixed = if service.options.delay || service.connect.is_empty() {
             None
         } else {
             match address::resolve_all(&service.connect) {
@@ -96,7 +96,8 @@ impl Targets {
             return 0;
         }
         // `delay = yes` forces priority order (stunnel-reference §5.4.2).
-        let round_robin = service.failover == Failover::RoundRobin && !service.delay;
+        let round_robin =
+            service.options.failover == Failover::RoundRobin && !service.options.delay;
         // The round-robin position moves on for every connection, also one
         // that persistence sends back to its backend: stunnel4 sends the
         // fifth of new, 3 resumed, new connections to the first one's
@@ -170,7 +171,7 @@ pub async fn connect_remote(
                 crate::slog!(
                     NOTICE,
                     "Service [{}] connected remote server from {}",
-                    service.name,
+                    service.options.name,
                     local.as_deref().unwrap_or("unnamed socket")
                 );
                 apply_remote_options(service, &stream);
@@ -209,16 +210,16 @@ async fn connect_one(
     addr: &Address,
     client: Option<SocketAddr>,
 ) -> Result<Stream, Failure> {
-    let limit = service.timeouts.connect;
+    let limit = service.options.timeouts.connect;
     match addr {
         Address::Unix(path) => with_timeout(limit, UnixStream::connect(path))
             .await
-            .map(|s| Stream::new(Kind::Unix(s), service.reset)),
+            .map(|s| Stream::new(Kind::Unix(s), service.options.reset)),
         Address::Inet(target) => {
             let socket = tcp_socket(service, target, client)?;
             with_timeout(limit, socket.connect(*target))
                 .await
-                .map(|s| Stream::new(Kind::Tcp(s), service.reset))
+                .map(|s| Stream::new(Kind::Tcp(s), service.options.reset))
         }
     }
 }
@@ -236,7 +237,7 @@ fn tcp_socket(
         TcpSocket::new_v6()
     };
     let socket = socket.map_err(Failure::Io)?;
-    if let Some(ip) = service.local {
+    if let Some(ip) = service.options.local {
         if ip.is_ipv4() != target.is_ipv4() {
             return Err(Failure::Skipped);
         }
@@ -263,7 +264,8 @@ async fn with_timeout<T>(
 /// `r:` socket options, applied after connecting; a failure is a warning.
 pub(super) fn apply_remote_options(service: &Service, stream: &Stream) {
     if let (Kind::Tcp(_), Some(fd)) = (stream.kind(), stream.raw_fd()) {
-        if let Err(e) = crate::os::sockopt::apply_socket_options(fd, &service.socket_options.remote)
+        if let Err(e) =
+            crate::os::sockopt::apply_socket_options(fd, &service.options.socket_options.remote)
         {
             crate::slog!(
                 crate::log::WARNING,

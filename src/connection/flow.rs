@@ -49,8 +49,10 @@ pub(super) async fn client_try(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entr
     // The client's first bytes, read with a balancer's PROXY header.
     let after_header = match &ctx.service.proxy_in {
         Some(settings) => {
-            let busy = ctx.service.timeouts.busy;
-            match super::proxy_header::read(&ctx.service.name, settings, &mut local, busy).await {
+            let busy = ctx.service.options.timeouts.busy;
+            match super::proxy_header::read(&ctx.service.options.name, settings, &mut local, busy)
+                .await
+            {
                 Ok(rest) => rest,
                 Err(how) => return aborted(how),
             }
@@ -76,7 +78,7 @@ pub(super) async fn client_try(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entr
         Ok(o) => o,
         Err(how) => return aborted(how),
     };
-    let result = if ctx.service.client {
+    let result = if ctx.service.options.client {
         client_mode(&ctx, local, early, &hooks, entry).await
     } else if protocols::connects_before_tls(ctx.service.protocol.as_ref().map(|p| p.kind), false) {
         server_connect_first(&ctx, local, early, &hooks, entry).await
@@ -220,8 +222,8 @@ fn switch_sni(ctx: Arc<ServiceCtx>, selected: Option<usize>, entry: &Entry) -> A
     let Some(index) = selected else { return ctx };
     match ctx.secondaries.iter().find(|(i, _)| *i == index) {
         Some((_, secondary)) => {
-            crate::log::set_conn_level(secondary.service.debug_level);
-            entry.rename(&secondary.service.name);
+            crate::log::set_conn_level(secondary.service.options.debug_level);
+            entry.rename(&secondary.service.options.name);
             secondary.clone()
         }
         None => ctx,
@@ -269,7 +271,7 @@ async fn connect(
         };
         return match local::spawn(exec, &env) {
             Ok(kind) => {
-                let stream = Stream::new(kind, service.reset);
+                let stream = Stream::new(kind, service.options.reset);
                 apply_remote_options(service, &stream);
                 Ok((stream, None))
             }
@@ -291,12 +293,12 @@ async fn connect(
             })
         })
         .or_else(|| {
-            transparent::destination(service.transparent)
+            transparent::destination(service.options.transparent)
                 .then(|| hooks.original_dst.map(Address::Inet).into_iter().collect())
         });
     let client = hooks
         .peer
-        .filter(|_| transparent::source(service.transparent));
+        .filter(|_| transparent::source(service.options.transparent));
     connect_remote(service, &ctx.targets, chosen, client, persistence.as_ref())
         .await
         .ok_or(Abort::Reset)
@@ -311,7 +313,7 @@ async fn handshake<S>(
 ) -> Result<TlsStream<S>, Abort> {
     let metrics = &ctx.metrics;
     let started = std::time::Instant::now();
-    let outcome = match ctx.service.timeouts.busy {
+    let outcome = match ctx.service.options.timeouts.busy {
         Some(limit) => match tokio::time::timeout(limit, fut).await {
             Ok(r) => r,
             Err(_) => {
@@ -372,11 +374,11 @@ impl Hooks {
         };
         let ctx = protocol::Ctx {
             settings,
-            client: service.client,
-            busy: protocol::Busy::new(service.timeouts.busy),
+            client: service.options.client,
+            busy: protocol::Busy::new(service.options.timeouts.busy),
             peer: self.peer,
             local_addr: self.local_addr,
-            service: &service.name,
+            service: &service.options.name,
             original_dst: self.original_dst,
             net: &SystemNet,
             tls,
@@ -387,8 +389,8 @@ impl Hooks {
 
 fn limits(service: &Service) -> Limits {
     Limits {
-        idle: service.timeouts.idle,
-        close: service.timeouts.close,
+        idle: service.options.timeouts.idle,
+        close: service.options.timeouts.close,
     }
 }
 
@@ -398,11 +400,11 @@ fn limits(service: &Service) -> Limits {
 async fn local_start(service: &Service, local: &Stream) -> Result<(), Abort> {
     let is_socket =
         matches!(local.kind(), Kind::Tcp(_) | Kind::Unix(_)) || local.peer_addr().is_some();
-    if !is_socket && transparent::source(service.transparent) {
+    if !is_socket && transparent::source(service.options.transparent) {
         crate::slog!(ERR, "Transparent source needs a socket");
         return Err(Abort::Reset);
     }
-    if let Some(user) = &service.ident {
+    if let Some(user) = &service.options.ident {
         match (local.peer_addr(), local.local_addr()) {
             (Some(peer), Some(ours)) => ident::check(service, user, peer, ours.port())
                 .await
@@ -422,16 +424,21 @@ fn log_accepted(service: &Service, local: &Stream) {
         Some(peer) => crate::slog!(
             NOTICE,
             "Service [{}] accepted connection from {peer}",
-            service.name
+            service.options.name
         ),
-        None => crate::slog!(NOTICE, "Service [{}] accepted connection", service.name),
+        None => crate::slog!(
+            NOTICE,
+            "Service [{}] accepted connection",
+            service.options.name
+        ),
     }
 }
 
 /// `l:` socket options on the accepted socket (not for Unix sockets).
 fn apply_local_options(service: &Service, stream: &Stream) {
     if let (Kind::Tcp(_), Some(fd)) = (stream.kind(), stream.raw_fd()) {
-        if let Err(e) = crate::os::sockopt::apply_socket_options(fd, &service.socket_options.local)
+        if let Err(e) =
+            crate::os::sockopt::apply_socket_options(fd, &service.options.socket_options.local)
         {
             crate::slog!(WARNING, "Failed to set local socket options: {e}");
         }

@@ -41,7 +41,7 @@ pub async fn check(
     let mut conn = connect(service, server).await?;
     crate::slog!(DEBUG, "IDENT server connected");
     let request = format!("{} , {}", peer.port(), local_port);
-    let busy = service.timeouts.busy;
+    let busy = service.options.timeouts.busy;
     let line = match within(busy, exchange(&mut conn, &request)).await {
         Some(Ok(line)) => line,
         Some(Err(Logged)) => return Err(Logged),
@@ -113,7 +113,7 @@ fn safe_string(s: &[u8]) -> String {
 async fn connect(service: &Service, server: SocketAddr) -> Result<TcpStream, Logged> {
     let shown = fmt_inet(&server);
     crate::slog!(INFO, "s_connect: connecting {shown}");
-    match within(service.timeouts.connect, TcpStream::connect(server)).await {
+    match within(service.options.timeouts.connect, TcpStream::connect(server)).await {
         Some(Ok(conn)) => {
             crate::slog!(NOTICE, "s_connect: connected {shown}");
             Ok(conn)

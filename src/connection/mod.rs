@@ -51,7 +51,7 @@ impl ServiceCtx {
         tls: TlsContext,
         secondaries: Vec<(usize, Arc<ServiceCtx>)>,
     ) -> Arc<ServiceCtx> {
-        let metrics = crate::metrics::service(&service.name);
+        let metrics = crate::metrics::service(&service.options.name);
         let targets = Targets::new(&service, &metrics);
         Arc::new(ServiceCtx {
             service,
@@ -67,7 +67,7 @@ impl ServiceCtx {
 /// secondaries attached to their primary. `tls` holds the TLS context of
 /// each service, in the same order as `services`.
 pub fn contexts(services: &[Service], tls: Vec<TlsContext>) -> Vec<Arc<ServiceCtx>> {
-    let is_secondary = |s: &Service| !s.client && s.sni_route.is_some();
+    let is_secondary = |s: &Service| !s.options.client && s.sni_route.is_some();
     let mut built: Vec<Option<Arc<ServiceCtx>>> = vec![None; services.len()];
     // Secondaries first: primaries hold references to them.
     for (i, (service, ctx)) in services.iter().zip(&tls).enumerate() {
@@ -86,7 +86,7 @@ pub fn contexts(services: &[Service], tls: Vec<TlsContext>) -> Vec<Arc<ServiceCt
                 is_secondary(s)
                     && s.sni_route
                         .as_ref()
-                        .is_some_and(|r| r.primary == service.name)
+                        .is_some_and(|r| r.primary == service.options.name)
             })
             .filter_map(|(j, _)| built[j].clone().map(|c| (j, c)))
             .collect();
@@ -120,7 +120,10 @@ fn status(ending: Ending, reset: bool, client: bool, fatal_alert: bool) -> &'sta
 
 /// Serve one accepted connection; `id` is stunnel's sequential log id.
 pub async fn run(ctx: Arc<ServiceCtx>, local: Kind, id: u64) {
-    let log = ConnLog::new(log_id(ctx.service.log_id, id), ctx.service.debug_level);
+    let log = ConnLog::new(
+        log_id(ctx.service.options.log_id, id),
+        ctx.service.options.debug_level,
+    );
     crate::log::scope(log, serve(ctx, local, id)).await
 }
 
@@ -147,17 +150,17 @@ fn log_id(kind: crate::config::model::LogId, seq: u64) -> String {
 }
 
 async fn serve(ctx: Arc<ServiceCtx>, local: Kind, id: u64) {
-    let name = ctx.service.name.clone();
+    let name = ctx.service.options.name.clone();
     let mut active = crate::metrics::Active::start(ctx.metrics.clone());
-    if !ctx.service.log_probes && probe::is_probe(&ctx.service, &local).await {
+    if !ctx.service.options.log_probes && probe::is_probe(&ctx.service, &local).await {
         ctx.metrics.probes.fetch_add(1, Ordering::Relaxed);
         active.set_ending(crate::metrics::Ending::Closed);
         return;
     }
     crate::slog!(crate::log::DEBUG, "Service [{name}] started");
     let entry = registry::Entry::register(id, &name, ctx.metrics.clone());
-    let local = Stream::new(local, ctx.service.reset);
-    let (client, reset) = (ctx.service.client, ctx.service.reset);
+    let local = Stream::new(local, ctx.service.options.reset);
+    let (client, reset) = (ctx.service.options.client, ctx.service.options.reset);
     let report = flow::client_try(ctx, local, &entry).await;
     active.set_ending(match report.ending {
         Ending::Closed => crate::metrics::Ending::Closed,
@@ -191,7 +194,12 @@ pub async fn serve_exec_connect(ctx: Arc<ServiceCtx>, id: u64) {
             let report = flow::aborted(protocol::Abort::Reset);
             log_closed(
                 &report,
-                status(report.ending, ctx.service.reset, ctx.service.client, false),
+                status(
+                    report.ending,
+                    ctx.service.options.reset,
+                    ctx.service.options.client,
+                    false,
+                ),
             );
         }
     }

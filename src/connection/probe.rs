@@ -20,7 +20,7 @@ use crate::config::model::Service;
 /// here, at debug level).
 pub(super) async fn is_probe(service: &Service, local: &Kind) -> bool {
     let wait = first_byte(local);
-    let closed = match service.timeouts.busy {
+    let closed = match service.options.timeouts.busy {
         Some(limit) => tokio::time::timeout(limit, wait).await.unwrap_or(false),
         None => wait.await,
     };
@@ -35,7 +35,7 @@ pub(super) async fn is_probe(service: &Service, local: &Kind) -> bool {
         crate::slog!(
             crate::log::DEBUG,
             "Service [{}]: probe from {from} closed before sending any byte",
-            service.name
+            service.options.name
         );
     }
     closed

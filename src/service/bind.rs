@@ -87,7 +87,7 @@ pub fn addresses(service: &Service) -> Vec<Address> {
             Err(e) => crate::slog!(
                 ERR,
                 "Service [{}]: Cannot resolve accept target: {e}",
-                service.name
+                service.options.name
             ),
         }
     }
@@ -99,11 +99,15 @@ pub fn addresses(service: &Service) -> Vec<Address> {
 pub fn bind_address(service: &Service, addr: &Address, sharing: Sharing) -> Option<Bound> {
     match bind_one(service, addr, sharing) {
         Ok(b) => {
-            log_bound(&service.name, b.fd(), &b.address());
+            log_bound(&service.options.name, b.fd(), &b.address());
             Some(b)
         }
         Err(e) => {
-            crate::slog!(NOTICE, "Binding service [{}] to {addr}: {e}", service.name);
+            crate::slog!(
+                NOTICE,
+                "Binding service [{}] to {addr}: {e}",
+                service.options.name
+            );
             None
         }
     }
@@ -146,7 +150,7 @@ pub fn log_bound(service: &str, fd: i32, address: &str) {
 
 /// stunnel's line for a service that could bind nothing.
 pub fn failed(service: &Service) -> Logged {
-    crate::slog!(ERR, "Binding service [{}] failed", service.name);
+    crate::slog!(ERR, "Binding service [{}] failed", service.options.name);
     Logged
 }
 
@@ -155,7 +159,7 @@ fn bind_one(service: &Service, addr: &Address, sharing: Sharing) -> Result<Bound
         crate::slog!(
             INFO,
             "Service [{}] uses the listening socket passed by {} (FD={})",
-            service.name,
+            service.options.name,
             from.describe(),
             passed.fd()
         );
@@ -181,7 +185,7 @@ fn bind_one(service: &Service, addr: &Address, sharing: Sharing) -> Result<Bound
                 .map_err(|e| errno::text(e as i32))?;
             crate::os::sockopt::apply_socket_options(
                 fd.as_raw_fd(),
-                &service.socket_options.accept,
+                &service.options.socket_options.accept,
             )?;
             if sharing == Sharing::ReusePort {
                 socket::setsockopt(&fd, socket::sockopt::ReusePort, &true)
@@ -228,14 +232,14 @@ fn passed_socket(addr: &Address) -> Option<(Bound, activation::Origin)> {
 /// A section's `setuid`/`setgid` give its Unix `accept` socket an owner
 /// (stunnel 5.24+), so a client running as that user may connect.
 fn set_socket_owner(service: &Service, path: &std::path::Path) -> Result<(), String> {
-    if service.socket_owner.is_none() && service.socket_group.is_none() {
+    if service.options.socket_owner.is_none() && service.options.socket_group.is_none() {
         return Ok(());
     }
-    let uid = match &service.socket_owner {
+    let uid = match &service.options.socket_owner {
         Some(u) => Some(crate::os::privileges::resolve_user(u)?),
         None => None,
     };
-    let gid = match &service.socket_group {
+    let gid = match &service.options.socket_group {
         Some(g) => Some(crate::os::privileges::resolve_group(g)?),
         None => None,
     };

@@ -60,7 +60,7 @@ pub async fn accept_loop(
             continue;
         };
         let ctx = ctx.borrow().clone();
-        log_accept(&ctx.service.name, &stream);
+        log_accept(&ctx.service.options.name, &stream);
         let id = next_id();
         tokio::spawn(async move {
             connection::run(ctx, stream, id).await;

@@ -93,7 +93,7 @@ impl Supervisor {
         let mut listening = Vec::new();
         for (ctx, bound) in services {
             for (address, b) in bound {
-                let key = Key::of(&address, &ctx.service.name);
+                let key = Key::of(&address, &ctx.service.options.name);
                 listening.push(spawn(key, ctx.clone(), b, &clients)?);
             }
         }
@@ -135,8 +135,8 @@ impl Supervisor {
     /// exec+connect loops stay.
     pub fn swap_contexts(&mut self, ctxs: Vec<Arc<ServiceCtx>>) {
         for listening in &self.listening {
-            let name = listening.ctx.borrow().service.name.clone();
-            if let Some(ctx) = ctxs.iter().find(|c| c.service.name == name) {
+            let name = listening.ctx.borrow().service.options.name.clone();
+            if let Some(ctx) = ctxs.iter().find(|c| c.service.options.name == name) {
                 listening.ctx.send_replace(ctx.clone());
             }
         }
@@ -162,7 +162,7 @@ impl Supervisor {
             }
             let mut any = false;
             for address in addresses {
-                let key = Key::of(&address, &ctx.service.name);
+                let key = Key::of(&address, &ctx.service.options.name);
                 let listening = match old.iter().position(|l| l.key == key) {
                     Some(at) => Some(keep(old.remove(at), &ctx)),
                     None => self.bind(key, &ctx, &mut old),
@@ -175,7 +175,7 @@ impl Supervisor {
             if !any {
                 bind::failed(&ctx.service);
                 ok = false;
-                not_listening.push(ctx.service.name.clone());
+                not_listening.push(ctx.service.options.name.clone());
             }
         }
         crate::metrics::set_not_listening(not_listening);
@@ -213,7 +213,7 @@ impl Supervisor {
 /// A socket the new configuration keeps: its (maybe new) service's context,
 /// and the `bound to` line a rebinding stunnel would log.
 fn keep(listening: Listening, ctx: &Arc<ServiceCtx>) -> Listening {
-    bind::log_bound(&ctx.service.name, listening.fd, &listening.address);
+    bind::log_bound(&ctx.service.options.name, listening.fd, &listening.address);
     listening.ctx.send_replace(ctx.clone());
     listening
 }

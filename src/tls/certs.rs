@@ -18,7 +18,7 @@ use openssl::x509::store::{X509Lookup, X509StoreBuilderRef};
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509Name, X509};
 
-use crate::config::model::TlsSettings;
+use crate::config::model::ServiceOptions;
 
 use super::errors::TlsError;
 use super::ffi;
@@ -28,7 +28,7 @@ use super::ffi;
 static PASSPHRASES: Mutex<Option<HashMap<String, Vec<u8>>>> = Mutex::new(None);
 
 /// `cert` and `key`: chain file, key, `Private key check succeeded`.
-pub fn load_cert_and_key(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(), TlsError> {
+pub fn load_cert_and_key(b: &mut SslContextBuilder, tls: &ServiceOptions) -> Result<(), TlsError> {
     let Some(cert) = &tls.cert else {
         crate::slog!(crate::log::DEBUG, "No certificate or private key specified");
         return Ok(());
@@ -42,7 +42,7 @@ pub fn load_cert_and_key(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result
         .map_err(|e| TlsError::new("SSL_CTX_use_certificate_chain_file", &e))?;
     crate::slog!(crate::log::INFO, "Certificate loaded from file: {cert_s}");
 
-    let key_path = tls.key.as_ref().unwrap_or(cert);
+    let key_path = tls.key().unwrap_or(cert);
     let key_s = key_path.display().to_string();
     crate::slog!(crate::log::INFO, "Loading private key from file: {key_s}");
     check_permissions(key_path);
@@ -296,7 +296,11 @@ impl Terminal {
 
 /// `CAfile` / `CApath`: the trust store; in server mode the CAfile
 /// subjects also become the acceptable client CA list.
-pub fn load_ca(b: &mut SslContextBuilder, tls: &TlsSettings, client: bool) -> Result<(), TlsError> {
+pub fn load_ca(
+    b: &mut SslContextBuilder,
+    tls: &ServiceOptions,
+    client: bool,
+) -> Result<(), TlsError> {
     if tls.ca_file.is_none() && tls.ca_path.is_none() {
         // stunnel 5.68 logs this (err) for every section without a trust
         // store, verifying or not; scripts diffing logs see it.
@@ -388,7 +392,7 @@ fn read_certs(file: &Path) -> Vec<X509> {
 
 /// `CRLfile` / `CRLpath`: revocation data for the leaf
 /// (`X509_V_FLAG_CRL_CHECK`).
-pub fn load_crl(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(), TlsError> {
+pub fn load_crl(b: &mut SslContextBuilder, tls: &ServiceOptions) -> Result<(), TlsError> {
     if tls.crl_file.is_none() && tls.crl_path.is_none() {
         return Ok(());
     }

@@ -97,14 +97,14 @@ pub fn build_all(
     services: &[Service],
     loading: Loading,
 ) -> Result<Vec<TlsContext>, (usize, TlsError)> {
-    let is_secondary = |s: &Service| !s.client && s.sni_route.is_some();
+    let is_secondary = |s: &Service| !s.options.client && s.sni_route.is_some();
     let mut contexts: Vec<TlsContext> = Vec::with_capacity(services.len());
     for (i, service) in services.iter().enumerate() {
         let is_primary = services.iter().any(|s| {
             is_secondary(s)
                 && s.sni_route
                     .as_ref()
-                    .is_some_and(|r| r.primary == service.name)
+                    .is_some_and(|r| r.primary == service.options.name)
         });
         // stunnel forces this option on both ends of an SNI pair.
         let extra = if is_primary || is_secondary(service) {
@@ -118,7 +118,7 @@ pub fn build_all(
     }
     // Fill each primary's table with its secondaries, in file order.
     for (p, primary) in services.iter().enumerate() {
-        if primary.client {
+        if primary.options.client {
             continue;
         }
         let routes: Vec<sni::Route> = services
@@ -127,7 +127,7 @@ pub fn build_all(
             .filter(|(_, s)| is_secondary(s))
             .filter_map(|(i, s)| {
                 let route = s.sni_route.as_ref()?;
-                (route.primary == primary.name).then(|| {
+                (route.primary == primary.options.name).then(|| {
                     sni::Route::new(
                         route.pattern.clone(),
                         contexts[i].inner.ctx.clone(),
@@ -148,8 +148,8 @@ fn build_one(
     extra_options: u64,
     sni_table: sni::Table,
 ) -> Result<TlsContext, TlsError> {
-    let tls = &service.tls;
-    let client = service.client;
+    let tls = &service.options;
+    let client = service.options.client;
     let method = if client {
         SslMethod::tls_client()
     } else {
@@ -213,7 +213,7 @@ fn build_one(
 
     let policy = Arc::new(Policy {
         index,
-        name: service.name.clone(),
+        name: service.options.name.clone(),
         client,
         verify: tls.verify,
         check_host: tls.check_host.clone(),
@@ -230,14 +230,14 @@ fn build_one(
         // `-test` loads no file into the context; the check still reads
         // the `cert` file when it can.
         let probing = loading != Loading::Files;
-        if let Some(prepared) =
-            stapling::prepare(&service.name, &ctx, tls, probing).map_err(TlsError::message)?
+        if let Some(prepared) = stapling::prepare(&service.options.name, &ctx, tls, probing)
+            .map_err(TlsError::message)?
         {
             *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(prepared));
         }
     }
     let weak = super::weak::of_context(&ctx);
-    if let Some(line) = super::weak::warning(&service.name, client, &weak) {
+    if let Some(line) = super::weak::warning(&service.options.name, client, &weak) {
         crate::slog!(crate::log::WARNING, "{line}");
     }
     Ok(TlsContext {
@@ -246,8 +246,12 @@ fn build_one(
             policy,
             tickets,
             last_session,
-            delay: service.delay,
-            sni_name: if client { tls.sni_name.clone() } else { None },
+            delay: service.options.delay,
+            sni_name: if client {
+                service.sni_name.clone()
+            } else {
+                None
+            },
             request_staple: client && tls.ocsp_stapling,
             sni_table,
             cert_file: tls.cert.clone(),

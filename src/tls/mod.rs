@@ -1,4 +1,4 @@
-//! OpenSSL for a service: contexts built once from `model::TlsSettings`,
+//! OpenSSL for a service: contexts built once from `model::ServiceOptions`,
 //! handshakes driven on tokio streams, and stunnel's log lines about them.
 //!
 //! The connection layer only sees [`TlsContext`] (built at start-up and on

@@ -59,7 +59,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn of(service: &Service) -> Option<Arc<Settings>> {
-        let tls = &service.tls;
+        let tls = &service.options;
         (tls.ocsp_url.is_some() || tls.ocsp_aia).then(|| {
             Arc::new(Settings {
                 url: tls.ocsp_url.clone(),
@@ -67,7 +67,7 @@ impl Settings {
                 flags: tls.ocsp_flags,
                 nonce: tls.ocsp_nonce,
                 require: tls.ocsp_require,
-                timeout: service.timeouts.ocsp,
+                timeout: service.options.timeouts.ocsp,
             })
         })
     }

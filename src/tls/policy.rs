@@ -7,7 +7,7 @@
 
 use openssl::ssl::{SslContextBuilder, SslMode, SslOptions, SslVersion};
 
-use crate::config::model::{TlsSettings, TlsVersion};
+use crate::config::model::{ServiceOptions, TlsVersion};
 
 use super::errors::TlsError;
 use super::ffi::{self, ConfCtx, ConfResult};
@@ -26,7 +26,7 @@ pub fn ssl_version(v: TlsVersion) -> SslVersion {
 }
 
 /// Step 2: `SSL_CTX_set_min/max_proto_version`, each only when set.
-pub fn protocol_range(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(), TlsError> {
+pub fn protocol_range(b: &mut SslContextBuilder, tls: &ServiceOptions) -> Result<(), TlsError> {
     if let Some(min) = tls.min_version {
         b.set_min_proto_version(Some(ssl_version(min)))
             .map_err(|e| TlsError::new("SSL_CTX_set_min_proto_version", &e))?;
@@ -39,7 +39,7 @@ pub fn protocol_range(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<()
 }
 
 /// Step 3 (§6.3): user level, else raise OpenSSL's to 2 if lower.
-pub fn security_level(b: &mut SslContextBuilder, tls: &TlsSettings) {
+pub fn security_level(b: &mut SslContextBuilder, tls: &ServiceOptions) {
     match tls.security_level {
         Some(level) => {
             b.set_security_level(u32::from(level));
@@ -67,21 +67,21 @@ pub fn security_level(b: &mut SslContextBuilder, tls: &TlsSettings) {
 }
 
 /// Steps 4 and 5: `ciphers` (TLS <= 1.2) and `ciphersuites` (TLS 1.3).
-pub fn ciphers(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(), TlsError> {
-    crate::slog!(crate::log::DEBUG, "Ciphers: {}", tls.ciphers);
-    b.set_cipher_list(&tls.ciphers)
-        .and_then(|()| super::weak::guard_cipher_list(b, &tls.ciphers))
+pub fn ciphers(b: &mut SslContextBuilder, tls: &ServiceOptions) -> Result<(), TlsError> {
+    crate::slog!(crate::log::DEBUG, "Ciphers: {}", tls.ciphers());
+    b.set_cipher_list(tls.ciphers())
+        .and_then(|()| super::weak::guard_cipher_list(b, tls.ciphers()))
         .map_err(|e| {
             let mut err = TlsError::new("SSL_CTX_set_cipher_list", &e);
-            err.hints.extend(super::weak::compiled_out(&tls.ciphers));
+            err.hints.extend(super::weak::compiled_out(tls.ciphers()));
             err
         })?;
     crate::slog!(
         crate::log::DEBUG,
         "TLSv1.3 ciphersuites: {}",
-        tls.ciphersuites
+        tls.ciphersuites()
     );
-    b.set_ciphersuites(&tls.ciphersuites)
+    b.set_ciphersuites(tls.ciphersuites())
         .map_err(|e| TlsError::new("SSL_CTX_set_ciphersuites", &e))?;
     Ok(())
 }
@@ -89,7 +89,7 @@ pub fn ciphers(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(), TlsEr
 /// Step 6 (§6.4): OpenSSL defaults → NO_SSLv2|NO_SSLv3 → NO_TICKET for
 /// servers without session resumption → clear NO_COMPRESSION → set mask →
 /// clear mask. `extra_set` carries stunnel's forced bits (SNI sections).
-pub fn options(b: &mut SslContextBuilder, tls: &TlsSettings, client: bool, extra_set: u64) {
+pub fn options(b: &mut SslContextBuilder, tls: &ServiceOptions, client: bool, extra_set: u64) {
     b.set_options(SslOptions::NO_SSLV2 | SslOptions::NO_SSLV3);
     if !client && !tls.session_resume {
         b.set_options(SslOptions::NO_TICKET);
@@ -110,7 +110,7 @@ pub fn options(b: &mut SslContextBuilder, tls: &TlsSettings, client: bool, extra
 /// Step 7: `config = COMMAND[:PARAM]` through `SSL_CONF_cmd`.
 pub fn conf_commands(
     b: &mut SslContextBuilder,
-    tls: &TlsSettings,
+    tls: &ServiceOptions,
     client: bool,
 ) -> Result<(), TlsError> {
     if tls.conf_cmds.is_empty() {
@@ -190,15 +190,15 @@ pub fn dh(b: &mut SslContextBuilder, client: bool) {
 }
 
 /// `curves` → `SSL_CTX_set1_groups_list`.
-pub fn curves(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(), TlsError> {
+pub fn curves(b: &mut SslContextBuilder, tls: &ServiceOptions) -> Result<(), TlsError> {
     crate::slog!(crate::log::DEBUG, "ECDH initialization");
-    if b.set_groups_list(&tls.curves).is_err() {
+    if b.set_groups_list(tls.curves()).is_err() {
         return Err(TlsError::message("Invalid groups list in 'curves'"));
     }
     crate::slog!(
         crate::log::DEBUG,
         "ECDH initialized with curves {}",
-        tls.curves
+        tls.curves()
     );
     Ok(())
 }

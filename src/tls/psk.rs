@@ -14,14 +14,14 @@ use std::sync::atomic::Ordering;
 use openssl::error::ErrorStack;
 use openssl::ssl::{SslContextBuilder, SslRef};
 
-use crate::config::model::TlsSettings;
+use crate::config::model::ServiceOptions;
 
 use super::conn;
 use super::errors::TlsError;
 
 /// The secrets in the order the callbacks use: for a client, the selected
 /// identity first.
-pub fn ordered(tls: &TlsSettings, client: bool) -> Result<Vec<(String, Vec<u8>)>, TlsError> {
+pub fn ordered(tls: &ServiceOptions, client: bool) -> Result<Vec<(String, Vec<u8>)>, TlsError> {
     let mut list = tls.psk_secrets.clone();
     if client {
         if let Some(id) = &tls.psk_identity {

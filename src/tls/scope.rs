@@ -29,10 +29,10 @@ use crate::config::model::Service;
 /// Without `files` (`-test` checks the policy alone) the file contents are
 /// left out.
 pub fn id_context(service: &Service, files: bool) -> [u8; 32] {
-    let tls = &service.tls;
+    let tls = &service.options;
     let mut digest = Digest(Sha256::new());
     digest.field(b"rstunnel session scope 1");
-    digest.field(service.name.as_bytes());
+    digest.field(service.options.name.as_bytes());
     let v = &tls.verify;
     digest.field(&[
         u8::from(v.request),
@@ -129,7 +129,7 @@ mod tests {
     fn a_stricter_policy_gets_another_context() {
         let before = service("s");
         let mut after = before.clone();
-        after.tls.verify.require = true;
+        after.options.verify.require = true;
         assert_ne!(id_context(&before, false), id_context(&after, false));
         assert_eq!(
             id_context(&before, false),

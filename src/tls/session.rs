@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 
 use openssl::ssl::{SslContextBuilder, SslRef, SslSession, SslSessionCacheMode, SslSessionRef};
 
-use crate::config::model::TlsSettings;
+use crate::config::model::ServiceOptions;
 
 use super::errors::TlsError;
 use super::ffi;
@@ -48,7 +48,7 @@ pub type LastSession = Arc<ClientSessions>;
 pub fn setup(
     b: &mut SslContextBuilder,
     id_context: &[u8],
-    tls: &TlsSettings,
+    tls: &ServiceOptions,
     client: bool,
     last: &LastSession,
 ) -> Result<Option<Arc<TicketKeys>>, TlsError> {
@@ -72,7 +72,7 @@ pub fn setup(
         .unwrap_or(i32::MAX)
         .max(0);
     b.set_session_cache_size(size);
-    ffi::set_session_timeout(b, tls.session_cache_timeout.as_secs());
+    ffi::set_session_timeout(b, tls.session_timeout().as_secs());
     if client {
         // OpenSSL hands every new session (TLS 1.3: every ticket) to this
         // callback; the latest one is offered on the next connect.

@@ -31,7 +31,7 @@ use openssl::stack::{Stack, StackRef};
 use openssl::x509::store::{X509Lookup, X509Store, X509StoreBuilder, X509StoreRef};
 use openssl::x509::{X509Ref, X509VerifyResult, X509};
 
-use crate::config::model::TlsSettings;
+use crate::config::model::ServiceOptions;
 use crate::log::{ERR, INFO, NOTICE};
 
 use super::errors::TlsError;
@@ -94,7 +94,7 @@ pub fn install(b: &mut SslContextBuilder) -> Result<Arc<Mutex<Option<Arc<Stapler
 pub fn prepare(
     service: &str,
     ctx: &SslContextRef,
-    tls: &TlsSettings,
+    tls: &ServiceOptions,
     probing: bool,
 ) -> Result<Option<Stapler>, String> {
     let pem: Vec<X509> = tls
@@ -135,7 +135,10 @@ pub fn prepare(
 }
 
 /// The trusted certificates of the context, plus a `CApath` lookup.
-fn trust(ctx: &SslContextRef, tls: &TlsSettings) -> Result<X509Store, openssl::error::ErrorStack> {
+fn trust(
+    ctx: &SslContextRef,
+    tls: &ServiceOptions,
+) -> Result<X509Store, openssl::error::ErrorStack> {
     let mut store = X509StoreBuilder::new()?;
     for cert in ctx.cert_store().all_certificates() {
         store.add_cert(cert)?;

@@ -49,12 +49,12 @@ fn global_values_are_defaults_and_lists_append() {
         vec![inet(Some("10.0.0.1"), 80), inet(Some("10.0.0.2"), 80)]
     );
     assert_eq!(
-        s.tls.check_host,
+        s.options.check_host,
         vec!["a.example".to_string(), "b.example".to_string()]
     );
-    assert_eq!(s.timeouts.idle, Some(Duration::from_secs(5)));
+    assert_eq!(s.options.timeouts.idle, Some(Duration::from_secs(5)));
     assert_eq!(
-        s.tls.cert,
+        s.options.cert,
         Some(PathBuf::from("/nonexistent/never-opened.pem"))
     );
 }
@@ -66,10 +66,10 @@ fn options_masks_inherit_and_extend() {
          options = NO_TLSv1_1\n[t]\naccept = 3\nconnect = 4\n"
     ));
     let s = &c.services[0];
-    assert_eq!(s.tls.options_set, (1 << 26) | (1 << 28));
-    assert_eq!(s.tls.options_clear, 1 << 14);
+    assert_eq!(s.options.options_set, (1 << 26) | (1 << 28));
+    assert_eq!(s.options.options_clear, 1 << 14);
     assert_eq!(
-        c.services[1].tls.options_set,
+        c.services[1].options.options_set,
         1 << 26,
         "sections do not leak into each other"
     );
@@ -81,7 +81,7 @@ fn verify_lines_apply_in_file_order_across_inheritance() {
         "verifyChain = yes\nCAfile = /ca.pem\n{CERT}[s]\naccept = 1\nconnect = 2\nrequireCert = no\n"
     ));
     assert_eq!(
-        only(&c).tls.verify,
+        only(&c).options.verify,
         VerifyFlags {
             request: true,
             require: false,
@@ -104,9 +104,9 @@ fn sections_are_verbatim_and_may_repeat() {
         "client = yes\n[ a b ]\naccept = 1\nconnect = 2\n[]\naccept = 3\nconnect = 4\n\
                 [ a b ]\naccept = 5\nconnect = 6\n",
     );
-    let names: Vec<&str> = c.services.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = c.services.iter().map(|s| s.options.name.as_str()).collect();
     assert_eq!(names, vec![" a b ", "", " a b "]);
-    assert!(c.global.inetd.is_none());
+    assert!(c.inetd.is_none());
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn global_only_options_after_a_section() {
 #[test]
 fn refused_when_yes_options_accept_no() {
     let c = ok("fips = no\nlibwrap = NO\nclient = yes\nconnect = 9\n");
-    assert!(c.global.inetd.is_some());
+    assert!(c.inetd.is_some());
     assert_eq!(
         err("libwrap = Yes\n"),
         "t.conf:1: \"libwrap = Yes\": option libwrap is not supported by rstunnel"
@@ -158,19 +158,19 @@ fn inetd_mode_uses_the_global_service_name() {
     let c = ok("service = mysvc\nclient = yes\nconnect = 127.0.0.1:25\n");
     assert!(c.services.is_empty());
     assert!(c.is_inetd());
-    let s = c.global.inetd.as_deref().expect("inetd service");
-    assert_eq!(s.name, "mysvc");
+    let s = c.inetd.as_deref().expect("inetd service");
+    assert_eq!(s.options.name, "mysvc");
     assert_eq!(c.global.service_name, "mysvc");
     assert_eq!(s.connect, vec![inet(Some("127.0.0.1"), 25)]);
     let c = ok("exec = /bin/cat\nexecArgs = cat -u\nclient = yes\n");
-    let e = c.global.inetd.and_then(|s| s.exec).expect("exec");
+    let e = c.inetd.and_then(|s| s.exec).expect("exec");
     assert_eq!(e.args, vec!["cat".to_string(), "-u".to_string()]);
 }
 
 #[test]
 fn service_option_renames_a_section() {
     let c = ok("client = yes\n[s]\nservice = renamed\naccept = 1\nconnect = 2\n");
-    assert_eq!(only(&c).name, "renamed");
+    assert_eq!(only(&c).options.name, "renamed");
     assert_eq!(c.global.service_name, "stunnel");
 }
 
@@ -181,18 +181,18 @@ fn debug_per_section_and_global_facility() {
         (c.global.debug.facility, c.global.debug.level),
         (libc::LOG_LOCAL1, 3)
     );
-    assert_eq!(c.services[0].debug_level, 3);
-    assert_eq!(c.services[1].debug_level, 7);
+    assert_eq!(c.services[0].options.debug_level, 3);
+    assert_eq!(c.services[1].options.debug_level, 7);
 }
 
 #[test]
 fn sni_meaning_is_decided_by_client_at_section_end() {
     // `sni` written before `client = yes`: still a client name.
     let c = ok("[s]\nsni = name.example\nclient = yes\naccept = 1\nconnect = 2\n");
-    assert_eq!(only(&c).tls.sni_name.as_deref(), Some("name.example"));
+    assert_eq!(only(&c).sni_name.as_deref(), Some("name.example"));
     assert_eq!(only(&c).sni_route, None);
     let c = ok("[s]\nclient = yes\nsni =\naccept = 1\nconnect = 2\n");
-    assert_eq!(only(&c).tls.sni_name, None, "empty sni disables it");
+    assert_eq!(only(&c).sni_name, None, "empty sni disables it");
     // Server: PRIMARY:PATTERN, split at the first ':'; last line wins.
     let c = ok(&format!(
         "{CERT}[p]\naccept = 1\nconnect = 2\n[s]\nsni = x\nsni = p:a:b\nconnect = 3\n"
@@ -210,8 +210,8 @@ fn include_shares_the_current_section() {
     std::fs::create_dir(format!("{d}/ignored.d")).expect("mkdir");
     let c = ok(&format!("include = {d}\nconnect = 2\n"));
     let s = only(&c);
-    assert_eq!(s.name, "from-include");
-    assert!(s.client);
+    assert_eq!(s.options.name, "from-include");
+    assert!(s.options.client);
     assert_eq!(s.accept, vec![inet(None, 1)]);
     assert_eq!(s.connect, vec![inet(None, 2)]);
 }
@@ -249,7 +249,7 @@ fn endpoint_count_rules() {
     let c = ok(&format!(
         "{CERT}[s]\naccept = 1\ntransparent = destination\n"
     ));
-    assert_eq!(only(&c).transparent, Transparent::Destination);
+    assert_eq!(only(&c).options.transparent, Transparent::Destination);
     // A SOCKS server supplies its own target.
     let c = ok(&format!("{CERT}[s]\naccept = 1\nprotocol = socks\n"));
     assert_eq!(
@@ -258,7 +258,7 @@ fn endpoint_count_rules() {
     );
     // exec + connect without accept.
     let c = ok("client = yes\n[s]\nexec = /bin/cat\nconnect = 2\nretry = yes\n");
-    assert_eq!(only(&c).retry, Some(Duration::from_secs(1)));
+    assert_eq!(only(&c).options.retry, Some(Duration::from_secs(1)));
     // Three endpoints are as wrong as one.
     assert_eq!(
         err("client = yes\n[s]\naccept = 1\nconnect = 2\nexec = /bin/cat\n"),
@@ -315,12 +315,12 @@ fn timeouts_negative_means_forever_and_new_options_parse() {
          OCSPflag = nocerts\nOCSPflag = NOTIME\nsession = 60\ncurve = P-256\n"
     ));
     let s = only(&c);
-    assert_eq!(s.timeouts.idle, None);
-    assert_eq!(s.timeouts.ocsp, Some(Duration::from_secs(7)));
-    assert!(!s.tls.ocsp_require);
-    assert_eq!(s.tls.ocsp_flags, 0x801);
-    assert_eq!(s.tls.session_cache_timeout, Duration::from_secs(60));
-    assert_eq!(s.tls.curves, "P-256");
+    assert_eq!(s.options.timeouts.idle, None);
+    assert_eq!(s.options.timeouts.ocsp, Some(Duration::from_secs(7)));
+    assert!(!s.options.ocsp_require);
+    assert_eq!(s.options.ocsp_flags, 0x801);
+    assert_eq!(s.options.session_timeout(), Duration::from_secs(60));
+    assert_eq!(s.options.curves(), "P-256");
 }
 
 #[test]

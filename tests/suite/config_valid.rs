@@ -22,7 +22,10 @@ fn load(name: &str) -> Config {
 }
 
 fn svc<'a>(c: &'a Config, name: &str) -> &'a Service {
-    c.services.iter().find(|s| s.name == name).expect("section")
+    c.services
+        .iter()
+        .find(|s| s.options.name == name)
+        .expect("section")
 }
 
 fn inet(host: Option<&str>, port: u16) -> Endpoint {
@@ -57,25 +60,32 @@ fn legacy_bridge() {
     assert_eq!(c.global.foreground, Foreground::Yes);
     assert_eq!(c.global.debug.level, 6);
     let inb = svc(&c, "legacy-in");
-    assert!(!inb.client);
+    assert!(!inb.options.client);
     assert_eq!(inb.accept, vec![inet(Some("0.0.0.0"), 8443)]);
     assert_eq!(
-        inb.tls.cert,
+        inb.options.cert,
         Some(PathBuf::from("/etc/rstunnel/legacy.pem"))
     );
-    assert_eq!(inb.tls.key, inb.tls.cert, "key defaults to cert");
-    assert_eq!(inb.tls.min_version, Some(TlsVersion::Tls1));
-    assert_eq!(inb.tls.max_version, Some(TlsVersion::Tls1_2));
-    assert_eq!(inb.tls.ciphers, "AES128-SHA:AES256-SHA:HIGH:@SECLEVEL=0");
-    assert_eq!(inb.tls.options_set, 1 << 22);
-    assert_eq!(inb.tls.options_clear, 1 << 30);
-    assert_eq!(inb.debug_level, 6, "global debug is inherited");
-    let out = svc(&c, "modern-out");
-    assert!(out.client);
-    assert_eq!(out.connect, vec![inet(Some("api.example.net"), 443)]);
-    assert_eq!(out.tls.min_version, Some(TlsVersion::Tls1_3));
     assert_eq!(
-        out.tls.verify,
+        inb.options.key(),
+        inb.options.cert.as_deref(),
+        "key defaults to cert"
+    );
+    assert_eq!(inb.options.min_version, Some(TlsVersion::Tls1));
+    assert_eq!(inb.options.max_version, Some(TlsVersion::Tls1_2));
+    assert_eq!(
+        inb.options.ciphers(),
+        "AES128-SHA:AES256-SHA:HIGH:@SECLEVEL=0"
+    );
+    assert_eq!(inb.options.options_set, 1 << 22);
+    assert_eq!(inb.options.options_clear, 1 << 30);
+    assert_eq!(inb.options.debug_level, 6, "global debug is inherited");
+    let out = svc(&c, "modern-out");
+    assert!(out.options.client);
+    assert_eq!(out.connect, vec![inet(Some("api.example.net"), 443)]);
+    assert_eq!(out.options.min_version, Some(TlsVersion::Tls1_3));
+    assert_eq!(
+        out.options.verify,
         VerifyFlags {
             request: true,
             require: true,
@@ -83,9 +93,9 @@ fn legacy_bridge() {
             peer: false
         }
     );
-    assert_eq!(out.tls.check_host, vec!["api.example.net".to_string()]);
-    assert_eq!(out.tls.sni_name.as_deref(), Some("api.example.net"));
-    assert_eq!(out.tls.ciphers, "HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK");
+    assert_eq!(out.options.check_host, vec!["api.example.net".to_string()]);
+    assert_eq!(out.sni_name.as_deref(), Some("api.example.net"));
+    assert_eq!(out.options.ciphers(), "HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK");
 }
 
 #[test]
@@ -102,16 +112,16 @@ fn proxy_and_failover() {
     assert_eq!(p.host.as_deref(), Some("partner.example.com:443"));
     assert_eq!(p.username.as_deref(), Some("svc"));
     assert_eq!(p.password.as_deref(), Some("secret"));
-    assert_eq!(via.tls.sni_name.as_deref(), Some("partner.example.com"));
+    assert_eq!(via.sni_name.as_deref(), Some("partner.example.com"));
     let pool = svc(&c, "pool");
     assert_eq!(pool.connect.len(), 3);
-    assert_eq!(pool.failover, Failover::RoundRobin);
+    assert_eq!(pool.options.failover, Failover::RoundRobin);
     assert_eq!(
         pool.protocol.as_ref().map(|p| p.kind),
         Some(ProtocolKind::Proxy)
     );
-    assert_eq!(pool.timeouts.connect, Some(Duration::from_secs(3)));
-    assert_eq!(pool.retry, None);
+    assert_eq!(pool.options.timeouts.connect, Some(Duration::from_secs(3)));
+    assert_eq!(pool.options.retry, None);
     assert_eq!(pool.accept, vec![inet(None, 8443)]);
 }
 
@@ -121,23 +131,29 @@ fn redrock_trac_server_inherits_global_values() {
     // No [section]: the global options define service [stunnel].
     let s = svc(&c, "stunnel");
     // No cert.pem beside the fixture: the names stay as written.
-    assert_eq!(s.tls.cert, Some(PathBuf::from("cert.pem")));
-    assert_eq!(s.tls.key, Some(PathBuf::from("key.pem")));
+    assert_eq!(s.options.cert, Some(PathBuf::from("cert.pem")));
+    assert_eq!(s.options.key, Some(PathBuf::from("key.pem")));
     // `output = stunnel.log` in the background: beside the file, as on
     // Windows (stunnel on Unix refuses the relative name).
     let fixtures = std::fs::canonicalize("tests/conf/valid").unwrap();
     assert_eq!(c.global.output, Some(fixtures.join("stunnel.log")));
-    assert_eq!(s.debug_level, 3);
-    assert_eq!(s.timeouts.close, Some(Duration::ZERO));
+    assert_eq!(s.options.debug_level, 3);
+    assert_eq!(s.options.timeouts.close, Some(Duration::ZERO));
     let nodelay = |l: &[rstunnel::config::model::SocketOption]| {
         l.iter()
             .filter(|o| o.label == "TCP_NODELAY")
             .map(|o| o.value.clone())
             .collect::<Vec<_>>()
     };
-    assert_eq!(nodelay(&s.socket_options.local), vec![SocketValue::Int(1)]);
-    assert_eq!(nodelay(&s.socket_options.remote), vec![SocketValue::Int(1)]);
-    assert_eq!(s.socket_options.accept[0].label, "SO_REUSEADDR");
+    assert_eq!(
+        nodelay(&s.options.socket_options.local),
+        vec![SocketValue::Int(1)]
+    );
+    assert_eq!(
+        nodelay(&s.options.socket_options.remote),
+        vec![SocketValue::Int(1)]
+    );
+    assert_eq!(s.options.socket_options.accept[0].label, "SO_REUSEADDR");
 }
 
 #[test]
@@ -151,7 +167,7 @@ fn smtps_wrapper() {
     let smtps = svc(&c, "smtps");
     assert_eq!(smtps.connect, vec![inet(None, 25)]);
     assert_eq!(
-        smtps.tls.key,
+        smtps.options.key,
         Some(PathBuf::from("/etc/ssl/private/mail.key"))
     );
     let relay = svc(&c, "relay-starttls");
@@ -160,12 +176,12 @@ fn smtps_wrapper() {
         Some(ProtocolKind::Smtp)
     );
     assert_eq!(
-        relay.tls.ca_file,
+        relay.options.ca_file,
         Some(PathBuf::from("/etc/ssl/certs/ca-certificates.crt"))
     );
-    assert_eq!(relay.tls.sni_name.as_deref(), Some("relay.example.net"));
+    assert_eq!(relay.sni_name.as_deref(), Some("relay.example.net"));
     assert_eq!(
-        relay.socket_owner, c.global.setuid,
+        relay.options.socket_owner, c.global.setuid,
         "global setuid is the socket owner too"
     );
 }
@@ -186,7 +202,7 @@ fn sni_and_clientauth() {
     );
     assert!(admin.accept.is_empty());
     assert_eq!(
-        admin.tls.verify,
+        admin.options.verify,
         VerifyFlags {
             request: true,
             require: true,
@@ -195,7 +211,7 @@ fn sni_and_clientauth() {
         }
     );
     assert_eq!(
-        admin.tls.crl_file,
+        admin.options.crl_file,
         Some(PathBuf::from("/etc/rstunnel/clients.crl"))
     );
     let wild = svc(&c, "wildcard");
@@ -203,7 +219,7 @@ fn sni_and_clientauth() {
         wild.sni_route.as_ref().map(|r| r.pattern.as_str()),
         Some("*.apps.example.org")
     );
-    assert_eq!(wild.timeouts.idle, Some(Duration::from_secs(600)));
+    assert_eq!(wild.options.timeouts.idle, Some(Duration::from_secs(600)));
 }
 
 #[test]
@@ -215,16 +231,16 @@ fn trackabout_client() {
         ("trackabout-test", "test.trackabout.com"),
     ] {
         let s = svc(&c, name);
-        assert!(s.client);
-        assert_eq!(s.tls.min_version, Some(TlsVersion::Tls1_2));
-        assert_eq!(s.tls.max_version, Some(TlsVersion::Tls1_2));
-        assert_eq!(s.tls.sni_name.as_deref(), Some(host));
-        assert_eq!(s.tls.ciphers, "HIGH:!aNULL:!MD5");
-        assert_eq!(s.timeouts.idle, Some(Duration::from_secs(60)));
-        assert_eq!(s.timeouts.close, Some(Duration::ZERO));
-        assert_eq!(s.debug_level, 3);
+        assert!(s.options.client);
+        assert_eq!(s.options.min_version, Some(TlsVersion::Tls1_2));
+        assert_eq!(s.options.max_version, Some(TlsVersion::Tls1_2));
+        assert_eq!(s.sni_name.as_deref(), Some(host));
+        assert_eq!(s.options.ciphers(), "HIGH:!aNULL:!MD5");
+        assert_eq!(s.options.timeouts.idle, Some(Duration::from_secs(60)));
+        assert_eq!(s.options.timeouts.close, Some(Duration::ZERO));
+        assert_eq!(s.options.debug_level, 3);
     }
     let first = svc(&c, "trackabout");
     assert_eq!(first.accept, vec![inet(Some("127.0.0.1"), 8443)]);
-    let _: Option<IpAddr> = first.local;
+    let _: Option<IpAddr> = first.options.local;
 }

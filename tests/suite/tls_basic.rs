@@ -30,7 +30,7 @@ async fn server_accepts_openssl_s_client_and_logs_like_stunnel() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = tls_pki::make_pki(dir.path());
     let mut svc = default_service("basic");
-    svc.tls.cert = Some(pki.combined.clone());
+    svc.options.cert = Some(pki.combined.clone());
     let ctx = logged("basic-build", async { build(&svc, Loading::Files) })
         .await
         .expect("build");
@@ -152,8 +152,8 @@ async fn ecdsa_server_with_python_client_and_eof_without_close_notify() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = tls_pki::make_pki(dir.path());
     let mut svc = default_service("ecdsa");
-    svc.tls.cert = Some(pki.ecdsa_cert.clone());
-    svc.tls.key = Some(pki.ecdsa_key.clone());
+    svc.options.cert = Some(pki.ecdsa_cert.clone());
+    svc.options.key = Some(pki.ecdsa_key.clone());
     let ctx = build(&svc, Loading::Files).expect("build");
     let (l, _) = listener().await;
     let (peer, mut tls) = accept_python(&ctx, &l, &pki.ca, "abrupt", "ecdsa-1").await;
@@ -183,7 +183,7 @@ async fn close_notify_is_reported_and_shutdown_keeps_tcp_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = tls_pki::make_pki(dir.path());
     let mut svc = default_service("notify");
-    svc.tls.cert = Some(pki.combined.clone());
+    svc.options.cert = Some(pki.combined.clone());
     let ctx = build(&svc, Loading::Files).expect("build");
 
     // 1. The client sends close_notify, then raw bytes on the same socket.

@@ -19,10 +19,10 @@ const LIMIT: Duration = Duration::from_secs(15);
 
 fn client_service(name: &str, pki: &tls_pki::Pki) -> Service {
     let mut svc = default_service(name);
-    svc.client = true;
-    svc.tls.ca_file = Some(pki.ca.clone());
-    svc.tls.verify = verify_chain();
-    svc.tls.sni_name = Some("localhost".to_string());
+    svc.options.client = true;
+    svc.options.ca_file = Some(pki.ca.clone());
+    svc.options.verify = verify_chain();
+    svc.sni_name = Some("localhost".to_string());
     svc
 }
 
@@ -66,7 +66,7 @@ async fn verifies_chain_and_host_and_resumes_the_session() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = tls_pki::make_pki(dir.path());
     let mut svc = client_service("cli", &pki);
-    svc.tls.check_host = vec!["localhost".to_string()];
+    svc.options.check_host = vec!["localhost".to_string()];
     let ctx = logged("cli-build", async { build(&svc, Loading::Files) })
         .await
         .expect("build");
@@ -137,7 +137,7 @@ async fn check_host_mismatch_and_untrusted_server_fail() {
     ]);
 
     let mut svc = client_service("mismatch", &pki);
-    svc.tls.check_host = vec!["wronghost".to_string()];
+    svc.options.check_host = vec!["wronghost".to_string()];
     let ctx = build(&svc, Loading::Files).expect("build");
     let err = round_trip(&ctx, port, "mismatch-1")
         .await
@@ -152,7 +152,7 @@ async fn check_host_mismatch_and_untrusted_server_fail() {
 
     // Trusting only an unrelated self-signed certificate.
     let mut svc = client_service("untrusted", &pki);
-    svc.tls.ca_file = Some(pki.untrusted_client_cert.clone());
+    svc.options.ca_file = Some(pki.untrusted_client_cert.clone());
     let ctx = build(&svc, Loading::Files).expect("build");
     let err = round_trip(&ctx, port, "untrusted-1")
         .await
@@ -183,8 +183,8 @@ async fn without_verification_every_certificate_is_accepted_and_sni_can_be_off()
         "1",
     ]);
     let mut svc = default_service("noverify");
-    svc.client = true;
-    svc.tls.sni_name = None;
+    svc.options.client = true;
+    svc.sni_name = None;
     let ctx = build(&svc, Loading::Files).expect("build");
     round_trip(&ctx, port, "noverify-1").await.expect("connect");
     assert!(has_line("noverify-1", "SNI: extension disabled"));
@@ -210,7 +210,7 @@ async fn sessions_are_kept_per_connect_target_unless_delay() {
         let (peer_a, a) = s_server(&args);
         let (peer_b, b) = s_server(&args);
         let mut svc = client_service("targets", &pki);
-        svc.delay = delay;
+        svc.options.delay = delay;
         let ctx = build(&svc, Loading::Files).expect("build");
         let plan = [(a, 0), (b, 1), (a, 0), (b, 1)];
         for (i, (port, target)) in plan.into_iter().enumerate() {

@@ -78,7 +78,7 @@ async fn under_a_strict_system_conf() {
 
     // Defaults: refused, with the hint.
     let mut svc = default_service("legacy");
-    svc.tls.cert = Some(pki.combined.clone());
+    svc.options.cert = Some(pki.combined.clone());
     let ctx = build(&svc, Loading::Files).expect("build");
     assert!(!legacy_client(&ctx, "legacy-default", &permissive).await);
     let l = lines("legacy-default");
@@ -101,8 +101,8 @@ async fn under_a_strict_system_conf() {
 
     // sslVersionMin = TLSv1 + securityLevel = 0.
     let mut svc0 = svc.clone();
-    svc0.tls.min_version = Some(TlsVersion::Tls1);
-    svc0.tls.security_level = Some(0);
+    svc0.options.min_version = Some(TlsVersion::Tls1);
+    svc0.options.security_level = Some(0);
     let ctx = logged("legacy-l0-build", async { build(&svc0, Loading::Files) })
         .await
         .expect("build");
@@ -126,8 +126,8 @@ async fn under_a_strict_system_conf() {
 
     // sslVersionMin = TLSv1 + ciphers = AES128-SHA:@SECLEVEL=0.
     let mut svcc = svc.clone();
-    svcc.tls.min_version = Some(TlsVersion::Tls1);
-    svcc.tls.ciphers = "AES128-SHA:@SECLEVEL=0".to_string();
+    svcc.options.min_version = Some(TlsVersion::Tls1);
+    svcc.options.ciphers = Some("AES128-SHA:@SECLEVEL=0".to_string());
     let ctx = build(&svcc, Loading::Files).expect("build");
     assert!(
         legacy_client(&ctx, "legacy-cs", &permissive).await,
@@ -146,7 +146,7 @@ async fn under_a_strict_system_conf() {
 
     // Only the version: the level still refuses, and the hint says so.
     let mut svcv = svc.clone();
-    svcv.tls.min_version = Some(TlsVersion::Tls1);
+    svcv.options.min_version = Some(TlsVersion::Tls1);
     let ctx = build(&svcv, Loading::Files).expect("build");
     assert!(!legacy_client(&ctx, "legacy-v", &permissive).await);
     assert!(

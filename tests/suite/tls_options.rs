@@ -22,8 +22,8 @@ const LIMIT: Duration = Duration::from_secs(15);
 async fn options_masks_and_config_commands() {
     let mut svc = default_service("opts");
     // options = NO_TLSv1, options = -NO_SSLv3, options = no_tlsv1_1
-    svc.tls.options_set = 0x0400_0000 | 0x1000_0000;
-    svc.tls.options_clear = 0x0200_0000;
+    svc.options.options_set = 0x0400_0000 | 0x1000_0000;
+    svc.options.options_clear = 0x0200_0000;
     logged("opts-build", async { build(&svc, Loading::PolicyOnly) })
         .await
         .expect("build");
@@ -37,7 +37,7 @@ async fn options_masks_and_config_commands() {
     );
 
     let mut svc = default_service("conf");
-    svc.tls.conf_cmds = vec![("MinProtocol".to_string(), Some("TLSv1.3".to_string()))];
+    svc.options.conf_cmds = vec![("MinProtocol".to_string(), Some("TLSv1.3".to_string()))];
     let ctx = logged("conf-build", async { build(&svc, Loading::PolicyOnly) })
         .await
         .expect("build");
@@ -57,7 +57,7 @@ async fn options_masks_and_config_commands() {
         "{report:?}"
     );
 
-    svc.tls.conf_cmds = vec![("Bogus".to_string(), Some("x".to_string()))];
+    svc.options.conf_cmds = vec![("Bogus".to_string(), Some("x".to_string()))];
     let err = build(&svc, Loading::PolicyOnly)
         .err()
         .expect("unknown command");
@@ -70,12 +70,12 @@ async fn options_masks_and_config_commands() {
 #[test]
 fn bad_curves_ciphers_and_keys_fail_the_build() {
     let mut svc = default_service("curves");
-    svc.tls.curves = "X25519:nonsense".to_string();
+    svc.options.curves = Some("X25519:nonsense".to_string());
     let err = build(&svc, Loading::PolicyOnly).err().expect("bad curves");
     assert_eq!(err.to_string(), "Invalid groups list in 'curves'");
 
     let mut svc = default_service("ciphers");
-    svc.tls.ciphers = "NO-SUCH-CIPHER".to_string();
+    svc.options.ciphers = Some("NO-SUCH-CIPHER".to_string());
     let err = build(&svc, Loading::PolicyOnly).err().expect("bad ciphers");
     assert_eq!(err.context, "SSL_CTX_set_cipher_list");
     assert!(err.mentions("no cipher match"), "{err}");
@@ -83,13 +83,13 @@ fn bad_curves_ciphers_and_keys_fail_the_build() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = tls_pki::make_pki(dir.path());
     let mut svc = default_service("mismatch");
-    svc.tls.cert = Some(pki.server_cert.clone());
-    svc.tls.key = Some(pki.client_key.clone());
+    svc.options.cert = Some(pki.server_cert.clone());
+    svc.options.key = Some(pki.client_key.clone());
     assert!(build(&svc, Loading::Files).is_err());
     // The same service builds when files are not loaded (-test policy).
     assert!(build(&svc, Loading::PolicyOnly).is_ok());
 
-    svc.tls.cert = Some(dir.path().join("missing.pem"));
+    svc.options.cert = Some(dir.path().join("missing.pem"));
     let err = build(&svc, Loading::Files).err().expect("missing cert");
     assert_eq!(err.context, "SSL_CTX_use_certificate_chain_file");
 }
@@ -110,8 +110,8 @@ fn encrypted_key_without_terminal_is_a_clear_error() {
     let enc_path = dir.path().join("enc.key");
     std::fs::write(&enc_path, enc).expect("write");
     let mut svc = default_service("enc");
-    svc.tls.cert = Some(pki.server_cert.clone());
-    svc.tls.key = Some(enc_path.clone());
+    svc.options.cert = Some(pki.server_cert.clone());
+    svc.options.key = Some(enc_path.clone());
     let err = build(&svc, Loading::Files).err().expect("no pass phrase");
     assert_eq!(err.context, "SSL_CTX_use_PrivateKey_file");
     assert_eq!(
@@ -171,7 +171,7 @@ async fn run_client(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psk_server_accepts_known_identity() {
     let mut svc = default_service("psk");
-    svc.tls.psk_secrets = vec![("alice".to_string(), b"0123456789abcdef0123".to_vec())];
+    svc.options.psk_secrets = vec![("alice".to_string(), b"0123456789abcdef0123".to_vec())];
     let ctx = build(&svc, Loading::Files).expect("build");
     let hex: String = b"0123456789abcdef0123"
         .iter()
@@ -208,10 +208,10 @@ async fn renegotiation_no_aborts_a_client_renegotiation() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = tls_pki::make_pki(dir.path());
     let mut svc = default_service("reneg");
-    svc.tls.cert = Some(pki.combined.clone());
+    svc.options.cert = Some(pki.combined.clone());
     // OpenSSL 3 refuses client renegotiation unless allowed explicitly.
-    svc.tls.options_set = 0x100; // ALLOW_CLIENT_RENEGOTIATION
-    svc.tls.renegotiation = false;
+    svc.options.options_set = 0x100; // ALLOW_CLIENT_RENEGOTIATION
+    svc.options.renegotiation = false;
     let ctx = build(&svc, Loading::Files).expect("build");
     let got = run_client(&ctx, "reneg-no", &["-tls1_2"], b"R\nhi\n").await;
     assert_eq!(
@@ -226,7 +226,7 @@ async fn renegotiation_no_aborts_a_client_renegotiation() {
     // renegotiation = yes: the data sent after the renegotiation arrives.
     // s_client drops the rest of a buffer after a command, so "hi" is sent
     // once it has printed RENEGOTIATING (on stderr).
-    svc.tls.renegotiation = true;
+    svc.options.renegotiation = true;
     let ctx = build(&svc, Loading::Files).expect("build");
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = format!("127.0.0.1:{}", l.local_addr().expect("addr").port());

@@ -37,11 +37,11 @@ async fn sni_switches_to_the_matching_secondary() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = tls_pki::make_pki(dir.path());
     let mut primary = default_service("web");
-    primary.tls.cert = Some(pki.combined.clone());
+    primary.options.cert = Some(pki.combined.clone());
     let mut other = default_service("client-side");
-    other.client = true;
+    other.options.client = true;
     let mut secondary = default_service("virtual");
-    secondary.tls.cert = Some(pki.sni_combined.clone());
+    secondary.options.cert = Some(pki.sni_combined.clone());
     secondary.sni_route = Some(SniRoute {
         primary: "web".to_string(),
         pattern: "*.SNI.example".to_string(),
@@ -105,7 +105,7 @@ async fn sessions_resume_in_the_cache_and_with_shared_ticket_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = tls_pki::make_pki(dir.path());
     let mut svc = default_service("resume");
-    svc.tls.cert = Some(pki.combined.clone());
+    svc.options.cert = Some(pki.combined.clone());
     let ctx = build(&svc, Loading::Files).expect("build");
     let sess = session_file(dir.path(), "s1.pem");
     serve_with(&ctx, "resume-1", &["-sess_out", &sess]).await;
@@ -130,8 +130,8 @@ async fn sessions_resume_in_the_cache_and_with_shared_ticket_keys() {
     // Fixed ticket keys: a ticket from one context is accepted by another
     // (a restarted process); other keys make a full handshake.
     let mut keyed = svc.clone();
-    keyed.tls.ticket_key = Some((0u8..32).collect());
-    keyed.tls.ticket_mac = Some((100u8..132).collect());
+    keyed.options.ticket_key = Some((0u8..32).collect());
+    keyed.options.ticket_mac = Some((100u8..132).collect());
     let first = build(&keyed, Loading::Files).expect("build");
     let second = build(&keyed, Loading::Files).expect("build");
     let sess = session_file(dir.path(), "s2.pem");
@@ -144,7 +144,7 @@ async fn sessions_resume_in_the_cache_and_with_shared_ticket_keys() {
     ));
     assert!(has_line("ticket-2", "Session ticket processing callback"));
     let mut other = keyed.clone();
-    other.tls.ticket_key = Some((1u8..17).collect());
+    other.options.ticket_key = Some((1u8..17).collect());
     let third = build(&other, Loading::Files).expect("build");
     let (_, out) = serve_with(&third, "ticket-3", &["-sess_in", &sess]).await;
     assert!(out.contains("New,"), "{out}");
@@ -152,7 +152,7 @@ async fn sessions_resume_in_the_cache_and_with_shared_ticket_keys() {
 
     // sessionResume = no: nothing is resumed.
     let mut off = svc.clone();
-    off.tls.session_resume = false;
+    off.options.session_resume = false;
     let ctx = logged("off-build", async { build(&off, Loading::Files) })
         .await
         .expect("build");

@@ -44,9 +44,9 @@ async fn serve_once(ctx: &TlsContext, id: &str, cert: Option<&std::path::Path>) 
 
 fn server(name: &str, pki: &tls_pki::Pki, verify: VerifyFlags) -> Service {
     let mut svc = default_service(name);
-    svc.tls.cert = Some(pki.combined.clone());
-    svc.tls.ca_file = Some(pki.ca.clone());
-    svc.tls.verify = verify;
+    svc.options.cert = Some(pki.combined.clone());
+    svc.options.ca_file = Some(pki.ca.clone());
+    svc.options.verify = verify;
     svc
 }
 
@@ -55,7 +55,7 @@ async fn verify_chain_with_no_untrusted_trusted_and_revoked_client() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = tls_pki::make_pki(dir.path());
     let mut svc = server("chain", &pki, verify_chain());
-    svc.tls.crl_file = Some(pki.crl.clone());
+    svc.options.crl_file = Some(pki.crl.clone());
     let ctx = logged("chain-build", async { build(&svc, Loading::Files) })
         .await
         .expect("build");
@@ -117,7 +117,7 @@ async fn verify_peer_pins_the_leaf_certificate() {
     let pki = tls_pki::make_pki(dir.path());
     // Trust store = the client's own certificate only.
     let mut svc = server("pin", &pki, verify_peer());
-    svc.tls.ca_file = Some(pki.client_cert.clone());
+    svc.options.ca_file = Some(pki.client_cert.clone());
     let ctx = build(&svc, Loading::Files).expect("build");
     let pinned = serve_once(&ctx, "pin-ok", Some(&pki.client_combined)).await;
     assert!(pinned.result.is_ok(), "{:?}", lines("pin-ok"));

@@ -1,8 +1,8 @@
 //! How an option is declared: one entry in `table.rs` gives the field it
 //! writes, the field's type and typed default, the option's name, the parser,
 //! the `-help` text and the `-version` default text. The [`options!`] macro
-//! turns the entries into the raw section structs (`RawGlobal`,
-//! `RawService`), their `Default`, and the rows that the reader, `-help`,
+//! turns the entries into the section structs (`Global`, `ServiceOptions`,
+//! which the model carries as they are), their `Default`, and the rows that the reader, `-help`,
 //! `-version`, the man page and the README's compatibility test read.
 //!
 //! This file is a leaf: it knows no option, no section struct and no

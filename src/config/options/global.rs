@@ -8,7 +8,7 @@
 
 use super::declare::Failure;
 use super::values::strtol;
-use crate::config::model::{Endpoint, Foreground, LogMode};
+use crate::config::types::{Endpoint, Foreground, LogMode};
 
 pub fn foreground(v: &str) -> Result<Foreground, Failure> {
     Ok(if v.eq_ignore_ascii_case("yes") {

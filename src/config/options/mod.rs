@@ -21,7 +21,7 @@ pub mod values;
 pub mod verify;
 
 pub use declare::{Failure, Scope, Support};
-pub use table::{all, Apply, OptionDef, RawGlobal, RawService, Target};
+pub use table::{all, Apply, Global, OptionDef, ServiceOptions, Target};
 
 /// Result of looking a name up for the section being read.
 pub enum Lookup {

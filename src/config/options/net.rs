@@ -7,11 +7,12 @@
 //! `resolve`.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use super::declare::Failure;
 use super::values::strtol;
 use crate::config::addr;
-use crate::config::model::{
+use crate::config::types::{
     Destination, Failover, LogId, ProxyVersion, ProxyVersions, SocketOption, SocketOptions,
     SocketValue, Transparent,
 };
@@ -30,16 +31,16 @@ pub fn exec_args(v: &str) -> Result<Option<Vec<String>>, Failure> {
 /// so every file 5.68 runs means the same): the pause before an
 /// exec+connect pair runs again, `None` for no retry. `yes` is 1000 ms,
 /// 5.68's fixed pause; `0` is no retry, as in 5.70+.
-pub fn retry(v: &str) -> Result<Option<u64>, Failure> {
+pub fn retry(v: &str) -> Result<Option<Duration>, Failure> {
     if v.eq_ignore_ascii_case("yes") {
-        return Ok(Some(1000));
+        return Ok(Some(Duration::from_secs(1)));
     }
     if v.eq_ignore_ascii_case("no") {
         return Ok(None);
     }
     match strtol(v).map(u64::try_from) {
         Some(Ok(0)) => Ok(None),
-        Some(Ok(ms)) => Ok(Some(ms)),
+        Some(Ok(ms)) => Ok(Some(Duration::from_millis(ms))),
         _ => Err("Illegal retry delay".into()),
     }
 }

@@ -11,16 +11,16 @@ use std::time::Duration;
 
 use super::declare::{self, Failure};
 use super::{global, net, timeouts, tls, values, verify};
-use crate::config::model::{
+use crate::config::types::{
     DebugLevel, Destination, Endpoint, Failover, Foreground, GroupId, LogId, LogMode, ProxyVersion,
     ProxyVersions, SocketOptions, Timeouts, TlsVersion, Transparent, UserId, VerifyFlags,
 };
 use crate::declare_section;
 
 /// What an option line writes (see [`declare::Target`]).
-pub type Target<'a> = declare::Target<'a, RawGlobal, RawService>;
-pub type Apply = declare::Apply<RawGlobal, RawService>;
-pub type OptionDef = declare::OptionDef<RawGlobal, RawService>;
+pub type Target<'a> = declare::Target<'a, Global, ServiceOptions>;
+pub type Apply = declare::Apply<Global, ServiceOptions>;
+pub type OptionDef = declare::OptionDef<Global, ServiceOptions>;
 
 /// Every option, in `stunnel -help` order: global-only ones first.
 pub fn all() -> impl Iterator<Item = &'static OptionDef> + Clone {
@@ -28,10 +28,11 @@ pub fn all() -> impl Iterator<Item = &'static OptionDef> + Clone {
 }
 
 declare_section! {
-    /// The global section's values as read: global-only options
-    /// (stunnel-reference §3.1) plus the global meaning of `debug`,
-    /// `service`, `setuid` and `setgid`.
-    pub struct RawGlobal, written as global, scope Global, rows GLOBAL_OPTIONS {
+    /// The global section: global-only options (stunnel-reference §3.1)
+    /// plus the global meaning of `debug`, `service`, `setuid` and
+    /// `setgid`. Once its checks pass (`resolve::check_global`) this is the
+    /// model's `Global` as it stands.
+    pub struct Global, written as global, scope Global, rows GLOBAL_OPTIONS {
         chroot: Option<PathBuf> = None
             => ("chroot", set(chroot, values::path), help(&["directory to chroot stunnel process"]));
         => ("compression", refused, help(&["compression type"]));
@@ -87,16 +88,18 @@ declare_section! {
 }
 
 declare_section! {
-    /// One section's service-level values as read, before defaults are
-    /// computed and before end-of-section validation. A `[section]` starts
+    /// One section's options. The model's `Service` carries them as read
+    /// once the section's checks pass; what stunnel computes from several
+    /// of them (endpoints, exec argv, SNI, defaults such as `key` = `cert`)
+    /// is computed then (`resolve`, `model`). A `[section]` starts
     /// as a clone of the global section's (stunnel copies its "default
     /// service"), so list options (`connect`, `checkHost`, `config`, …)
     /// *append* to the global ones, the `options` masks are extended and
     /// `verify*` lines keep modifying the inherited flags
     /// (stunnel-reference §2.2, §2.3). Values stunnel computes when a section
     /// ends (ciphers, key = cert, client SNI, …) stay `None` here and are
-    /// filled in by `resolve`.
-    pub struct RawService, written as service, scope Service, rows SERVICE_OPTIONS {
+    /// read through `ServiceOptions`' methods in `model`.
+    pub struct ServiceOptions, written as service, scope Service, rows SERVICE_OPTIONS {
         /// Section name (or the `service =` rename).
         name: String = String::new();
         /// `accept`/`connect`/`redirect` values as written; split and checked
@@ -222,8 +225,8 @@ declare_section! {
         => ("requireCert", update(verify, verify::require_cert), help(&["yes|no require client certificate"]));
         reset: bool = true
             => ("reset", set(reset, values::yes_no), help(&["yes|no send TCP RST on error"]));
-        /// Milliseconds between exec+connect runs; `None` = no retry.
-        retry: Option<u64> = None
+        /// The pause between exec+connect runs; `None` = no retry.
+        retry: Option<Duration> = None
             => ("retry", set(retry, net::retry), help(&["yes|no retry connect+exec section"]));
         security_level: Option<u8> = None
             => ("securityLevel", set(security_level, tls::security_level), help(&["set the security level"]), default_text(&["2"]));

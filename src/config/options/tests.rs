@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use super::all;
 use super::declare::Failure;
-use super::{lookup, Apply, Lookup, RawGlobal, RawService, Support, Target};
-use crate::config::model::{LogId, SocketValue, TlsVersion, Transparent, VerifyFlags};
+use super::{lookup, Apply, Global, Lookup, ServiceOptions, Support, Target};
+use crate::config::types::{LogId, SocketValue, TlsVersion, Transparent, VerifyFlags};
 
 /// Apply `lines` (option name, value) to fresh sections, in the global
 /// section or in a `[section]`.
-fn read(in_global: bool, lines: &[(&str, &str)]) -> (Result<(), Failure>, RawGlobal, RawService) {
-    let mut global = RawGlobal::default();
-    let mut service = RawService::default();
+fn read(in_global: bool, lines: &[(&str, &str)]) -> (Result<(), Failure>, Global, ServiceOptions) {
+    let mut global = Global::default();
+    let mut service = ServiceOptions::default();
     for (name, value) in lines {
         let Lookup::Found(def) = lookup(name, in_global) else {
             panic!("no option {name}");
@@ -35,7 +35,7 @@ fn read(in_global: bool, lines: &[(&str, &str)]) -> (Result<(), Failure>, RawGlo
 }
 
 /// `name = value` lines in a `[section]`; the reason on failure.
-fn service(name: &str, values: &[&str]) -> Result<RawService, String> {
+fn service(name: &str, values: &[&str]) -> Result<ServiceOptions, String> {
     let lines: Vec<(&str, &str)> = values.iter().map(|v| (name, *v)).collect();
     let (result, _, s) = read(false, &lines);
     result.map(|()| s).map_err(|e| e.reason)
@@ -46,11 +46,11 @@ fn failure(name: &str, value: &str) -> Failure {
     read(false, &[(name, value)]).0.expect_err("invalid")
 }
 
-fn one(name: &str, value: &str) -> Result<RawService, String> {
+fn one(name: &str, value: &str) -> Result<ServiceOptions, String> {
     service(name, &[value])
 }
 
-fn with(in_global: bool, lines: &[(&str, &str)]) -> (Result<(), Failure>, RawGlobal, RawService) {
+fn with(in_global: bool, lines: &[(&str, &str)]) -> (Result<(), Failure>, Global, ServiceOptions) {
     read(in_global, lines)
 }
 
@@ -164,9 +164,15 @@ fn enumerations() {
         "The argument needs to be either 'rr' or 'prio'"
     );
     // 5.70+: yes = 1000 ms, a number is milliseconds, 0 is no retry.
-    assert_eq!(service("retry", &["yes"]).map(|s| s.retry), Ok(Some(1000)));
+    assert_eq!(
+        service("retry", &["yes"]).map(|s| s.retry),
+        Ok(Some(Duration::from_secs(1)))
+    );
     assert_eq!(service("retry", &["NO"]).map(|s| s.retry), Ok(None));
-    assert_eq!(service("retry", &["10"]).map(|s| s.retry), Ok(Some(10)));
+    assert_eq!(
+        service("retry", &["10"]).map(|s| s.retry),
+        Ok(Some(Duration::from_millis(10)))
+    );
     assert_eq!(service("retry", &["0"]).map(|s| s.retry), Ok(None));
     for bad in ["-1", "maybe", "10ms", ""] {
         assert_eq!(

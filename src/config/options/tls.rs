@@ -9,7 +9,7 @@
 
 use super::declare::Failure;
 use super::values::strtol;
-use crate::config::model::TlsVersion;
+use crate::config::types::TlsVersion;
 
 /// `config = COMMAND[:PARAMETER]` for `SSL_CONF_cmd`, in order.
 /// `config = COMMAND[:PARAM]`.

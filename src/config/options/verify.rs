@@ -10,7 +10,7 @@
 use super::declare::Failure;
 use super::values::{strtol, yes_no};
 use crate::config::lexer::physical_lines;
-use crate::config::model::VerifyFlags;
+use crate::config::types::VerifyFlags;
 
 /// OpenSSL's `OCSP_*` verify flags (`<openssl/ocsp.h>` values).
 pub static OCSP_FLAGS: &[(&str, u64)] = &[

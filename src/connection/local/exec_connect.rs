@@ -31,7 +31,7 @@ pub fn start(ctx: Arc<ServiceCtx>) -> Handle {
     crate::slog!(
         DEBUG,
         "Starting exec+connect service [{}]",
-        ctx.service.name
+        ctx.service.options.name
     );
     let (tx, rx) = watch::channel(());
     let id = crate::service::listener::next_id();
@@ -41,18 +41,18 @@ pub fn start(ctx: Arc<ServiceCtx>) -> Handle {
 
 async fn run(ctx: Arc<ServiceCtx>, id: u64, mut stop: watch::Receiver<()>) {
     for n in 0u64.. {
-        let log = ConnLog::new(format!("{id}_{n}"), ctx.service.debug_level);
+        let log = ConnLog::new(format!("{id}_{n}"), ctx.service.options.debug_level);
         let again = crate::log::scope(log, async {
             connection::serve_exec_connect(ctx.clone(), id).await;
             // A dropped handle (reload, shutdown) makes `has_changed` fail.
-            let again = ctx.service.retry.is_some() && stop.has_changed().is_ok();
+            let again = ctx.service.options.retry.is_some() && stop.has_changed().is_ok();
             if again {
                 crate::slog!(INFO, "Retrying an exec+connect section");
             }
             again
         })
         .await;
-        let Some(pause) = ctx.service.retry.filter(|_| again) else {
+        let Some(pause) = ctx.service.options.retry.filter(|_| again) else {
             return;
         };
         tokio::select! {

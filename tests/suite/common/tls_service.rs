@@ -1,7 +1,7 @@
 //! Test helpers for the TLS layer: a `Service` with stunnel's defaults
-//! built by hand (no config parser needed), log capture per connection id
-//! (`in_process_log`), and small process helpers for real OpenSSL / Python
-//! peers.
+//! (the declared ones; no config file needed), log capture per connection
+//! id (`in_process_log`), and small process helpers for real OpenSSL /
+//! Python peers.
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -9,83 +9,29 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use rstunnel::config::model::{Service, ServiceOptions, VerifyFlags};
 use rstunnel::tls::{TlsContext, TlsError, TlsStream};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
-use rstunnel::config::model::{
-    Failover, LogId, Service, SocketOptions, Timeouts, TlsSettings, Transparent, VerifyFlags,
-};
-
-/// stunnel 5.68's defaults for a service named `name` (server mode).
+/// stunnel 5.68's defaults for a service named `name` (server mode), as
+/// the option declarations give them, at `debug = 7`.
 pub fn default_service(name: &str) -> Service {
     Service {
-        name: name.to_string(),
-        client: false,
-        log_probes: true,
-        proxy_in: None,
+        options: ServiceOptions {
+            name: name.to_string(),
+            debug_level: 7,
+            ..ServiceOptions::default()
+        },
         accept: Vec::new(),
         connect: Vec::new(),
         redirect: Vec::new(),
-        delay: false,
-        failover: Failover::Priority,
-        local: None,
-        retry: None,
         exec: None,
-        transparent: Transparent::None,
-        reset: true,
-        socket_options: SocketOptions::default(),
-        timeouts: Timeouts::default(),
-        debug_level: 7,
-        log_id: LogId::Sequential,
-        ident: None,
-        socket_owner: None,
-        socket_group: None,
-        tls: default_tls(),
         protocol: None,
+        proxy_in: None,
         sni_route: None,
-    }
-}
-
-pub fn default_tls() -> TlsSettings {
-    TlsSettings {
-        cert: None,
-        key: None,
-        ca_file: None,
-        ca_path: None,
-        crl_file: None,
-        crl_path: None,
-        ciphers: "HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK".to_string(),
-        ciphersuites: "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256"
-            .to_string(),
-        curves: "X25519:P-256:X448:P-521:P-384".to_string(),
-        min_version: None,
-        max_version: None,
-        security_level: None,
-        options_set: 0,
-        options_clear: 0,
-        verify: VerifyFlags::default(),
-        check_host: Vec::new(),
-        check_email: Vec::new(),
-        check_ip: Vec::new(),
         sni_name: None,
-        session_cache_size: 1000,
-        session_cache_timeout: Duration::from_secs(300),
-        session_resume: true,
-        renegotiation: true,
-        ticket_key: None,
-        ticket_mac: None,
-        ticket_key_file: None,
-        psk_secrets: Vec::new(),
-        psk_identity: None,
-        ocsp_url: None,
-        ocsp_aia: false,
-        ocsp_flags: 0,
-        ocsp_nonce: false,
-        ocsp_require: true,
-        ocsp_stapling: false,
-        conf_cmds: Vec::new(),
     }
 }
 
