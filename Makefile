@@ -34,7 +34,10 @@ LEGACY_CARGO = OPENSSL_CONFIG_DIR=/usr/lib/ssl $(CARGO)
 LEGACY_FLAGS = --release --locked --features legacy-tls --target-dir $(LEGACY_TARGET)
 # What the legacy build is tested with: its own tests, the unit tests and
 # the stunnel4 differentials whose configurations ask for no weak suite.
-LEGACY_TESTS = --lib --test legacy_tls_build --test differential_tls --test tls_legacy
+# The integration tests are one binary (tests/suite/): the modules to run
+# are its filters (libtest runs the tests that match any of them), in a
+# cargo run of their own so that they do not filter the unit tests too.
+LEGACY_SUITE = legacy_tls_build:: differential_tls:: tls_legacy::
 
 FUZZ_SECONDS ?= 600
 
@@ -57,7 +60,8 @@ test:
 	scripts/install-test-deps
 	status=0; \
 	$(CARGO) test --release --locked --no-fail-fast -- --test-threads=2 || status=1; \
-	$(LEGACY_CARGO) test $(LEGACY_FLAGS) --no-fail-fast $(LEGACY_TESTS) -- --test-threads=2 || status=1; \
+	$(LEGACY_CARGO) test $(LEGACY_FLAGS) --no-fail-fast --lib -- --test-threads=2 || status=1; \
+	$(LEGACY_CARGO) test $(LEGACY_FLAGS) --no-fail-fast --test suite -- $(LEGACY_SUITE) --test-threads=2 || status=1; \
 	exit $$status
 	scripts/fuzz --check 10
 	@if [ -n "$$RSTUNNEL_TEST_SKIP" ]; then \
@@ -69,12 +73,13 @@ test:
 vendor:
 	$(CARGO) vendor --quiet --locked --versioned-dirs vendor >/dev/null
 
-# The Debian package, built for real (tests/packaging_deb.rs, ignored by
-# `make test`: two release builds take about 5 minutes on 2 cores). Needs
-# root: it installs the package with dpkg -i and purges it again.
+# The Debian package, built for real (tests/suite/packaging_deb.rs, ignored
+# by `make test`: two release builds take about 5 minutes on 2 cores). Needs
+# root: it installs the package with dpkg -i and purges it again. Only
+# packaging_deb's ignored tests run (the filter is its module).
 package-test: vendor
 	scripts/install-test-deps
-	$(CARGO) test --release --locked --test packaging_deb -- --ignored --test-threads=1
+	$(CARGO) test --release --locked --test suite -- packaging_deb:: --ignored --test-threads=1
 
 # Coverage-guided fuzzing (libFuzzer, stable toolchain; scripts/fuzz). The
 # corpus in fuzz/corpus/ grows; commit what is new.

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! It does not install anything (`make install` copies the committed page)
-//! and is not run by the build: `tests/packaging_man.rs` includes this file
+//! and is not run by the build: `tests/suite/packaging_man.rs` includes this file
 //! and fails when the committed page differs from a fresh generation.
 
 use rstunnel::config::options::{lookup, Lookup, Support};
