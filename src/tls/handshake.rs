@@ -18,6 +18,10 @@ use super::errors::TlsError;
 use super::stream::{Plain, TlsStream};
 use super::{ffi, hello};
 
+/// A handshake in progress, on the heap (see [`TlsContext::accept_noting`]).
+pub type Handshake<'a, S> =
+    Pin<Box<dyn std::future::Future<Output = Result<TlsStream<S>, TlsError>> + Send + 'a>>;
+
 /// Which end of the handshake we are.
 enum Role {
     Server,
@@ -39,15 +43,15 @@ impl TlsContext {
     /// with a fatal alert, *before* `stream` is dropped: the connection
     /// closes that socket with FIN then, so the alert reaches the peer
     /// (stunnel-reference §5.7.4).
-    pub async fn accept_noting<S>(
-        &self,
-        stream: S,
-        alert: &AtomicBool,
-    ) -> Result<TlsStream<S>, TlsError>
+    ///
+    /// Boxed: the handshake's state lives on the heap only while it runs,
+    /// so the connection task (sized by its largest stage) stays small for
+    /// the idle rest of the connection's life.
+    pub fn accept_noting<'a, S>(&'a self, stream: S, alert: &'a AtomicBool) -> Handshake<'a, S>
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'a,
     {
-        self.handshake(stream, Role::Server, Some(alert)).await
+        Box::pin(self.handshake(stream, Role::Server, Some(alert)))
     }
 
     /// Client side: TLS handshake with a server on `stream`, offering the
@@ -71,19 +75,19 @@ impl TlsContext {
         self.handshake(stream, Role::Client(slot), None).await
     }
 
-    /// [`Self::connect_to`] raising `alert` as [`Self::accept_noting`] does.
-    pub async fn connect_to_noting<S>(
-        &self,
+    /// [`Self::connect_to`] raising `alert` as [`Self::accept_noting`] does
+    /// (and boxed as it is).
+    pub fn connect_to_noting<'a, S>(
+        &'a self,
         stream: S,
         target: usize,
-        alert: &AtomicBool,
-    ) -> Result<TlsStream<S>, TlsError>
+        alert: &'a AtomicBool,
+    ) -> Handshake<'a, S>
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'a,
     {
         let slot = (!self.inner.delay).then_some(target);
-        self.handshake(stream, Role::Client(slot), Some(alert))
-            .await
+        Box::pin(self.handshake(stream, Role::Client(slot), Some(alert)))
     }
 
     async fn handshake<S>(
@@ -100,6 +104,9 @@ impl TlsContext {
             Role::Client(slot) => (true, slot),
         };
         let context = if client { "SSL_connect" } else { "SSL_accept" };
+        // Counted, so that the memory a burst of handshakes freed is given
+        // back once the last one is over.
+        let _running = crate::os::memory::Handshake::start();
         let inner = &self.inner;
         // Leftovers of earlier failures on this thread must not show up in
         // this connection's error lines.
