@@ -119,9 +119,13 @@ fn status(ending: Ending, reset: bool, client: bool, fatal_alert: bool) -> &'sta
 }
 
 /// Serve one accepted connection; `id` is stunnel's sequential log id.
+///
+/// `serve` is boxed: `log::scope` keeps the future it is given beside the
+/// task-local wrapper it awaits, so passed by value it would be held twice
+/// (the connection task measured 5,656 bytes, 2,736 of them `serve`).
 pub async fn run(ctx: Arc<ServiceCtx>, local: Kind, id: u64) {
     let log = ConnLog::new(log_id(ctx.service.log_id, id), ctx.service.debug_level);
-    crate::log::scope(log, serve(ctx, local, id)).await
+    crate::log::scope(log, Box::pin(serve(ctx, local, id))).await
 }
 
 /// The `[id]` of this connection's log lines (`logId`, stunnel-reference
