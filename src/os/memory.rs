@@ -62,9 +62,37 @@ impl Drop for Handshake {
         }
         let now = LIVE.load(Ordering::Relaxed);
         if now >= AT_TRIM.load(Ordering::Relaxed) + MIN_PEAK {
-            request_trim(now);
+            settle_trim();
         }
     }
+}
+
+/// After a burst the new connections still move their first bytes (and
+/// free those buffers) a moment after their handshakes: trim once nothing
+/// has asked for [`SETTLE`], however long the burst goes on.
+const SETTLE: Duration = Duration::from_millis(300);
+static SETTLE_AT: Mutex<Option<Instant>> = Mutex::new(None);
+static SETTLING: AtomicBool = AtomicBool::new(false);
+
+fn settle_trim() {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    *SETTLE_AT.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + SETTLE);
+    if SETTLING.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    runtime.spawn(async {
+        loop {
+            let at = SETTLE_AT.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let Some(at) = at else { break };
+            tokio::time::sleep_until(at.into()).await;
+        }
+        SETTLING.store(false, Ordering::Relaxed);
+        *LAST.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        AT_TRIM.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
+        let _ = tokio::task::spawn_blocking(trim).await;
+    });
 }
 
 /// Trim now if the last trim is a second old, else once that second is
