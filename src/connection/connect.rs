@@ -126,6 +126,12 @@ impl Targets {
     }
 }
 
+/// The connect attempts of [`connect_remote`], on the heap while they run:
+/// the stream reached and, for the configured list, its target index.
+pub type Connecting<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Option<(Stream, Option<usize>)>> + Send + 'a>,
+>;
+
 /// Connect to the first reachable target of `service`, or of `override_list`
 /// when a protocol or `redirect` chose the destination. `client` is the
 /// address to bind to with `transparent = source`.
@@ -144,8 +150,7 @@ pub fn connect_remote<'a>(
     override_list: Option<Vec<Address>>,
     client: Option<SocketAddr>,
     persistence: Option<&'a Persistence>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<(Stream, Option<usize>)>> + Send + 'a>>
-{
+) -> Connecting<'a> {
     Box::pin(connect_remote_inner(
         service,
         targets,

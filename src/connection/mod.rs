@@ -230,6 +230,20 @@ mod tests {
         assert!(log_id(LogId::Thread, 0).parse::<u32>().is_ok());
     }
 
+    /// The size of the future an async fn returns, without calling it.
+    fn future_size<A, B, C, F>(_: impl Fn(A, B, C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every idle connection keeps its task for its whole life: the task
+    /// must not carry the state of stages that are over (handshake,
+    /// connect, ident), nor hold `serve` twice through `log::scope`.
+    #[test]
+    fn connection_task_stays_small() {
+        let task = future_size(run);
+        assert!(task <= 256, "connection::run future is {task} bytes");
+    }
+
     #[test]
     fn status_words_follow_stunnel() {
         use Ending::*;

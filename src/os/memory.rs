@@ -4,16 +4,18 @@
 //! it back as its threads exit). When the number of live connections has
 //! fallen to half of its peak since the last trim, `malloc_trim(0)` returns
 //! the free pages of every arena to the kernel: at most once a second, off
-//! the async workers, and once more a second after the last change so that
-//! what closed in the meantime is returned too.
+//! the async workers, and once more when that second is over so that what
+//! closed in the meantime is returned too.
 //!
 //! Growth leaves garbage too: each handshake allocates ~40 KiB (OpenSSL's
 //! handshake buffer, write buffering, key exchange) and frees most of it
-//! when it ends, so after a batch of new connections the arenas hold free
-//! pages among the live ones (~4 KiB per connection measured after 1,000
-//! idle connections opened 250 at a time). When no handshake is running
-//! any more and the live connections have grown by [`MIN_PEAK`] since the
-//! last trim, the same trim runs.
+//! when it ends, and a new connection's first bytes pass through a 64 KiB
+//! read-ahead buffer; after a batch of new connections the arenas hold free
+//! pages among the live ones (3.5–4 KiB per connection per process after
+//! 1,000 idle connections opened 250 at a time). When no handshake is
+//! running any more and the live connections have grown by [`MIN_PEAK`]
+//! since the last trim, the same trim runs once nothing has asked for it
+//! for [`SETTLE`].
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
