@@ -14,7 +14,7 @@
 //! pages among the live ones (3.5–4 KiB per connection per process after
 //! 1,000 idle connections opened 250 at a time). When no handshake is
 //! running any more and the live connections have grown by [`MIN_PEAK`]
-//! since the last trim, the same trim runs once nothing has asked for it
+//! since the last trim, the same trim runs once no handshake has started
 //! for [`SETTLE`].
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -53,6 +53,10 @@ pub struct Handshake(());
 impl Handshake {
     pub fn start() -> Handshake {
         HANDSHAKING.fetch_add(1, Ordering::Relaxed);
+        if SETTLING.load(Ordering::Relaxed) {
+            // New connections are still arriving: not settled yet.
+            *SETTLE_AT.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + SETTLE);
+        }
         Handshake(())
     }
 }
@@ -70,8 +74,10 @@ impl Drop for Handshake {
 }
 
 /// After a burst the new connections still move their first bytes (and
-/// free those buffers) a moment after their handshakes: trim once nothing
-/// has asked for [`SETTLE`], however long the burst goes on.
+/// free those buffers) a moment after their handshakes: trim once no
+/// handshake has started for [`SETTLE`], however long the burst goes on. A
+/// steady stream of new connections (which reuses what the last ones freed)
+/// is never trimmed under its feet.
 const SETTLE: Duration = Duration::from_millis(300);
 static SETTLE_AT: Mutex<Option<Instant>> = Mutex::new(None);
 static SETTLING: AtomicBool = AtomicBool::new(false);
