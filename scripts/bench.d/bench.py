@@ -23,6 +23,8 @@ import perfprof  # noqa: E402
 import report  # noqa: E402
 
 TESTS = ("bulk1", "bulk4", "keepalive", "newconn_rsa", "newconn_ecdsa", "burst")
+# Seconds over which the CPU of held idle connections is measured.
+IDLE_CPU_SECONDS = 5
 # Concurrent clients of the burst test, each opening a new connection (RSA) for every request.
 BURST_CLIENTS = 200
 
@@ -141,6 +143,10 @@ def measure_memory(chain, sink, count, timeout):
     time.sleep(1.0)
     alive = chain.alive()
     now = [procs.proc_status(pid) for pid in chain.pids()] if alive else base
+    # CPU of both instances while the connections sit idle (the issue: under 1%).
+    cpu0, t0 = procs.cpu_seconds(chain.pids()), time.monotonic()
+    time.sleep(IDLE_CPU_SECONDS)
+    idle_cpu = 100.0 * (procs.cpu_seconds(chain.pids()) - cpu0) / (time.monotonic() - t0) if alive else None
     held.close(sink)
     left = chain.settle(base_fds) - base_fds
     chain.stop()
@@ -149,7 +155,7 @@ def measure_memory(chain, sink, count, timeout):
     r = {"count": count, "kib_per_conn": rss / count, "threads_per_conn": threads / count,
          "rss_base_kib": sum(b[0] for b in base), "rss_kib": sum(n[0] for n in now),
          "threads_base": sum(b[1] for b in base), "threads": sum(n[1] for n in now),
-         "setup_s": setup, "errors": [err] if err else []}
+         "setup_s": setup, "idle_cpu_pct": idle_cpu, "errors": [err] if err else []}
     if not alive:
         r["errors"].append("a tunnel process exited")
     elif left > 0:

@@ -39,7 +39,8 @@ def verdict(ratio, target, how):
 
 
 def med(runs, key):
-    vals = [r[key] for r in runs if key in r and not r.get("errors")] or [r[key] for r in runs if key in r]
+    vals = ([r[key] for r in runs if r.get(key) is not None and not r.get("errors")]
+            or [r[key] for r in runs if r.get(key) is not None])
     return median(vals) if vals else None
 
 
@@ -101,6 +102,10 @@ def markdown(res):
         ta, tb = med(slots["A"], "threads_per_conn"), med(slots["B"], "threads_per_conn")
         out.append("| threads per idle connection at %s | %s | %s | | | |" % ("{:,}".format(int(count)), fmt(ta),
                                                                             fmt(tb)))
+        ca, cb = med(slots["A"], "idle_cpu_pct"), med(slots["B"], "idle_cpu_pct")
+        if ca is not None:
+            out.append("| CPU while %s connections are idle (%% of one core, both instances) | %s | %s | | < 1%% | %s |"
+                       % ("{:,}".format(int(count)), fmt(ca), fmt(cb), "yes" if ca < 1 else "**no**"))
         errs_a = sum(len(r["errors"]) for r in slots["A"])
         errs_b = sum(len(r["errors"]) for r in slots["B"])
         if int(count) >= 8000:
@@ -132,9 +137,10 @@ def markdown(res):
     for count, slots in sorted(res.get("memory", {}).items(), key=lambda kv: int(kv[0])):
         for k in "AB":
             out.append("- memory at %s, %s: %s" % (count, k, "; ".join(
-                "%s KiB/conn, %s threads/conn (RSS %s → %s KiB, threads %d → %d, set up in %s s)" % (
+                "%s KiB/conn, %s threads/conn (RSS %s → %s KiB, threads %d → %d, set up in %s s, idle CPU %s%%)" % (
                     fmt(r["kib_per_conn"]), fmt(r["threads_per_conn"]), fmt(r["rss_base_kib"]), fmt(r["rss_kib"]),
-                    r["threads_base"], r["threads"], fmt(r["setup_s"])) for r in slots[k])))
+                    r["threads_base"], r["threads"], fmt(r["setup_s"]), fmt(r.get("idle_cpu_pct")))
+                for r in slots[k])))
     out.append("")
 
     errors = []

@@ -119,6 +119,12 @@ impl Targets {
     }
 }
 
+/// The connect attempts of [`connect_remote`], on the heap while they run:
+/// the stream reached and, for the configured list, its target index.
+pub type Connecting<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Option<(Stream, Option<usize>)>> + Send + 'a>,
+>;
+
 /// Connect to the first reachable target of `service`, or of `override_list`
 /// when a protocol or `redirect` chose the destination. `client` is the
 /// address to bind to with `transparent = source`.
@@ -127,7 +133,27 @@ impl Targets {
 /// Returns the stream and, when the configured `connect` list was used,
 /// the index of the target reached (client-mode sessions are kept per
 /// target, stunnel-reference §5.11).
-pub async fn connect_remote(
+///
+/// Boxed: the connect attempts' state (resolver, timers, failover) lives
+/// on the heap only while they run, not in the connection task for the
+/// connection's whole life.
+pub fn connect_remote<'a>(
+    service: &'a Service,
+    targets: &'a Targets,
+    override_list: Option<Vec<Address>>,
+    client: Option<SocketAddr>,
+    persistence: Option<&'a Persistence>,
+) -> Connecting<'a> {
+    Box::pin(connect_remote_inner(
+        service,
+        targets,
+        override_list,
+        client,
+        persistence,
+    ))
+}
+
+async fn connect_remote_inner(
     service: &Service,
     targets: &Targets,
     override_list: Option<Vec<Address>>,

@@ -31,7 +31,19 @@ const MAX_LINE: usize = 65536;
 
 /// Ask the client's ident server who owns the connection; `Err` means the
 /// connection must be reset (the reason is logged).
-pub async fn check(
+///
+/// Boxed: the exchange's state (1.5 KiB) would otherwise size every
+/// connection task, ident or not, for the connection's whole life.
+pub fn check<'a>(
+    service: &'a Service,
+    user: &'a str,
+    peer: SocketAddr,
+    local_port: u16,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Logged>> + Send + 'a>> {
+    Box::pin(check_inner(service, user, peer, local_port))
+}
+
+async fn check_inner(
     service: &Service,
     user: &str,
     peer: SocketAddr,

@@ -18,6 +18,10 @@ use super::errors::TlsError;
 use super::stream::{Plain, TlsStream};
 use super::{ffi, hello};
 
+/// A handshake in progress, on the heap (see [`TlsContext::handshake`]).
+pub type Handshake<'a, S> =
+    Pin<Box<dyn std::future::Future<Output = Result<TlsStream<S>, TlsError>> + Send + 'a>>;
+
 /// Which end of the handshake this side is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -35,7 +39,7 @@ impl TlsContext {
     /// Server side without an alert flag (see [`Self::handshake`]).
     pub async fn accept<S>(&self, stream: S) -> Result<TlsStream<S>, TlsError>
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         self.handshake(stream, Side::Server, None).await
     }
@@ -43,7 +47,7 @@ impl TlsContext {
     /// Client side on the service's session slot, without an alert flag.
     pub async fn connect<S>(&self, stream: S) -> Result<TlsStream<S>, TlsError>
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         self.handshake(stream, Side::Client { target: None }, None)
             .await
@@ -54,7 +58,23 @@ impl TlsContext {
     /// handshake fails with a fatal alert, *before* `stream` is dropped: the
     /// connection closes that socket with FIN then, so the alert reaches
     /// the peer (stunnel-reference §5.7.4).
-    pub async fn handshake<S>(
+    ///
+    /// Boxed: the handshake's state lives on the heap only while it runs,
+    /// so the connection task (sized by its largest stage) stays small for
+    /// the idle rest of the connection's life.
+    pub fn handshake<'a, S>(
+        &'a self,
+        stream: S,
+        side: Side,
+        alert: Option<&'a AtomicBool>,
+    ) -> Handshake<'a, S>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'a,
+    {
+        Box::pin(self.run_handshake(stream, side, alert))
+    }
+
+    async fn run_handshake<S>(
         &self,
         stream: S,
         side: Side,
@@ -68,6 +88,9 @@ impl TlsContext {
             Side::Client { target } => (true, target.filter(|_| !self.inner.delay)),
         };
         let context = if client { "SSL_connect" } else { "SSL_accept" };
+        // Counted, so that the memory a burst of handshakes freed is given
+        // back once the last one is over.
+        let _running = crate::os::memory::Handshake::start();
         let inner = &self.inner;
         // Leftovers of earlier failures on this thread must not show up in
         // this connection's error lines.
