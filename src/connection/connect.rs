@@ -93,7 +93,7 @@ impl Targets {
         // The round-robin position moves on for every connection, also one
         // that persistence sends back to its backend: stunnel4 sends the
         // fifth of new, 3 resumed, new connections to the first one's
-        // backend (tests/session_persistence.rs).
+        // backend (tests/suite/session_persistence.rs).
         let rr = round_robin.then(|| self.next.fetch_add(1, Ordering::Relaxed) % len);
         match persistence.and_then(Persistence::remembered) {
             Some(Some(cached)) => {

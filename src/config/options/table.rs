@@ -1,7 +1,7 @@
 //! Every option stunnel 5.68 knows (plus the 5.70+ ones rstunnel accepts),
 //! declared once, in `stunnel -help` order: the field it writes, its type and
 //! default, the parser, the `-help` and `-version` texts (stunnel4 5.68's,
-//! compared line by line in `tests/cli_printers.rs`). The grammar is in
+//! compared line by line in `tests/suite/cli_printers.rs`). The grammar is in
 //! `declare.rs`. A field without an option of its own is set by several
 //! options (`verify`, `timeouts`) or by the reader (`name`).
 
