@@ -25,10 +25,7 @@ impl std::fmt::Display for Address {
     }
 }
 
-/// `127.0.0.1:443` / `::1:443` (stunnel prints IPv6 without brackets).
-pub fn fmt_inet(addr: &SocketAddr) -> String {
-    format!("{}:{}", addr.ip(), addr.port())
-}
+pub use crate::os::net::fmt_inet;
 
 /// Where a `connect` endpoint points. No host means loopback, IPv6 first, as
 /// stunnel's resolver answers on Linux (stunnel-reference §3.2 `connect`).

@@ -1,6 +1,7 @@
 //! Name resolution, the one place rstunnel calls libc's `getaddrinfo`
 //! (thread-safe, system resolver order, NSS for `/etc/hosts` and
-//! `/etc/services`), and stunnel's texts for its errors.
+//! `/etc/services`), stunnel's texts for its errors, and the one printer of
+//! socket addresses in stunnel's form ([`fmt_inet`]).
 //!
 //! Callers: configuration values (`config::addr`, host literals and names
 //! checked at load), TCP service names (`https` → 443), and the targets a
@@ -25,6 +26,12 @@ impl Query {
         family: libc::AF_UNSPEC,
         flags: 0,
     };
+}
+
+/// `127.0.0.1:443` / `::1:443`: stunnel prints IPv6 addresses without
+/// brackets.
+pub fn fmt_inet(addr: &SocketAddr) -> String {
+    format!("{}:{}", addr.ip(), addr.port())
 }
 
 /// `getaddrinfo(host, service)`: the addresses in the resolver's order

@@ -36,17 +36,17 @@ impl Net for SystemNet {
 
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Box<dyn Io>>> {
         Box::pin(async move {
-            slog!(INFO, "s_connect: connecting {}", show(addr));
+            slog!(INFO, "s_connect: connecting {}", net::fmt_inet(&addr));
             match tokio::net::TcpStream::connect(addr).await {
                 Ok(s) => {
-                    slog!(NOTICE, "s_connect: connected {}", show(addr));
+                    slog!(NOTICE, "s_connect: connected {}", net::fmt_inet(&addr));
                     Ok(Box::new(s) as Box<dyn Io>)
                 }
                 Err(e) => {
                     slog!(
                         ERR,
                         "s_connect: connect {}: {}",
-                        show(addr),
+                        net::fmt_inet(&addr),
                         crate::os::errno::of_io(&e)
                     );
                     Err(e)
@@ -54,11 +54,6 @@ impl Net for SystemNet {
             }
         })
     }
-}
-
-/// stunnel prints IPv6 addresses without brackets (`::1:21002`).
-pub(super) fn show(addr: SocketAddr) -> String {
-    format!("{}:{}", addr.ip(), addr.port())
 }
 
 /// stunnel's `hostport2addrlist`: AF_UNSPEC, SOCK_STREAM, AI_ADDRCONFIG and a
@@ -111,6 +106,5 @@ mod tests {
         assert!(!b.is_empty() && b.iter().all(|x| x.ip().is_loopback() && x.port() == 1234));
         let c = net.resolve(Some("127.0.0.1"), "no-such-service-xyz").await;
         assert!(c.is_empty());
-        assert_eq!(show("[::1]:5".parse().unwrap()), "::1:5");
     }
 }
