@@ -40,11 +40,8 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 pub(super) async fn server_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let (local, remote) = s.both()?;
-    if let Some(pushback) = super::smtp::client_talks_first(&mut *local, "RFC 2595").await? {
-        return Ok(Outcome {
-            pushback,
-            ..Outcome::default()
-        });
+    if let Some(implicit) = super::smtp::implicit_tls(&mut *local, "RFC 2595").await? {
+        return Ok(implicit);
     }
     let mut local = Wire::plain(local, &ctx.busy);
     let mut remote = Wire::plain(remote, &ctx.busy);

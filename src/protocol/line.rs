@@ -252,6 +252,31 @@ pub(super) fn starts(line: &[u8], prefix: &str) -> bool {
     line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
+/// The client side of a text STARTTLS (NNTP, POP3): the server's welcome
+/// must start with one of `welcome` and is relayed to the plain client, then
+/// `command` is sent and the reply must start with `ready`; TLS follows on
+/// the same socket.
+pub(super) async fn relay_welcome_then_starttls(
+    local: &mut Wire<'_>,
+    remote: &mut Wire<'_>,
+    welcome: &[&str],
+    command: &str,
+    ready: &str,
+) -> Result<(), Abort> {
+    let line = remote.read_line().await?;
+    if !welcome.iter().any(|w| starts(&line, w)) {
+        slog!(ERR, "Unknown server welcome");
+        return Err(Abort::Reset);
+    }
+    local.write_line(&line).await?;
+    remote.write_str(command).await?;
+    if !starts(&remote.read_line().await?, ready) {
+        slog!(ERR, "Server does not support TLS");
+        return Err(Abort::Reset);
+    }
+    Ok(())
+}
+
 /// `a` followed by `b`, for lines built from received bytes.
 pub(super) fn cat(a: &[u8], b: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(a.len() + b.len());

@@ -7,24 +7,14 @@
 //!   IMAP there is no 200 ms implicit-TLS detection in 5.68.
 
 use super::hook::{Abort, Ctx, HookResult, Outcome, Streams};
-use super::line::{cat, starts, Wire};
+use super::line::{cat, relay_welcome_then_starttls, starts, Wire};
 use crate::log::ERR;
 
 pub(super) async fn client_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let (local, remote) = s.both()?;
     let mut local = Wire::plain(local, &ctx.busy);
     let mut remote = Wire::plain(remote, &ctx.busy);
-    let line = remote.read_line().await?;
-    if !starts(&line, "+OK ") {
-        slog!(ERR, "Unknown server welcome");
-        return Err(Abort::Reset);
-    }
-    local.write_line(&line).await?;
-    remote.write_str("STLS").await?;
-    if !starts(&remote.read_line().await?, "+OK ") {
-        slog!(ERR, "Server does not support TLS");
-        return Err(Abort::Reset);
-    }
+    relay_welcome_then_starttls(&mut local, &mut remote, &["+OK "], "STLS", "+OK ").await?;
     Ok(Outcome::default())
 }
 

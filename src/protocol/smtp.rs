@@ -108,12 +108,14 @@ async fn auth_login(tls: &mut Wire<'_>, user: &str, pass: &str) -> Result<(), Ab
     Ok(())
 }
 
-/// Wait [`DETECT`] for the client to send something. `Some(bytes)` if it
-/// did (at EOF: empty, the handshake will see the EOF itself).
-pub(super) async fn client_talks_first(
+/// Wait [`DETECT`] for the client to send something. If it did, it speaks
+/// TLS at once (implicit TLS): the hook ends with what it sent as the
+/// handshake's pushback (at EOF: empty, the handshake will see the EOF
+/// itself). `None`: it waits for the greeting, STARTTLS follows.
+pub(super) async fn implicit_tls(
     local: &mut dyn super::hook::Io,
     rfc: &str,
-) -> Result<Option<Vec<u8>>, Abort> {
+) -> Result<Option<Outcome>, Abort> {
     let mut buf = vec![0u8; 4096];
     match tokio::time::timeout(DETECT, local.read(&mut buf)).await {
         Err(_) => {
@@ -123,7 +125,10 @@ pub(super) async fn client_talks_first(
         Ok(Ok(n)) => {
             slog!(DEBUG, "{rfc} not detected");
             buf.truncate(n);
-            Ok(Some(buf))
+            Ok(Some(Outcome {
+                pushback: buf,
+                ..Outcome::default()
+            }))
         }
         Ok(Err(e)) => {
             slog!(
@@ -139,11 +144,8 @@ pub(super) async fn client_talks_first(
 
 pub(super) async fn server_middle<'a>(ctx: &'a Ctx<'a>, s: Streams<'a>) -> HookResult {
     let (local, remote) = s.both()?;
-    if let Some(pushback) = client_talks_first(&mut *local, "RFC 2487").await? {
-        return Ok(Outcome {
-            pushback,
-            ..Outcome::default()
-        });
+    if let Some(implicit) = implicit_tls(&mut *local, "RFC 2487").await? {
+        return Ok(implicit);
     }
     let mut local = Wire::plain(local, &ctx.busy);
     let mut remote = Wire::plain(remote, &ctx.busy);
