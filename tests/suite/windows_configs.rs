@@ -293,6 +293,11 @@ fn reload_reopen_and_exit_signal_the_instance_in_the_pid_file() {
     let mut daemon = Daemon::start_in(Impl::Rstunnel, &conf, dir);
     daemon.log.wait_for("Service [c] (FD=");
     let pid = daemon.child.id();
+    // The pid file is written after the `bound to` line (and after the
+    // signal handlers exist): wait for it as a script would.
+    common::wait_until("the pid file", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|t| t.trim() == pid.to_string())
+    });
     let conf_path = p(&daemon.conf);
     for (word, signal, effect, answer) in [
         (
