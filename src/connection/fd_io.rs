@@ -9,6 +9,17 @@ use std::task::{Context, Poll};
 use tokio::io::unix::AsyncFd;
 use tokio::io::ReadBuf;
 
+/// `fd` in non-blocking mode, registered with tokio's reactor.
+pub fn register(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).map_err(io::Error::from)?;
+    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
+    // SAFETY: `fd` is moved into the AsyncFd, which owns it for its whole
+    // life, so the descriptor stays open and unchanged while registered.
+    Ok(unsafe { AsyncFd::register(fd) }?)
+}
+
 /// Read once into `buf`; `Ok(n)` bytes were added (0 = EOF).
 pub fn poll_read(
     fd: &AsyncFd<OwnedFd>,

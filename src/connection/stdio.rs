@@ -61,19 +61,7 @@ fn watch(fd: i32) -> io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> 
     use std::os::fd::{AsFd, BorrowedFd};
     // SAFETY: 0 and 1 are open for the life of the process.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let owned = borrowed.as_fd().try_clone_to_owned()?;
-    set_nonblocking(&owned)?;
-    // SAFETY: `owned` is a fresh duplicate this AsyncFd owns for its whole
-    // life, so the descriptor stays open and unchanged while registered.
-    Ok(unsafe { tokio::io::unix::AsyncFd::register(owned) }?)
-}
-
-fn set_nonblocking(fd: &std::os::fd::OwnedFd) -> io::Result<()> {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).map_err(io::Error::from)?;
-    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
-    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
-    Ok(())
+    super::fd_io::register(borrowed.as_fd().try_clone_to_owned()?)
 }
 
 impl AsyncRead for Stdio {

@@ -36,17 +36,7 @@ impl Pty {
         if let Ok(name) = nix::unistd::ttyname(&pair.slave) {
             crate::slog!(DEBUG, "TTY={} allocated", name.display());
         }
-        let flags = nix::fcntl::fcntl(pair.master.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)
-            .map_err(io::Error::from)?;
-        let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
-        nix::fcntl::fcntl(
-            pair.master.as_raw_fd(),
-            nix::fcntl::FcntlArg::F_SETFL(flags),
-        )
-        .map_err(io::Error::from)?;
-        // SAFETY: the master is a fresh descriptor this AsyncFd owns for its
-        // whole life, so it stays open and unchanged while registered.
-        let master = unsafe { AsyncFd::register(pair.master) }?;
+        let master = fd_io::register(pair.master)?;
         Ok((Pty { master }, pair.slave))
     }
 
