@@ -108,7 +108,8 @@ async fn client_mode(ctx: &ServiceCtx, mut start: Start<'_>) -> Result<Report, A
     let service = &ctx.service;
     let (mut remote, target, _) = connect_first(ctx, &mut start).await?;
     let (entry, mut local) = (start.entry, start.local);
-    // The session offered is the one of the target reached.
+    // The session offered is the one of the target reached (an `exec`
+    // program has no index in the target list: it keeps slot 0).
     let alert = entry.alert_flag();
     remote.fin_after_alert(alert.clone());
     let connecting = ctx.tls.handshake(
