@@ -43,25 +43,35 @@ pub(super) fn aborted(how: Abort) -> Report {
 }
 
 /// Run every stage; the returned report is what the final log line says.
+///
+/// The stages before the transfer are one future and the transfer another:
+/// an idle connection spends its life in the transfer, and its task then
+/// holds only the two streams and the transfer's state, not the locals of
+/// the hooks, the handshake and the connect.
 pub(super) async fn client_try(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entry) -> Report {
+    // Boxed: a future is as large as its largest state, so inline the
+    // preparation's 2.2 KiB would stay reserved in the task for the whole
+    // transfer; on the heap it is freed when the transfer starts.
+    let prepared = Box::pin(prepare(ctx, local, entry)).await;
+    match prepared {
+        Ok(ready) => ready.transfer(entry).await,
+        Err(how) => aborted(how),
+    }
+}
+
+/// Every stage before the transfer, in stunnel's order.
+async fn prepare(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entry) -> Result<Ready, Abort> {
     apply_local_options(&ctx.service, &local);
     let mut local = local;
     // The client's first bytes, read with a balancer's PROXY header.
     let after_header = match &ctx.service.proxy_in {
         Some(settings) => {
             let busy = ctx.service.options.timeouts.busy;
-            match super::proxy_header::read(&ctx.service.options.name, settings, &mut local, busy)
-                .await
-            {
-                Ok(rest) => rest,
-                Err(how) => return aborted(how),
-            }
+            super::proxy_header::read(&ctx.service.options.name, settings, &mut local, busy).await?
         }
         None => Vec::new(),
     };
-    if let Err(how) = local_start(&ctx.service, &local).await {
-        return aborted(how);
-    }
+    local_start(&ctx.service, &local).await?;
     let peer = local.peer_addr();
     let local_addr = local.local_addr();
     let original_dst = original_destination(&local);
@@ -71,27 +81,77 @@ pub(super) async fn client_try(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entr
         original_dst,
     };
     let mut local = Rewind::new(after_header, local);
-    let early = match hooks
+    let early = hooks
         .run(&ctx.service, Phase::Early, &mut local, None)
-        .await
-    {
-        Ok(o) => o,
-        Err(how) => return aborted(how),
-    };
+        .await?;
     let start = Start {
         local,
         early,
         hooks: &hooks,
         entry,
     };
-    let result = if ctx.service.options.client {
-        client_mode(&ctx, start).await
+    if ctx.service.options.client {
+        client_mode(ctx, start).await
     } else if protocols::connects_before_tls(ctx.service.protocol.as_ref().map(|p| p.kind), false) {
-        server_connect_first(&ctx, start).await
+        server_connect_first(ctx, start).await
     } else {
         server_mode(ctx, start).await
-    };
-    result.unwrap_or_else(aborted)
+    }
+}
+
+/// A connection whose handshake, hooks and backend are done: what the
+/// transfer needs, and nothing else.
+enum Ready {
+    /// Client mode: the local side plain, TLS towards the backend.
+    Client {
+        ctx: Arc<ServiceCtx>,
+        local: Rewind<Stream>,
+        tls: TlsStream<Stream>,
+    },
+    /// Server modes: TLS with the client, the backend plain. `ctx` is the
+    /// service the connection ended up in (an SNI secondary's).
+    Server {
+        ctx: Arc<ServiceCtx>,
+        tls: TlsStream<Rewind<Stream>>,
+        remote: Stream,
+    },
+}
+
+impl Ready {
+    /// Move the data until either side ends; a clean end closes both
+    /// sockets with FIN.
+    async fn transfer(self, entry: &Entry) -> Report {
+        match self {
+            Ready::Client {
+                ctx,
+                mut local,
+                mut tls,
+            } => {
+                let limits = limits(&ctx.service);
+                let report = entry.transfer(&mut tls, &mut local, limits).await;
+                entry.note_fatal_alert(tls.fatal_alert_received());
+                if report.ending == Ending::Closed {
+                    tls.get_mut().close_cleanly();
+                    local.get_mut().close_cleanly();
+                }
+                report
+            }
+            Ready::Server {
+                ctx,
+                mut tls,
+                mut remote,
+            } => {
+                let limits = limits(&ctx.service);
+                let report = entry.transfer(&mut tls, &mut remote, limits).await;
+                entry.note_fatal_alert(tls.fatal_alert_received());
+                if report.ending == Ending::Closed {
+                    tls.get_mut().get_mut().close_cleanly();
+                    remote.close_cleanly();
+                }
+                report
+            }
+        }
+    }
 }
 
 /// What each mode starts from: the accepted side after the early protocol
@@ -104,9 +164,8 @@ struct Start<'a> {
 }
 
 /// Client mode: backend first, TLS over it, the local side stays plain.
-async fn client_mode(ctx: &ServiceCtx, mut start: Start<'_>) -> Result<Report, Abort> {
-    let service = &ctx.service;
-    let (mut remote, target, _) = connect_first(ctx, &mut start).await?;
+async fn client_mode(ctx: Arc<ServiceCtx>, mut start: Start<'_>) -> Result<Ready, Abort> {
+    let (mut remote, target, _) = connect_first(&ctx, &mut start).await?;
     let (entry, mut local) = (start.entry, start.local);
     // The session offered is the one of the target reached (an `exec`
     // program has no index in the target list: it keeps slot 0).
@@ -119,18 +178,12 @@ async fn client_mode(ctx: &ServiceCtx, mut start: Start<'_>) -> Result<Report, A
         },
         Some(&alert),
     );
-    let mut tls = handshake(ctx, entry, connecting).await?;
+    let mut tls = handshake(&ctx, entry, connecting).await?;
     start
         .hooks
-        .run(service, Phase::Late, &mut local, Some(&mut tls))
+        .run(&ctx.service, Phase::Late, &mut local, Some(&mut tls))
         .await?;
-    let report = entry.transfer(&mut tls, &mut local, limits(service)).await;
-    entry.note_fatal_alert(tls.fatal_alert_received());
-    if report.ending == Ending::Closed {
-        tls.get_mut().close_cleanly();
-        local.get_mut().close_cleanly();
-    }
-    Ok(report)
+    Ok(Ready::Client { ctx, local, tls })
 }
 
 /// The backend before TLS (client mode, and server mode with a protocol
@@ -157,21 +210,20 @@ async fn connect_first(
 
 /// Server mode with `protocol = smtp|pop3|imap`: the backend's greeting is
 /// needed before the client's STARTTLS, so connect first.
-async fn server_connect_first(ctx: &ServiceCtx, mut start: Start<'_>) -> Result<Report, Abort> {
-    let service = &ctx.service;
-    let (mut remote, _, middle) = connect_first(ctx, &mut start).await?;
+async fn server_connect_first(ctx: Arc<ServiceCtx>, mut start: Start<'_>) -> Result<Ready, Abort> {
+    let (mut remote, _, middle) = connect_first(&ctx, &mut start).await?;
     let (entry, hooks, mut local) = (start.entry, start.hooks, start.local);
     local.unread(&middle.pushback);
-    let mut tls = accept_tls(ctx, entry, local).await?;
+    let mut tls = accept_tls(&ctx, entry, local).await?;
     hooks
-        .run(service, Phase::Late, &mut tls, Some(&mut remote))
+        .run(&ctx.service, Phase::Late, &mut tls, Some(&mut remote))
         .await?;
-    finish(service, tls, remote, entry).await
+    Ok(Ready::Server { ctx, tls, remote })
 }
 
 /// Server mode: TLS with the client, then the backend the (possibly
 /// SNI-selected) service or the protocol names.
-async fn server_mode(ctx: Arc<ServiceCtx>, start: Start<'_>) -> Result<Report, Abort> {
+async fn server_mode(ctx: Arc<ServiceCtx>, start: Start<'_>) -> Result<Ready, Abort> {
     let (entry, hooks, early, mut local) = (start.entry, start.hooks, start.early, start.local);
     local.unread(&early.pushback);
     let mut tls = accept_tls(&ctx, entry, local).await?;
@@ -204,7 +256,7 @@ async fn server_mode(ctx: Arc<ServiceCtx>, start: Start<'_>) -> Result<Report, A
             facts.as_ref(),
         )
         .await?;
-    finish(service, tls, remote, entry).await
+    Ok(Ready::Server { ctx, tls, remote })
 }
 
 /// The server-side handshake with the client; a fatal alert it sends makes
@@ -218,22 +270,6 @@ async fn accept_tls(
     local.get_mut().fin_after_alert(alert.clone());
     let accepting = ctx.tls.handshake(local, Side::Server, Some(&alert));
     handshake(ctx, entry, accepting).await
-}
-
-/// The transfer of a server-mode connection (TLS on the local side).
-async fn finish(
-    service: &Service,
-    mut tls: TlsStream<Rewind<Stream>>,
-    mut remote: Stream,
-    entry: &Entry,
-) -> Result<Report, Abort> {
-    let report = entry.transfer(&mut tls, &mut remote, limits(service)).await;
-    entry.note_fatal_alert(tls.fatal_alert_received());
-    if report.ending == Ending::Closed {
-        tls.get_mut().get_mut().close_cleanly();
-        remote.close_cleanly();
-    }
-    Ok(report)
 }
 
 /// After an SNI match the connection belongs to the secondary service: its
@@ -464,4 +500,27 @@ fn original_destination(stream: &Stream) -> Option<std::net::SocketAddr> {
     // Without a NAT rule the kernel answers ENOENT; an answer equal to our
     // own address means the same (no redirection happened).
     (Some(addr) != s.local_addr().ok()).then_some(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn future_size<A, B, C, F>(_: impl Fn(A, B, C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// An idle connection's task holds `client_try` for its whole life: the
+    /// preparation (2.2 KiB: hooks, handshake, connect) must not be part of
+    /// it, only the streams and the transfer (1,488 bytes when written).
+    #[test]
+    fn the_transfer_stage_holds_no_preparation() {
+        let whole = future_size(client_try);
+        let preparation = future_size(prepare);
+        assert!(
+            whole < preparation,
+            "client_try is {whole} bytes, prepare {preparation}"
+        );
+        assert!(whole <= 1600, "client_try future is {whole} bytes");
+    }
 }
