@@ -31,7 +31,7 @@ async fn round_trip(ctx: &TlsContext, port: u16, id: &str) -> Result<(), rstunne
     round_trip_to(ctx, port, None, id).await
 }
 
-/// [`round_trip`] through `connect_to(target)` when a target is given.
+/// [`round_trip`] as the client of connect target `target` when one is given.
 async fn round_trip_to(
     ctx: &TlsContext,
     port: u16,
