@@ -22,7 +22,9 @@ import procs  # noqa: E402
 import perfprof  # noqa: E402
 import report  # noqa: E402
 
-TESTS = ("bulk1", "bulk4", "keepalive", "newconn_rsa", "newconn_ecdsa", "burst")
+TESTS = ("bulk1", "bulk4", "keepalive", "newconn_rsa", "newconn_ecdsa", "newconn_resume", "burst")
+# What the client-mode instance logs at `debug = 6` (both implementations) after each handshake.
+RESUMED, NEGOTIATED = "TLS connected: previous session reused", "TLS connected: new session negotiated"
 # Seconds over which the CPU of held idle connections is measured.
 IDLE_CPU_SECONDS = 5
 # Concurrent clients of the burst test, each opening a new connection (RSA) for every request.
@@ -116,10 +118,17 @@ def measure(test, chain, sink, tmp, secs):
         r = loads.burst(chain.entry["rsa"], BURST_CLIENTS, secs)
         work = r["requests"]
     else:
-        service = {"keepalive": "http", "newconn_rsa": "rsa", "newconn_ecdsa": "ecdsa"}[test]
+        service = {"keepalive": "http", "newconn_rsa": "rsa", "newconn_ecdsa": "ecdsa",
+                   "newconn_resume": "resume"}[test]
         conns = 100 if test == "keepalive" else 50
+        handshakes0 = [chain.count_lines("client", text) for text in (RESUMED, NEGOTIATED)]
         r = loads.wrk(tmp, chain.entry[service], secs, conns, close=(test != "keepalive"))
         work = r["requests"]
+        resumed, negotiated = (chain.count_lines("client", text) - n0
+                               for text, n0 in zip((RESUMED, NEGOTIATED), handshakes0))
+        # Only logged at `debug = 6` or more; at the default level both counts stay 0.
+        if resumed + negotiated:
+            r["resumed_pct"] = 100.0 * resumed / (resumed + negotiated)
     r["tunnel_cpu_s"] = procs.cpu_seconds(chain.pids()) - cpu0
     r["work"] = work
     if not chain.alive():
@@ -174,7 +183,8 @@ def profile_only(a, binary, name, stamp):
         sink = loads.Sink()
         nginx = procs.Nginx(tmp)
         nginx.start()
-        backends = {"bulk": sink.port, "http": nginx.port, "rsa": nginx.port, "ecdsa": nginx.port}
+        backends = {"bulk": sink.port, "http": nginx.port, "rsa": nginx.port, "ecdsa": nginx.port,
+                    "resume": nginx.port}
         chain = procs.Chain(name, binary, tmp, certs, backends, a.debug)
         out = os.path.join(a.out, "%s-profile.txt" % stamp)
         log("profiling %s under %s" % (name, ", ".join(tests)))
@@ -230,7 +240,8 @@ def main():
         sink = loads.Sink()
         nginx = procs.Nginx(tmp)
         nginx.start()
-        backends = {"bulk": sink.port, "http": nginx.port, "rsa": nginx.port, "ecdsa": nginx.port}
+        backends = {"bulk": sink.port, "http": nginx.port, "rsa": nginx.port, "ecdsa": nginx.port,
+                    "resume": nginx.port}
         for k in "AB":
             chains[k] = procs.Chain(names[k], bins[k], tmp, certs, backends, a.debug, workers[k])
 
@@ -242,7 +253,7 @@ def main():
             gen["bulk4"], _ = loads.bulk(sink, sink.port, 4, a.seconds)
         if "keepalive" in a.tests:
             gen["keepalive"] = loads.wrk(tmp, nginx.port, a.seconds, 100)["rate"]
-        if "newconn_rsa" in a.tests or "newconn_ecdsa" in a.tests:
+        if any(t.startswith("newconn_") for t in a.tests):
             gen["newconn"] = loads.wrk(tmp, nginx.port, a.seconds, 50, close=True)["rate"]
         result["generators_alone"] = gen
 

@@ -82,9 +82,10 @@ class Chain:
       http   → nginx, default session settings (keep-alive test)
       rsa    → nginx, RSA-2048 certificate, sessionResume = no (every connection a full handshake)
       ecdsa  → nginx, ECDSA P-256 certificate, sessionResume = no
+      resume → nginx, RSA-2048 certificate, default session settings (the client mode resumes what it can)
     """
 
-    SERVICES = ("bulk", "http", "rsa", "ecdsa")
+    SERVICES = ("bulk", "http", "rsa", "ecdsa", "resume")
 
     def __init__(self, label, binary, tmp, certs, backends, debug, workers=None):
         self.label, self.binary = label, binary
@@ -93,7 +94,8 @@ class Chain:
         self.entry = {s: free_port() for s in self.SERVICES}   # plain ports the load generators use
         self.tls = {s: free_port() for s in self.SERVICES}     # server-mode TLS ports
         self.procs = {}
-        cert = {"bulk": certs["rsa"], "http": certs["rsa"], "rsa": certs["rsa"], "ecdsa": certs["ecdsa"]}
+        cert = {"bulk": certs["rsa"], "http": certs["rsa"], "rsa": certs["rsa"], "ecdsa": certs["ecdsa"],
+                "resume": certs["rsa"]}
         head = "foreground = yes\nsyslog = no\ndebug = %s\n" % debug
         if workers:
             head += "workers = %d\n" % workers   # rstunnel extension: both instances of the chain
@@ -161,6 +163,14 @@ class Chain:
 
     def alive(self):
         return all(p.poll() is None for p in self.procs.values())
+
+    def count_lines(self, role, text):
+        """Lines of `role`'s log that contain `text` (0 if the log is missing)."""
+        try:
+            with open(self.log(role), errors="replace") as f:
+                return sum(1 for line in f if text in line)
+        except OSError:
+            return 0
 
     def error_lines(self):
         """Log lines at level 0..3 (emerg..err) of connections (not `[ui]`, the start-up lines) from both

@@ -14,6 +14,8 @@ ROWS = [
     ("keep-alive p99 latency (ms)", "keepalive", "p99_ms", 0.25, "le"),
     ("new connections, RSA-2048 (conn/s)", "newconn_rsa", "rate", 5.0, "ge"),
     ("new connections, ECDSA P-256 (conn/s)", "newconn_ecdsa", "rate", 5.0, "ge"),
+    ("new connections, RSA-2048, sessions resumed (conn/s)", "newconn_resume", "rate", 5.0, "ge"),
+    ("  of which the client mode resumed (%, `debug = 6` only)", "newconn_resume", "resumed_pct", None, None),
     ("burst, 200 clients, new connections RSA (conn/s)", "burst", "rate", None, None),
     ("burst: connections waiting > 1 s (%)", "burst", "over_1s_pct", None, None),
     ("burst: p99 connect to first byte (ms)", "burst", "p99_ms", None, None),
@@ -120,6 +122,7 @@ def markdown(res):
                               ("keepalive", "CPU µs per keep-alive request", 1e6),
                               ("newconn_rsa", "CPU µs per new connection, RSA", 1e6),
                               ("newconn_ecdsa", "CPU µs per new connection, ECDSA", 1e6),
+                              ("newconn_resume", "CPU µs per new connection, RSA, sessions resumed", 1e6),
                               ("burst", "CPU µs per new connection, burst of 200 clients (RSA)", 1e6)):
         if test not in runs:
             continue
@@ -132,8 +135,8 @@ def markdown(res):
     out += ["## Every round", ""]
     for label, test, key, _, _ in ROWS:
         if test in runs:
-            out.append("- %s: A %s; B %s" % (label, ", ".join(fmt(r[key]) for r in runs[test]["A"]),
-                                             ", ".join(fmt(r[key]) for r in runs[test]["B"])))
+            out.append("- %s: A %s; B %s" % (label, ", ".join(fmt(r.get(key)) for r in runs[test]["A"]),
+                                             ", ".join(fmt(r.get(key)) for r in runs[test]["B"])))
     for count, slots in sorted(res.get("memory", {}).items(), key=lambda kv: int(kv[0])):
         for k in "AB":
             out.append("- memory at %s, %s: %s" % (count, k, "; ".join(
