@@ -234,9 +234,10 @@ def main():
     sink = nginx = None
     chains = {}
     try:
-        log("physical limits (openssl speed)")
+        log("physical limits (openssl speed, OpenSSL's own handshake cost)")
         result["limits"] = loads.openssl_speed(1 if a.quick else 3)
         certs = procs.make_certs(tmp)
+        result["limits"].update(loads.handshake_floor(certs, 1 if a.quick else 3))
         sink = loads.Sink()
         nginx = procs.Nginx(tmp)
         nginx.start()

@@ -265,6 +265,20 @@ class IdleConnections:
             time.sleep(0.05)
 
 
+FLOOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "target", "release", "examples",
+                     "handshake_floor")
+
+
+def handshake_floor(certs, seconds):
+    """OpenSSL's CPU µs per full TLS 1.3 handshake, both sides in one process, no sockets (the floor under
+    any tunnel's CPU per new connection on this library): {"rsa_us": …, "ecdsa_us": …}."""
+    p = subprocess.run([FLOOR, certs["rsa"], certs["ecdsa"], str(seconds)], capture_output=True, text=True,
+                       timeout=seconds * 10 + 60)
+    if p.returncode != 0:
+        raise RuntimeError("handshake_floor failed (exit %s): %s" % (p.returncode, p.stderr.strip()))
+    return json.loads(p.stdout)
+
+
 def openssl_speed(seconds):
     """One core's limits: AES-128-GCM MB/s at 16 KiB records, RSA-2048 and ECDSA P-256 signs/s."""
     def run(*args):
