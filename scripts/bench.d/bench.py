@@ -44,6 +44,8 @@ def parse_args():
     ap.add_argument("--out", default="bench-results", help="results directory (default %(default)s)")
     ap.add_argument("--profile", help="instead of comparing: perf-profile binary A under these tests "
                     "(comma-separated from %s)" % ", ".join(TESTS))
+    ap.add_argument("--syscalls", help="instead of comparing: count system calls, context switches and CPU per "
+                    "unit of work of both binaries under these tests (perf stat)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (configs, logs)")
     ap.add_argument("--a-workers", type=int, help="`workers = N` in slot A's configs (rstunnel extension)")
     ap.add_argument("--b-workers", type=int, help="`workers = N` in slot B's configs (rstunnel extension)")
@@ -172,12 +174,15 @@ def measure_memory(chain, sink, count, timeout):
     return r
 
 
-def profile_only(a, binary, name, stamp):
-    tests = [t for t in a.profile.split(",") if t in TESTS]
+def perf_only(a, bins, names, stamp):
+    """`--profile` (binary A) or `--syscalls` (both): perf instead of the comparison."""
+    flag, wanted = ("profile", a.profile) if a.profile else ("syscalls", a.syscalls)
+    tests = [t for t in wanted.split(",") if t in TESTS]
     if not tests:
-        sys.exit("bench: --profile takes tests from %s" % ", ".join(TESTS))
+        sys.exit("bench: --%s takes tests from %s" % (flag, ", ".join(TESTS)))
     tmp = tempfile.mkdtemp(prefix="rstunnel-bench-")
-    sink = nginx = chain = None
+    sink = nginx = None
+    chains = {}
     try:
         certs = procs.make_certs(tmp)
         sink = loads.Sink()
@@ -185,13 +190,19 @@ def profile_only(a, binary, name, stamp):
         nginx.start()
         backends = {"bulk": sink.port, "http": nginx.port, "rsa": nginx.port, "ecdsa": nginx.port,
                     "resume": nginx.port}
-        chain = procs.Chain(name, binary, tmp, certs, backends, a.debug)
-        out = os.path.join(a.out, "%s-profile.txt" % stamp)
-        log("profiling %s under %s" % (name, ", ".join(tests)))
-        perfprof.run(tests, chain, sink, tmp, a.seconds, out, measure)
-        log("profile: %s" % out)
+        slots = "A" if a.profile else "AB"
+        chains = {names[k]: procs.Chain(names[k], bins[k], tmp, certs, backends, a.debug) for k in slots}
+        if a.profile:
+            out = os.path.join(a.out, "%s-profile.txt" % stamp)
+            log("profiling %s under %s" % (names["A"], ", ".join(tests)))
+            perfprof.run(tests, chains[names["A"]], sink, tmp, a.seconds, out, measure)
+        else:
+            out = os.path.join(a.out, "%s-syscalls.md" % stamp)
+            log("counting system calls of %s under %s" % (" and ".join(chains), ", ".join(tests)))
+            perfprof.count(tests, chains, sink, tmp, a.seconds, out, measure)
+        log("%s: %s" % (flag, out))
     finally:
-        for x in (chain, nginx, sink):
+        for x in list(chains.values()) + [nginx, sink]:
             if x:
                 x.stop()
         if not a.keep:
@@ -222,8 +233,8 @@ def main():
                    "debug": a.debug, "workers": workers, "keepalive_connections": 100, "newconn_connections": 50,
                    "wrk_threads": 2},
     }
-    if a.profile:
-        return profile_only(a, bins["A"], names["A"], stamp)
+    if a.profile or a.syscalls:
+        return perf_only(a, bins, names, stamp)
     log("machine busy before start: measuring 2 s")
     result["busy_before"] = machine_busy()
     result["load_before"] = os.getloadavg()

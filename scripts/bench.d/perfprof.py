@@ -1,4 +1,5 @@
-"""`scripts/bench --profile TEST[,TEST…]`: profile the A binary's chain under one load with perf.
+"""`scripts/bench --profile TEST[,TEST…]`: profile the A binary's chain under one load with perf;
+`scripts/bench --syscalls TEST[,TEST…]`: count both chains' system calls and context switches per unit of work.
 
 For each test, chain A alone is started, the load runs as in the benchmark, and `perf record` samples
 both instances (software cpu-clock event: this VM has no hardware counters). The output is the flat
@@ -75,6 +76,47 @@ def run(tests, chain, sink, tmp, seconds, out_path, measure, freq=199):
             lines.append("Lock waiting / OpenSSL shared lookups (symbols listed above matching %s): %.1f%%"
                          % ("futex, pthread locks, CRYPTO_THREAD_*, ossl_* lookups", lock))
         lines.append("")
+    with open(out_path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return out_path
+
+
+def count(tests, chains, sink, tmp, seconds, out_path, measure):
+    """For each test and chain: `perf stat` on each instance (system calls, context switches, CPU time) while
+    the load runs, divided by the work done (MB for bulk, connections or requests otherwise). Threads an
+    instance starts during the load (stunnel4's one per connection) are counted through perf's inheritance."""
+    events = ("raw_syscalls:sys_enter", "context-switches", "task-clock")
+    lines = ["| test (per unit of work) | implementation | instance | units/s | system calls | context switches | "
+             "CPU ms |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for test in tests:
+        unit = "MB" if test.startswith("bulk") else "connection" if test != "keepalive" else "request"
+        for label, chain in chains.items():
+            chain.start()
+            loads.wrk(tmp, chain.entry["http"], 1, 10)  # warm-up
+            stat = {role: os.path.join(tmp, "stat-%s-%s-%s.csv" % (test, label, role)) for role in chain.procs}
+            perfs = {role: subprocess.Popen(["perf", "stat", "-x,", "-e", ",".join(events), "-p", str(p.pid),
+                                             "-o", stat[role]], stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL)
+                     for role, p in chain.procs.items()}
+            time.sleep(0.5)
+            m = measure(test, chain, sink, tmp, seconds)
+            for p in perfs.values():
+                p.send_signal(signal.SIGINT)
+            for p in perfs.values():
+                p.wait(60)
+            chain.stop()
+            work = m["work"]
+            for role in ("client", "server"):
+                vals = {}
+                with open(stat[role]) as f:
+                    for row in f:
+                        cells = row.strip().split(",")
+                        if len(cells) > 2 and cells[2] in events and cells[0].replace(".", "").isdigit():
+                            vals[cells[2]] = float(cells[0])
+                per = [vals.get(e, 0.0) / max(work, 1e-9) for e in events]
+                lines.append("| %s (per %s) | %s | %s | %.0f | %.1f | %.2f | %.3f |" % (
+                    test, unit, label, role, work / seconds, per[0], per[1], per[2]))
     with open(out_path, "w") as f:
         f.write("\n".join(lines) + "\n")
     return out_path
