@@ -9,14 +9,17 @@
 //! cargo run --release --example handshake_floor -- rsa.pem ecdsa.pem 2
 //! ```
 //!
-//! Each PEM holds a certificate and its key (as stunnel's `cert`). For each,
-//! it runs full handshakes (a new session every time, as the bench's `rsa`
-//! and `ecdsa` services) for the given seconds of CPU, exchanging one byte
-//! each way so the client also reads the server's tickets, and prints one
-//! JSON object: CPU microseconds per handshake by name.
+//! Each PEM holds a certificate and its key (as stunnel's `cert`). It runs
+//! full handshakes with each (a new session every time, as the bench's `rsa`
+//! and `ecdsa` services) and resumed ones with the RSA certificate (the
+//! client offers the session the previous connection's tickets left, as
+//! the `resume` service's client mode does), each for the given seconds of
+//! CPU. Every connection exchanges one byte each way, so the client reads
+//! the server's tickets, and ends with close_notify both ways, as a tunnel
+//! ends one. It prints one JSON object: CPU microseconds per handshake.
 
 use openssl::pkey::PKey;
-use openssl::ssl::{ErrorCode, Ssl, SslContext, SslMethod, SslStream, SslVerifyMode};
+use openssl::ssl::{ErrorCode, Ssl, SslContext, SslMethod, SslSession, SslStream, SslVerifyMode};
 use openssl::x509::X509;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -83,12 +86,21 @@ fn progressed(result: Result<(), openssl::ssl::Error>) -> Result<bool, String> {
     }
 }
 
-/// One connection: the handshake, then a byte each way (the client reads
-/// the server's tickets with it).
-fn connect(client: &SslContext, server: &SslContext) -> Result<(), String> {
+/// One connection: the handshake, a byte each way (the client reads the
+/// server's tickets with it), close_notify both ways. Returns whether the
+/// offered session was resumed and the client's session after the tickets.
+fn connect(
+    client: &SslContext,
+    server: &SslContext,
+    offer: Option<&SslSession>,
+) -> Result<(bool, Option<SslSession>), String> {
     let (c_end, s_end) = ends();
-    let mut c = SslStream::new(Ssl::new(client).map_err(|e| e.to_string())?, c_end)
-        .map_err(|e| e.to_string())?;
+    let mut c_ssl = Ssl::new(client).map_err(|e| e.to_string())?;
+    if let Some(session) = offer {
+        // SAFETY: the session was made by a connection of the same context.
+        unsafe { c_ssl.set_session(session) }.map_err(|e| e.to_string())?;
+    }
+    let mut c = SslStream::new(c_ssl, c_end).map_err(|e| e.to_string())?;
     let mut s = SslStream::new(Ssl::new(server).map_err(|e| e.to_string())?, s_end)
         .map_err(|e| e.to_string())?;
     let (mut c_done, mut s_done) = (false, false);
@@ -106,11 +118,18 @@ fn connect(client: &SslContext, server: &SslContext) -> Result<(), String> {
     c.write_all(b"x").map_err(|e| e.to_string())?;
     s.read_exact(&mut byte).map_err(|e| e.to_string())?;
     s.write_all(b"y").map_err(|e| e.to_string())?;
-    c.read_exact(&mut byte).map_err(|e| e.to_string())
+    c.read_exact(&mut byte).map_err(|e| e.to_string())?;
+    // Without a close_notify sent, OpenSSL marks the session of an `SSL`
+    // being freed as not resumable (and a tunnel sends one).
+    c.shutdown().map_err(|e| e.to_string())?;
+    s.shutdown().map_err(|e| e.to_string())?;
+    let latest = c.ssl().session().map(|session| session.to_owned());
+    Ok((c.ssl().session_reused(), latest))
 }
 
-/// CPU µs per full handshake with `pem`'s certificate over `budget` of CPU.
-fn measure(pem: &str, budget: Duration) -> Result<f64, String> {
+/// CPU µs per handshake with `pem`'s certificate over `budget` of CPU; with
+/// `resume`, every connection but the first offers the previous one's session.
+fn measure(pem: &str, resume: bool, budget: Duration) -> Result<f64, String> {
     let text = std::fs::read(pem).map_err(|e| format!("{pem}: {e}"))?;
     let cert = X509::from_pem(&text).map_err(|e| format!("{pem}: {e}"))?;
     let key = PKey::private_key_from_pem(&text).map_err(|e| format!("{pem}: {e}"))?;
@@ -124,8 +143,15 @@ fn measure(pem: &str, budget: Duration) -> Result<f64, String> {
 
     let start = cpu_seconds();
     let mut count = 0u64;
+    let mut offer = None;
     while cpu_seconds() - start < budget.as_secs_f64() {
-        connect(&client, &server)?;
+        let (resumed, latest) = connect(&client, &server, offer.as_ref())?;
+        if offer.is_some() && !resumed {
+            return Err(format!("{pem}: the offered session was not resumed"));
+        }
+        if resume {
+            offer = latest;
+        }
         count += 1;
     }
     Ok(1e6 * (cpu_seconds() - start) / count as f64)
@@ -139,8 +165,12 @@ fn main() {
     };
     let budget = Duration::from_secs_f64(seconds.parse().unwrap_or(2.0));
     let mut fields = Vec::new();
-    for (name, pem) in [("rsa_us", rsa), ("ecdsa_us", ecdsa)] {
-        match measure(pem, budget) {
+    for (name, pem, resume) in [
+        ("rsa_us", rsa, false),
+        ("ecdsa_us", ecdsa, false),
+        ("resumed_us", rsa, true),
+    ] {
+        match measure(pem, resume, budget) {
             Ok(us) => fields.push(format!("\"{name}\": {us:.1}")),
             Err(e) => {
                 eprintln!("handshake_floor: {e}");
