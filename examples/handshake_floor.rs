@@ -21,6 +21,7 @@
 use openssl::pkey::PKey;
 use openssl::ssl::{ErrorCode, Ssl, SslContext, SslMethod, SslSession, SslStream, SslVerifyMode};
 use openssl::x509::X509;
+use rstunnel::config::model::DEFAULT_CURVES;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -136,10 +137,15 @@ fn measure(pem: &str, resume: bool, budget: Duration) -> Result<f64, String> {
     let mut sb = SslContext::builder(SslMethod::tls_server()).map_err(|e| e.to_string())?;
     sb.set_certificate(&cert).map_err(|e| e.to_string())?;
     sb.set_private_key(&key).map_err(|e| e.to_string())?;
-    let server = sb.build();
     let mut cb = SslContext::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
     cb.set_verify(SslVerifyMode::NONE);
-    let client = cb.build();
+    // The groups a tunnel offers (stunnel's default `curves`), not the
+    // library's: OpenSSL 3.5 would otherwise add a post-quantum key share.
+    for b in [&mut sb, &mut cb] {
+        b.set_groups_list(DEFAULT_CURVES)
+            .map_err(|e| e.to_string())?;
+    }
+    let (server, client) = (sb.build(), cb.build());
 
     let start = cpu_seconds();
     let mut count = 0u64;

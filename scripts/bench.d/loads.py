@@ -265,18 +265,26 @@ class IdleConnections:
             time.sleep(0.05)
 
 
-FLOOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "target", "release", "examples",
-                     "handshake_floor")
+TARGET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "target")
+# examples/handshake_floor.rs linked to the system OpenSSL, and to the legacy build's (if built).
+FLOOR = os.path.join(TARGET, "release", "examples", "handshake_floor")
+FLOOR_LEGACY = os.path.join(TARGET, "legacy", "release", "examples", "handshake_floor")
 
 
 def handshake_floor(certs, seconds):
     """OpenSSL's CPU µs per TLS 1.3 handshake, both sides in one process, no sockets (the floor under any
-    tunnel's CPU per new connection on this library): {"rsa_us": …, "ecdsa_us": …, "resumed_us": …}."""
-    p = subprocess.run([FLOOR, certs["rsa"], certs["ecdsa"], str(seconds)], capture_output=True, text=True,
-                       timeout=seconds * 10 + 60)
-    if p.returncode != 0:
-        raise RuntimeError("handshake_floor failed (exit %s): %s" % (p.returncode, p.stderr.strip()))
-    return json.loads(p.stdout)
+    tunnel's CPU per new connection on this library): {"rsa_us": …, "ecdsa_us": …, "resumed_us": …}, plus
+    the same under "legacy" for the legacy build's OpenSSL when it is built (run after the system one)."""
+    def run(binary):
+        p = subprocess.run([binary, certs["rsa"], certs["ecdsa"], str(seconds)], capture_output=True, text=True,
+                           timeout=seconds * 10 + 60)
+        if p.returncode != 0:
+            raise RuntimeError("%s failed (exit %s): %s" % (binary, p.returncode, p.stderr.strip()))
+        return json.loads(p.stdout)
+    out = run(FLOOR)
+    if os.access(FLOOR_LEGACY, os.X_OK):
+        out["legacy"] = run(FLOOR_LEGACY)
+    return out
 
 
 def openssl_speed(seconds):

@@ -80,7 +80,12 @@ def markdown(res):
             "|---:|---:|---:|---:|",
             "| %s MB/s | %s | %s | %s / %s / %s |" % (
                 fmt(lim.get("aes128gcm_mb_s")), fmt(lim.get("rsa2048_sign_s")), fmt(lim.get("p256_sign_s")),
-                fmt(lim.get("rsa_us")), fmt(lim.get("ecdsa_us")), fmt(lim.get("resumed_us"))), "",
+                fmt(lim.get("rsa_us")), fmt(lim.get("ecdsa_us")), fmt(lim.get("resumed_us")))]
+    if "legacy" in lim:
+        leg = lim["legacy"]
+        out.append("| | | | legacy build's OpenSSL: %s / %s / %s |" % (
+            fmt(leg.get("rsa_us")), fmt(leg.get("ecdsa_us")), fmt(leg.get("resumed_us"))))
+    out += ["",
             "The handshake figure is OpenSSL's own work for one connection's client and server; any tunnel "
             "chain on this library pays it plus its TCP connections and its own code.", ""]
     g = res.get("generators_alone", {})
