@@ -10,6 +10,9 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
+use super::fd_io::FdStream;
+use super::stdio;
+
 /// One end of a connection before TLS is layered on it.
 ///
 /// A stream closes with an RST unless the connection marked it clean:
@@ -35,9 +38,9 @@ pub enum Kind {
     Tcp(TcpStream),
     Unix(UnixStream),
     /// inetd mode: read stdin, write stdout.
-    Stdio(crate::connection::stdio::Stdio),
+    Stdio(FdStream),
     /// `exec` with `pty = yes`: the master side of the program's terminal.
-    Pty(crate::connection::local::pty::Pty),
+    Pty(FdStream),
 }
 
 impl Drop for Stream {
@@ -78,8 +81,6 @@ impl Stream {
         &self.kind
     }
 
-    /// The inet peer (also of an inetd socket on stdin); `None` for
-    /// Unix-domain peers and pipes.
     /// A PROXY header named the real client and the address it reached.
     pub fn set_carried(&mut self, client: SocketAddr, reached: SocketAddr) {
         self.carried = Some((client, reached));
@@ -90,13 +91,15 @@ impl Stream {
         self.carried.is_some()
     }
 
+    /// The inet peer (also of an inetd socket on stdin); `None` for
+    /// Unix-domain peers and pipes.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         if let Some((client, _)) = self.carried {
             return Some(client);
         }
         match &self.kind {
             Kind::Tcp(s) => s.peer_addr().ok(),
-            Kind::Stdio(s) => s.peer().ok(),
+            Kind::Stdio(s) => stdio::peer(s).ok(),
             Kind::Unix(_) | Kind::Pty(_) => None,
         }
     }
@@ -117,7 +120,7 @@ impl Stream {
                     .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
                     .unwrap_or_else(|| "unnamed socket".into()),
             ),
-            Kind::Stdio(s) => match s.peer() {
+            Kind::Stdio(s) => match stdio::peer(s) {
                 Ok(a) => Some(super::address::fmt_inet(&a)),
                 Err(text) => text,
             },
@@ -132,7 +135,7 @@ impl Stream {
         }
         match &self.kind {
             Kind::Tcp(s) => s.local_addr().ok(),
-            Kind::Stdio(s) => s.local(),
+            Kind::Stdio(s) => stdio::local(s),
             _ => None,
         }
     }
@@ -155,13 +158,13 @@ impl Stream {
         match &self.kind {
             Kind::Tcp(s) => Some(s.as_raw_fd()),
             Kind::Unix(s) => Some(s.as_raw_fd()),
-            Kind::Pty(p) => Some(p.raw_fd()),
+            Kind::Pty(p) => Some(p.input_fd()),
             Kind::Stdio(_) => None,
         }
     }
 }
 
-/// An IPv4/IPv6 address out of `getpeername`/`getsockname`.
+/// `$e` on the stream `$s` this one is, whatever its kind.
 macro_rules! delegate {
     ($self:ident, $s:ident => $e:expr) => {
         match &mut $self.get_mut().kind {
