@@ -158,6 +158,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     fn header(bytes: &[u8]) -> (usize, Option<(SocketAddr, SocketAddr)>) {
         match parse(bytes, Accept::Any) {
@@ -220,6 +221,21 @@ mod tests {
                 "192.0.2.1:56324".parse().unwrap(),
                 "198.51.100.2:443".parse().unwrap()
             ))
+        );
+        let mut v6 = SIGNATURE.to_vec();
+        v6.extend([0x21, 0x21, 0, 36]);
+        v6.extend(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1).octets());
+        v6.extend(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2).octets());
+        v6.extend([0xdc, 0x04, 0x01, 0xbb]);
+        assert_eq!(
+            header(&v6),
+            (
+                52,
+                Some((
+                    "[2001:db8::1]:56324".parse().unwrap(),
+                    "[2001:db8::2]:443".parse().unwrap()
+                ))
+            )
         );
         assert_eq!(parse(&h[..20], Accept::Any), Parsed::Incomplete);
         assert!(matches!(parse(&h, Accept::V1), Parsed::Invalid(_)));
