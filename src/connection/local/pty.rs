@@ -12,7 +12,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use crate::connection::fd_io::FdStream;
+use crate::connection::stream::FdStream;
 use crate::log::DEBUG;
 
 /// Open a pty pair: our master, non-blocking, and the slave for the child.
