@@ -61,8 +61,7 @@ pub fn run(
     if let Some(dir) = &global.chroot {
         os::chroot::enter(dir).map_err(crate::log::error)?;
     }
-    os::privileges::drop_privileges(global.setuid.as_ref(), global.setgid.as_ref())
-        .map_err(crate::log::error)?;
+    os::privileges::drop_privileges(global.setuid, global.setgid).map_err(crate::log::error)?;
     logging::activate(super::logs::sinks(&config)?, global.debug.level);
     if let Some(null) = null {
         os::daemon::daemonize_with(null).map_err(|e| super::fatal("daemon", e))?;

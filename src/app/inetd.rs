@@ -28,7 +28,7 @@ pub fn run(config: &Config) -> Result<(), Logged> {
             Logged
         })?;
     runtime.block_on(async {
-        let local = connection::stdio::Stdio::new().map_err(|e| {
+        let local = connection::stdio::open().map_err(|e| {
             crate::slog!(ERR, "Cannot use stdin/stdout: {e}");
             Logged
         })?;

@@ -31,20 +31,6 @@ pub struct DebugLevel {
     pub level: u8,
 }
 
-/// A user given by name or number; names are looked up when privileges are
-/// dropped, so `-test` does not need the account to exist on the build host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UserId {
-    Name(String),
-    Id(u32),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GroupId {
-    Name(String),
-    Id(u32),
-}
-
 /// A `[HOST:]PORT` or `/unix/path` value as written, split the stunnel way
 /// (at the last `:`). Name resolution happens at bind/connect time.
 #[derive(Debug, Clone, PartialEq, Eq)]

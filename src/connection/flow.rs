@@ -82,7 +82,7 @@ async fn prepare(ctx: Arc<ServiceCtx>, local: Stream, entry: &Entry) -> Result<R
     };
     let mut local = Rewind::new(after_header, local);
     let early = hooks
-        .run(&ctx.service, Phase::Early, &mut local, None)
+        .run(&ctx.service, Phase::Early, &mut local, None, None)
         .await?;
     let start = Start {
         local,
@@ -118,39 +118,54 @@ enum Ready {
 }
 
 impl Ready {
-    /// Move the data until either side ends; a clean end closes both
-    /// sockets with FIN.
     async fn transfer(self, entry: &Entry) -> Report {
         match self {
             Ready::Client {
                 ctx,
                 mut local,
                 mut tls,
-            } => {
-                let limits = limits(&ctx.service);
-                let report = entry.transfer(&mut tls, &mut local, limits).await;
-                entry.note_fatal_alert(tls.fatal_alert_received());
-                if report.ending == Ending::Closed {
-                    tls.get_mut().close_cleanly();
-                    local.get_mut().close_cleanly();
-                }
-                report
-            }
+            } => transfer(entry, &ctx, &mut tls, &mut local).await,
             Ready::Server {
                 ctx,
                 mut tls,
                 mut remote,
-            } => {
-                let limits = limits(&ctx.service);
-                let report = entry.transfer(&mut tls, &mut remote, limits).await;
-                entry.note_fatal_alert(tls.fatal_alert_received());
-                if report.ending == Ending::Closed {
-                    tls.get_mut().get_mut().close_cleanly();
-                    remote.close_cleanly();
-                }
-                report
-            }
+            } => transfer(entry, &ctx, &mut tls, &mut remote).await,
         }
+    }
+}
+
+/// Move the data until either side ends; a clean end closes both sockets
+/// with FIN.
+async fn transfer(
+    entry: &Entry,
+    ctx: &ServiceCtx,
+    tls: &mut TlsStream<impl OverSocket>,
+    plain: &mut impl OverSocket,
+) -> Report {
+    let report = entry.transfer(tls, plain, limits(&ctx.service)).await;
+    entry.note_fatal_alert(tls.fatal_alert_received());
+    if report.ending == Ending::Closed {
+        tls.get_mut().socket().close_cleanly();
+        plain.socket().close_cleanly();
+    }
+    report
+}
+
+/// A connection [`Stream`], or a layer over one (pushed-back bytes): the
+/// socket that closes.
+trait OverSocket: Io {
+    fn socket(&mut self) -> &mut Stream;
+}
+
+impl OverSocket for Stream {
+    fn socket(&mut self) -> &mut Stream {
+        self
+    }
+}
+
+impl OverSocket for Rewind<Stream> {
+    fn socket(&mut self) -> &mut Stream {
+        self.get_mut()
     }
 }
 
@@ -181,7 +196,7 @@ async fn client_mode(ctx: Arc<ServiceCtx>, mut start: Start<'_>) -> Result<Ready
     let mut tls = handshake(&ctx, entry, connecting).await?;
     start
         .hooks
-        .run(&ctx.service, Phase::Late, &mut local, Some(&mut tls))
+        .run(&ctx.service, Phase::Late, &mut local, Some(&mut tls), None)
         .await?;
     Ok(Ready::Client { ctx, local, tls })
 }
@@ -203,6 +218,7 @@ async fn connect_first(
             Phase::Middle,
             &mut start.local,
             Some(&mut remote),
+            None,
         )
         .await?;
     Ok((remote, target, middle))
@@ -216,7 +232,7 @@ async fn server_connect_first(ctx: Arc<ServiceCtx>, mut start: Start<'_>) -> Res
     local.unread(&middle.pushback);
     let mut tls = accept_tls(&ctx, entry, local).await?;
     hooks
-        .run(&ctx.service, Phase::Late, &mut tls, Some(&mut remote))
+        .run(&ctx.service, Phase::Late, &mut tls, Some(&mut remote), None)
         .await?;
     Ok(Ready::Server { ctx, tls, remote })
 }
@@ -235,7 +251,9 @@ async fn server_mode(ctx: Arc<ServiceCtx>, start: Start<'_>) -> Result<Ready, Ab
     } else {
         None
     };
-    let middle = hooks.run(service, Phase::Middle, &mut tls, None).await?;
+    let middle = hooks
+        .run(service, Phase::Middle, &mut tls, None, None)
+        .await?;
     let target = middle.target.or(early.target);
     let (mut remote, _) = connect(
         &ctx,
@@ -248,7 +266,7 @@ async fn server_mode(ctx: Arc<ServiceCtx>, start: Start<'_>) -> Result<Ready, Ab
     .await?;
     let facts = tls_facts::wanted(service).then(|| tls_facts::of(&tls));
     hooks
-        .run_with_tls(
+        .run(
             service,
             Phase::Late,
             &mut tls,
@@ -392,19 +410,10 @@ struct Hooks {
 }
 
 impl Hooks {
-    /// Run `phase` of the service's protocol; no protocol = nothing to do.
+    /// Run `phase` of the service's protocol, telling it what the TLS
+    /// handshake established if it asked for that (`tls`); no protocol =
+    /// nothing to do.
     async fn run(
-        &self,
-        service: &Service,
-        phase: Phase,
-        local: &mut (dyn Io + '_),
-        remote: Option<&mut (dyn Io + '_)>,
-    ) -> Result<Outcome, Abort> {
-        self.run_with_tls(service, phase, local, remote, None).await
-    }
-
-    /// `run`, telling the hook what the TLS handshake established.
-    async fn run_with_tls(
         &self,
         service: &Service,
         phase: Phase,

@@ -8,7 +8,6 @@
 
 pub mod address;
 pub mod connect;
-mod fd_io;
 mod flow;
 pub mod ident;
 pub mod local;

@@ -1,12 +1,19 @@
-//! The plain byte streams a connection moves data between: TCP, Unix or the
-//! process's stdin/stdout (inetd mode) or an `exec` program's pty, behind one `AsyncRead + AsyncWrite`.
+//! The plain byte streams a connection moves data between, behind one
+//! `AsyncRead + AsyncWrite`: TCP, Unix, or an [`FdStream`] over descriptors
+//! tokio has no type for, the process's stdin/stdout in inetd mode
+//! ([`super::stdio`]) and the pseudo-terminal master of `exec` with
+//! `pty = yes` ([`super::local::pty`]).
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
+
+use nix::sys::socket::{getpeername, getsockname, SockaddrLike, SockaddrStorage};
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
@@ -35,9 +42,9 @@ pub enum Kind {
     Tcp(TcpStream),
     Unix(UnixStream),
     /// inetd mode: read stdin, write stdout.
-    Stdio(crate::connection::stdio::Stdio),
+    Stdio(FdStream),
     /// `exec` with `pty = yes`: the master side of the program's terminal.
-    Pty(crate::connection::local::pty::Pty),
+    Pty(FdStream),
 }
 
 impl Drop for Stream {
@@ -78,8 +85,6 @@ impl Stream {
         &self.kind
     }
 
-    /// The inet peer (also of an inetd socket on stdin); `None` for
-    /// Unix-domain peers and pipes.
     /// A PROXY header named the real client and the address it reached.
     pub fn set_carried(&mut self, client: SocketAddr, reached: SocketAddr) {
         self.carried = Some((client, reached));
@@ -90,6 +95,8 @@ impl Stream {
         self.carried.is_some()
     }
 
+    /// The inet peer (also of an inetd socket on stdin); `None` for
+    /// Unix-domain peers and pipes.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         if let Some((client, _)) = self.carried {
             return Some(client);
@@ -150,18 +157,17 @@ impl Stream {
         }
     }
 
-    pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
-        use std::os::fd::AsRawFd;
+    pub fn raw_fd(&self) -> Option<RawFd> {
         match &self.kind {
             Kind::Tcp(s) => Some(s.as_raw_fd()),
             Kind::Unix(s) => Some(s.as_raw_fd()),
-            Kind::Pty(p) => Some(p.raw_fd()),
+            Kind::Pty(p) => Some(p.input_fd()),
             Kind::Stdio(_) => None,
         }
     }
 }
 
-/// An IPv4/IPv6 address out of `getpeername`/`getsockname`.
+/// `$e` on the stream `$s` this one is, whatever its kind.
 macro_rules! delegate {
     ($self:ident, $s:ident => $e:expr) => {
         match &mut $self.get_mut().kind {
@@ -196,6 +202,156 @@ impl AsyncWrite for Stream {
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         delegate!(self, s => Pin::new(s).poll_shutdown(cx))
+    }
+}
+
+/// A byte stream over descriptors tokio has no type for: inetd mode's
+/// stdin/stdout, or a pty master. The descriptors are in non-blocking mode,
+/// driven by tokio's reactor; pipes, sockets and ttys work, regular files
+/// cannot be polled and are refused.
+pub struct FdStream {
+    input: AsyncFd<OwnedFd>,
+    /// Where writes go: stdout; `None` for a pty master, which is read and
+    /// written through `input`.
+    output: Option<AsyncFd<OwnedFd>>,
+}
+
+impl FdStream {
+    /// Read `input`, write `output` (inetd mode: stdin and stdout).
+    pub fn duplex(input: OwnedFd, output: OwnedFd) -> io::Result<FdStream> {
+        Ok(FdStream {
+            input: register(input)?,
+            output: Some(register(output)?),
+        })
+    }
+
+    /// Read and write the master side of a pseudo-terminal.
+    pub fn pty_master(master: OwnedFd) -> io::Result<FdStream> {
+        Ok(FdStream {
+            input: register(master)?,
+            output: None,
+        })
+    }
+
+    /// The descriptor reads come from (stdin, or the pty master).
+    pub fn input_fd(&self) -> RawFd {
+        self.input.get_ref().as_raw_fd()
+    }
+
+    /// The peer of the input when it is a socket (inetd started us on an
+    /// accepted connection): an inet address, or `Err(Some(text))` with
+    /// stunnel's name for a Unix-domain peer; `Err(None)` for pipes/ttys.
+    pub fn peer(&self) -> Result<SocketAddr, Option<String>> {
+        let addr = getpeername::<SockaddrStorage>(self.input_fd()).map_err(|_| None)?;
+        if let Some(inet) = inet(&addr) {
+            return Ok(inet);
+        }
+        match addr.as_unix_addr().and_then(|u| u.path()) {
+            Some(path) => Err(Some(path.display().to_string())),
+            None if addr.family().is_some() => Err(Some("unnamed socket".into())),
+            None => Err(None),
+        }
+    }
+
+    /// Our side of the input when it is an inet socket (for the PROXY line).
+    pub fn local(&self) -> Option<SocketAddr> {
+        inet(&getsockname(self.input_fd()).ok()?)
+    }
+
+    fn is_pty(&self) -> bool {
+        self.output.is_none()
+    }
+
+    fn output(&self) -> &AsyncFd<OwnedFd> {
+        self.output.as_ref().unwrap_or(&self.input)
+    }
+}
+
+/// An IPv4/IPv6 address out of `getpeername`/`getsockname`.
+fn inet(addr: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Some(SocketAddrV4::from(*v4).into());
+    }
+    addr.as_sockaddr_in6()
+        .map(|v6| SocketAddrV6::from(*v6).into())
+}
+
+/// `fd` in non-blocking mode, registered with tokio's reactor.
+fn register(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).map_err(io::Error::from)?;
+    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
+    // SAFETY: `fd` is moved into the AsyncFd, which owns it for its whole
+    // life, so the descriptor stays open and unchanged while registered.
+    Ok(unsafe { AsyncFd::register(fd) }?)
+}
+
+/// Linux reports "every slave descriptor closed" (the program exited) as
+/// EIO on a pty master.
+fn is_pty_hangup(stream: &FdStream, e: &io::Error) -> bool {
+    stream.is_pty() && e.raw_os_error() == Some(libc::EIO)
+}
+
+impl AsyncRead for FdStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            let mut guard = ready!(self.input.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            match guard.try_io(|fd| {
+                nix::unistd::read(fd.get_ref().as_raw_fd(), unfilled).map_err(io::Error::from)
+            }) {
+                Ok(Ok(n)) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                // The program behind the pty is gone: that is the EOF.
+                Ok(Err(e)) if is_pty_hangup(&self, &e) => return Poll::Ready(Ok(())),
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+impl AsyncWrite for FdStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let mut guard = ready!(self.output().poll_write_ready(cx))?;
+            match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(io::Error::from))
+            {
+                // The program behind the pty is gone: the peer of a
+                // closed pipe.
+                Ok(Err(e)) if is_pty_hangup(&self, &e) => {
+                    return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+                }
+                Ok(result) => return Poll::Ready(result),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// stunnel shuts the write side down; that half-closes a socket on
+    /// stdout. Pipes and terminals have no half-close (`ENOTSOCK`, ignored
+    /// as stunnel does): the other side sees the end when the descriptor is
+    /// closed, a pipe at process exit, a pty when the connection drops the
+    /// master.
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        use nix::sys::socket::{shutdown, Shutdown};
+        let _ = shutdown(self.output().get_ref().as_raw_fd(), Shutdown::Write);
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -5,45 +5,18 @@
 //! group, then setuid; a failing call stops start-up with its `sockerror`
 //! text (`setgid: Operation not permitted (1)`). An id of 0 is "not set" in
 //! stunnel (`if(service_options.uid)`), so `setuid = root` changes nothing.
-//! What we add: names are resolved before anything changes, and the result
-//! is verified, so the process never goes on half-dropped.
+//! What we add: the result is verified, so the process never goes on
+//! half-dropped. Names were looked up when the configuration was read (as
+//! stunnel does): after `chroot` `/etc/passwd` may be gone.
 
-use nix::unistd::{self, Gid, Group, Uid, User};
-
-use crate::config::model::{GroupId, UserId};
-
-/// Resolve a user the way stunnel's `setuid =` does (name, else number).
-pub fn resolve_user(user: &UserId) -> Result<Uid, String> {
-    match user {
-        UserId::Id(id) => Ok(Uid::from_raw(*id)),
-        UserId::Name(name) => match User::from_name(name) {
-            Ok(Some(u)) => Ok(u.uid),
-            _ => Err("Illegal UID".into()),
-        },
-    }
-}
-
-/// Resolve a group the way stunnel's `setgid =` does (name, else number).
-pub fn resolve_group(group: &GroupId) -> Result<Gid, String> {
-    match group {
-        GroupId::Id(id) => Ok(Gid::from_raw(*id)),
-        GroupId::Name(name) => match Group::from_name(name) {
-            Ok(Some(g)) => Ok(g.gid),
-            _ => Err("Illegal GID".into()),
-        },
-    }
-}
+use nix::unistd::{self, Gid, Uid};
 
 /// Drop to `group` then `user`. Must run while the process is
 /// single-threaded (set*id only changes the calling thread's credentials
 /// at the syscall level; glibc broadcasts, but only to threads it knows).
-pub fn drop_privileges(user: Option<&UserId>, group: Option<&GroupId>) -> Result<(), String> {
-    // Resolve both first: a failed lookup must not leave a half-switched process.
-    let uid = user.map(resolve_user).transpose()?.filter(|u| !u.is_root());
-    let gid = group
-        .map(resolve_group)
-        .transpose()?
-        .filter(|g| g.as_raw() != 0);
+pub fn drop_privileges(user: Option<Uid>, group: Option<Gid>) -> Result<(), String> {
+    let uid = user.filter(|u| !u.is_root());
+    let gid = group.filter(|g| g.as_raw() != 0);
 
     if let Some(gid) = gid {
         unistd::setgid(gid).map_err(|e| super::errno::labelled("setgid", e))?;
@@ -68,45 +41,13 @@ pub fn drop_privileges(user: Option<&UserId>, group: Option<&GroupId>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_and_numbers_resolve() {
-        assert_eq!(
-            resolve_user(&UserId::Name("root".into())),
-            Ok(Uid::from_raw(0))
-        );
-        assert_eq!(resolve_user(&UserId::Id(4242)), Ok(Uid::from_raw(4242)));
-        assert_eq!(
-            resolve_group(&GroupId::Name("root".into())),
-            Ok(Gid::from_raw(0))
-        );
-        assert_eq!(
-            resolve_user(&UserId::Name("no-such-user-rstunnel".into())),
-            Err("Illegal UID".to_string())
-        );
-        assert_eq!(
-            resolve_group(&GroupId::Name("no-such-group-rstunnel".into())),
-            Err("Illegal GID".to_string())
-        );
-    }
-
-    #[test]
-    fn unknown_name_fails_before_anything_changes() {
-        let (uid, gid) = (unistd::geteuid(), unistd::getegid());
-        let err = drop_privileges(
-            Some(&UserId::Name("no-such-user-rstunnel".into())),
-            Some(&GroupId::Id(4242)),
-        )
-        .unwrap_err();
-        assert_eq!(err, "Illegal UID");
-        assert_eq!((unistd::geteuid(), unistd::getegid()), (uid, gid));
-    }
+    use nix::unistd::{Group, User};
 
     #[test]
     fn id_zero_and_none_are_no_ops() {
         let (uid, gid) = (unistd::geteuid(), unistd::getegid());
         drop_privileges(None, None).unwrap();
-        drop_privileges(Some(&UserId::Id(0)), Some(&GroupId::Name("root".into()))).unwrap();
+        drop_privileges(Some(Uid::from_raw(0)), Some(Gid::from_raw(0))).unwrap();
         assert_eq!((unistd::geteuid(), unistd::getegid()), (uid, gid));
     }
 
@@ -116,14 +57,10 @@ mod tests {
     fn drops_to_nobody_in_a_child_process() {
         const CHILD: &str = "RSTUNNEL_PRIVILEGES_CHILD";
         if std::env::var_os(CHILD).is_some() {
-            drop_privileges(
-                Some(&UserId::Name("nobody".into())),
-                Some(&GroupId::Name("nogroup".into())),
-            )
-            .unwrap();
             let nobody = User::from_name("nobody").unwrap().unwrap().uid;
-            assert_eq!((unistd::getuid(), unistd::geteuid()), (nobody, nobody));
             let nogroup = Group::from_name("nogroup").unwrap().unwrap().gid;
+            drop_privileges(Some(nobody), Some(nogroup)).unwrap();
+            assert_eq!((unistd::getuid(), unistd::geteuid()), (nobody, nobody));
             assert_eq!(unistd::getgroups().unwrap(), vec![nogroup]);
             assert!(unistd::setuid(Uid::from_raw(0)).is_err());
             return;

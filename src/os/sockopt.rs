@@ -84,7 +84,10 @@ fn set_bytes(fd: RawFd, opt: &SocketOption, bytes: &[u8]) -> nix::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use libc::{IPPROTO_IP, IPPROTO_TCP, IP_TOS, SOL_SOCKET, TCP_KEEPIDLE, TCP_NODELAY};
+    use libc::{SO_BINDTODEVICE, SO_KEEPALIVE, SO_LINGER, SO_RCVTIMEO};
     use std::os::fd::AsRawFd;
+    use SocketValue::{Int, Linger, Text, Time};
 
     fn opt(level: i32, name: i32, label: &'static str, value: SocketValue) -> SocketOption {
         SocketOption {
@@ -95,10 +98,10 @@ mod tests {
         }
     }
 
-    /// `getsockopt` into a C value (an int, `linger`, `timeval`).
+    /// `getsockopt` into a C value (an int, `linger`, `timeval`, a name).
     fn get<T: Copy>(fd: RawFd, level: i32, name: i32) -> (T, usize) {
-        // SAFETY: only called with C integers and structs of integers, for
-        // which all-zero bytes are a valid value.
+        // SAFETY: only called with C integers, byte arrays and structs of
+        // integers, for which all-zero bytes are a valid value.
         let mut value: T = unsafe { std::mem::zeroed() };
         let mut len = size_of::<T>() as libc::socklen_t;
         // SAFETY: `value` has `len` writable bytes.
@@ -113,58 +116,30 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let sock = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let fd = sock.as_raw_fd();
+        let linger = Linger {
+            on: true,
+            seconds: 5,
+        };
+        let timeout = Time {
+            seconds: 2,
+            micros: 500_000,
+        };
         let opts = [
-            opt(
-                libc::SOL_SOCKET,
-                libc::SO_KEEPALIVE,
-                "SO_KEEPALIVE",
-                SocketValue::Int(1),
-            ),
-            opt(
-                libc::IPPROTO_TCP,
-                libc::TCP_NODELAY,
-                "TCP_NODELAY",
-                SocketValue::Int(1),
-            ),
-            opt(
-                libc::IPPROTO_TCP,
-                libc::TCP_KEEPIDLE,
-                "TCP_KEEPIDLE",
-                SocketValue::Int(77),
-            ),
-            opt(
-                libc::IPPROTO_IP,
-                libc::IP_TOS,
-                "IP_TOS",
-                SocketValue::Int(0x10),
-            ),
-            opt(
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                "SO_LINGER",
-                SocketValue::Linger {
-                    on: true,
-                    seconds: 5,
-                },
-            ),
-            opt(
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                "SO_RCVTIMEO",
-                SocketValue::Time {
-                    seconds: 2,
-                    micros: 500_000,
-                },
-            ),
+            opt(SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", Int(1)),
+            opt(IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY", Int(1)),
+            opt(IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", Int(77)),
+            opt(IPPROTO_IP, IP_TOS, "IP_TOS", Int(0x10)),
+            opt(SOL_SOCKET, SO_LINGER, "SO_LINGER", linger),
+            opt(SOL_SOCKET, SO_RCVTIMEO, "SO_RCVTIMEO", timeout),
         ];
         apply_socket_options(fd, &opts).unwrap();
-        assert_eq!(get::<i32>(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE).0, 1);
-        assert_eq!(get::<i32>(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY).0, 1);
-        assert_eq!(get::<i32>(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE).0, 77);
-        assert_eq!(get::<i32>(fd, libc::IPPROTO_IP, libc::IP_TOS).0, 0x10);
-        let (linger, _) = get::<libc::linger>(fd, libc::SOL_SOCKET, libc::SO_LINGER);
+        assert_eq!(get::<i32>(fd, SOL_SOCKET, SO_KEEPALIVE).0, 1);
+        assert_eq!(get::<i32>(fd, IPPROTO_TCP, TCP_NODELAY).0, 1);
+        assert_eq!(get::<i32>(fd, IPPROTO_TCP, TCP_KEEPIDLE).0, 77);
+        assert_eq!(get::<i32>(fd, IPPROTO_IP, IP_TOS).0, 0x10);
+        let (linger, _) = get::<libc::linger>(fd, SOL_SOCKET, SO_LINGER);
         assert_eq!((linger.l_onoff != 0, linger.l_linger), (true, 5));
-        let (tv, _) = get::<libc::timeval>(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO);
+        let (tv, _) = get::<libc::timeval>(fd, SOL_SOCKET, SO_RCVTIMEO);
         assert_eq!((tv.tv_sec, tv.tv_usec), (2, 500_000));
     }
 
@@ -172,37 +147,22 @@ mod tests {
     fn bind_to_device_takes_a_string() {
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let fd = sock.as_raw_fd();
-        let device = [opt(
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
-            "SO_BINDTODEVICE",
-            SocketValue::Text("lo".into()),
-        )];
+        let lo = Text("lo".into());
+        let device = [opt(SOL_SOCKET, SO_BINDTODEVICE, "SO_BINDTODEVICE", lo)];
         match apply_socket_options(fd, &device) {
             Ok(()) => {
-                let mut name = [0u8; 16];
-                let mut len = name.len() as libc::socklen_t;
-                // SAFETY: `name` has `len` writable bytes.
-                let rc = unsafe {
-                    libc::getsockopt(
-                        fd,
-                        libc::SOL_SOCKET,
-                        libc::SO_BINDTODEVICE,
-                        name.as_mut_ptr().cast(),
-                        &mut len,
-                    )
-                };
-                assert_eq!(rc, 0);
+                let (name, _) = get::<[u8; 16]>(fd, SOL_SOCKET, SO_BINDTODEVICE);
                 assert_eq!(&name[..2], b"lo");
             }
             // Without CAP_NET_RAW the kernel refuses; the text is stunnel's.
             Err(e) => assert_eq!(e, "SO_BINDTODEVICE: Operation not permitted (1)"),
         }
+        let nosuchdev = Text("nosuchdev0".into());
         let missing = [opt(
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
+            SOL_SOCKET,
+            SO_BINDTODEVICE,
             "SO_BINDTODEVICE",
-            SocketValue::Text("nosuchdev0".into()),
+            nosuchdev,
         )];
         let err = apply_socket_options(fd, &missing).unwrap_err();
         assert!(err.starts_with("SO_BINDTODEVICE: "), "{err}");
@@ -211,14 +171,14 @@ mod tests {
     #[test]
     fn failure_reports_the_option_and_errno() {
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let bad = [opt(libc::SOL_SOCKET, 9999, "SO_BOGUS", SocketValue::Int(1))];
+        let bad = [opt(SOL_SOCKET, 9999, "SO_BOGUS", SocketValue::Int(1))];
         assert_eq!(
             apply_socket_options(sock.as_raw_fd(), &bad).unwrap_err(),
             "SO_BOGUS: Protocol not available (92)"
         );
         let closed = [opt(
-            libc::SOL_SOCKET,
-            libc::SO_KEEPALIVE,
+            SOL_SOCKET,
+            SO_KEEPALIVE,
             "SO_KEEPALIVE",
             SocketValue::Int(1),
         )];
@@ -233,8 +193,8 @@ mod tests {
         // TCP_NODELAY on a Unix socket: EOPNOTSUPP, which stunnel only logs.
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
         let opts = [opt(
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
+            IPPROTO_TCP,
+            TCP_NODELAY,
             "TCP_NODELAY",
             SocketValue::Int(1),
         )];

@@ -4,7 +4,7 @@
 //! defines them. A pure parser over what has arrived so far; the connection
 //! layer peeks, asks, and consumes exactly the header.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use super::proxy_v2::{CMD_LOCAL, CMD_PROXY, FIXED_LEN, SIGNATURE, TCP4, TCP6, UNSPEC};
 pub use crate::config::model::ProxyVersions as Accept;
@@ -119,47 +119,16 @@ fn v2(bytes: &[u8]) -> Parsed {
         return Parsed::Incomplete;
     }
     let body = &bytes[FIXED_LEN..len];
+    let header = |addresses| Parsed::Header { len, addresses };
     match command {
         // LOCAL: the balancer speaking for itself; addresses are ignored.
-        CMD_LOCAL => Parsed::Header {
-            len,
-            addresses: None,
-        },
+        CMD_LOCAL => header(None),
         CMD_PROXY => match bytes[13] {
-            // TCP over IPv4: 4 + 4 + 2 + 2 bytes.
-            TCP4 if body.len() >= 12 => {
-                let ip =
-                    |at: usize| Ipv4Addr::new(body[at], body[at + 1], body[at + 2], body[at + 3]);
-                let port = |at: usize| u16::from_be_bytes([body[at], body[at + 1]]);
-                Parsed::Header {
-                    len,
-                    addresses: Some((
-                        SocketAddr::new(ip(0).into(), port(8)),
-                        SocketAddr::new(ip(4).into(), port(10)),
-                    )),
-                }
-            }
-            // TCP over IPv6: 16 + 16 + 2 + 2 bytes.
-            TCP6 if body.len() >= 36 => {
-                let ip = |at: usize| {
-                    let mut octets = [0u8; 16];
-                    octets.copy_from_slice(&body[at..at + 16]);
-                    Ipv6Addr::from(octets)
-                };
-                let port = |at: usize| u16::from_be_bytes([body[at], body[at + 1]]);
-                Parsed::Header {
-                    len,
-                    addresses: Some((
-                        SocketAddr::new(ip(0).into(), port(32)),
-                        SocketAddr::new(ip(16).into(), port(34)),
-                    )),
-                }
-            }
+            // TCP over IPv4 (4 + 4 + 2 + 2 bytes) or IPv6 (16 + 16 + 2 + 2).
+            TCP4 if body.len() >= 12 => header(Some(addresses::<4>(body))),
+            TCP6 if body.len() >= 36 => header(Some(addresses::<16>(body))),
             // UNSPEC: unknown origin; use the real peer.
-            UNSPEC => Parsed::Header {
-                len,
-                addresses: None,
-            },
+            UNSPEC => header(None),
             other => invalid(format!(
                 "v2 header for family/protocol 0x{other:02x} (only TCP over IPv4/IPv6)"
             )),
@@ -168,9 +137,28 @@ fn v2(bytes: &[u8]) -> Parsed {
     }
 }
 
+/// The client and the address it reached out of a v2 TCP body: source and
+/// destination IP of `N` bytes each, then source and destination port.
+fn addresses<const N: usize>(body: &[u8]) -> (SocketAddr, SocketAddr)
+where
+    IpAddr: From<[u8; N]>,
+{
+    let ip = |at: usize| {
+        let octets: [u8; N] = body[at..at + N].try_into().expect("N bytes");
+        IpAddr::from(octets)
+    };
+    let port = |at: usize| u16::from_be_bytes([body[at], body[at + 1]]);
+    let (source, destination) = (ip(0), ip(N));
+    (
+        SocketAddr::new(source, port(2 * N)),
+        SocketAddr::new(destination, port(2 * N + 2)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     fn header(bytes: &[u8]) -> (usize, Option<(SocketAddr, SocketAddr)>) {
         match parse(bytes, Accept::Any) {
@@ -233,6 +221,21 @@ mod tests {
                 "192.0.2.1:56324".parse().unwrap(),
                 "198.51.100.2:443".parse().unwrap()
             ))
+        );
+        let mut v6 = SIGNATURE.to_vec();
+        v6.extend([0x21, 0x21, 0, 36]);
+        v6.extend(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1).octets());
+        v6.extend(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2).octets());
+        v6.extend([0xdc, 0x04, 0x01, 0xbb]);
+        assert_eq!(
+            header(&v6),
+            (
+                52,
+                Some((
+                    "[2001:db8::1]:56324".parse().unwrap(),
+                    "[2001:db8::2]:443".parse().unwrap()
+                ))
+            )
         );
         assert_eq!(parse(&h[..20], Accept::Any), Parsed::Incomplete);
         assert!(matches!(parse(&h, Accept::V1), Parsed::Invalid(_)));

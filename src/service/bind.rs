@@ -232,16 +232,9 @@ fn passed_socket(addr: &Address) -> Option<(Bound, activation::Origin)> {
 /// A section's `setuid`/`setgid` give its Unix `accept` socket an owner
 /// (stunnel 5.24+), so a client running as that user may connect.
 fn set_socket_owner(service: &Service, path: &std::path::Path) -> Result<(), String> {
-    if service.options.socket_owner.is_none() && service.options.socket_group.is_none() {
+    let (uid, gid) = (service.options.socket_owner, service.options.socket_group);
+    if uid.is_none() && gid.is_none() {
         return Ok(());
     }
-    let uid = match &service.options.socket_owner {
-        Some(u) => Some(crate::os::privileges::resolve_user(u)?),
-        None => None,
-    };
-    let gid = match &service.options.socket_group {
-        Some(g) => Some(crate::os::privileges::resolve_group(g)?),
-        None => None,
-    };
     nix::unistd::chown(path, uid, gid).map_err(|e| errno::text(e as i32))
 }

@@ -101,7 +101,6 @@ const SSL_CONF_FLAG_CLIENT: c_uint = 0x4;
 const SSL_CONF_FLAG_SERVER: c_uint = 0x8;
 const SSL_CONF_FLAG_CERTIFICATE: c_uint = 0x20;
 const SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB: c_int = 72;
-const SSL_CTRL_SET_DH_AUTO: c_int = 118;
 /// stunnel's `X509_NAME2text`: `XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB &
 /// ~XN_FLAG_SPC_EQ`, i.e. `C=PL, O=Org, CN=name`.
 const NAME_FLAGS: c_ulong = 0x0082_031F & !0x4 & !0x0080_0000;
@@ -224,9 +223,9 @@ pub fn set_session_timeout(builder: &mut SslContextBuilder, seconds: u64) {
 
 /// `SSL_CTX_set_dh_auto(ctx, 1)`: built-in DH groups matched to the key size.
 pub fn set_dh_auto(builder: &mut SslContextBuilder) {
-    // SAFETY: plain ctrl on a live SSL_CTX.
+    // SAFETY: plain ctrl on a live SSL_CTX (openssl-sys has the macro).
     unsafe {
-        SSL_CTX_ctrl(builder.as_ptr(), SSL_CTRL_SET_DH_AUTO, 1, ptr::null_mut());
+        sys::SSL_CTX_set_dh_auto(builder.as_ptr(), 1);
     }
 }
 

@@ -15,6 +15,7 @@ use openssl::error::ErrorStack;
 use openssl::ssl::{SslContextBuilder, SslRef};
 
 use crate::config::model::ServiceOptions;
+use crate::log::{ERR, INFO, NOTICE};
 
 use super::conn;
 use super::errors::TlsError;
@@ -77,27 +78,16 @@ fn server_callback(
     let policy = conn.policy();
     let identity = identity.unwrap_or_default();
     let Some((id, key)) = policy.psk.iter().find(|(id, _)| id.as_bytes() == identity) else {
-        crate::slog!(
-            crate::log::INFO,
-            "PSK identity not found (session resumption?)"
-        );
+        crate::slog!(INFO, "PSK identity not found (session resumption?)");
         return Ok(0);
     };
     if key.len() > psk.len() {
-        crate::slog!(
-            crate::log::ERR,
-            "PSK too long ({}>{})",
-            key.len(),
-            psk.len()
-        );
+        crate::slog!(ERR, "PSK too long ({}>{})", key.len(), psk.len());
         return Ok(0);
     }
     psk[..key.len()].copy_from_slice(key);
     conn.psk_matched.store(true, Ordering::SeqCst);
-    crate::slog!(
-        crate::log::NOTICE,
-        "Key configured for PSK identity \"{id}\""
-    );
+    crate::slog!(NOTICE, "Key configured for PSK identity \"{id}\"");
     Ok(key.len())
 }
 
@@ -111,12 +101,12 @@ fn client_callback(
         return Ok(0);
     };
     let Some((id, key)) = policy.psk.first() else {
-        crate::slog!(crate::log::ERR, "INTERNAL ERROR: No PSK identity selected");
+        crate::slog!(ERR, "INTERNAL ERROR: No PSK identity selected");
         return Ok(0);
     };
     if id.len() >= identity.len() {
         crate::slog!(
-            crate::log::ERR,
+            ERR,
             "PSK identity too long ({}>={} bytes)",
             id.len(),
             identity.len()
@@ -124,20 +114,12 @@ fn client_callback(
         return Ok(0);
     }
     if key.len() > psk.len() {
-        crate::slog!(
-            crate::log::ERR,
-            "PSK too long ({}>{} bytes)",
-            key.len(),
-            psk.len()
-        );
+        crate::slog!(ERR, "PSK too long ({}>{} bytes)", key.len(), psk.len());
         return Ok(0);
     }
     identity[..id.len()].copy_from_slice(id.as_bytes());
     identity[id.len()] = 0;
     psk[..key.len()].copy_from_slice(key);
-    crate::slog!(
-        crate::log::INFO,
-        "PSK client configured for identity \"{id}\""
-    );
+    crate::slog!(INFO, "PSK client configured for identity \"{id}\"");
     Ok(key.len())
 }

@@ -12,7 +12,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -158,9 +158,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
         }
         // Records still in the write buffer go out before we wait for an
         // answer to them (a caller that writes, then reads, without flush).
-        if let Poll::Ready(Err(e)) = Pin::new(this.inner.get_mut()).poll_drain(cx) {
-            return Poll::Ready(Err(e));
-        }
+        this.inner.get_mut().try_drain(cx)?;
         let before = buf.filled().len();
         let result = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Some(e) = this.renegotiation_abort() {
@@ -222,23 +220,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(Err(e)) => Poll::Ready(Err(stunnel_error(e))),
-            Poll::Ready(Ok(n)) => {
-                // One record per call (SSL_MODE_ENABLE_PARTIAL_WRITE). When
-                // the caller's bytes are all in, send what was gathered:
-                // one `write` for all the records of a buffer, and a caller
-                // that never flushes still sees its bytes leave. A full
-                // socket keeps the rest for the next call or flush.
-                if n == buf.len() {
-                    if let Poll::Ready(Err(e)) = Pin::new(this.inner.get_mut()).poll_drain(cx) {
-                        return Poll::Ready(Err(e));
-                    }
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending => Poll::Pending,
+        let n = ready!(Pin::new(&mut this.inner).poll_write(cx, buf)).map_err(stunnel_error)?;
+        // One record per call (SSL_MODE_ENABLE_PARTIAL_WRITE). When the
+        // caller's bytes are all in, send what was gathered: one `write` for
+        // all the records of a buffer, and a caller that never flushes still
+        // sees its bytes leave. A full socket keeps the rest for the next
+        // call or flush.
+        if n == buf.len() {
+            this.inner.get_mut().try_drain(cx)?;
         }
+        Poll::Ready(Ok(n))
     }
 
     /// Done when every gathered record has left (`Plain`'s flush may
@@ -302,17 +293,24 @@ impl<S: AsyncWrite + Unpin> Plain<S> {
     /// Send the gathered records; `Ready(Ok)` once none is left.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.sent < self.out.len() {
-            match Pin::new(&mut self.io).poll_write(cx, &self.out[self.sent..]) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => self.sent += n,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
+            match ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.sent..]))? {
+                0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                n => self.sent += n,
             }
         }
         // Empty: an idle connection keeps no buffer.
         self.out = Vec::new();
         self.sent = 0;
         Poll::Ready(Ok(()))
+    }
+
+    /// Send what the socket takes now; the rest waits for the next try,
+    /// only an error stops the caller.
+    fn try_drain(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        match self.poll_drain(cx) {
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Ready(Ok(())) | Poll::Pending => Ok(()),
+        }
     }
 }
 
@@ -327,9 +325,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Plain<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
-            return Poll::Ready(Err(e));
-        }
+        this.try_drain(cx)?;
         Pin::new(&mut this.io).poll_read(cx, buf)
     }
 }
@@ -343,11 +339,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Plain<S> {
         let this = self.get_mut();
         if this.out.len() - this.sent >= COALESCE {
             // Pending here makes OpenSSL retry this record later.
-            match this.poll_drain(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
+            ready!(this.poll_drain(cx))?;
         }
         this.out.extend_from_slice(buf);
         Poll::Ready(Ok(buf.len()))

@@ -173,26 +173,14 @@ where
     let mut passes = 0;
     loop {
         // One step of each direction per pass, alternating, so neither
-        // direction can use up the task's I/O budget alone.
-        let mut moved = false;
-        if up.state() != State::Done {
-            match up.step(cx, plain, tls) {
-                Ok(m) => moved |= m,
-                Err(fault) => match on_fault(fault, up, down) {
-                    Some(ending) => return Poll::Ready(ending),
-                    None => moved = true,
-                },
-            }
-        }
-        if down.state() != State::Done {
-            match down.step(cx, tls, plain) {
-                Ok(m) => moved |= m,
-                Err(fault) => match on_fault(fault, down, up) {
-                    Some(ending) => return Poll::Ready(ending),
-                    None => moved = true,
-                },
-            }
-        }
+        // direction can use up the task's I/O budget alone; a step that
+        // ends the connection ends the pass.
+        let pass = step(cx, up, down, plain, tls)
+            .and_then(|up_moved| Ok(step(cx, down, up, tls, plain)? || up_moved));
+        let moved = match pass {
+            Ok(moved) => moved,
+            Err(ending) => return Poll::Ready(ending),
+        };
         if up.state() == State::Done && down.state() == State::Done {
             return Poll::Ready(Ending::Closed);
         }
@@ -218,6 +206,25 @@ where
     clock.poll_expired(cx, idle)
 }
 
+/// One step of `dir`, from `reader` to `writer` (none once it is done):
+/// whether it moved, or how the connection ends.
+fn step(
+    cx: &mut Context<'_>,
+    dir: &mut Direction,
+    other: &mut Direction,
+    reader: &mut (impl AsyncRead + Unpin),
+    writer: &mut (impl AsyncWrite + Unpin),
+) -> Result<bool, Ending> {
+    if dir.state() == State::Done {
+        return Ok(false);
+    }
+    match dir.step(cx, reader, writer) {
+        Ok(moved) => Ok(moved),
+        // A side that closed counts as movement: the loop goes on.
+        Err(fault) => on_fault(fault, dir, other).map_or(Ok(true), Err),
+    }
+}
+
 /// Decide what an I/O error on `dir` means (stunnel-reference §5.7.3);
 /// `None` = it counts as that side closing and the loop goes on.
 fn on_fault(fault: Fault, dir: &mut Direction, other: &mut Direction) -> Option<Ending> {
@@ -231,12 +238,7 @@ fn on_fault(fault: Fault, dir: &mut Direction, other: &mut Direction) -> Option<
             if is_reset(&e) {
                 crate::slog!(INFO, "{}", describe("TLS fd", &e));
             }
-            let unsent = other.buffered();
-            if unsent > 0 {
-                crate::slog!(
-                    ERR,
-                    "TLS socket closed (SSL_read) with {unsent} unsent byte(s)"
-                );
+            if bytes_lost(other, "TLS socket closed (SSL_read)") {
                 return Some(Ending::Error);
             }
             crate::slog!(INFO, "TLS socket closed (SSL_read)");
@@ -251,9 +253,7 @@ fn on_fault(fault: Fault, dir: &mut Direction, other: &mut Direction) -> Option<
             // (which would pin both descriptors for TIMEOUTclose), and the
             // TLS side gets its close_notify. Lines as stunnel4 logs them.
             crate::slog!(INFO, "{}", describe("socket fd", &e));
-            let unsent = other.buffered();
-            if unsent > 0 {
-                crate::slog!(ERR, "{} with {unsent} unsent byte(s)", other.labels.hangup);
+            if bytes_lost(other, other.labels.hangup) {
                 return Some(Ending::Error);
             }
             crate::slog!(INFO, "{}: Socket is closed", other.labels.write_op);
@@ -267,36 +267,42 @@ fn on_fault(fault: Fault, dir: &mut Direction, other: &mut Direction) -> Option<
             dir.read_closed();
             None
         }
-        Fault::Read(e) => {
-            crate::slog!(ERR, "{}", describe(labels.read_op, &e));
-            Some(Ending::Error)
-        }
+        Fault::Read(e) => failed(labels.read_op, &e),
         Fault::Write(e) if is_closed(&e) || is_reset(&e) || is_transport_eof(&e) => {
             crate::slog!(INFO, "{}: Socket is closed", labels.write_op);
-            let unsent = dir.buffered();
-            if unsent > 0 {
-                crate::slog!(ERR, "{} with {unsent} unsent byte(s)", labels.hangup);
+            if bytes_lost(dir, labels.hangup) {
                 return Some(Ending::Error);
             }
             crate::slog!(INFO, "{}", labels.hangup);
             dir.abandon();
             None
         }
-        Fault::Write(e) => {
-            crate::slog!(ERR, "{}", describe(labels.write_op, &e));
-            Some(Ending::Error)
-        }
+        Fault::Write(e) => failed(labels.write_op, &e),
         Fault::Shutdown(e) if is_closed(&e) || e.raw_os_error() == Some(libc::ENOTCONN) => {
             // The peer is already gone: there is nobody left to tell.
             crate::slog!(DEBUG, "{}", describe(labels.shutdown_op, &e));
             dir.abandon();
             None
         }
-        Fault::Shutdown(e) => {
-            crate::slog!(ERR, "{}", describe(labels.shutdown_op, &e));
-            Some(Ending::Error)
-        }
+        Fault::Shutdown(e) => failed(labels.shutdown_op, &e),
     }
+}
+
+/// Any other error: `OP: error text`, and the connection resets.
+fn failed(op: &str, e: &io::Error) -> Option<Ending> {
+    crate::slog!(ERR, "{}", describe(op, e));
+    Some(Ending::Error)
+}
+
+/// The side `dir` writes to hung up before `dir`'s buffered bytes reached
+/// it: stunnel logs `HANGUP with N unsent byte(s)` and the connection
+/// resets.
+fn bytes_lost(dir: &Direction, hangup: &str) -> bool {
+    let unsent = dir.buffered();
+    if unsent > 0 {
+        crate::slog!(ERR, "{hangup} with {unsent} unsent byte(s)");
+    }
+    unsent > 0
 }
 
 /// stunnel's `parse_socket_error`: EPIPE and ECONNABORTED mean the socket is

@@ -170,44 +170,37 @@ async fn tls_hangup_with_unsent_bytes_is_an_error() {
     assert!(report.to_tls <= 4, "{report:?}");
 }
 
+/// An EOF from either peer shuts the writer towards the other (close_notify
+/// to the TLS peer, SHUT_WR to the plain one), and the way back stays open:
+/// the other peer reads the message to EOF and can still answer.
 #[tokio::test]
-async fn plain_eof_shuts_tls_writer_and_keeps_return_direction() {
-    let (mut tls_peer, mut plain_peer, task) = start(64 * 1024, FOREVER);
-    plain_peer.write_all(b"request").await.unwrap();
-    plain_peer.shutdown().await.unwrap();
-    // The TLS peer sees the request, then EOF (close_notify)…
-    let mut got = Vec::new();
-    tls_peer.read_to_end(&mut got).await.unwrap();
-    assert_eq!(got, b"request");
-    // …and can still answer after the half-close.
-    tls_peer.write_all(b"late response").await.unwrap();
-    tls_peer.shutdown().await.unwrap();
-    let mut back = Vec::new();
-    plain_peer.read_to_end(&mut back).await.unwrap();
-    assert_eq!(back, b"late response");
-    let report = task.await.unwrap();
-    assert_eq!((report.to_tls, report.to_socket), (7, 13));
-    assert_eq!(report.ending, Ending::Closed);
-}
-
-#[tokio::test]
-async fn tls_eof_shuts_plain_writer_and_keeps_forwarding_plain() {
-    let (mut tls_peer, mut plain_peer, task) = start(64 * 1024, FOREVER);
-    tls_peer.write_all(b"hello").await.unwrap();
-    tls_peer.shutdown().await.unwrap();
-    let mut got = Vec::new();
-    plain_peer.read_to_end(&mut got).await.unwrap();
-    assert_eq!(got, b"hello");
-    plain_peer.write_all(b"still flowing").await.unwrap();
-    plain_peer.shutdown().await.unwrap();
-    let mut back = Vec::new();
-    tls_peer.read_to_end(&mut back).await.unwrap();
-    assert_eq!(back, b"still flowing");
-    let report = task.await.unwrap();
-    assert_eq!(
-        (report.to_tls, report.to_socket, report.ending),
-        (13, 5, Ending::Closed)
-    );
+async fn an_eof_shuts_the_other_writer_and_keeps_the_way_back() {
+    // Who sends first, what, the answer; then the bytes sent to TLS and
+    // to the socket.
+    for (tls_first, message, answer, to_tls, to_socket) in [
+        (false, &b"request"[..], &b"late response"[..], 7, 13),
+        (true, b"hello", b"still flowing", 13, 5),
+    ] {
+        let (mut tls_peer, mut plain_peer, task) = start(64 * 1024, FOREVER);
+        let (from, to) = if tls_first {
+            (&mut tls_peer, &mut plain_peer)
+        } else {
+            (&mut plain_peer, &mut tls_peer)
+        };
+        from.write_all(message).await.unwrap();
+        from.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        to.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, message);
+        to.write_all(answer).await.unwrap();
+        to.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        from.read_to_end(&mut back).await.unwrap();
+        assert_eq!(back, answer);
+        let report = task.await.unwrap();
+        assert_eq!((report.to_tls, report.to_socket), (to_tls, to_socket));
+        assert_eq!(report.ending, Ending::Closed);
+    }
 }
 
 #[tokio::test(start_paused = true)]

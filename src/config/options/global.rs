@@ -6,31 +6,29 @@
 //! `output`/`pid` run when the global section ends (they depend on a later
 //! `foreground` line), in `resolve`.
 
+use nix::unistd::{Gid, Group, Uid, User};
+
 use super::declare::Failure;
-use super::values::strtol;
+use super::values::{keyword, strtol};
 use crate::config::types::{Endpoint, Foreground, LogMode};
 
+/// `foreground = yes|quiet|no`.
 pub fn foreground(v: &str) -> Result<Foreground, Failure> {
-    Ok(if v.eq_ignore_ascii_case("yes") {
-        Foreground::Yes
-    } else if v.eq_ignore_ascii_case("quiet") {
-        Foreground::Quiet
-    } else if v.eq_ignore_ascii_case("no") {
-        Foreground::No
-    } else {
-        return Err("The argument needs to be either 'yes', 'quiet' or 'no'".into());
-    })
+    let choices = [
+        ("yes", Foreground::Yes),
+        ("quiet", Foreground::Quiet),
+        ("no", Foreground::No),
+    ];
+    keyword(v, &choices)
 }
 
 /// `log = append|overwrite`.
 pub fn log_mode(v: &str) -> Result<LogMode, Failure> {
-    Ok(if v.eq_ignore_ascii_case("append") {
-        LogMode::Append
-    } else if v.eq_ignore_ascii_case("overwrite") {
-        LogMode::Overwrite
-    } else {
-        return Err("The argument needs to be either 'append' or 'overwrite'".into());
-    })
+    let choices = [
+        ("append", LogMode::Append),
+        ("overwrite", LogMode::Overwrite),
+    ];
+    keyword(v, &choices)
 }
 
 /// `setEnv = NAME=VALUE`; `NAME` alone or `NAME=` unsets (stunnel 5.75).
@@ -127,25 +125,21 @@ pub fn facility_name(code: i32) -> &'static str {
 /// A user as number (strtol, whole string) or name. Names are looked up
 /// now, as stunnel does (`Illegal UID`), and stored as the numeric id: the
 /// privilege drop happens after `chroot`, where `/etc/passwd` may be absent.
-pub fn user_id(v: &str) -> Option<u32> {
-    if let Some(n) = strtol(v) {
-        // uid_t cast of a C long, as stunnel does (`-1` is 4294967295).
-        return Some(n as u32);
-    }
-    nix::unistd::User::from_name(v)
-        .ok()
-        .flatten()
-        .map(|u| u.uid.as_raw())
+pub fn user_id(v: &str) -> Option<Uid> {
+    let by_name = || User::from_name(v).ok().flatten().map(|u| u.uid);
+    id_number(v).map(Uid::from_raw).or_else(by_name)
 }
 
-pub fn group_id(v: &str) -> Option<u32> {
-    if let Some(n) = strtol(v) {
-        return Some(n as u32);
-    }
-    nix::unistd::Group::from_name(v)
-        .ok()
-        .flatten()
-        .map(|g| g.gid.as_raw())
+/// A group likewise (`Illegal GID`).
+pub fn group_id(v: &str) -> Option<Gid> {
+    let by_name = || Group::from_name(v).ok().flatten().map(|g| g.gid);
+    id_number(v).map(Gid::from_raw).or_else(by_name)
+}
+
+/// A whole-string C long as `uid_t`/`gid_t`, cast as stunnel does (`-1` is
+/// 4294967295).
+fn id_number(v: &str) -> Option<u32> {
+    strtol(v).map(|n| n as u32)
 }
 
 #[cfg(test)]
@@ -154,12 +148,13 @@ mod tests {
 
     #[test]
     fn users_by_number_and_name() {
-        assert_eq!(user_id("1234"), Some(1234));
-        assert_eq!(user_id("-1"), Some(u32::MAX));
-        assert_eq!(user_id("root"), Some(0));
-        assert_eq!(user_id("0x5"), None);
-        assert_eq!(user_id(""), None);
-        assert_eq!(user_id("no-such-user-rstunnel"), None);
-        assert_eq!(group_id("root"), Some(0));
+        let uid = |v| user_id(v).map(Uid::as_raw);
+        assert_eq!(uid("1234"), Some(1234));
+        assert_eq!(uid("-1"), Some(u32::MAX));
+        assert_eq!(uid("root"), Some(0));
+        assert_eq!(uid("0x5"), None);
+        assert_eq!(uid(""), None);
+        assert_eq!(uid("no-such-user-rstunnel"), None);
+        assert_eq!(group_id("root"), Some(Gid::from_raw(0)));
     }
 }

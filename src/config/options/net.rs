@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::declare::Failure;
-use super::values::strtol;
+use super::values::{keyword, strtol};
 use crate::config::addr;
 use crate::config::types::{
     Destination, Failover, LogId, ProxyVersion, ProxyVersions, SocketOption, SocketOptions,
@@ -46,13 +46,8 @@ pub fn retry(v: &str) -> Result<Option<Duration>, Failure> {
 }
 
 pub fn failover(v: &str) -> Result<Failover, Failure> {
-    Ok(if v.eq_ignore_ascii_case("rr") {
-        Failover::RoundRobin
-    } else if v.eq_ignore_ascii_case("prio") {
-        Failover::Priority
-    } else {
-        return Err("The argument needs to be either 'rr' or 'prio'".into());
-    })
+    let choices = [("rr", Failover::RoundRobin), ("prio", Failover::Priority)];
+    keyword(v, &choices)
 }
 
 /// `local = HOST`: resolved now, as stunnel does.

@@ -9,11 +9,13 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use nix::unistd::{Gid, Uid};
+
 use super::declare::{self, Failure};
 use super::{global, net, timeouts, tls, values, verify};
 use crate::config::types::{
-    DebugLevel, Destination, Endpoint, Failover, Foreground, GroupId, LogId, LogMode, ProxyVersion,
-    ProxyVersions, SocketOptions, Timeouts, TlsVersion, Transparent, UserId, VerifyFlags,
+    DebugLevel, Destination, Endpoint, Failover, Foreground, LogId, LogMode, ProxyVersion,
+    ProxyVersions, SocketOptions, Timeouts, TlsVersion, Transparent, VerifyFlags,
 };
 use crate::declare_section;
 
@@ -82,8 +84,8 @@ declare_section! {
             => ("TIMEOUTdrain", set(drain, timeouts::seconds("Illegal drain timeout")), help(&["seconds SIGTERM lets live connections finish"]));
         debug: DebugLevel = DebugLevel { facility: libc::LOG_DAEMON, level: 5 };
         service_name: String = "stunnel".to_string();
-        setuid: Option<UserId> = None;
-        setgid: Option<GroupId> = None;
+        setuid: Option<Uid> = None;
+        setgid: Option<Gid> = None;
     }
 }
 
@@ -231,9 +233,9 @@ declare_section! {
         security_level: Option<u8> = None
             => ("securityLevel", set(security_level, tls::security_level), help(&["set the security level"]), default_text(&["2"]));
         => ("service", apply(service), help(&["service name"]));
-        socket_group: Option<GroupId> = None
+        socket_group: Option<Gid> = None
             => ("setgid", apply(setgid), help(&["groupname for setgid()"]));
-        socket_owner: Option<UserId> = None
+        socket_owner: Option<Uid> = None
             => ("setuid", apply(setuid), help(&["username for setuid()"]));
         session_cache_size: i64 = 1000
             => ("sessionCacheSize", set(session_cache_size, values::number("Illegal session cache size")), help(&["session cache size"]), default_text(&["1000"]));
@@ -311,18 +313,18 @@ fn service(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
 /// Global: the process's user after binding; everywhere: the owner of Unix
 /// sockets the section binds.
 fn setuid(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    let id = UserId::Id(global::user_id(v).ok_or("Illegal UID")?);
+    let id = global::user_id(v).ok_or("Illegal UID")?;
     if t.in_global {
-        t.global.setuid = Some(id.clone());
+        t.global.setuid = Some(id);
     }
     t.service.socket_owner = Some(id);
     Ok(())
 }
 
 fn setgid(t: &mut Target<'_>, v: &str) -> Result<(), Failure> {
-    let id = GroupId::Id(global::group_id(v).ok_or("Illegal GID")?);
+    let id = global::group_id(v).ok_or("Illegal GID")?;
     if t.in_global {
-        t.global.setgid = Some(id.clone());
+        t.global.setgid = Some(id);
     }
     t.service.socket_group = Some(id);
     Ok(())

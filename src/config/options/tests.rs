@@ -46,6 +46,13 @@ fn failure(name: &str, value: &str) -> Failure {
     read(false, &[(name, value)]).0.expect_err("invalid")
 }
 
+/// Each of `values` on a `name` line in a section fails with `reason`.
+fn assert_refused(name: &str, values: &[&str], reason: &str) {
+    for value in values {
+        assert_eq!(service(name, &[value]).unwrap_err(), reason, "{value:?}");
+    }
+}
+
 fn one(name: &str, value: &str) -> Result<ServiceOptions, String> {
     service(name, &[value])
 }
@@ -86,27 +93,25 @@ fn socket_values() {
     ] {
         assert!(service("socket", &[ok]).is_ok(), "{ok}");
     }
-    for bad in [
-        "x:SO_REUSEADDR=1",
-        "A:SO_REUSEADDR=1",
-        "a:so_reuseaddr=1",
-        "a:SO_REUSEADDR = 1",
-        "a:SO_REUSEADDR=maybe",
-        "a:SO_RCVBUF=12x",
-        "a:SO_LINGER=1:x",
-        "a:SO_LINGER=yes:5",
-        "a:SO_BINDTODEVICE=0123456789abcdef",
-        "a:TCP_MAXSEG=5",
-        "a",
-        "a:",
-        "a:SO_REUSEADDR",
-    ] {
-        assert_eq!(
-            service("socket", &[bad]).unwrap_err(),
-            "Illegal socket option",
-            "{bad}"
-        );
-    }
+    assert_refused(
+        "socket",
+        &[
+            "x:SO_REUSEADDR=1",
+            "A:SO_REUSEADDR=1",
+            "a:so_reuseaddr=1",
+            "a:SO_REUSEADDR = 1",
+            "a:SO_REUSEADDR=maybe",
+            "a:SO_RCVBUF=12x",
+            "a:SO_LINGER=1:x",
+            "a:SO_LINGER=yes:5",
+            "a:SO_BINDTODEVICE=0123456789abcdef",
+            "a:TCP_MAXSEG=5",
+            "a",
+            "a:",
+            "a:SO_REUSEADDR",
+        ],
+        "Illegal socket option",
+    );
 }
 
 #[test]
@@ -142,26 +147,42 @@ fn exec_and_exec_args_order() {
 }
 
 #[test]
+fn keyword_messages_name_every_choice() {
+    for (name, reason) in [
+        (
+            "foreground",
+            "The argument needs to be either 'yes', 'quiet' or 'no'",
+        ),
+        (
+            "log",
+            "The argument needs to be either 'append' or 'overwrite'",
+        ),
+    ] {
+        let (result, _, _) = with(true, &[(name, "maybe")]);
+        assert_eq!(result.unwrap_err().reason, reason);
+    }
+}
+
+#[test]
 fn enumerations() {
     assert_eq!(
         service("transparent", &["YES"]).map(|s| s.transparent),
         Ok(Transparent::Source)
     );
-    assert_eq!(
-        service("transparent", &["maybe"]).unwrap_err(),
-        "Selected transparent proxy mode is not available"
+    assert_refused(
+        "transparent",
+        &["maybe"],
+        "Selected transparent proxy mode is not available",
     );
     assert_eq!(
         service("logId", &["UNIQUE"]).map(|s| s.log_id),
         Ok(LogId::Unique)
     );
-    assert_eq!(
-        service("logId", &["x"]).unwrap_err(),
-        "Invalid connection identifier type"
-    );
-    assert_eq!(
-        service("failover", &["x"]).unwrap_err(),
-        "The argument needs to be either 'rr' or 'prio'"
+    assert_refused("logId", &["x"], "Invalid connection identifier type");
+    assert_refused(
+        "failover",
+        &["x"],
+        "The argument needs to be either 'rr' or 'prio'",
     );
     // 5.70+: yes = 1000 ms, a number is milliseconds, 0 is no retry.
     assert_eq!(
@@ -174,17 +195,8 @@ fn enumerations() {
         Ok(Some(Duration::from_millis(10)))
     );
     assert_eq!(service("retry", &["0"]).map(|s| s.retry), Ok(None));
-    for bad in ["-1", "maybe", "10ms", ""] {
-        assert_eq!(
-            service("retry", &[bad]).unwrap_err(),
-            "Illegal retry delay",
-            "{bad:?}"
-        );
-    }
-    assert_eq!(
-        service("stack", &["x"]).unwrap_err(),
-        "Illegal thread stack size"
-    );
+    assert_refused("retry", &["-1", "maybe", "10ms", ""], "Illegal retry delay");
+    assert_refused("stack", &["x"], "Illegal thread stack size");
     assert_eq!(service("stack", &["-1"]).map(|s| s.stack), Ok(-1));
 }
 
@@ -202,12 +214,11 @@ fn options_masks_match_stunnel_debug_line() {
     // stunnel logs `+0x14000000, -0x2000000` for these three lines.
     let s = service("options", &["NO_TLSv1", "-NO_SSLv3", "no_tlsv1_1"]).expect("valid");
     assert_eq!((s.options_set, s.options_clear), (0x1400_0000, 0x0200_0000));
-    for bad in ["FOO", "-FOO", "", "- NO_TICKET", "0x4"] {
-        assert_eq!(
-            service("options", &[bad]).unwrap_err(),
-            "Illegal TLS option"
-        );
-    }
+    assert_refused(
+        "options",
+        &["FOO", "-FOO", "", "- NO_TICKET", "0x4"],
+        "Illegal TLS option",
+    );
     let s = service("options", &["NO_SSLv2", "SINGLE_DH_USE"]).expect("zero-valued names");
     assert_eq!(s.options_set, 0);
 }
@@ -221,12 +232,11 @@ fn versions() {
     );
     let s = service("sslVersion", &["TLSv1.2", "all"]).expect("valid");
     assert_eq!((s.min_version, s.max_version), (None, None));
-    for bad in ["SSLv2", "TLSv1.4", ""] {
-        assert_eq!(
-            service("sslVersion", &[bad]).unwrap_err(),
-            "Invalid protocol version"
-        );
-    }
+    assert_refused(
+        "sslVersion",
+        &["SSLv2", "TLSv1.4", ""],
+        "Invalid protocol version",
+    );
 }
 
 #[test]
@@ -235,12 +245,7 @@ fn security_level_range() {
         service("securityLevel", &["5"]).map(|s| s.security_level),
         Ok(Some(5))
     );
-    for bad in ["6", "-1", "x"] {
-        assert_eq!(
-            service("securityLevel", &[bad]).unwrap_err(),
-            "Illegal security level"
-        );
-    }
+    assert_refused("securityLevel", &["6", "-1", "x"], "Illegal security level");
 }
 
 #[test]

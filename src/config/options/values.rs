@@ -8,13 +8,29 @@ use super::declare::Failure;
 
 /// stunnel's boolean: exactly `yes` or `no`, any case.
 pub fn yes_no(value: &str) -> Result<bool, Failure> {
-    if value.eq_ignore_ascii_case("yes") {
-        Ok(true)
-    } else if value.eq_ignore_ascii_case("no") {
-        Ok(false)
-    } else {
-        Err("The argument needs to be either 'yes' or 'no'".into())
+    keyword(value, &[("yes", true), ("no", false)])
+}
+
+/// One of a few words, any case: what `choices` pairs with it. Otherwise
+/// stunnel's message, which names them all: `The argument needs to be
+/// either 'yes', 'quiet' or 'no'`.
+pub fn keyword<T: Copy>(value: &str, choices: &[(&str, T)]) -> Result<T, Failure> {
+    if let Some(&(_, chosen)) = choices
+        .iter()
+        .find(|(word, _)| value.eq_ignore_ascii_case(word))
+    {
+        return Ok(chosen);
     }
+    let quoted: Vec<String> = choices
+        .iter()
+        .map(|(word, _)| format!("'{word}'"))
+        .collect();
+    let (last, others) = quoted.split_last().expect("a keyword option has choices");
+    Err(format!(
+        "The argument needs to be either {} or {last}",
+        others.join(", ")
+    )
+    .into())
 }
 
 /// `strtol(value, &end, 10)` with `*end == '\0'` required, as stunnel checks

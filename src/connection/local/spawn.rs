@@ -12,8 +12,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
-use super::pty::Pty;
-use super::reaper;
+use super::{pty, reaper};
 use crate::config::model::Exec;
 use crate::connection::Kind;
 use crate::log::{DEBUG, INFO};
@@ -42,7 +41,7 @@ pub fn spawn(exec: &Exec, env: &ExecEnv) -> io::Result<Kind> {
         .collect::<io::Result<Vec<_>>>()?;
     let envp = environment(env);
     let (ours, theirs) = if exec.pty {
-        let (master, slave) = Pty::open()?;
+        let (master, slave) = pty::open()?;
         (Kind::Pty(master), slave)
     } else {
         let (ours, theirs) = tcp_pair()?;
