@@ -71,18 +71,19 @@ impl Entry {
     }
 
     /// The copy loop with this entry's counters following it live (what
-    /// SIGUSR2 lists); the report is the loop's own.
-    pub async fn transfer<T, P>(
-        &self,
-        tls: &mut T,
-        plain: &mut P,
+    /// SIGUSR2 lists); the report is the loop's own. The loop's future
+    /// itself, not an async fn around it: every idle connection holds it.
+    pub fn transfer<'a, T, P>(
+        &'a self,
+        tls: &'a mut T,
+        plain: &'a mut P,
         limits: crate::transfer::Limits,
-    ) -> crate::transfer::Report
+    ) -> impl std::future::Future<Output = crate::transfer::Report> + 'a
     where
         T: AsyncRead + AsyncWrite + Unpin,
         P: AsyncRead + AsyncWrite + Unpin,
     {
-        crate::transfer::run_counting(tls, plain, limits, &self.counters).await
+        crate::transfer::run_counting(tls, plain, limits, &self.counters)
     }
 
     /// The SNI switch moves a connection to another service.
